@@ -1,0 +1,64 @@
+//! The instruction set architecture of a function: `x86_64` or `arm64`.
+
+use serde::{Deserialize, Serialize};
+
+/// An instruction set architecture a function can run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Architecture {
+    /// 64-bit x86 (Intel/AMD).
+    #[serde(rename = "x86_64")]
+    X86_64,
+    /// 64-bit ARM (AWS Graviton).
+    #[serde(rename = "arm64")]
+    Arm64,
+}
+
+impl Architecture {
+    /// Both architectures, in the order AWS lists them.
+    pub const ALL: [Architecture; 2] = [Architecture::X86_64, Architecture::Arm64];
+
+    /// The Lambda identifier (`x86_64` or `arm64`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Architecture::X86_64 => "x86_64",
+            Architecture::Arm64 => "arm64",
+        }
+    }
+
+    /// Parses a Lambda identifier; case-sensitive, as Lambda is.
+    pub fn parse(s: &str) -> Option<Architecture> {
+        match s {
+            "x86_64" => Some(Architecture::X86_64),
+            "arm64" => Some(Architecture::Arm64),
+            _ => None,
+        }
+    }
+
+    /// The architecture of the machine this process runs on, if it is one Lambda offers.
+    pub fn host() -> Option<Architecture> {
+        match std::env::consts::ARCH {
+            "x86_64" => Some(Architecture::X86_64),
+            "aarch64" => Some(Architecture::Arm64),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Architecture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_exact_identifiers_only() {
+        assert_eq!(Architecture::parse("arm64"), Some(Architecture::Arm64));
+        assert_eq!(Architecture::parse("x86_64"), Some(Architecture::X86_64));
+        assert_eq!(Architecture::parse("X86_64"), None);
+        assert_eq!(Architecture::parse("aarch64"), None);
+    }
+}

@@ -1,0 +1,26 @@
+//! Domain types and validation rules of archfn.
+//!
+//! Owns: function names and ARNs, qualifiers, the `Architecture` enum, the runtime catalogue
+//! (which runtime is offered on which architecture, and until when), Lambda's limits, and the
+//! stored shape of a function, version, alias and layer version.
+//! Must not: do IO, know the Lambda wire format, or depend on tokio/axum/sqlx.
+#![warn(missing_docs)]
+
+pub mod architecture;
+pub mod arn;
+pub mod function;
+pub mod layer;
+pub mod limits;
+pub mod runtime;
+pub mod time;
+pub mod validation;
+
+pub use architecture::Architecture;
+pub use arn::{FunctionRef, Qualifier, Scope};
+pub use function::{
+    AliasRecord, CodeLocation, FunctionConfig, FunctionRecord, LastUpdateStatus, LayerAttachment,
+    PackageType, State,
+};
+pub use layer::LayerVersionRecord;
+pub use runtime::{OsFamily, RuntimeInfo};
+pub use validation::ValidationErrors;
