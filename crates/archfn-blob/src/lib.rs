@@ -1,1 +1,183 @@
-//! archfn-blob
+//! Content-addressed blob store for code and layer archives.
+//!
+//! Owns: storing a byte string under its SHA-256, durably (written to a temporary file,
+//! fsync'd, renamed into place, directory fsync'd) before `put` returns; reading it back.
+//! Must not: know what a function or a zip is.
+
+use std::fmt::Debug;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use sha2::{Digest as _, Sha256};
+
+/// The SHA-256 of a blob.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BlobDigest(pub [u8; 32]);
+
+impl BlobDigest {
+    /// Digest of `bytes`.
+    pub fn of(bytes: &[u8]) -> BlobDigest {
+        BlobDigest(Sha256::digest(bytes).into())
+    }
+
+    /// Lower-case hex, the blob's key.
+    pub fn hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// Parses lower-case hex.
+    pub fn from_hex(s: &str) -> Option<BlobDigest> {
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(s, &mut out).ok()?;
+        Some(BlobDigest(out))
+    }
+}
+
+/// What can go wrong in a blob store.
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    /// No blob has this digest.
+    #[error("blob {0} not found")]
+    NotFound(String),
+    /// The key is not a hex SHA-256.
+    #[error("invalid blob key {0:?}")]
+    InvalidKey(String),
+    /// The disk said no.
+    #[error("blob store io: {0}")]
+    Io(#[from] std::io::Error),
+    /// A blocking task died.
+    #[error("blob store task failed: {0}")]
+    Task(String),
+}
+
+/// A store of immutable blobs keyed by their SHA-256.
+#[async_trait]
+pub trait BlobStore: Send + Sync + Debug {
+    /// Stores `bytes` durably and returns its digest; storing the same bytes twice is a no-op.
+    async fn put(&self, bytes: Bytes) -> Result<BlobDigest, BlobError>;
+    /// Reads the blob with hex digest `key`.
+    async fn get(&self, key: &str) -> Result<Bytes, BlobError>;
+    /// Removes the blob; removing a missing blob is not an error.
+    async fn delete(&self, key: &str) -> Result<(), BlobError>;
+    /// A local file holding the blob, when the store keeps blobs on this machine's disk.
+    fn local_path(&self, key: &str) -> Option<PathBuf>;
+}
+
+/// Blobs as files under a directory: `<root>/<ab>/<hex>`.
+#[derive(Debug, Clone)]
+pub struct FsBlobStore {
+    root: PathBuf,
+}
+
+impl FsBlobStore {
+    /// Opens (creating) a store rooted at `root`.
+    pub fn open(root: impl Into<PathBuf>) -> Result<FsBlobStore, BlobError> {
+        let root = root.into();
+        std::fs::create_dir_all(root.join("tmp"))?;
+        Ok(FsBlobStore { root })
+    }
+
+    fn path_of(&self, key: &str) -> Result<PathBuf, BlobError> {
+        if BlobDigest::from_hex(key).is_none() || key.bytes().any(|b| b.is_ascii_uppercase()) {
+            return Err(BlobError::InvalidKey(key.to_string()));
+        }
+        Ok(self.root.join(&key[..2]).join(key))
+    }
+}
+
+fn write_durably(root: &Path, dest: &Path, bytes: &[u8]) -> Result<(), BlobError> {
+    if dest.exists() {
+        return Ok(());
+    }
+    let dir = dest.parent().ok_or_else(|| BlobError::InvalidKey(dest.display().to_string()))?;
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile_in(&root.join("tmp"))?;
+    tmp.1.write_all(bytes)?;
+    tmp.1.sync_all()?;
+    std::fs::rename(&tmp.0, dest)?;
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(())
+}
+
+fn tempfile_in(dir: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    loop {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let path = dir.join(format!("{}-{n}.part", std::process::id()));
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+            Ok(f) => return Ok((path, f)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, BlobError> + Send + 'static,
+) -> Result<T, BlobError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| BlobError::Task(e.to_string()))?
+}
+
+#[async_trait]
+impl BlobStore for FsBlobStore {
+    async fn put(&self, bytes: Bytes) -> Result<BlobDigest, BlobError> {
+        let root = self.root.clone();
+        blocking(move || {
+            let digest = BlobDigest::of(&bytes);
+            let hex = digest.hex();
+            let dest = root.join(&hex[..2]).join(&hex);
+            write_durably(&root, &dest, &bytes)?;
+            Ok(digest)
+        })
+        .await
+    }
+
+    async fn get(&self, key: &str) -> Result<Bytes, BlobError> {
+        let path = self.path_of(key)?;
+        let key = key.to_string();
+        match tokio::fs::read(&path).await {
+            Ok(v) => Ok(Bytes::from(v)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(BlobError::NotFound(key)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), BlobError> {
+        let path = self.path_of(key)?;
+        match tokio::fs::remove_file(&path).await {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
+    fn local_path(&self, key: &str) -> Option<PathBuf> {
+        self.path_of(key).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn round_trips_and_dedups() -> Result<(), BlobError> {
+        let dir = std::env::temp_dir().join(format!("archfn-blob-test-{}", std::process::id()));
+        let store = FsBlobStore::open(&dir)?;
+        let d1 = store.put(Bytes::from_static(b"hello")).await?;
+        let d2 = store.put(Bytes::from_static(b"hello")).await?;
+        assert_eq!(d1, d2);
+        assert_eq!(
+            d1.hex(),
+            "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+        );
+        assert_eq!(store.get(&d1.hex()).await?, Bytes::from_static(b"hello"));
+        store.delete(&d1.hex()).await?;
+        assert!(matches!(store.get(&d1.hex()).await, Err(BlobError::NotFound(_))));
+        assert!(matches!(store.get("../etc/passwd").await, Err(BlobError::InvalidKey(_))));
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(())
+    }
+}

@@ -1,1 +1,105 @@
-//! archfn-store
+//! Metadata store: functions, versions, aliases and layer versions.
+//!
+//! Owns: the `MetadataStore` trait (optimistic concurrency through etags, atomic publish) and
+//! its SQLite backend. Only this crate speaks SQL.
+//! Must not: validate requests or know the Lambda wire format.
+
+mod sqlite;
+
+use archfn_model::{AliasRecord, FunctionConfig, FunctionRecord, LayerVersionRecord};
+use async_trait::async_trait;
+
+pub use sqlite::SqliteStore;
+
+/// A stored value with the etag a conditional write must name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stored<T> {
+    /// The value.
+    pub value: T,
+    /// Changes on every write of the row.
+    pub etag: i64,
+}
+
+/// What can go wrong in a metadata store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The row to create exists already.
+    #[error("already exists")]
+    AlreadyExists,
+    /// The row to change does not exist.
+    #[error("not found")]
+    NotFound,
+    /// The row changed since it was read.
+    #[error("concurrent modification")]
+    Conflict,
+    /// The backend failed.
+    #[error("database: {0}")]
+    Database(String),
+    /// A stored row does not decode.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+/// Account-wide figures for GetAccountSettings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AccountUsage {
+    /// Functions in the region.
+    pub function_count: u64,
+    /// Bytes of code: every function's $LATEST zip, every version's, every layer version's.
+    pub total_code_size: u64,
+    /// Sum of reserved concurrency over all functions.
+    pub reserved_concurrency: u64,
+}
+
+/// Persistent metadata. Every method is atomic; a write is durable when it returns.
+#[async_trait]
+pub trait MetadataStore: Send + Sync + std::fmt::Debug {
+    /// Creates a function; `AlreadyExists` when the name is taken.
+    async fn create_function(&self, region: &str, rec: &FunctionRecord) -> Result<i64, StoreError>;
+    /// Reads a function.
+    async fn get_function(&self, region: &str, name: &str) -> Result<Option<Stored<FunctionRecord>>, StoreError>;
+    /// Replaces a function if its etag is still `etag`; returns the new etag.
+    async fn put_function(&self, region: &str, rec: &FunctionRecord, etag: i64) -> Result<i64, StoreError>;
+    /// Deletes a function with its versions and aliases; false when there was none.
+    async fn delete_function(&self, region: &str, name: &str) -> Result<bool, StoreError>;
+    /// Functions ordered by name, after `after`, at most `limit`.
+    async fn list_functions(&self, region: &str, after: Option<&str>, limit: usize) -> Result<Vec<FunctionRecord>, StoreError>;
+    /// Functions and versions whose code is still being prepared, across regions.
+    async fn pending_preparations(&self) -> Result<Vec<(String, FunctionConfig)>, StoreError>;
+
+    /// Writes `rec` (if its etag is still `etag`) and inserts `version` in one transaction.
+    async fn publish_version(&self, region: &str, rec: &FunctionRecord, etag: i64, version: &FunctionConfig) -> Result<i64, StoreError>;
+    /// Replaces a published version's configuration (its state, after preparation).
+    async fn put_version(&self, region: &str, version: &FunctionConfig) -> Result<(), StoreError>;
+    /// Reads version `n`.
+    async fn get_version(&self, region: &str, function: &str, n: u64) -> Result<Option<FunctionConfig>, StoreError>;
+    /// Versions ascending, after `after`, at most `limit`.
+    async fn list_versions(&self, region: &str, function: &str, after: Option<u64>, limit: usize) -> Result<Vec<FunctionConfig>, StoreError>;
+    /// Deletes version `n`; false when there was none.
+    async fn delete_version(&self, region: &str, function: &str, n: u64) -> Result<bool, StoreError>;
+
+    /// Creates an alias; `AlreadyExists` when taken.
+    async fn create_alias(&self, region: &str, alias: &AliasRecord) -> Result<(), StoreError>;
+    /// Reads an alias.
+    async fn get_alias(&self, region: &str, function: &str, name: &str) -> Result<Option<Stored<AliasRecord>>, StoreError>;
+    /// Replaces an alias if its etag is still `etag`.
+    async fn put_alias(&self, region: &str, alias: &AliasRecord, etag: i64) -> Result<(), StoreError>;
+    /// Deletes an alias; false when there was none.
+    async fn delete_alias(&self, region: &str, function: &str, name: &str) -> Result<bool, StoreError>;
+    /// Aliases of a function ordered by name, after `after`, at most `limit`.
+    async fn list_aliases(&self, region: &str, function: &str, after: Option<&str>, limit: usize) -> Result<Vec<AliasRecord>, StoreError>;
+
+    /// Stores a new layer version, numbering it one past the highest ever used; returns it.
+    async fn publish_layer_version(&self, region: &str, layer: &LayerVersionRecord) -> Result<LayerVersionRecord, StoreError>;
+    /// Reads a layer version.
+    async fn get_layer_version(&self, region: &str, name: &str, version: u64) -> Result<Option<LayerVersionRecord>, StoreError>;
+    /// A layer's versions, newest first.
+    async fn list_layer_versions(&self, region: &str, name: &str) -> Result<Vec<LayerVersionRecord>, StoreError>;
+    /// Every layer version in the region, by layer name then newest first.
+    async fn list_all_layer_versions(&self, region: &str) -> Result<Vec<LayerVersionRecord>, StoreError>;
+    /// Deletes a layer version; deleting a missing one is not an error.
+    async fn delete_layer_version(&self, region: &str, name: &str, version: u64) -> Result<(), StoreError>;
+
+    /// Account-wide usage in a region.
+    async fn account_usage(&self, region: &str) -> Result<AccountUsage, StoreError>;
+}

@@ -1,0 +1,378 @@
+//! The SQLite backend: WAL journal, `synchronous=FULL` (a commit is fsync'd before it returns).
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use archfn_model::{AliasRecord, FunctionConfig, FunctionRecord, LayerVersionRecord};
+use async_trait::async_trait;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sqlx::Row;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+
+use crate::{AccountUsage, MetadataStore, StoreError, Stored};
+
+/// Metadata in one SQLite database file.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::AlreadyExists,
+            _ => StoreError::Database(e.to_string()),
+        }
+    }
+}
+
+fn encode<T: Serialize>(v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn decode<T: DeserializeOwned>(s: &str) -> Result<T, StoreError> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn decode_all<T: DeserializeOwned>(rows: &[sqlx::sqlite::SqliteRow], col: &str) -> Result<Vec<T>, StoreError> {
+    rows.iter().map(|r| decode(r.try_get::<&str, _>(col)?)).collect()
+}
+
+fn as_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl SqliteStore {
+    /// Opens (creating and migrating) the database at `path`.
+    pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let opts = SqliteConnectOptions::from_str("sqlite://")?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(opts).await?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Database(e.to_string()))?;
+        Ok(SqliteStore { pool })
+    }
+}
+
+#[async_trait]
+impl MetadataStore for SqliteStore {
+    async fn create_function(&self, region: &str, rec: &FunctionRecord) -> Result<i64, StoreError> {
+        sqlx::query("INSERT INTO functions (region, name, record, code_size, etag) VALUES (?, ?, ?, ?, 1)")
+            .bind(region)
+            .bind(&rec.latest.name)
+            .bind(encode(rec)?)
+            .bind(as_i64(rec.latest.code.size))
+            .execute(&self.pool)
+            .await?;
+        Ok(1)
+    }
+
+    async fn get_function(&self, region: &str, name: &str) -> Result<Option<Stored<FunctionRecord>>, StoreError> {
+        let row = sqlx::query("SELECT record, etag FROM functions WHERE region = ? AND name = ?")
+            .bind(region)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| Ok(Stored { value: decode(r.try_get::<&str, _>("record")?)?, etag: r.try_get("etag")? }))
+            .transpose()
+    }
+
+    async fn put_function(&self, region: &str, rec: &FunctionRecord, etag: i64) -> Result<i64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        update_function(&mut tx, region, rec, etag).await?;
+        tx.commit().await?;
+        Ok(etag + 1)
+    }
+
+    async fn delete_function(&self, region: &str, name: &str) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query("DELETE FROM functions WHERE region = ? AND name = ?")
+            .bind(region)
+            .bind(name)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        for sql in [
+            "DELETE FROM versions WHERE region = ? AND function = ?",
+            "DELETE FROM aliases WHERE region = ? AND function = ?",
+        ] {
+            sqlx::query(sql)
+                .bind(region)
+                .bind(name)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
+    async fn list_functions(&self, region: &str, after: Option<&str>, limit: usize) -> Result<Vec<FunctionRecord>, StoreError> {
+        let rows = sqlx::query("SELECT record FROM functions WHERE region = ? AND name > ? ORDER BY name LIMIT ?")
+            .bind(region)
+            .bind(after.unwrap_or(""))
+            .bind(as_i64(limit as u64))
+            .fetch_all(&self.pool)
+            .await?;
+        decode_all(&rows, "record")
+    }
+
+    async fn pending_preparations(&self) -> Result<Vec<(String, FunctionConfig)>, StoreError> {
+        let mut out = Vec::new();
+        let rows = sqlx::query(
+            "SELECT region, record FROM functions WHERE json_extract(record, '$.latest.state') = 'Pending' \
+             OR json_extract(record, '$.latest.last_update_status') = 'InProgress'",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        for r in rows {
+            let rec: FunctionRecord = decode(r.try_get::<&str, _>("record")?)?;
+            out.push((r.try_get("region")?, rec.latest));
+        }
+        let rows = sqlx::query("SELECT region, config FROM versions WHERE json_extract(config, '$.state') = 'Pending'")
+            .fetch_all(&self.pool)
+            .await?;
+        for r in rows {
+            out.push((r.try_get("region")?, decode(r.try_get::<&str, _>("config")?)?));
+        }
+        Ok(out)
+    }
+
+    async fn publish_version(&self, region: &str, rec: &FunctionRecord, etag: i64, version: &FunctionConfig) -> Result<i64, StoreError> {
+        let n: u64 = version.version.parse().map_err(|_| StoreError::Corrupt(version.version.clone()))?;
+        let mut tx = self.pool.begin().await?;
+        update_function(&mut tx, region, rec, etag).await?;
+        sqlx::query("INSERT INTO versions (region, function, version, config, code_size) VALUES (?, ?, ?, ?, ?)")
+            .bind(region)
+            .bind(&version.name)
+            .bind(as_i64(n))
+            .bind(encode(version)?)
+            .bind(as_i64(version.code.size))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(etag + 1)
+    }
+
+    async fn put_version(&self, region: &str, version: &FunctionConfig) -> Result<(), StoreError> {
+        let n: u64 = version.version.parse().map_err(|_| StoreError::Corrupt(version.version.clone()))?;
+        let done = sqlx::query("UPDATE versions SET config = ? WHERE region = ? AND function = ? AND version = ?")
+            .bind(encode(version)?)
+            .bind(region)
+            .bind(&version.name)
+            .bind(as_i64(n))
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+    }
+
+    async fn get_version(&self, region: &str, function: &str, n: u64) -> Result<Option<FunctionConfig>, StoreError> {
+        let row = sqlx::query("SELECT config FROM versions WHERE region = ? AND function = ? AND version = ?")
+            .bind(region)
+            .bind(function)
+            .bind(as_i64(n))
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| decode(r.try_get::<&str, _>("config")?)).transpose()
+    }
+
+    async fn list_versions(&self, region: &str, function: &str, after: Option<u64>, limit: usize) -> Result<Vec<FunctionConfig>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT config FROM versions WHERE region = ? AND function = ? AND version > ? ORDER BY version LIMIT ?",
+        )
+        .bind(region)
+        .bind(function)
+        .bind(as_i64(after.unwrap_or(0)))
+        .bind(as_i64(limit as u64))
+        .fetch_all(&self.pool)
+        .await?;
+        decode_all(&rows, "config")
+    }
+
+    async fn delete_version(&self, region: &str, function: &str, n: u64) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM versions WHERE region = ? AND function = ? AND version = ?")
+            .bind(region)
+            .bind(function)
+            .bind(as_i64(n))
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn create_alias(&self, region: &str, alias: &AliasRecord) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO aliases (region, function, name, record, etag) VALUES (?, ?, ?, ?, 1)")
+            .bind(region)
+            .bind(&alias.function)
+            .bind(&alias.name)
+            .bind(encode(alias)?)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn get_alias(&self, region: &str, function: &str, name: &str) -> Result<Option<Stored<AliasRecord>>, StoreError> {
+        let row = sqlx::query("SELECT record, etag FROM aliases WHERE region = ? AND function = ? AND name = ?")
+            .bind(region)
+            .bind(function)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| Ok(Stored { value: decode(r.try_get::<&str, _>("record")?)?, etag: r.try_get("etag")? }))
+            .transpose()
+    }
+
+    async fn put_alias(&self, region: &str, alias: &AliasRecord, etag: i64) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "UPDATE aliases SET record = ?, etag = etag + 1 WHERE region = ? AND function = ? AND name = ? AND etag = ?",
+        )
+        .bind(encode(alias)?)
+        .bind(region)
+        .bind(&alias.function)
+        .bind(&alias.name)
+        .bind(etag)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() > 0 {
+            return Ok(());
+        }
+        match self.get_alias(region, &alias.function, &alias.name).await? {
+            Some(_) => Err(StoreError::Conflict),
+            None => Err(StoreError::NotFound),
+        }
+    }
+
+    async fn delete_alias(&self, region: &str, function: &str, name: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM aliases WHERE region = ? AND function = ? AND name = ?")
+            .bind(region)
+            .bind(function)
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn list_aliases(&self, region: &str, function: &str, after: Option<&str>, limit: usize) -> Result<Vec<AliasRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT record FROM aliases WHERE region = ? AND function = ? AND name > ? ORDER BY name LIMIT ?",
+        )
+        .bind(region)
+        .bind(function)
+        .bind(after.unwrap_or(""))
+        .bind(as_i64(limit as u64))
+        .fetch_all(&self.pool)
+        .await?;
+        decode_all(&rows, "record")
+    }
+
+    async fn publish_layer_version(&self, region: &str, layer: &LayerVersionRecord) -> Result<LayerVersionRecord, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let last: i64 = sqlx::query(
+            "INSERT INTO layers (region, name, last_version) VALUES (?, ?, 1) \
+             ON CONFLICT (region, name) DO UPDATE SET last_version = last_version + 1 RETURNING last_version",
+        )
+        .bind(region)
+        .bind(&layer.name)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("last_version")?;
+        let mut rec = layer.clone();
+        rec.version = u64::try_from(last).map_err(|_| StoreError::Corrupt(last.to_string()))?;
+        sqlx::query("INSERT INTO layer_versions (region, name, version, record, code_size) VALUES (?, ?, ?, ?, ?)")
+            .bind(region)
+            .bind(&rec.name)
+            .bind(last)
+            .bind(encode(&rec)?)
+            .bind(as_i64(rec.size))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(rec)
+    }
+
+    async fn get_layer_version(&self, region: &str, name: &str, version: u64) -> Result<Option<LayerVersionRecord>, StoreError> {
+        let row = sqlx::query("SELECT record FROM layer_versions WHERE region = ? AND name = ? AND version = ?")
+            .bind(region)
+            .bind(name)
+            .bind(as_i64(version))
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| decode(r.try_get::<&str, _>("record")?)).transpose()
+    }
+
+    async fn list_layer_versions(&self, region: &str, name: &str) -> Result<Vec<LayerVersionRecord>, StoreError> {
+        let rows = sqlx::query("SELECT record FROM layer_versions WHERE region = ? AND name = ? ORDER BY version DESC")
+            .bind(region)
+            .bind(name)
+            .fetch_all(&self.pool)
+            .await?;
+        decode_all(&rows, "record")
+    }
+
+    async fn list_all_layer_versions(&self, region: &str) -> Result<Vec<LayerVersionRecord>, StoreError> {
+        let rows = sqlx::query("SELECT record FROM layer_versions WHERE region = ? ORDER BY name, version DESC")
+            .bind(region)
+            .fetch_all(&self.pool)
+            .await?;
+        decode_all(&rows, "record")
+    }
+
+    async fn delete_layer_version(&self, region: &str, name: &str, version: u64) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM layer_versions WHERE region = ? AND name = ? AND version = ?")
+            .bind(region)
+            .bind(name)
+            .bind(as_i64(version))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn account_usage(&self, region: &str) -> Result<AccountUsage, StoreError> {
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM functions WHERE region = ?1) AS n, \
+                    (SELECT COALESCE(SUM(code_size), 0) FROM functions WHERE region = ?1) \
+                  + (SELECT COALESCE(SUM(code_size), 0) FROM versions WHERE region = ?1) \
+                  + (SELECT COALESCE(SUM(code_size), 0) FROM layer_versions WHERE region = ?1) AS size, \
+                    (SELECT COALESCE(SUM(json_extract(record, '$.reserved_concurrency')), 0) FROM functions WHERE region = ?1) AS reserved",
+        )
+        .bind(region)
+        .fetch_one(&self.pool)
+        .await?;
+        let get = |c: &str| -> Result<u64, StoreError> { Ok(u64::try_from(row.try_get::<i64, _>(c)?).unwrap_or(0)) };
+        Ok(AccountUsage { function_count: get("n")?, total_code_size: get("size")?, reserved_concurrency: get("reserved")? })
+    }
+}
+
+async fn update_function(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    region: &str,
+    rec: &FunctionRecord,
+    etag: i64,
+) -> Result<(), StoreError> {
+    let done = sqlx::query(
+        "UPDATE functions SET record = ?, code_size = ?, etag = etag + 1 WHERE region = ? AND name = ? AND etag = ?",
+    )
+    .bind(encode(rec)?)
+    .bind(as_i64(rec.latest.code.size))
+    .bind(region)
+    .bind(&rec.latest.name)
+    .bind(etag)
+    .execute(&mut **tx)
+    .await?;
+    if done.rows_affected() > 0 {
+        return Ok(());
+    }
+    let exists = sqlx::query("SELECT 1 FROM functions WHERE region = ? AND name = ?")
+        .bind(region)
+        .bind(&rec.latest.name)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Err(if exists.is_some() { StoreError::Conflict } else { StoreError::NotFound })
+}
