@@ -1,1 +1,113 @@
-//! archfn-control
+//! Control-plane use cases: functions, versions, aliases, layers, tags, concurrency, and the
+//! asynchronous preparation of code that moves a function from Pending to Active.
+//!
+//! Owns: every rule Lambda applies to a control-plane request (architecture, runtime, limits,
+//! states, revisions), expressed over the model and the store and blob traits.
+//! Must not: know the Lambda wire format (JSON field names, headers, status codes) or SQL.
+
+mod account;
+mod alias;
+pub mod archive;
+mod error;
+mod function;
+mod input;
+mod layer;
+mod prepare;
+mod validate;
+mod version;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use archfn_blob::BlobStore;
+use archfn_store::MetadataStore;
+
+pub use account::AccountSettings;
+pub use error::ControlError;
+pub use input::{
+    AliasInput, CodeInput, CreateFunctionInput, LayerFilter, PublishLayerInput, UpdateCodeInput,
+    UpdateConfigInput,
+};
+pub use alias::AliasView;
+pub use function::{FunctionDetails, FunctionView};
+pub use layer::LayerVersionView;
+
+/// The control plane: cheap to clone, shared by every request handler and background task.
+#[derive(Debug, Clone)]
+pub struct Control {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Arc<dyn MetadataStore>,
+    blobs: Arc<dyn BlobStore>,
+    code_root: PathBuf,
+    account: String,
+    policy_date: Option<String>,
+}
+
+/// How a control plane is put together.
+#[derive(Debug)]
+pub struct ControlConfig {
+    /// Metadata backend.
+    pub store: Arc<dyn MetadataStore>,
+    /// Archive backend.
+    pub blobs: Arc<dyn BlobStore>,
+    /// Directory that receives prepared (unpacked) code, one directory per archive digest.
+    pub code_root: PathBuf,
+    /// The account id in every ARN.
+    pub account: String,
+    /// The date runtime deprecation rules are judged at (`YYYY-MM-DD`); today when `None`.
+    pub policy_date: Option<String>,
+}
+
+impl Control {
+    /// Builds a control plane and resumes any preparation a previous process left unfinished.
+    pub async fn start(config: ControlConfig) -> Result<Control, ControlError> {
+        std::fs::create_dir_all(&config.code_root)
+            .map_err(|e| ControlError::Internal(format!("code directory: {e}")))?;
+        let control = Control {
+            inner: Arc::new(Inner {
+                store: config.store,
+                blobs: config.blobs,
+                code_root: config.code_root,
+                account: config.account,
+                policy_date: config.policy_date,
+            }),
+        };
+        control.resume_preparations().await?;
+        Ok(control)
+    }
+
+    /// The account id of every resource.
+    pub fn account(&self) -> &str {
+        &self.inner.account
+    }
+
+    /// The blob store, for serving code downloads.
+    pub fn blobs(&self) -> &Arc<dyn BlobStore> {
+        &self.inner.blobs
+    }
+
+    /// Where the unpacked code of archive `digest` is, once prepared.
+    pub fn code_dir(&self, digest: &str) -> PathBuf {
+        self.inner.code_root.join(digest)
+    }
+
+    fn store(&self) -> &dyn MetadataStore {
+        self.inner.store.as_ref()
+    }
+
+    fn today(&self) -> String {
+        self.inner.policy_date.clone().unwrap_or_else(archfn_model::time::today_utc)
+    }
+
+    fn scope(&self, region: &str) -> archfn_model::Scope {
+        archfn_model::Scope { region: region.to_string(), account: self.inner.account.clone() }
+    }
+}
+
+pub(crate) fn new_revision() -> String {
+    uuid::Uuid::new_v4().to_string()
+}

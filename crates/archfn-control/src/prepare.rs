@@ -1,0 +1,125 @@
+//! Preparation: the asynchronous work between "Pending"/"InProgress" and "Active"/"Successful".
+//!
+//! The archive (and each layer) is unpacked once per digest into `<code_root>/<digest>`, through
+//! a temporary directory renamed into place, so a crash never leaves half a directory behind.
+//! Preparations left unfinished by a previous process are resumed at start.
+
+use archfn_model::{FunctionConfig, LastUpdateStatus, PackageType, State};
+use archfn_store::StoreError;
+
+use crate::{Control, ControlError, new_revision};
+
+impl Control {
+    /// Starts preparing `$LATEST` (`version: None`) or version `n` of a function.
+    pub(crate) fn spawn_prepare(&self, region: &str, name: &str, version: Option<u64>) {
+        let this = self.clone();
+        let (region, name) = (region.to_string(), name.to_string());
+        tokio::spawn(async move {
+            if let Err(e) = this.prepare(&region, &name, version).await {
+                tracing::error!(function = %name, ?version, error = %e, "preparation failed to record its outcome");
+            }
+        });
+    }
+
+    pub(crate) async fn resume_preparations(&self) -> Result<(), ControlError> {
+        for (region, config) in self.store().pending_preparations().await? {
+            let version = config.version.parse().ok();
+            tracing::info!(function = %config.name, version = %config.version, "resuming preparation");
+            self.spawn_prepare(&region, &config.name, version);
+        }
+        Ok(())
+    }
+
+    /// Unpacks an archive into its digest's directory unless it is there already.
+    async fn unpack(&self, digest: &str) -> Result<(), String> {
+        let dest = self.code_dir(digest);
+        if dest.is_dir() {
+            return Ok(());
+        }
+        let bytes = self.inner.blobs.get(digest).await.map_err(|e| e.to_string())?;
+        let tmp = self.inner.code_root.join(format!(".tmp-{}", uuid::Uuid::new_v4()));
+        tokio::task::spawn_blocking(move || {
+            let result = crate::archive::extract(&bytes, &tmp).map_err(|e| e.to_string()).and_then(|()| {
+                match std::fs::rename(&tmp, &dest) {
+                    Ok(()) => Ok(()),
+                    Err(_) if dest.is_dir() => Ok(()),
+                    Err(e) => Err(e.to_string()),
+                }
+            });
+            if tmp.exists() {
+                let _ = std::fs::remove_dir_all(&tmp);
+            }
+            result
+        })
+        .await
+        .map_err(|e| e.to_string())?
+    }
+
+    async fn materialize(&self, config: &FunctionConfig) -> Result<(), String> {
+        if config.package_type == PackageType::Image {
+            return Ok(());
+        }
+        self.unpack(&config.code.digest).await?;
+        for layer in &config.layers {
+            self.unpack(&layer.digest).await.map_err(|e| format!("layer {}: {e}", layer.arn))?;
+        }
+        Ok(())
+    }
+
+    async fn prepare(&self, region: &str, name: &str, version: Option<u64>) -> Result<(), ControlError> {
+        match version {
+            Some(n) => {
+                let Some(mut config) = self.store().get_version(region, name, n).await? else { return Ok(()) };
+                if config.state != State::Pending {
+                    return Ok(());
+                }
+                let outcome = self.materialize(&config).await;
+                finish(&mut config, outcome, false);
+                match self.store().put_version(region, &config).await {
+                    Ok(()) | Err(StoreError::NotFound) => Ok(()),
+                    Err(e) => Err(e.into()),
+                }
+            }
+            None => loop {
+                let Some(stored) = self.store().get_function(region, name).await? else { return Ok(()) };
+                let mut rec = stored.value;
+                let busy = rec.latest.state == State::Pending
+                    || rec.latest.last_update_status == Some(LastUpdateStatus::InProgress);
+                if !busy {
+                    return Ok(());
+                }
+                let outcome = self.materialize(&rec.latest).await;
+                finish(&mut rec.latest, outcome, true);
+                match self.store().put_function(region, &rec, stored.etag).await {
+                    Ok(_) | Err(StoreError::NotFound) => return Ok(()),
+                    Err(StoreError::Conflict) => continue,
+                    Err(e) => return Err(e.into()),
+                }
+            },
+        }
+    }
+}
+
+/// Records the outcome of a preparation, as Lambda shows it.
+fn finish(c: &mut FunctionConfig, outcome: Result<(), String>, is_latest: bool) {
+    let ok = outcome.is_ok();
+    if c.state == State::Pending {
+        c.state = if ok { State::Active } else { State::Failed };
+        c.state_reason = outcome.as_ref().err().cloned();
+        c.state_reason_code = (!ok).then(|| "InvalidZipFileException".to_string());
+        if is_latest && ok {
+            c.last_update_status = Some(LastUpdateStatus::Successful);
+        }
+    }
+    if c.last_update_status == Some(LastUpdateStatus::InProgress) {
+        c.last_update_status = Some(if ok { LastUpdateStatus::Successful } else { LastUpdateStatus::Failed });
+        c.last_update_status_reason = outcome.err();
+        c.last_update_status_reason_code = (!ok).then(|| "InvalidZipFileException".to_string());
+    } else if c.last_update_status == Some(LastUpdateStatus::Successful) {
+        c.last_update_status_reason = None;
+        c.last_update_status_reason_code = None;
+    }
+    if is_latest {
+        c.revision_id = new_revision();
+    }
+}
