@@ -1,1 +1,69 @@
-//! archfn-api
+//! The Lambda REST API over the control plane.
+//!
+//! Owns: routes (paths and methods as in the Lambda API model), wire shapes (PascalCase JSON),
+//! the mapping of control-plane errors to AWS exceptions, SigV4 checking, request ids.
+//! Must not: hold business rules; every decision is the control plane's.
+
+mod auth;
+mod error;
+mod routes;
+mod wire;
+
+use std::sync::Arc;
+
+use archfn_control::Control;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::HeaderValue;
+use axum::middleware;
+
+pub use auth::{AuthMode, Credentials};
+pub use error::ApiError;
+
+/// The largest request body accepted (CreateFunction's limit).
+pub const MAX_REQUEST_BYTES: usize = archfn_model::limits::CREATE_REQUEST_MAX_BYTES;
+
+/// What every handler shares.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The control plane.
+    pub control: Control,
+    /// How requests are authenticated.
+    pub auth: Arc<AuthMode>,
+    /// Region of unsigned requests.
+    pub default_region: String,
+    /// Key for code download tokens.
+    pub url_secret: Arc<Vec<u8>>,
+}
+
+/// The region (and caller) a request was made in, from its SigV4 credential scope.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    /// AWS region.
+    pub region: String,
+}
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> Router {
+    let api = routes::lambda_routes()
+        .layer(middleware::from_fn_with_state(state.clone(), auth::authenticate))
+        .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES + 1));
+    Router::new()
+        .merge(api)
+        .merge(routes::local_routes())
+        .fallback(routes::unknown_operation)
+        .layer(middleware::from_fn(request_id))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
+            axum::response::IntoResponse::into_response(ApiError::ServiceException("internal error".into()))
+        }))
+        .with_state(state)
+}
+
+async fn request_id(req: axum::extract::Request, next: middleware::Next) -> axum::response::Response {
+    let id = uuid::Uuid::new_v4().to_string();
+    let mut resp = next.run(req).await;
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("x-amzn-RequestId", v);
+    }
+    resp
+}

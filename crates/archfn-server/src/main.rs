@@ -1,1 +1,150 @@
-fn main() {}
+//! The `archfn` binary: `archfn serve` runs the Lambda-compatible API.
+//!
+//! The only crate that reads configuration, installs tracing or wires backends together.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use archfn_api::{AppState, AuthMode, Credentials};
+use archfn_blob::FsBlobStore;
+use archfn_control::{Control, ControlConfig};
+use archfn_store::SqliteStore;
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "archfn", version, about = "Self-hosted AWS Lambda, on x86_64 and arm64")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum AuthArg {
+    /// Accept any request; a SigV4 header only selects the region.
+    None,
+    /// Verify SigV4 signatures against a credentials file.
+    Sigv4,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the Lambda REST API.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "ARCHFN_LISTEN", default_value = "127.0.0.1:9001")]
+        listen: SocketAddr,
+        /// Directory for all state (SQLite database, blobs, prepared code).
+        #[arg(long, env = "ARCHFN_DATA_DIR", default_value = "./.archfn")]
+        data_dir: PathBuf,
+        /// Authentication of API requests.
+        #[arg(long, env = "ARCHFN_AUTH", value_enum, default_value = "none")]
+        auth: AuthArg,
+        /// AWS shared credentials file with the keys `--auth sigv4` accepts.
+        #[arg(long, env = "ARCHFN_CREDENTIALS_FILE")]
+        credentials_file: Option<PathBuf>,
+        /// Account id in ARNs.
+        #[arg(long, env = "ARCHFN_ACCOUNT_ID", default_value = "000000000000")]
+        account_id: String,
+        /// Region of unsigned requests.
+        #[arg(long, env = "ARCHFN_DEFAULT_REGION", default_value = "us-east-1")]
+        default_region: String,
+        /// Judge runtime deprecation at this date (YYYY-MM-DD) instead of today.
+        #[arg(long, env = "ARCHFN_RUNTIME_POLICY_DATE")]
+        runtime_policy_date: Option<String>,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ARCHFN_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        match cli.command {
+            Command::Serve { listen, data_dir, auth, credentials_file, account_id, default_region, runtime_policy_date } => {
+                serve(ServeArgs { listen, data_dir, auth, credentials_file, account_id, default_region, runtime_policy_date })
+                    .await
+            }
+        }
+    })
+}
+
+struct ServeArgs {
+    listen: SocketAddr,
+    data_dir: PathBuf,
+    auth: AuthArg,
+    credentials_file: Option<PathBuf>,
+    account_id: String,
+    default_region: String,
+    runtime_policy_date: Option<String>,
+}
+
+/// The key that signs code download URLs, kept so URLs survive restarts.
+fn url_secret(data_dir: &Path) -> anyhow::Result<Vec<u8>> {
+    let path = data_dir.join("url-secret");
+    if let Ok(bytes) = std::fs::read(&path)
+        && bytes.len() >= 32
+    {
+        return Ok(bytes);
+    }
+    let secret = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple()).into_bytes();
+    std::fs::write(&path, &secret).with_context(|| format!("writing {}", path.display()))?;
+    Ok(secret)
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    if args.account_id.len() != 12 || !args.account_id.bytes().all(|b| b.is_ascii_digit()) {
+        anyhow::bail!("--account-id must be 12 digits, got {:?}", args.account_id);
+    }
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating data directory {}", args.data_dir.display()))?;
+    let auth = match args.auth {
+        AuthArg::None => {
+            tracing::warn!("authentication is off: any request is accepted (start with --auth sigv4 to verify signatures)");
+            AuthMode::Open
+        }
+        AuthArg::Sigv4 => {
+            let path = args.credentials_file.context("--auth sigv4 needs --credentials-file")?;
+            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+            let creds = Credentials::parse_shared_file(&text);
+            if creds.is_empty() {
+                anyhow::bail!("{} holds no aws_access_key_id/aws_secret_access_key pair", path.display());
+            }
+            tracing::info!(keys = creds.len(), "verifying SigV4 signatures");
+            AuthMode::SigV4(creds)
+        }
+    };
+    let store = SqliteStore::open(&args.data_dir.join("archfn.db")).await.context("opening the metadata store")?;
+    let blobs = FsBlobStore::open(args.data_dir.join("blobs")).context("opening the blob store")?;
+    let control = Control::start(ControlConfig {
+        store: Arc::new(store),
+        blobs: Arc::new(blobs),
+        code_root: args.data_dir.join("code"),
+        account: args.account_id,
+        policy_date: args.runtime_policy_date,
+    })
+    .await
+    .context("starting the control plane")?;
+    let state = AppState {
+        control,
+        auth: Arc::new(auth),
+        default_region: args.default_region,
+        url_secret: Arc::new(url_secret(&args.data_dir)?),
+    };
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    tracing::info!(listen = %listener.local_addr()?, data_dir = %args.data_dir.display(), "archfn serving the Lambda API");
+    axum::serve(listener, archfn_api::router(state))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,90 @@
+//! The one place AWS errors are built: status, `x-amzn-ErrorType`, `x-amzn-RequestId`, body.
+
+use archfn_control::ControlError;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+/// An error answer in Lambda's shape. Variants are named as the AWS exceptions.
+#[derive(Debug)]
+#[allow(clippy::enum_variant_names)]
+pub enum ApiError {
+    /// 400, request-model violation (no `Type` in the body).
+    ValidationException(String),
+    /// 400.
+    InvalidParameterValueException(String),
+    /// 400, a body that is not the JSON the operation takes.
+    InvalidRequestContentException(String),
+    /// 404.
+    ResourceNotFoundException(String),
+    /// 409.
+    ResourceConflictException(String),
+    /// 412.
+    PreconditionFailedException(String),
+    /// 413.
+    RequestEntityTooLargeException(String),
+    /// 403.
+    AccessDeniedException(String),
+    /// 403, no or unknown credentials.
+    UnrecognizedClientException(String),
+    /// 403, a signature that does not match.
+    InvalidSignatureException(String),
+    /// 403, an unsigned request when signatures are required.
+    MissingAuthenticationTokenException(String),
+    /// 404 for a path no operation has.
+    UnknownOperationException(String),
+    /// 500.
+    ServiceException(String),
+}
+
+impl ApiError {
+    fn parts(&self) -> (StatusCode, &'static str, &str) {
+        use ApiError::*;
+        match self {
+            ValidationException(m) => (StatusCode::BAD_REQUEST, "ValidationException", m),
+            InvalidParameterValueException(m) => (StatusCode::BAD_REQUEST, "InvalidParameterValueException", m),
+            InvalidRequestContentException(m) => (StatusCode::BAD_REQUEST, "InvalidRequestContentException", m),
+            ResourceNotFoundException(m) => (StatusCode::NOT_FOUND, "ResourceNotFoundException", m),
+            ResourceConflictException(m) => (StatusCode::CONFLICT, "ResourceConflictException", m),
+            PreconditionFailedException(m) => (StatusCode::PRECONDITION_FAILED, "PreconditionFailedException", m),
+            RequestEntityTooLargeException(m) => (StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLargeException", m),
+            AccessDeniedException(m) => (StatusCode::FORBIDDEN, "AccessDeniedException", m),
+            UnrecognizedClientException(m) => (StatusCode::FORBIDDEN, "UnrecognizedClientException", m),
+            InvalidSignatureException(m) => (StatusCode::FORBIDDEN, "InvalidSignatureException", m),
+            MissingAuthenticationTokenException(m) => (StatusCode::FORBIDDEN, "MissingAuthenticationTokenException", m),
+            UnknownOperationException(m) => (StatusCode::NOT_FOUND, "UnknownOperationException", m),
+            ServiceException(m) => (StatusCode::INTERNAL_SERVER_ERROR, "ServiceException", m),
+        }
+    }
+}
+
+impl From<ControlError> for ApiError {
+    fn from(e: ControlError) -> Self {
+        match e {
+            ControlError::Validation(v) => ApiError::ValidationException(v.message()),
+            ControlError::InvalidParameter(m) => ApiError::InvalidParameterValueException(m),
+            ControlError::NotFound(m) => ApiError::ResourceNotFoundException(m),
+            ControlError::Conflict(m) => ApiError::ResourceConflictException(m),
+            ControlError::PreconditionFailed(m) => ApiError::PreconditionFailedException(m),
+            ControlError::TooLarge(m) => ApiError::RequestEntityTooLargeException(m),
+            ControlError::AccessDenied(m) => ApiError::AccessDeniedException(m),
+            ControlError::Internal(m) => {
+                tracing::error!(error = %m, "internal error");
+                ApiError::ServiceException(m)
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, kind, message) = self.parts();
+        let body = if matches!(self, ApiError::ValidationException(_)) {
+            serde_json::json!({ "message": message })
+        } else {
+            serde_json::json!({ "Type": "User", "message": message })
+        };
+        let mut resp = (status, axum::Json(body)).into_response();
+        resp.headers_mut().insert("x-amzn-ErrorType", HeaderValue::from_static(kind));
+        resp
+    }
+}

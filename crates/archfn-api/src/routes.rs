@@ -1,0 +1,124 @@
+//! Route table: one module per AWS resource group, handlers named after the operations.
+
+mod aliases;
+mod functions;
+mod layers;
+mod settings;
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::header::{CONTENT_TYPE, HOST};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use percent_encoding::percent_decode_str;
+use sha2::{Digest, Sha256};
+
+use crate::{ApiError, AppState};
+
+/// The Lambda API's routes (authenticated).
+pub(crate) fn lambda_routes() -> Router<AppState> {
+    use axum::routing::put;
+    Router::new()
+        .route("/2015-03-31/functions", get(functions::list_functions).post(functions::create_function))
+        .route("/2015-03-31/functions/", get(functions::list_functions).post(functions::create_function))
+        .route("/2015-03-31/functions/{name}", get(functions::get_function).delete(functions::delete_function))
+        .route(
+            "/2015-03-31/functions/{name}/configuration",
+            get(functions::get_function_configuration).put(functions::update_function_configuration),
+        )
+        .route("/2015-03-31/functions/{name}/code", put(functions::update_function_code))
+        .route(
+            "/2015-03-31/functions/{name}/versions",
+            get(functions::list_versions_by_function).post(functions::publish_version),
+        )
+        .route("/2015-03-31/functions/{name}/aliases", get(aliases::list_aliases).post(aliases::create_alias))
+        .route(
+            "/2015-03-31/functions/{name}/aliases/{alias}",
+            get(aliases::get_alias).put(aliases::update_alias).delete(aliases::delete_alias),
+        )
+        .route("/2018-10-31/layers", get(layers::list_layers_or_find))
+        .route(
+            "/2018-10-31/layers/{layer}/versions",
+            get(layers::list_layer_versions).post(layers::publish_layer_version),
+        )
+        .route(
+            "/2018-10-31/layers/{layer}/versions/{version}",
+            get(layers::get_layer_version).delete(layers::delete_layer_version),
+        )
+        .route(
+            "/2017-10-31/functions/{name}/concurrency",
+            put(settings::put_function_concurrency).delete(settings::delete_function_concurrency),
+        )
+        .route("/2019-09-30/functions/{name}/concurrency", get(settings::get_function_concurrency))
+        .route(
+            "/2017-03-31/tags/{resource}",
+            get(settings::list_tags).post(settings::tag_resource).delete(settings::untag_resource),
+        )
+        .route("/2016-08-19/account-settings", get(settings::get_account_settings))
+        .route("/2016-08-19/account-settings/", get(settings::get_account_settings))
+}
+
+/// archfn's own routes: health and code downloads (authorized by a token in the URL).
+pub(crate) fn local_routes() -> Router<AppState> {
+    Router::new().route("/healthz", get(|| async { "ok" })).route("/archfn/v1/code/{digest}", get(download_code))
+}
+
+pub(crate) async fn unknown_operation(uri: Uri) -> ApiError {
+    ApiError::UnknownOperationException(format!("Unknown operation {}", uri.path()))
+}
+
+/// Every value of every query parameter, decoded.
+pub(crate) fn query_multi(uri: &Uri) -> HashMap<String, Vec<String>> {
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    for pair in uri.query().unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let dec = |s: &str| percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned();
+        out.entry(dec(k)).or_default().push(dec(v));
+    }
+    out
+}
+
+/// An integer query parameter; a non-integer is a ValidationException.
+pub(crate) fn int_param(q: &HashMap<String, String>, name: &str, field: &str) -> Result<Option<i64>, ApiError> {
+    match q.get(name) {
+        None => Ok(None),
+        Some(v) => v.parse().map(Some).map_err(|_| {
+            ApiError::ValidationException(format!(
+                "1 validation error detected: Value '{v}' at '{field}' failed to satisfy constraint: Member must be a number"
+            ))
+        }),
+    }
+}
+
+fn url_token(state: &AppState, digest: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(state.url_secret.as_slice());
+    h.update(digest.as_bytes());
+    hex::encode(&h.finalize()[..16])
+}
+
+/// A URL on this server that serves the archive `digest` (what Lambda's presigned S3 URL is).
+pub(crate) fn code_location(state: &AppState, headers: &HeaderMap, digest: &str) -> String {
+    let host = headers.get(HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
+    format!("http://{host}/archfn/v1/code/{digest}?token={}", url_token(state, digest))
+}
+
+async fn download_code(
+    State(state): State<AppState>,
+    Path(digest): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let token_ok = q.get("token").is_some_and(|t| {
+        subtle::ConstantTimeEq::ct_eq(t.as_bytes(), url_token(&state, &digest).as_bytes()).into()
+    });
+    if !token_ok {
+        return (StatusCode::FORBIDDEN, "AccessDenied").into_response();
+    }
+    match state.control.blobs().get(&digest).await {
+        Ok(bytes) => ([(CONTENT_TYPE, "application/zip")], bytes).into_response(),
+        Err(_) => (StatusCode::NOT_FOUND, "NoSuchKey").into_response(),
+    }
+}
