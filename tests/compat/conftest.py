@@ -1,0 +1,136 @@
+"""Fixtures: a real `archfn serve` process per test module, and boto3 clients pointed at it."""
+
+import io
+import os
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.config import Config
+
+REPO = Path(__file__).resolve().parents[2]
+ROLE = "arn:aws:iam::123456789012:role/lambda-role"
+
+
+def archfn_bin() -> str:
+    return os.environ.get("ARCHFN_BIN", str(REPO / "target" / "debug" / "archfn"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """A running archfn server with its own data directory."""
+
+    def __init__(self, data_dir: Path, extra_args=()):
+        self.data_dir = Path(data_dir)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.extra_args = list(extra_args)
+        self.proc = None
+        self.log_path = self.data_dir.parent / f"server-{self.port}.log"
+
+    def start(self):
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [archfn_bin(), "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir", str(self.data_dir), *self.extra_args],
+            stdout=log,
+            stderr=log,
+        )
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"archfn exited early: {self.log_path.read_text()}")
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=1) as r:
+                    if r.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("archfn did not become healthy")
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def client(self, region="us-east-1", key="AKIDARCHFN", secret="archfn-secret"):
+        return boto3.client(
+            "lambda",
+            endpoint_url=self.url,
+            region_name=region,
+            aws_access_key_id=key,
+            aws_secret_access_key=secret,
+            config=Config(retries={"max_attempts": 0}, read_timeout=60),
+        )
+
+
+@pytest.fixture(scope="module")
+def server():
+    with tempfile.TemporaryDirectory(prefix="archfn-test-") as d:
+        s = Server(Path(d) / "data").start()
+        yield s
+        s.stop()
+
+
+@pytest.fixture(scope="module")
+def lam(server):
+    return server.client()
+
+
+def make_zip(files=None) -> bytes:
+    files = files or {"lambda_function.py": "def handler(event, context):\n    return event\n"}
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+    return buf.getvalue()
+
+
+_counter = [0]
+
+
+def unique(prefix="fn") -> str:
+    _counter[0] += 1
+    return f"{prefix}-{os.getpid()}-{_counter[0]}"
+
+
+def create(lam, name=None, arch=None, runtime="python3.12", zip_bytes=None, wait=True, **kw):
+    name = name or unique()
+    args = dict(
+        FunctionName=name,
+        Runtime=runtime,
+        Role=ROLE,
+        Handler="lambda_function.handler",
+        Code={"ZipFile": zip_bytes or make_zip()},
+        **kw,
+    )
+    if arch:
+        args["Architectures"] = [arch]
+    resp = lam.create_function(**args)
+    if wait:
+        lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.1, "MaxAttempts": 200})
+    return name, resp
+
+
+def wait_updated(lam, name):
+    lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.1, "MaxAttempts": 200})
