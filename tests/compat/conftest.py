@@ -73,14 +73,14 @@ class Server:
                 self.proc.kill()
                 self.proc.wait()
 
-    def client(self, region="us-east-1", key="AKIDARCHFN", secret="archfn-secret"):
+    def client(self, region="us-east-1", key="AKIDARCHFN", secret="archfn-secret", validate=True):
         return boto3.client(
             "lambda",
             endpoint_url=self.url,
             region_name=region,
             aws_access_key_id=key,
             aws_secret_access_key=secret,
-            config=Config(retries={"max_attempts": 0}, read_timeout=60),
+            config=Config(retries={"max_attempts": 0}, read_timeout=60, parameter_validation=validate),
         )
 
 
