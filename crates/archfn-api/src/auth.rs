@@ -72,7 +72,11 @@ fn too_large() -> Response {
 }
 
 /// Middleware: checks the size and signature of a request and records its region.
-pub(crate) async fn authenticate(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub(crate) async fn authenticate(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
     let declared = req
         .headers()
         .get(CONTENT_LENGTH)
@@ -81,7 +85,11 @@ pub(crate) async fn authenticate(State(state): State<AppState>, req: Request, ne
     if declared.is_some_and(|n| n > MAX_REQUEST_BYTES) {
         return too_large();
     }
-    let header = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let header = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let parsed = header.as_deref().map(parse_authorization);
     let region = match &parsed {
         Some(Ok(a)) => a.region.clone(),
@@ -92,22 +100,34 @@ pub(crate) async fn authenticate(State(state): State<AppState>, req: Request, ne
         AuthMode::SigV4(creds) => {
             let auth = match parsed {
                 None => {
-                    return ApiError::MissingAuthenticationTokenException("Missing Authentication Token".into())
-                        .into_response();
+                    return ApiError::MissingAuthenticationTokenException(
+                        "Missing Authentication Token".into(),
+                    )
+                    .into_response();
                 }
-                Some(Err(e)) => return ApiError::InvalidSignatureException(e.to_string()).into_response(),
+                Some(Err(e)) => {
+                    return ApiError::InvalidSignatureException(e.to_string()).into_response();
+                }
                 Some(Ok(a)) => a,
             };
             let Some(secret) = creds.keys.get(&auth.access_key) else {
-                return ApiError::UnrecognizedClientException("The security token included in the request is invalid.".into())
-                    .into_response();
+                return ApiError::UnrecognizedClientException(
+                    "The security token included in the request is invalid.".into(),
+                )
+                .into_response();
             };
             let (parts, body) = req.into_parts();
-            let Ok(bytes) = axum::body::to_bytes(body, MAX_REQUEST_BYTES).await else { return too_large() };
+            let Ok(bytes) = axum::body::to_bytes(body, MAX_REQUEST_BYTES).await else {
+                return too_large();
+            };
             let headers: Vec<(String, String)> = parts
                 .headers
                 .iter()
-                .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), v.to_string())))
+                .filter_map(|(k, v)| {
+                    v.to_str()
+                        .ok()
+                        .map(|v| (k.as_str().to_string(), v.to_string()))
+                })
                 .collect();
             let rp = RequestParts {
                 method: parts.method.as_str(),

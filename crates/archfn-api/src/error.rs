@@ -41,16 +41,34 @@ impl ApiError {
         use ApiError::*;
         match self {
             ValidationException(m) => (StatusCode::BAD_REQUEST, "ValidationException", m),
-            InvalidParameterValueException(m) => (StatusCode::BAD_REQUEST, "InvalidParameterValueException", m),
-            InvalidRequestContentException(m) => (StatusCode::BAD_REQUEST, "InvalidRequestContentException", m),
+            InvalidParameterValueException(m) => {
+                (StatusCode::BAD_REQUEST, "InvalidParameterValueException", m)
+            }
+            InvalidRequestContentException(m) => {
+                (StatusCode::BAD_REQUEST, "InvalidRequestContentException", m)
+            }
             ResourceNotFoundException(m) => (StatusCode::NOT_FOUND, "ResourceNotFoundException", m),
             ResourceConflictException(m) => (StatusCode::CONFLICT, "ResourceConflictException", m),
-            PreconditionFailedException(m) => (StatusCode::PRECONDITION_FAILED, "PreconditionFailedException", m),
-            RequestEntityTooLargeException(m) => (StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLargeException", m),
+            PreconditionFailedException(m) => (
+                StatusCode::PRECONDITION_FAILED,
+                "PreconditionFailedException",
+                m,
+            ),
+            RequestEntityTooLargeException(m) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "RequestEntityTooLargeException",
+                m,
+            ),
             AccessDeniedException(m) => (StatusCode::FORBIDDEN, "AccessDeniedException", m),
-            UnrecognizedClientException(m) => (StatusCode::FORBIDDEN, "UnrecognizedClientException", m),
+            UnrecognizedClientException(m) => {
+                (StatusCode::FORBIDDEN, "UnrecognizedClientException", m)
+            }
             InvalidSignatureException(m) => (StatusCode::FORBIDDEN, "InvalidSignatureException", m),
-            MissingAuthenticationTokenException(m) => (StatusCode::FORBIDDEN, "MissingAuthenticationTokenException", m),
+            MissingAuthenticationTokenException(m) => (
+                StatusCode::FORBIDDEN,
+                "MissingAuthenticationTokenException",
+                m,
+            ),
             UnknownOperationException(m) => (StatusCode::NOT_FOUND, "UnknownOperationException", m),
             ServiceException(m) => (StatusCode::INTERNAL_SERVER_ERROR, "ServiceException", m),
         }
@@ -84,7 +102,8 @@ impl IntoResponse for ApiError {
             serde_json::json!({ "Type": "User", "message": message })
         };
         let mut resp = (status, axum::Json(body)).into_response();
-        resp.headers_mut().insert("x-amzn-ErrorType", HeaderValue::from_static(kind));
+        resp.headers_mut()
+            .insert("x-amzn-ErrorType", HeaderValue::from_static(kind));
         resp
     }
 }

@@ -46,7 +46,10 @@ pub struct RequestContext {
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
     let api = routes::lambda_routes()
-        .layer(middleware::from_fn_with_state(state.clone(), auth::authenticate))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES + 1));
     Router::new()
         .merge(api)
@@ -54,12 +57,17 @@ pub fn router(state: AppState) -> Router {
         .fallback(routes::unknown_operation)
         .layer(middleware::from_fn(request_id))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
-            axum::response::IntoResponse::into_response(ApiError::ServiceException("internal error".into()))
+            axum::response::IntoResponse::into_response(ApiError::ServiceException(
+                "internal error".into(),
+            ))
         }))
         .with_state(state)
 }
 
-async fn request_id(req: axum::extract::Request, next: middleware::Next) -> axum::response::Response {
+async fn request_id(
+    req: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
     let id = uuid::Uuid::new_v4().to_string();
     let mut resp = next.run(req).await;
     if let Ok(v) = HeaderValue::from_str(&id) {

@@ -22,22 +22,40 @@ use crate::{ApiError, AppState};
 pub(crate) fn lambda_routes() -> Router<AppState> {
     use axum::routing::put;
     Router::new()
-        .route("/2015-03-31/functions", get(functions::list_functions).post(functions::create_function))
-        .route("/2015-03-31/functions/", get(functions::list_functions).post(functions::create_function))
-        .route("/2015-03-31/functions/{name}", get(functions::get_function).delete(functions::delete_function))
+        .route(
+            "/2015-03-31/functions",
+            get(functions::list_functions).post(functions::create_function),
+        )
+        .route(
+            "/2015-03-31/functions/",
+            get(functions::list_functions).post(functions::create_function),
+        )
+        .route(
+            "/2015-03-31/functions/{name}",
+            get(functions::get_function).delete(functions::delete_function),
+        )
         .route(
             "/2015-03-31/functions/{name}/configuration",
-            get(functions::get_function_configuration).put(functions::update_function_configuration),
+            get(functions::get_function_configuration)
+                .put(functions::update_function_configuration),
         )
-        .route("/2015-03-31/functions/{name}/code", put(functions::update_function_code))
+        .route(
+            "/2015-03-31/functions/{name}/code",
+            put(functions::update_function_code),
+        )
         .route(
             "/2015-03-31/functions/{name}/versions",
             get(functions::list_versions_by_function).post(functions::publish_version),
         )
-        .route("/2015-03-31/functions/{name}/aliases", get(aliases::list_aliases).post(aliases::create_alias))
+        .route(
+            "/2015-03-31/functions/{name}/aliases",
+            get(aliases::list_aliases).post(aliases::create_alias),
+        )
         .route(
             "/2015-03-31/functions/{name}/aliases/{alias}",
-            get(aliases::get_alias).put(aliases::update_alias).delete(aliases::delete_alias),
+            get(aliases::get_alias)
+                .put(aliases::update_alias)
+                .delete(aliases::delete_alias),
         )
         .route("/2018-10-31/layers", get(layers::list_layers_or_find))
         .route(
@@ -52,18 +70,31 @@ pub(crate) fn lambda_routes() -> Router<AppState> {
             "/2017-10-31/functions/{name}/concurrency",
             put(settings::put_function_concurrency).delete(settings::delete_function_concurrency),
         )
-        .route("/2019-09-30/functions/{name}/concurrency", get(settings::get_function_concurrency))
+        .route(
+            "/2019-09-30/functions/{name}/concurrency",
+            get(settings::get_function_concurrency),
+        )
         .route(
             "/2017-03-31/tags/{resource}",
-            get(settings::list_tags).post(settings::tag_resource).delete(settings::untag_resource),
+            get(settings::list_tags)
+                .post(settings::tag_resource)
+                .delete(settings::untag_resource),
         )
-        .route("/2016-08-19/account-settings", get(settings::get_account_settings))
-        .route("/2016-08-19/account-settings/", get(settings::get_account_settings))
+        .route(
+            "/2016-08-19/account-settings",
+            get(settings::get_account_settings),
+        )
+        .route(
+            "/2016-08-19/account-settings/",
+            get(settings::get_account_settings),
+        )
 }
 
 /// archfn's own routes: health and code downloads (authorized by a token in the URL).
 pub(crate) fn local_routes() -> Router<AppState> {
-    Router::new().route("/healthz", get(|| async { "ok" })).route("/archfn/v1/code/{digest}", get(download_code))
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/archfn/v1/code/{digest}", get(download_code))
 }
 
 pub(crate) async fn unknown_operation(uri: Uri) -> ApiError {
@@ -73,16 +104,29 @@ pub(crate) async fn unknown_operation(uri: Uri) -> ApiError {
 /// Every value of every query parameter, decoded.
 pub(crate) fn query_multi(uri: &Uri) -> HashMap<String, Vec<String>> {
     let mut out: HashMap<String, Vec<String>> = HashMap::new();
-    for pair in uri.query().unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+    for pair in uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let dec = |s: &str| percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned();
+        let dec = |s: &str| {
+            percent_decode_str(&s.replace('+', " "))
+                .decode_utf8_lossy()
+                .into_owned()
+        };
         out.entry(dec(k)).or_default().push(dec(v));
     }
     out
 }
 
 /// An integer query parameter; a non-integer is a ValidationException.
-pub(crate) fn int_param(q: &HashMap<String, String>, name: &str, field: &str) -> Result<Option<i64>, ApiError> {
+pub(crate) fn int_param(
+    q: &HashMap<String, String>,
+    name: &str,
+    field: &str,
+) -> Result<Option<i64>, ApiError> {
     match q.get(name) {
         None => Ok(None),
         Some(v) => v.parse().map(Some).map_err(|_| {
@@ -102,8 +146,14 @@ fn url_token(state: &AppState, digest: &str) -> String {
 
 /// A URL on this server that serves the archive `digest` (what Lambda's presigned S3 URL is).
 pub(crate) fn code_location(state: &AppState, headers: &HeaderMap, digest: &str) -> String {
-    let host = headers.get(HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
-    format!("http://{host}/archfn/v1/code/{digest}?token={}", url_token(state, digest))
+    let host = headers
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    format!(
+        "http://{host}/archfn/v1/code/{digest}?token={}",
+        url_token(state, digest)
+    )
 }
 
 async fn download_code(

@@ -14,9 +14,15 @@ use crate::error::ApiError;
 
 /// Decodes a JSON body; anything else is Lambda's InvalidRequestContentException.
 pub(crate) fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let body = if body.is_empty() { b"{}".as_slice() } else { body };
+    let body = if body.is_empty() {
+        b"{}".as_slice()
+    } else {
+        body
+    };
     serde_json::from_slice(body).map_err(|e| {
-        ApiError::InvalidRequestContentException(format!("Could not parse request body into json: {e}"))
+        ApiError::InvalidRequestContentException(format!(
+            "Could not parse request body into json: {e}"
+        ))
     })
 }
 
@@ -26,7 +32,11 @@ pub(crate) fn decode_blob(field: &str, b64: &str) -> Result<bytes::Bytes, ApiErr
     base64::engine::general_purpose::STANDARD
         .decode(b64.trim())
         .map(bytes::Bytes::from)
-        .map_err(|e| ApiError::InvalidRequestContentException(format!("Could not parse request body into json: {field} is not valid base64: {e}")))
+        .map_err(|e| {
+            ApiError::InvalidRequestContentException(format!(
+                "Could not parse request body into json: {field} is not valid base64: {e}"
+            ))
+        })
 }
 
 /// `Environment` in requests.
@@ -49,7 +59,11 @@ pub(crate) struct CodeIn {
 impl CodeIn {
     pub(crate) fn into_input(self) -> Result<archfn_control::CodeInput, ApiError> {
         Ok(archfn_control::CodeInput {
-            zip: self.zip_file.as_deref().map(|z| decode_blob("ZipFile", z)).transpose()?,
+            zip: self
+                .zip_file
+                .as_deref()
+                .map(|z| decode_blob("ZipFile", z))
+                .transpose()?,
             s3: self.s3_bucket.map(|b| (b, self.s3_key.unwrap_or_default())),
             image_uri: self.image_uri,
         })
@@ -85,13 +99,20 @@ pub(crate) const OPAQUE_FIELDS: &[&str] = &[
 pub(crate) fn opaque_of(raw: &Value) -> BTreeMap<String, Value> {
     OPAQUE_FIELDS
         .iter()
-        .filter_map(|k| raw.get(*k).filter(|v| !v.is_null()).map(|v| (k.to_string(), v.clone())))
+        .filter_map(|k| {
+            raw.get(*k)
+                .filter(|v| !v.is_null())
+                .map(|v| (k.to_string(), v.clone()))
+        })
         .collect()
 }
 
 fn runtime_version_arn(region: &str, c: &FunctionConfig) -> String {
     let seed = format!("{}:{}", c.runtime.as_deref().unwrap_or(""), c.architecture);
-    format!("arn:aws:lambda:{region}::runtime:{}", hex::encode(Sha256::digest(seed.as_bytes())))
+    format!(
+        "arn:aws:lambda:{region}::runtime:{}",
+        hex::encode(Sha256::digest(seed.as_bytes()))
+    )
 }
 
 /// FunctionConfiguration. `full` adds the fields GetFunction shows and list entries omit.
@@ -111,7 +132,10 @@ pub(crate) fn function_configuration(view: &FunctionView, region: &str, full: bo
     m.insert("Description".into(), json!(c.description));
     m.insert("Timeout".into(), json!(c.timeout_s));
     m.insert("MemorySize".into(), json!(c.memory_mb));
-    m.insert("LastModified".into(), json!(format_last_modified(c.last_modified_ms)));
+    m.insert(
+        "LastModified".into(),
+        json!(format_last_modified(c.last_modified_ms)),
+    );
     m.insert("CodeSha256".into(), json!(c.code.sha256));
     m.insert("Version".into(), json!(c.version));
     if let Some(env) = &c.environment {
@@ -120,7 +144,11 @@ pub(crate) fn function_configuration(view: &FunctionView, region: &str, full: bo
     m.insert("TracingConfig".into(), json!({ "Mode": c.tracing_mode }));
     m.insert("RevisionId".into(), json!(c.revision_id));
     if !c.layers.is_empty() {
-        let layers: Vec<Value> = c.layers.iter().map(|l| json!({ "Arn": l.arn, "CodeSize": l.code_size })).collect();
+        let layers: Vec<Value> = c
+            .layers
+            .iter()
+            .map(|l| json!({ "Arn": l.arn, "CodeSize": l.code_size }))
+            .collect();
         m.insert("Layers".into(), json!(layers));
     }
     if full {
@@ -141,14 +169,32 @@ pub(crate) fn function_configuration(view: &FunctionView, region: &str, full: bo
             m.insert("LastUpdateStatusReasonCode".into(), json!(r));
         }
         if c.package_type == PackageType::Zip {
-            m.insert("RuntimeVersionConfig".into(), json!({ "RuntimeVersionArn": runtime_version_arn(region, c) }));
+            m.insert(
+                "RuntimeVersionConfig".into(),
+                json!({ "RuntimeVersionArn": runtime_version_arn(region, c) }),
+            );
         }
     }
-    m.insert("PackageType".into(), json!(match c.package_type { PackageType::Zip => "Zip", PackageType::Image => "Image" }));
+    m.insert(
+        "PackageType".into(),
+        json!(match c.package_type {
+            PackageType::Zip => "Zip",
+            PackageType::Image => "Image",
+        }),
+    );
     m.insert("Architectures".into(), json!([c.architecture.as_str()]));
-    m.insert("EphemeralStorage".into(), json!({ "Size": c.ephemeral_storage_mb }));
-    m.insert("SnapStart".into(), json!({ "ApplyOn": "None", "OptimizationStatus": "Off" }));
-    m.insert("LoggingConfig".into(), json!({ "LogFormat": "Text", "LogGroup": format!("/aws/lambda/{}", c.name) }));
+    m.insert(
+        "EphemeralStorage".into(),
+        json!({ "Size": c.ephemeral_storage_mb }),
+    );
+    m.insert(
+        "SnapStart".into(),
+        json!({ "ApplyOn": "None", "OptimizationStatus": "Off" }),
+    );
+    m.insert(
+        "LoggingConfig".into(),
+        json!({ "LogFormat": "Text", "LogGroup": format!("/aws/lambda/{}", c.name) }),
+    );
     for (k, v) in &c.opaque {
         match k.as_str() {
             "ImageConfig" => {
@@ -156,10 +202,15 @@ pub(crate) fn function_configuration(view: &FunctionView, region: &str, full: bo
             }
             "SnapStart" => {
                 let apply = v.get("ApplyOn").cloned().unwrap_or(json!("None"));
-                m.insert("SnapStart".into(), json!({ "ApplyOn": apply, "OptimizationStatus": "Off" }));
+                m.insert(
+                    "SnapStart".into(),
+                    json!({ "ApplyOn": apply, "OptimizationStatus": "Off" }),
+                );
             }
             "LoggingConfig" => {
-                if let (Some(Value::Object(base)), Value::Object(given)) = (m.get_mut("LoggingConfig"), v) {
+                if let (Some(Value::Object(base)), Value::Object(given)) =
+                    (m.get_mut("LoggingConfig"), v)
+                {
                     base.extend(given.clone());
                 }
             }
@@ -184,7 +235,10 @@ pub(crate) fn alias_configuration(view: &AliasView) -> Value {
     if !a.additional_weights.is_empty()
         && let Value::Object(m) = &mut v
     {
-        m.insert("RoutingConfig".into(), json!({ "AdditionalVersionWeights": a.additional_weights }));
+        m.insert(
+            "RoutingConfig".into(),
+            json!({ "AdditionalVersionWeights": a.additional_weights }),
+        );
     }
     v
 }
@@ -194,12 +248,18 @@ pub(crate) fn layer_version(view: &LayerVersionView, location: Option<String>) -
     let l = &view.layer;
     let mut m = Map::new();
     if let Some(loc) = location {
-        m.insert("Content".into(), json!({ "Location": loc, "CodeSha256": l.sha256, "CodeSize": l.size }));
+        m.insert(
+            "Content".into(),
+            json!({ "Location": loc, "CodeSha256": l.sha256, "CodeSize": l.size }),
+        );
     }
     m.insert("LayerArn".into(), json!(view.layer_arn));
     m.insert("LayerVersionArn".into(), json!(view.version_arn()));
     m.insert("Description".into(), json!(l.description));
-    m.insert("CreatedDate".into(), json!(format_last_modified(l.created_ms)));
+    m.insert(
+        "CreatedDate".into(),
+        json!(format_last_modified(l.created_ms)),
+    );
     m.insert("Version".into(), json!(l.version));
     if let Some(r) = &l.compatible_runtimes {
         m.insert("CompatibleRuntimes".into(), json!(r));

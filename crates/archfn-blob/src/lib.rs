@@ -91,7 +91,9 @@ fn write_durably(root: &Path, dest: &Path, bytes: &[u8]) -> Result<(), BlobError
     if dest.exists() {
         return Ok(());
     }
-    let dir = dest.parent().ok_or_else(|| BlobError::InvalidKey(dest.display().to_string()))?;
+    let dir = dest
+        .parent()
+        .ok_or_else(|| BlobError::InvalidKey(dest.display().to_string()))?;
     std::fs::create_dir_all(dir)?;
     let mut tmp = tempfile_in(&root.join("tmp"))?;
     tmp.1.write_all(bytes)?;
@@ -107,7 +109,11 @@ fn tempfile_in(dir: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
     loop {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let path = dir.join(format!("{}-{n}.part", std::process::id()));
-        match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
             Ok(f) => return Ok((path, f)),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e),
@@ -118,7 +124,9 @@ fn tempfile_in(dir: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, BlobError> + Send + 'static,
 ) -> Result<T, BlobError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| BlobError::Task(e.to_string()))?
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| BlobError::Task(e.to_string()))?
 }
 
 #[async_trait]
@@ -175,8 +183,14 @@ mod tests {
         );
         assert_eq!(store.get(&d1.hex()).await?, Bytes::from_static(b"hello"));
         store.delete(&d1.hex()).await?;
-        assert!(matches!(store.get(&d1.hex()).await, Err(BlobError::NotFound(_))));
-        assert!(matches!(store.get("../etc/passwd").await, Err(BlobError::InvalidKey(_))));
+        assert!(matches!(
+            store.get(&d1.hex()).await,
+            Err(BlobError::NotFound(_))
+        ));
+        assert!(matches!(
+            store.get("../etc/passwd").await,
+            Err(BlobError::InvalidKey(_))
+        ));
         let _ = std::fs::remove_dir_all(&dir);
         Ok(())
     }

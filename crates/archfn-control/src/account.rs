@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use archfn_model::limits::{self, ACCOUNT_CONCURRENCY, UNRESERVED_CONCURRENCY_MIN};
 use archfn_model::ValidationErrors;
+use archfn_model::limits::{self, ACCOUNT_CONCURRENCY, UNRESERVED_CONCURRENCY_MIN};
 use archfn_store::StoreError;
 
 use crate::function::Resolved;
@@ -31,14 +31,20 @@ pub struct AccountSettings {
 /// Tag rules: at most 50, keys 1–128 characters and not `aws:`-prefixed, values up to 256.
 pub(crate) fn check_tags(tags: &BTreeMap<String, String>) -> Result<(), ControlError> {
     if tags.len() > limits::MAX_TAGS {
-        return Err(ControlError::InvalidParameter("Number of tags exceeds resource tag limit.".into()));
+        return Err(ControlError::InvalidParameter(
+            "Number of tags exceeds resource tag limit.".into(),
+        ));
     }
     for (k, v) in tags {
         if k.is_empty() || k.chars().count() > 128 || v.chars().count() > 256 {
-            return Err(ControlError::InvalidParameter(format!("Tag key or value has invalid length: {k}")));
+            return Err(ControlError::InvalidParameter(format!(
+                "Tag key or value has invalid length: {k}"
+            )));
         }
         if k.starts_with("aws:") {
-            return Err(ControlError::InvalidParameter("Tag keys cannot start with the reserved prefix 'aws:'.".into()));
+            return Err(ControlError::InvalidParameter(
+                "Tag keys cannot start with the reserved prefix 'aws:'.".into(),
+            ));
         }
     }
     Ok(())
@@ -60,7 +66,10 @@ impl Control {
                 Ok(_) => return Ok(out),
                 Err(StoreError::Conflict) => continue,
                 Err(StoreError::NotFound) => {
-                    return Err(ControlError::NotFound(format!("Function not found: {}", r.arn())));
+                    return Err(ControlError::NotFound(format!(
+                        "Function not found: {}",
+                        r.arn()
+                    )));
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -87,7 +96,12 @@ impl Control {
     }
 
     /// TagResource.
-    pub async fn tag_resource(&self, region: &str, resource: &str, tags: BTreeMap<String, String>) -> Result<(), ControlError> {
+    pub async fn tag_resource(
+        &self,
+        region: &str,
+        resource: &str,
+        tags: BTreeMap<String, String>,
+    ) -> Result<(), ControlError> {
         let name = self.tag_target(region, resource)?;
         self.modify_function(region, &name, |rec, _| {
             let mut merged = rec.tags.clone();
@@ -100,7 +114,12 @@ impl Control {
     }
 
     /// UntagResource.
-    pub async fn untag_resource(&self, region: &str, resource: &str, keys: &[String]) -> Result<(), ControlError> {
+    pub async fn untag_resource(
+        &self,
+        region: &str,
+        resource: &str,
+        keys: &[String],
+    ) -> Result<(), ControlError> {
         let name = self.tag_target(region, resource)?;
         self.modify_function(region, &name, |rec, _| {
             for k in keys {
@@ -112,13 +131,22 @@ impl Control {
     }
 
     /// ListTags.
-    pub async fn list_tags(&self, region: &str, resource: &str) -> Result<BTreeMap<String, String>, ControlError> {
+    pub async fn list_tags(
+        &self,
+        region: &str,
+        resource: &str,
+    ) -> Result<BTreeMap<String, String>, ControlError> {
         let name = self.tag_target(region, resource)?;
         Ok(self.resolve(region, &name, None).await?.stored.value.tags)
     }
 
     /// PutFunctionConcurrency: keeps at least 100 unreserved for the account.
-    pub async fn put_function_concurrency(&self, region: &str, name: &str, reserved: i64) -> Result<u32, ControlError> {
+    pub async fn put_function_concurrency(
+        &self,
+        region: &str,
+        name: &str,
+        reserved: i64,
+    ) -> Result<u32, ControlError> {
         let Ok(reserved) = u32::try_from(reserved) else {
             return Err(ValidationErrors::single(
                 &reserved.to_string(),
@@ -143,12 +171,25 @@ impl Control {
     }
 
     /// GetFunctionConcurrency.
-    pub async fn get_function_concurrency(&self, region: &str, name: &str) -> Result<Option<u32>, ControlError> {
-        Ok(self.resolve(region, name, None).await?.stored.value.reserved_concurrency)
+    pub async fn get_function_concurrency(
+        &self,
+        region: &str,
+        name: &str,
+    ) -> Result<Option<u32>, ControlError> {
+        Ok(self
+            .resolve(region, name, None)
+            .await?
+            .stored
+            .value
+            .reserved_concurrency)
     }
 
     /// DeleteFunctionConcurrency.
-    pub async fn delete_function_concurrency(&self, region: &str, name: &str) -> Result<(), ControlError> {
+    pub async fn delete_function_concurrency(
+        &self,
+        region: &str,
+        name: &str,
+    ) -> Result<(), ControlError> {
         self.modify_function(region, name, |rec, _| {
             rec.reserved_concurrency = None;
             Ok(())

@@ -23,29 +23,47 @@ pub struct AliasView {
 }
 
 fn java_map(m: &BTreeMap<String, f64>) -> String {
-    let items: Vec<String> = m.iter().map(|(k, v)| format!("{k}={}", java_double(*v))).collect();
+    let items: Vec<String> = m
+        .iter()
+        .map(|(k, v)| format!("{k}={}", java_double(*v)))
+        .collect();
     format!("{{{}}}", items.join(", "))
 }
 
 fn check_alias_name(name: &str, errs: &mut ValidationErrors) {
     let ok = !name.is_empty()
         && name.len() <= 128
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         && !name.bytes().all(|b| b.is_ascii_digit());
     if !ok {
-        errs.push(name, "name", &format!("Member must satisfy regular expression pattern: {ALIAS_NAME_PATTERN}"));
+        errs.push(
+            name,
+            "name",
+            &format!("Member must satisfy regular expression pattern: {ALIAS_NAME_PATTERN}"),
+        );
     }
 }
 
 fn check_version_field(v: &str, errs: &mut ValidationErrors) {
-    if !matches!(Qualifier::parse(v), Some(Qualifier::Latest | Qualifier::Version(_))) {
-        errs.push(v, "functionVersion", "Member must satisfy regular expression pattern: (\\$LATEST|[0-9]+)");
+    if !matches!(
+        Qualifier::parse(v),
+        Some(Qualifier::Latest | Qualifier::Version(_))
+    ) {
+        errs.push(
+            v,
+            "functionVersion",
+            "Member must satisfy regular expression pattern: (\\$LATEST|[0-9]+)",
+        );
     }
 }
 
 fn check_weights(w: &BTreeMap<String, f64>, errs: &mut ValidationErrors) {
     let shown = java_map(w);
-    if w.keys().any(|k| k.is_empty() || !k.bytes().all(|b| b.is_ascii_digit())) {
+    if w.keys()
+        .any(|k| k.is_empty() || !k.bytes().all(|b| b.is_ascii_digit()))
+    {
         errs.push(&shown, "routingConfig.additionalVersionWeights", "Map keys must satisfy constraint: [Member must have length less than or equal to 1024, Member must have length greater than or equal to 1, Member must satisfy regular expression pattern: [0-9]+]");
     }
     if w.values().any(|v| !(0.0..=1.0).contains(v)) {
@@ -55,13 +73,22 @@ fn check_weights(w: &BTreeMap<String, f64>, errs: &mut ValidationErrors) {
 
 impl Control {
     /// Checks that a routing target exists and obeys Lambda's rules.
-    async fn check_routing(&self, r: &Resolved, primary: &str, weights: &BTreeMap<String, f64>) -> Result<(), ControlError> {
+    async fn check_routing(
+        &self,
+        r: &Resolved,
+        primary: &str,
+        weights: &BTreeMap<String, f64>,
+    ) -> Result<(), ControlError> {
         let arn = r.arn();
         if weights.len() > 1 {
-            return Err(ControlError::InvalidParameter("Number of items in AdditionalVersionWeights cannot be greater than 1".into()));
+            return Err(ControlError::InvalidParameter(
+                "Number of items in AdditionalVersionWeights cannot be greater than 1".into(),
+            ));
         }
         if !weights.is_empty() && primary == "$LATEST" {
-            return Err(ControlError::InvalidParameter("$LATEST is not supported for an alias pointing to more than 1 version".into()));
+            return Err(ControlError::InvalidParameter(
+                "$LATEST is not supported for an alias pointing to more than 1 version".into(),
+            ));
         }
         if weights.contains_key(primary) {
             return Err(ControlError::InvalidParameter(format!(
@@ -70,23 +97,42 @@ impl Control {
         }
         for v in std::iter::once(primary).chain(weights.keys().map(String::as_str)) {
             if let Some(Qualifier::Version(n)) = Qualifier::parse(v)
-                && self.store().get_version(&r.scope.region, &r.name, n).await?.is_none()
+                && self
+                    .store()
+                    .get_version(&r.scope.region, &r.name, n)
+                    .await?
+                    .is_none()
             {
-                return Err(ControlError::NotFound(format!("Function not found: {arn}:{v}")));
+                return Err(ControlError::NotFound(format!(
+                    "Function not found: {arn}:{v}"
+                )));
             }
         }
         Ok(())
     }
 
-    async fn resolve_for_alias(&self, region: &str, function: &str, version_hint: &str) -> Result<Resolved, ControlError> {
+    async fn resolve_for_alias(
+        &self,
+        region: &str,
+        function: &str,
+        version_hint: &str,
+    ) -> Result<Resolved, ControlError> {
         match self.resolve(region, function, None).await {
-            Err(ControlError::NotFound(m)) => Err(ControlError::NotFound(format!("{m}:{version_hint}"))),
+            Err(ControlError::NotFound(m)) => {
+                Err(ControlError::NotFound(format!("{m}:{version_hint}")))
+            }
             other => other,
         }
     }
 
     /// CreateAlias.
-    pub async fn create_alias(&self, region: &str, function: &str, name: &str, input: AliasInput) -> Result<AliasView, ControlError> {
+    pub async fn create_alias(
+        &self,
+        region: &str,
+        function: &str,
+        name: &str,
+        input: AliasInput,
+    ) -> Result<AliasView, ControlError> {
         let mut errs = ValidationErrors::new();
         check_alias_name(name, &mut errs);
         let primary = input.function_version.clone().unwrap_or_default();
@@ -106,24 +152,42 @@ impl Control {
         };
         let arn = format!("{}:{name}", r.arn());
         match self.store().create_alias(region, &alias).await {
-            Err(archfn_store::StoreError::AlreadyExists) => Err(ControlError::Conflict(format!("Alias already exists: {arn}"))),
+            Err(archfn_store::StoreError::AlreadyExists) => Err(ControlError::Conflict(format!(
+                "Alias already exists: {arn}"
+            ))),
             other => other.map_err(ControlError::from),
         }?;
         Ok(AliasView { alias, arn })
     }
 
     /// GetAlias.
-    pub async fn get_alias(&self, region: &str, function: &str, name: &str) -> Result<AliasView, ControlError> {
+    pub async fn get_alias(
+        &self,
+        region: &str,
+        function: &str,
+        name: &str,
+    ) -> Result<AliasView, ControlError> {
         let r = self.resolve(region, function, None).await?;
         let arn = format!("{}:{name}", r.arn());
         match self.store().get_alias(region, &r.name, name).await? {
-            Some(s) => Ok(AliasView { alias: s.value, arn }),
-            None => Err(ControlError::NotFound(format!("Cannot find alias arn: {arn}"))),
+            Some(s) => Ok(AliasView {
+                alias: s.value,
+                arn,
+            }),
+            None => Err(ControlError::NotFound(format!(
+                "Cannot find alias arn: {arn}"
+            ))),
         }
     }
 
     /// UpdateAlias: every call issues a new alias RevisionId.
-    pub async fn update_alias(&self, region: &str, function: &str, name: &str, input: AliasInput) -> Result<AliasView, ControlError> {
+    pub async fn update_alias(
+        &self,
+        region: &str,
+        function: &str,
+        name: &str,
+        input: AliasInput,
+    ) -> Result<AliasView, ControlError> {
         let mut errs = ValidationErrors::new();
         if let Some(v) = &input.function_version {
             check_version_field(v, &mut errs);
@@ -137,7 +201,11 @@ impl Control {
         let Some(stored) = self.store().get_alias(region, &r.name, name).await? else {
             return Err(ControlError::NotFound(format!("Alias not found: {arn}")));
         };
-        if input.revision_id.as_deref().is_some_and(|rev| rev != stored.value.revision_id) {
+        if input
+            .revision_id
+            .as_deref()
+            .is_some_and(|rev| rev != stored.value.revision_id)
+        {
             return Err(revision_mismatch());
         }
         let mut alias = stored.value;
@@ -150,18 +218,26 @@ impl Control {
         if let Some(w) = input.weights {
             alias.additional_weights = w;
         }
-        self.check_routing(&r, &alias.function_version, &alias.additional_weights).await?;
+        self.check_routing(&r, &alias.function_version, &alias.additional_weights)
+            .await?;
         alias.revision_id = new_revision();
         match self.store().put_alias(region, &alias, stored.etag).await {
             Err(archfn_store::StoreError::Conflict) => Err(revision_mismatch()),
-            Err(archfn_store::StoreError::NotFound) => Err(ControlError::NotFound(format!("Alias not found: {arn}"))),
+            Err(archfn_store::StoreError::NotFound) => {
+                Err(ControlError::NotFound(format!("Alias not found: {arn}")))
+            }
             other => other.map_err(ControlError::from),
         }?;
         Ok(AliasView { alias, arn })
     }
 
     /// DeleteAlias: succeeds also when the alias does not exist.
-    pub async fn delete_alias(&self, region: &str, function: &str, name: &str) -> Result<(), ControlError> {
+    pub async fn delete_alias(
+        &self,
+        region: &str,
+        function: &str,
+        name: &str,
+    ) -> Result<(), ControlError> {
         let r = self.resolve(region, function, None).await?;
         self.store().delete_alias(region, &r.name, name).await?;
         Ok(())
@@ -183,7 +259,10 @@ impl Control {
         let mut out = Vec::new();
         let mut cursor = after;
         loop {
-            let batch = self.store().list_aliases(region, &r.name, cursor.as_deref(), max + 1).await?;
+            let batch = self
+                .store()
+                .list_aliases(region, &r.name, cursor.as_deref(), max + 1)
+                .await?;
             let done = batch.len() <= max;
             for alias in batch {
                 cursor = Some(alias.name.clone());
@@ -192,10 +271,16 @@ impl Control {
                 }
                 if out.len() == max {
                     // The marker names the last alias returned; the next page starts after it.
-                    let last = out.last().map(|a: &AliasView| a.alias.name.clone()).unwrap_or_default();
+                    let last = out
+                        .last()
+                        .map(|a: &AliasView| a.alias.name.clone())
+                        .unwrap_or_default();
                     return Ok((out, Some(encode_marker(&last, 0))));
                 }
-                out.push(AliasView { arn: format!("{base}:{}", alias.name), alias });
+                out.push(AliasView {
+                    arn: format!("{base}:{}", alias.name),
+                    alias,
+                });
             }
             if done {
                 return Ok((out, None));

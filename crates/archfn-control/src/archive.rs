@@ -103,7 +103,9 @@ pub fn inspect(bytes: &[u8]) -> Result<ArchiveSummary, ArchiveError> {
     for i in 0..entries {
         let mut entry = zip.by_index(i)?;
         let raw = entry.name()?.to_string();
-        let path = entry.enclosed_name().ok_or_else(|| ArchiveError::UnsafePath(raw.clone()))?;
+        let path = entry
+            .enclosed_name()
+            .ok_or_else(|| ArchiveError::UnsafePath(raw.clone()))?;
         if !seen.insert(path.clone()) {
             return Err(ArchiveError::Duplicate(raw));
         }
@@ -114,14 +116,19 @@ pub fn inspect(bytes: &[u8]) -> Result<ArchiveSummary, ArchiveError> {
         }
         if is_symlink(entry.unix_mode()) {
             let mut target = String::new();
-            (&mut entry).take(SYMLINK_TARGET_MAX).read_to_string(&mut target)?;
+            (&mut entry)
+                .take(SYMLINK_TARGET_MAX)
+                .read_to_string(&mut target)?;
             if !symlink_stays_inside(&path, &target) {
                 return Err(ArchiveError::UnsafeSymlink(raw));
             }
         }
         unzipped_size = unzipped_size.saturating_add(size);
     }
-    Ok(ArchiveSummary { entries, unzipped_size })
+    Ok(ArchiveSummary {
+        entries,
+        unzipped_size,
+    })
 }
 
 /// Extracts an archive into `dest` (which must not exist yet): files first, read through a cap
@@ -135,7 +142,9 @@ pub fn extract(bytes: &[u8], dest: &Path) -> Result<(), ArchiveError> {
     for i in 0..zip.len() {
         let mut entry = zip.by_index(i)?;
         let raw = entry.name()?.to_string();
-        let rel = entry.enclosed_name().ok_or_else(|| ArchiveError::UnsafePath(raw.clone()))?;
+        let rel = entry
+            .enclosed_name()
+            .ok_or_else(|| ArchiveError::UnsafePath(raw.clone()))?;
         let out = dest.join(&rel);
         if entry.is_dir() {
             std::fs::create_dir_all(&out)?;
@@ -143,7 +152,9 @@ pub fn extract(bytes: &[u8], dest: &Path) -> Result<(), ArchiveError> {
         }
         if is_symlink(entry.unix_mode()) {
             let mut target = String::new();
-            (&mut entry).take(SYMLINK_TARGET_MAX).read_to_string(&mut target)?;
+            (&mut entry)
+                .take(SYMLINK_TARGET_MAX)
+                .read_to_string(&mut target)?;
             links.push((out, target));
             continue;
         }
@@ -151,13 +162,20 @@ pub fn extract(bytes: &[u8], dest: &Path) -> Result<(), ArchiveError> {
             std::fs::create_dir_all(parent)?;
         }
         let declared = entry.size();
-        let mut file = std::fs::OpenOptions::new().write(true).create_new(true).open(&out)?;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&out)?;
         let copied = std::io::copy(&mut (&mut entry).take(declared + 1), &mut file)?;
         if copied > declared {
             return Err(ArchiveError::SizeMismatch(raw));
         }
         let exec = entry.unix_mode().is_some_and(|m| m & 0o111 != 0);
-        file.set_permissions(std::fs::Permissions::from_mode(if exec { 0o755 } else { 0o644 }))?;
+        file.set_permissions(std::fs::Permissions::from_mode(if exec {
+            0o755
+        } else {
+            0o644
+        }))?;
     }
     for (link, target) in links {
         if let Some(parent) = link.parent() {
@@ -179,7 +197,8 @@ mod tests {
     fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
         let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
         for (name, data) in entries {
-            w.start_file(*name, SimpleFileOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+            w.start_file(*name, SimpleFileOptions::default())
+                .unwrap_or_else(|e| panic!("{e}"));
             w.write_all(data).unwrap_or_else(|e| panic!("{e}"));
         }
         w.finish().unwrap_or_else(|e| panic!("{e}")).into_inner()
@@ -188,7 +207,13 @@ mod tests {
     #[test]
     fn sums_sizes_of_a_plain_zip() {
         let z = zip_of(&[("a.py", b"print(1)"), ("lib/b.py", b"x = 2")]);
-        assert_eq!(inspect(&z), Ok(ArchiveSummary { entries: 2, unzipped_size: 13 }));
+        assert_eq!(
+            inspect(&z),
+            Ok(ArchiveSummary {
+                entries: 2,
+                unzipped_size: 13
+            })
+        );
     }
 
     #[test]
@@ -201,15 +226,20 @@ mod tests {
     fn rejects_duplicates_and_non_zips() {
         let z = zip_of(&[("a", b"1"), ("./a", b"2")]);
         assert!(matches!(inspect(&z), Err(ArchiveError::Duplicate(_))));
-        assert!(matches!(inspect(b"not a zip"), Err(ArchiveError::NotAZip(_))));
+        assert!(matches!(
+            inspect(b"not a zip"),
+            Err(ArchiveError::NotAZip(_))
+        ));
     }
 
     #[test]
     fn rejects_high_ratio_entries() {
         let zeros = vec![0u8; 8 << 20];
         let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
-        let opts = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
-        w.start_file("zeros", opts).unwrap_or_else(|e| panic!("{e}"));
+        let opts =
+            SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        w.start_file("zeros", opts)
+            .unwrap_or_else(|e| panic!("{e}"));
         w.write_all(&zeros).unwrap_or_else(|e| panic!("{e}"));
         let z = w.finish().unwrap_or_else(|e| panic!("{e}")).into_inner();
         assert!(matches!(inspect(&z), Err(ArchiveError::ZipBomb(_, _))));
@@ -219,7 +249,10 @@ mod tests {
     fn judges_symlink_targets() {
         assert!(symlink_stays_inside(Path::new("lib/libx.so"), "libx.so.1"));
         assert!(symlink_stays_inside(Path::new("bin/tool"), "../lib/tool"));
-        assert!(!symlink_stays_inside(Path::new("bin/tool"), "../../etc/passwd"));
+        assert!(!symlink_stays_inside(
+            Path::new("bin/tool"),
+            "../../etc/passwd"
+        ));
         assert!(!symlink_stays_inside(Path::new("x"), "/etc/passwd"));
     }
 

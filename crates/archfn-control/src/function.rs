@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use archfn_blob::BlobDigest;
 use archfn_model::limits::{self, MAX_LAYERS};
 use archfn_model::{
-    CodeLocation, FunctionConfig, FunctionRecord, FunctionRef, LastUpdateStatus, LayerAttachment, PackageType,
-    Qualifier, Scope, State, ValidationErrors,
+    CodeLocation, FunctionConfig, FunctionRecord, FunctionRef, LastUpdateStatus, LayerAttachment,
+    PackageType, Qualifier, Scope, State, ValidationErrors,
 };
 use archfn_store::Stored;
 use base64::Engine as _;
@@ -60,7 +60,11 @@ const FUNCTION_NAME_MAX: usize = 64;
 
 impl Control {
     /// Parses a FunctionName parameter and checks it names this region and account.
-    pub(crate) fn parse_function_ref(&self, region: &str, input: &str) -> Result<FunctionRef, ControlError> {
+    pub(crate) fn parse_function_ref(
+        &self,
+        region: &str,
+        input: &str,
+    ) -> Result<FunctionRef, ControlError> {
         let fref = FunctionRef::parse(input)?;
         if let Some(r) = &fref.region
             && r != region
@@ -97,7 +101,12 @@ impl Control {
         };
         let scope = self.scope(region);
         match self.store().get_function(region, &fref.name).await? {
-            Some(stored) => Ok(Resolved { scope, name: fref.name, stored, qualifier }),
+            Some(stored) => Ok(Resolved {
+                scope,
+                name: fref.name,
+                stored,
+                qualifier,
+            }),
             None => {
                 let mut arn = scope.function_arn(&fref.name);
                 if let Some(q) = &qualifier {
@@ -112,27 +121,47 @@ impl Control {
     pub(crate) async fn select(&self, r: &Resolved) -> Result<FunctionView, ControlError> {
         let arn = r.arn();
         let Some(q) = r.qualifier.as_deref() else {
-            return Ok(FunctionView { config: r.stored.value.latest.clone(), arn });
+            return Ok(FunctionView {
+                config: r.stored.value.latest.clone(),
+                arn,
+            });
         };
         let not_found = || ControlError::NotFound(format!("Function not found: {arn}:{q}"));
         let config = match Qualifier::parse(q).ok_or_else(not_found)? {
             Qualifier::Latest => r.stored.value.latest.clone(),
-            Qualifier::Version(n) => self.store().get_version(&r.scope.region, &r.name, n).await?.ok_or_else(not_found)?,
+            Qualifier::Version(n) => self
+                .store()
+                .get_version(&r.scope.region, &r.name, n)
+                .await?
+                .ok_or_else(not_found)?,
             Qualifier::Alias(a) => {
-                let alias = self.store().get_alias(&r.scope.region, &r.name, &a).await?.ok_or_else(not_found)?;
+                let alias = self
+                    .store()
+                    .get_alias(&r.scope.region, &r.name, &a)
+                    .await?
+                    .ok_or_else(not_found)?;
                 match Qualifier::parse(&alias.value.function_version) {
-                    Some(Qualifier::Version(n)) => {
-                        self.store().get_version(&r.scope.region, &r.name, n).await?.ok_or_else(not_found)?
-                    }
+                    Some(Qualifier::Version(n)) => self
+                        .store()
+                        .get_version(&r.scope.region, &r.name, n)
+                        .await?
+                        .ok_or_else(not_found)?,
                     _ => r.stored.value.latest.clone(),
                 }
             }
         };
-        Ok(FunctionView { config, arn: format!("{arn}:{q}") })
+        Ok(FunctionView {
+            config,
+            arn: format!("{arn}:{q}"),
+        })
     }
 
     /// Checks size limits and the archive, then stores it. `layers_unzipped` counts toward 250 MB.
-    pub(crate) async fn stage_code(&self, code: &CodeInput, layers_unzipped: u64) -> Result<StagedCode, ControlError> {
+    pub(crate) async fn stage_code(
+        &self,
+        code: &CodeInput,
+        layers_unzipped: u64,
+    ) -> Result<StagedCode, ControlError> {
         if let Some(uri) = &code.image_uri {
             return Ok(StagedCode {
                 location: CodeLocation {
@@ -180,9 +209,15 @@ impl Control {
     }
 
     /// Resolves layer version ARNs for a function in `region`, as Lambda checks them.
-    pub(crate) async fn resolve_layers(&self, region: &str, arns: &[String]) -> Result<Vec<LayerAttachment>, ControlError> {
+    pub(crate) async fn resolve_layers(
+        &self,
+        region: &str,
+        arns: &[String],
+    ) -> Result<Vec<LayerAttachment>, ControlError> {
         if arns.len() > MAX_LAYERS {
-            return Err(ControlError::InvalidParameter("Cannot reference more than 5 layers.".into()));
+            return Err(ControlError::InvalidParameter(
+                "Cannot reference more than 5 layers.".into(),
+            ));
         }
         let mut by_layer: BTreeMap<String, String> = BTreeMap::new();
         let mut out = Vec::with_capacity(arns.len());
@@ -207,12 +242,16 @@ impl Control {
                 )));
             }
             let found = if account == self.account() {
-                self.store().get_layer_version(region, name, version).await?
+                self.store()
+                    .get_layer_version(region, name, version)
+                    .await?
             } else {
                 None
             };
             let Some(layer) = found else {
-                return Err(ControlError::InvalidParameter(format!("Layer version {arn} does not exist.")));
+                return Err(ControlError::InvalidParameter(format!(
+                    "Layer version {arn} does not exist."
+                )));
             };
             out.push(LayerAttachment {
                 arn: arn.clone(),
@@ -225,11 +264,19 @@ impl Control {
     }
 
     /// CreateFunction: validates, stores the code, answers Pending, prepares in the background.
-    pub async fn create_function(&self, region: &str, input: CreateFunctionInput) -> Result<FunctionView, ControlError> {
+    pub async fn create_function(
+        &self,
+        region: &str,
+        input: CreateFunctionInput,
+    ) -> Result<FunctionView, ControlError> {
         let fref = self.parse_function_ref(region, &input.function_name)?;
         let mut errs = ValidationErrors::new();
         if fref.name.len() > FUNCTION_NAME_MAX {
-            errs.push(&fref.name, "functionName", "Member must have length less than or equal to 64");
+            errs.push(
+                &fref.name,
+                "functionName",
+                "Member must have length less than or equal to 64",
+            );
             return Err(ControlError::InvalidParameter(errs.message()));
         }
         if fref.qualifier.is_some() {
@@ -240,7 +287,12 @@ impl Control {
         let architecture = validate::architectures(input.architectures.as_deref(), &mut errs);
         let role = input.role.clone().unwrap_or_default();
         validate::role(&role, &mut errs);
-        validate::sizes(input.memory_size, input.timeout, input.ephemeral_storage, &mut errs);
+        validate::sizes(
+            input.memory_size,
+            input.timeout,
+            input.ephemeral_storage,
+            &mut errs,
+        );
         if let Some(d) = &input.description {
             validate::description(d, &mut errs);
         }
@@ -251,7 +303,11 @@ impl Control {
             None | Some("Zip") => PackageType::Zip,
             Some("Image") => PackageType::Image,
             Some(other) => {
-                errs.push(other, "packageType", "Member must satisfy enum value set: [Zip, Image]");
+                errs.push(
+                    other,
+                    "packageType",
+                    "Member must satisfy enum value set: [Zip, Image]",
+                );
                 PackageType::Zip
             }
         };
@@ -266,10 +322,15 @@ impl Control {
                 return Err(ControlError::InvalidParameter("Runtime and Handler are mandatory parameters for functions created with Zip packages.".into()));
             }
             if input.code.image_uri.is_some() {
-                return Err(ControlError::InvalidParameter("Please don't provide ImageUri when updating a function with packageType Zip.".into()));
+                return Err(ControlError::InvalidParameter(
+                    "Please don't provide ImageUri when updating a function with packageType Zip."
+                        .into(),
+                ));
             }
         } else if input.code.image_uri.is_none() {
-            return Err(ControlError::InvalidParameter("Please provide ImageUri when creating a function with packageType Image.".into()));
+            return Err(ControlError::InvalidParameter(
+                "Please provide ImageUri when creating a function with packageType Image.".into(),
+            ));
         }
         if let Some(env) = &input.environment {
             validate::environment(env)?;
@@ -277,19 +338,37 @@ impl Control {
         if let Some(tags) = &input.tags {
             crate::account::check_tags(tags)?;
         }
-        let layers = self.resolve_layers(region, input.layers.as_deref().unwrap_or(&[])).await?;
+        let layers = self
+            .resolve_layers(region, input.layers.as_deref().unwrap_or(&[]))
+            .await?;
         let layers_unzipped = layers.iter().map(|l| l.unzipped_size).sum();
         let staged = self.stage_code(&input.code, layers_unzipped).await?;
         let scope = self.scope(region);
-        if self.store().get_function(region, &fref.name).await?.is_some() {
-            return Err(ControlError::Conflict(format!("Function already exist: {}", fref.name)));
+        if self
+            .store()
+            .get_function(region, &fref.name)
+            .await?
+            .is_some()
+        {
+            return Err(ControlError::Conflict(format!(
+                "Function already exist: {}",
+                fref.name
+            )));
         }
         let now = archfn_model::time::now_ms();
         let latest = FunctionConfig {
             name: fref.name.clone(),
             version: "$LATEST".into(),
-            runtime: if staged.package_type == PackageType::Zip { input.runtime } else { None },
-            handler: if staged.package_type == PackageType::Zip { input.handler } else { None },
+            runtime: if staged.package_type == PackageType::Zip {
+                input.runtime
+            } else {
+                None
+            },
+            handler: if staged.package_type == PackageType::Zip {
+                input.handler
+            } else {
+                None
+            },
             role,
             description: input.description.unwrap_or_default(),
             timeout_s: validate::to_u32(input.timeout.unwrap_or(3)),
@@ -321,23 +400,36 @@ impl Control {
         };
         let etag = match self.store().create_function(region, &record).await {
             Err(archfn_store::StoreError::AlreadyExists) => {
-                return Err(ControlError::Conflict(format!("Function already exist: {}", fref.name)));
+                return Err(ControlError::Conflict(format!(
+                    "Function already exist: {}",
+                    fref.name
+                )));
             }
             other => other?,
         };
         let mut shown = record.latest.clone();
         if input.publish {
             let version = self.snapshot_version(&mut record, None);
-            self.store().publish_version(region, &record, etag, &version).await?;
+            self.store()
+                .publish_version(region, &record, etag, &version)
+                .await?;
             shown.version = version.version;
             self.spawn_prepare(region, &fref.name, Some(1));
         }
         self.spawn_prepare(region, &fref.name, None);
-        Ok(FunctionView { config: shown, arn: scope.function_arn(&fref.name) })
+        Ok(FunctionView {
+            config: shown,
+            arn: scope.function_arn(&fref.name),
+        })
     }
 
     /// GetFunction.
-    pub async fn get_function(&self, region: &str, name: &str, qualifier: Option<&str>) -> Result<FunctionDetails, ControlError> {
+    pub async fn get_function(
+        &self,
+        region: &str,
+        name: &str,
+        qualifier: Option<&str>,
+    ) -> Result<FunctionDetails, ControlError> {
         let r = self.resolve(region, name, qualifier).await?;
         let view = self.select(&r).await?;
         Ok(FunctionDetails {
@@ -348,7 +440,12 @@ impl Control {
     }
 
     /// GetFunctionConfiguration.
-    pub async fn get_function_configuration(&self, region: &str, name: &str, qualifier: Option<&str>) -> Result<FunctionView, ControlError> {
+    pub async fn get_function_configuration(
+        &self,
+        region: &str,
+        name: &str,
+        qualifier: Option<&str>,
+    ) -> Result<FunctionView, ControlError> {
         let r = self.resolve(region, name, qualifier).await?;
         self.select(&r).await
     }
@@ -379,7 +476,10 @@ impl Control {
                 if exhausted {
                     return Ok((out, None));
                 }
-                let batch = self.store().list_functions(region, cursor.as_deref(), max + 1).await?;
+                let batch = self
+                    .store()
+                    .list_functions(region, cursor.as_deref(), max + 1)
+                    .await?;
                 exhausted = batch.len() <= max;
                 cursor = batch.last().map(|r| r.latest.name.clone()).or(cursor);
                 queue.extend(batch);
@@ -388,12 +488,23 @@ impl Control {
             let name = rec.latest.name.clone();
             let arn = scope.function_arn(&name);
             let mut entries = vec![FunctionView {
-                arn: if all { format!("{arn}:$LATEST") } else { arn.clone() },
+                arn: if all {
+                    format!("{arn}:$LATEST")
+                } else {
+                    arn.clone()
+                },
                 config: rec.latest,
             }];
             if all {
-                for v in self.store().list_versions(region, &name, None, usize::MAX >> 1).await? {
-                    entries.push(FunctionView { arn: format!("{arn}:{}", v.version), config: v });
+                for v in self
+                    .store()
+                    .list_versions(region, &name, None, usize::MAX >> 1)
+                    .await?
+                {
+                    entries.push(FunctionView {
+                        arn: format!("{arn}:{}", v.version),
+                        config: v,
+                    });
                 }
             }
             for (i, e) in entries.into_iter().enumerate().skip(skip) {
@@ -431,10 +542,17 @@ impl Control {
     }
 
     /// UpdateFunctionCode: new code and maybe a new architecture; optionally publishes.
-    pub async fn update_function_code(&self, region: &str, name: &str, input: UpdateCodeInput) -> Result<FunctionView, ControlError> {
+    pub async fn update_function_code(
+        &self,
+        region: &str,
+        name: &str,
+        input: UpdateCodeInput,
+    ) -> Result<FunctionView, ControlError> {
         let r = self.resolve(region, name, None).await?;
         if r.qualifier.is_some() {
-            return Err(ControlError::InvalidParameter("Qualified function names are not allowed for this operation.".into()));
+            return Err(ControlError::InvalidParameter(
+                "Qualified function names are not allowed for this operation.".into(),
+            ));
         }
         let mut errs = ValidationErrors::new();
         let current = &r.stored.value.latest;
@@ -447,10 +565,16 @@ impl Control {
         Self::check_revision(&r, input.revision_id.as_deref())?;
         match current.package_type {
             PackageType::Zip if input.code.image_uri.is_some() => {
-                return Err(ControlError::InvalidParameter("Please don't provide ImageUri when updating a function with packageType Zip.".into()));
+                return Err(ControlError::InvalidParameter(
+                    "Please don't provide ImageUri when updating a function with packageType Zip."
+                        .into(),
+                ));
             }
             PackageType::Image if input.code.image_uri.is_none() => {
-                return Err(ControlError::InvalidParameter("Please provide ImageUri when updating a function with packageType Image.".into()));
+                return Err(ControlError::InvalidParameter(
+                    "Please provide ImageUri when updating a function with packageType Image."
+                        .into(),
+                ));
             }
             _ => {}
         }
@@ -471,15 +595,27 @@ impl Control {
         rec.latest.architecture = architecture;
         mark_in_progress(&mut rec.latest);
         if input.dry_run {
-            return Ok(FunctionView { config: rec.latest, arn: r.arn() });
+            return Ok(FunctionView {
+                config: rec.latest,
+                arn: r.arn(),
+            });
         }
         self.write_update(&r, rec, input.publish).await
     }
 
-    async fn check_code_only(&self, code: &CodeInput, layers_unzipped: u64) -> Result<StagedCode, ControlError> {
-        let Some(zip) = &code.zip else { return self.stage_code(code, layers_unzipped).await };
+    async fn check_code_only(
+        &self,
+        code: &CodeInput,
+        layers_unzipped: u64,
+    ) -> Result<StagedCode, ControlError> {
+        let Some(zip) = &code.zip else {
+            return self.stage_code(code, layers_unzipped).await;
+        };
         if zip.len() as u64 > limits::ZIPPED_MAX_BYTES {
-            return Err(ControlError::TooLarge(format!("Zipped size must be smaller than {} bytes", limits::ZIPPED_MAX_BYTES)));
+            return Err(ControlError::TooLarge(format!(
+                "Zipped size must be smaller than {} bytes",
+                limits::ZIPPED_MAX_BYTES
+            )));
         }
         let summary = archive::inspect(zip).map_err(archive_error)?;
         Ok(StagedCode {
@@ -489,7 +625,12 @@ impl Control {
     }
 
     /// Stores an InProgress `$LATEST` (publishing a version too if asked) and starts preparation.
-    async fn write_update(&self, r: &Resolved, mut rec: FunctionRecord, publish: bool) -> Result<FunctionView, ControlError> {
+    async fn write_update(
+        &self,
+        r: &Resolved,
+        mut rec: FunctionRecord,
+        publish: bool,
+    ) -> Result<FunctionView, ControlError> {
         let region = r.scope.region.as_str();
         let result = if publish {
             let mut version = self.snapshot_version(&mut rec, None);
@@ -500,14 +641,31 @@ impl Control {
             version.last_update_status_reason = None;
             version.last_update_status_reason_code = None;
             let n = rec.last_version;
-            self.store().publish_version(region, &rec, r.stored.etag, &version).await.map(|_| {
-                (FunctionView { arn: format!("{}:{n}", r.arn()), config: version }, Some(n))
-            })
+            self.store()
+                .publish_version(region, &rec, r.stored.etag, &version)
+                .await
+                .map(|_| {
+                    (
+                        FunctionView {
+                            arn: format!("{}:{n}", r.arn()),
+                            config: version,
+                        },
+                        Some(n),
+                    )
+                })
         } else {
             self.store()
                 .put_function(region, &rec, r.stored.etag)
                 .await
-                .map(|_| (FunctionView { config: rec.latest.clone(), arn: r.arn() }, None))
+                .map(|_| {
+                    (
+                        FunctionView {
+                            config: rec.latest.clone(),
+                            arn: r.arn(),
+                        },
+                        None,
+                    )
+                })
         };
         let (view, published) = result.map_err(|e| match e {
             archfn_store::StoreError::Conflict => ControlError::Conflict(format!(
@@ -524,16 +682,28 @@ impl Control {
     }
 
     /// UpdateFunctionConfiguration. The architecture is not a parameter here, as on Lambda.
-    pub async fn update_function_configuration(&self, region: &str, name: &str, input: UpdateConfigInput) -> Result<FunctionView, ControlError> {
+    pub async fn update_function_configuration(
+        &self,
+        region: &str,
+        name: &str,
+        input: UpdateConfigInput,
+    ) -> Result<FunctionView, ControlError> {
         let r = self.resolve(region, name, None).await?;
         if r.qualifier.is_some() {
-            return Err(ControlError::InvalidParameter("Qualified function names are not allowed for this operation.".into()));
+            return Err(ControlError::InvalidParameter(
+                "Qualified function names are not allowed for this operation.".into(),
+            ));
         }
         let mut errs = ValidationErrors::new();
         if let Some(role) = &input.role {
             validate::role(role, &mut errs);
         }
-        validate::sizes(input.memory_size, input.timeout, input.ephemeral_storage, &mut errs);
+        validate::sizes(
+            input.memory_size,
+            input.timeout,
+            input.ephemeral_storage,
+            &mut errs,
+        );
         if let Some(d) = &input.description {
             validate::description(d, &mut errs);
         }
@@ -559,7 +729,8 @@ impl Control {
         }
         if let Some(arns) = &input.layers {
             let layers = self.resolve_layers(region, arns).await?;
-            let total: u64 = c.code.unzipped_size + layers.iter().map(|l| l.unzipped_size).sum::<u64>();
+            let total: u64 =
+                c.code.unzipped_size + layers.iter().map(|l| l.unzipped_size).sum::<u64>();
             if total > limits::UNZIPPED_MAX_BYTES {
                 return Err(ControlError::InvalidParameter(format!(
                     "Function code combined with layers exceeds the maximum allowed size of {} bytes. The actual size is {total} bytes.",
@@ -595,11 +766,19 @@ impl Control {
     }
 
     /// DeleteFunction: the whole function, or one version with `Qualifier`.
-    pub async fn delete_function(&self, region: &str, name: &str, qualifier: Option<&str>) -> Result<(), ControlError> {
+    pub async fn delete_function(
+        &self,
+        region: &str,
+        name: &str,
+        qualifier: Option<&str>,
+    ) -> Result<(), ControlError> {
         let r = self.resolve(region, name, qualifier).await?;
         let Some(q) = r.qualifier.as_deref() else {
             if !self.store().delete_function(region, &r.name).await? {
-                return Err(ControlError::NotFound(format!("Function not found: {}", r.arn())));
+                return Err(ControlError::NotFound(format!(
+                    "Function not found: {}",
+                    r.arn()
+                )));
             }
             return Ok(());
         };
@@ -608,7 +787,10 @@ impl Control {
                 "$LATEST version cannot be deleted without deleting the function.".into(),
             )),
             Some(Qualifier::Version(n)) => {
-                let aliases = self.store().list_aliases(region, &r.name, None, usize::MAX >> 1).await?;
+                let aliases = self
+                    .store()
+                    .list_aliases(region, &r.name, None, usize::MAX >> 1)
+                    .await?;
                 let using: Vec<String> = aliases
                     .into_iter()
                     .filter(|a| a.function_version == q || a.additional_weights.contains_key(q))
@@ -651,7 +833,8 @@ fn code_location(digest: BlobDigest, size: u64, unzipped_size: u64) -> CodeLocat
 pub(crate) fn archive_error(e: ArchiveError) -> ControlError {
     match e {
         ArchiveError::NotAZip(_) => ControlError::InvalidParameter(
-            "Could not unzip uploaded file. Please check your file, then try to upload again.".into(),
+            "Could not unzip uploaded file. Please check your file, then try to upload again."
+                .into(),
         ),
         ArchiveError::Io(m) => ControlError::Internal(m),
         other => ControlError::InvalidParameter(format!(
@@ -666,14 +849,21 @@ pub(crate) fn parse_layer_version_arn(arn: &str) -> Option<(&str, &str, &str, u6
     if p.len() != 8 || p[0] != "arn" || p[2] != "lambda" || p[5] != "layer" || arn.len() > 140 {
         return None;
     }
-    let name_ok = !p[6].is_empty() && p[6].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let name_ok = !p[6].is_empty()
+        && p[6]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     let account_ok = p[4].len() == 12 && p[4].bytes().all(|b| b.is_ascii_digit());
     let version = p[7].parse().ok()?;
     (name_ok && account_ok).then_some((p[3], p[4], p[6], version))
 }
 
 /// MaxItems: `None` → default; outside 1..=max → ValidationException.
-pub(crate) fn page_size(given: Option<i64>, default: usize, max: i64) -> Result<usize, ControlError> {
+pub(crate) fn page_size(
+    given: Option<i64>,
+    default: usize,
+    max: i64,
+) -> Result<usize, ControlError> {
     match given {
         None => Ok(default),
         Some(n) if (1..=max).contains(&n) => Ok(usize::try_from(n).unwrap_or(default)),
@@ -694,9 +884,13 @@ pub(crate) fn encode_marker(name: &str, index: usize) -> String {
 
 /// A marker's function name (where the next page starts) and how many of its entries to skip.
 pub(crate) fn decode_marker(marker: Option<&str>) -> Result<(Option<String>, usize), ControlError> {
-    let Some(m) = marker.filter(|m| !m.is_empty()) else { return Ok((None, 0)) };
+    let Some(m) = marker.filter(|m| !m.is_empty()) else {
+        return Ok((None, 0));
+    };
     let invalid = || ControlError::InvalidParameter(format!("Invalid marker: {m}"));
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(m).map_err(|_| invalid())?;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(m)
+        .map_err(|_| invalid())?;
     let text = String::from_utf8(raw).map_err(|_| invalid())?;
     let (i, name) = text.split_once(':').ok_or_else(invalid)?;
     let i: usize = i.parse().map_err(|_| invalid())?;

@@ -26,7 +26,8 @@ impl LayerVersionView {
     }
 }
 
-const LAYER_VERSION_ARN_PATTERN: &str = "arn:[a-zA-Z0-9-]+:lambda:[a-zA-Z0-9-]+:\\d{12}:layer:[a-zA-Z0-9-_]+:[0-9]+";
+const LAYER_VERSION_ARN_PATTERN: &str =
+    "arn:[a-zA-Z0-9-]+:lambda:[a-zA-Z0-9-]+:\\d{12}:layer:[a-zA-Z0-9-_]+:[0-9]+";
 
 fn runtime_enum() -> String {
     let ids: Vec<&str> = runtime::identifiers().collect();
@@ -43,13 +44,20 @@ impl Control {
                     return Err(self.bad_layer_name(given));
                 }
                 if p[3] != region {
-                    return Err(ControlError::NotFound("The resource you requested does not exist.".into()));
+                    return Err(ControlError::NotFound(
+                        "The resource you requested does not exist.".into(),
+                    ));
                 }
                 p[6]
             }
             None => given,
         };
-        if name.is_empty() || name.len() > 140 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        if name.is_empty()
+            || name.len() > 140
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
             return Err(self.bad_layer_name(given));
         }
         Ok(name.to_string())
@@ -65,16 +73,28 @@ impl Control {
     }
 
     fn view(&self, region: &str, layer: LayerVersionRecord) -> LayerVersionView {
-        LayerVersionView { layer_arn: self.scope(region).layer_arn(&layer.name), layer }
+        LayerVersionView {
+            layer_arn: self.scope(region).layer_arn(&layer.name),
+            layer,
+        }
     }
 
     /// PublishLayerVersion: every call makes a new version, numbers never reused.
-    pub async fn publish_layer_version(&self, region: &str, layer_name: &str, input: PublishLayerInput) -> Result<LayerVersionView, ControlError> {
+    pub async fn publish_layer_version(
+        &self,
+        region: &str,
+        layer_name: &str,
+        input: PublishLayerInput,
+    ) -> Result<LayerVersionView, ControlError> {
         let name = self.layer_name(region, layer_name)?;
         let mut errs = ValidationErrors::new();
         if let Some(rts) = &input.compatible_runtimes {
             if rts.len() > 15 {
-                errs.push(&java_list(rts), "compatibleRuntimes", "Member must have length less than or equal to 15");
+                errs.push(
+                    &java_list(rts),
+                    "compatibleRuntimes",
+                    "Member must have length less than or equal to 15",
+                );
             } else if rts.iter().any(|r| runtime::lookup(r).is_none()) {
                 errs.push(&java_list(rts), "compatibleRuntimes", &runtime_enum());
             }
@@ -82,21 +102,40 @@ impl Control {
         let mut archs = None;
         if let Some(given) = &input.compatible_architectures {
             if given.len() > 2 {
-                errs.push(&java_list(given), "compatibleArchitectures", "Member must have length less than or equal to 2");
+                errs.push(
+                    &java_list(given),
+                    "compatibleArchitectures",
+                    "Member must have length less than or equal to 2",
+                );
             } else if given.iter().any(|a| Architecture::parse(a).is_none()) {
-                errs.push(&java_list(given), "compatibleArchitectures", ARCH_ENUM_CONSTRAINT);
+                errs.push(
+                    &java_list(given),
+                    "compatibleArchitectures",
+                    ARCH_ENUM_CONSTRAINT,
+                );
             }
-            archs = Some(given.iter().filter_map(|a| Architecture::parse(a)).collect());
+            archs = Some(
+                given
+                    .iter()
+                    .filter_map(|a| Architecture::parse(a))
+                    .collect(),
+            );
         }
         if let Some(d) = &input.description
             && d.chars().count() > 256
         {
-            errs.push(d, "description", "Member must have length less than or equal to 256");
+            errs.push(
+                d,
+                "description",
+                "Member must have length less than or equal to 256",
+            );
         }
         errs.into_result()?;
         let staged = self.stage_code(&input.content, 0).await?;
         if staged.location.image_uri.is_some() {
-            return Err(ControlError::InvalidParameter("Layers must be .zip file archives.".into()));
+            return Err(ControlError::InvalidParameter(
+                "Layers must be .zip file archives.".into(),
+            ));
         }
         let record = LayerVersionRecord {
             name,
@@ -119,36 +158,71 @@ impl Control {
         u64::try_from(version)
             .ok()
             .filter(|v| *v >= 1)
-            .ok_or_else(|| ControlError::InvalidParameter("Layer Version Cannot be less than 1".into()))
+            .ok_or_else(|| {
+                ControlError::InvalidParameter("Layer Version Cannot be less than 1".into())
+            })
     }
 
     /// GetLayerVersion.
-    pub async fn get_layer_version(&self, region: &str, layer_name: &str, version: i64) -> Result<LayerVersionView, ControlError> {
+    pub async fn get_layer_version(
+        &self,
+        region: &str,
+        layer_name: &str,
+        version: i64,
+    ) -> Result<LayerVersionView, ControlError> {
         let name = self.layer_name(region, layer_name)?;
         let version = Self::check_version_number(version)?;
-        match self.store().get_layer_version(region, &name, version).await? {
+        match self
+            .store()
+            .get_layer_version(region, &name, version)
+            .await?
+        {
             Some(l) => Ok(self.view(region, l)),
-            None => Err(ControlError::NotFound("The resource you requested does not exist.".into())),
+            None => Err(ControlError::NotFound(
+                "The resource you requested does not exist.".into(),
+            )),
         }
     }
 
     /// GetLayerVersionByArn.
-    pub async fn get_layer_version_by_arn(&self, region: &str, arn: &str) -> Result<LayerVersionView, ControlError> {
-        let Some((layer_region, account, name, version)) = crate::function::parse_layer_version_arn(arn) else {
-            return Err(ValidationErrors::single(arn, "arn", &format!("Member must satisfy regular expression pattern: {LAYER_VERSION_ARN_PATTERN}")).into());
+    pub async fn get_layer_version_by_arn(
+        &self,
+        region: &str,
+        arn: &str,
+    ) -> Result<LayerVersionView, ControlError> {
+        let Some((layer_region, account, name, version)) =
+            crate::function::parse_layer_version_arn(arn)
+        else {
+            return Err(ValidationErrors::single(
+                arn,
+                "arn",
+                &format!(
+                    "Member must satisfy regular expression pattern: {LAYER_VERSION_ARN_PATTERN}"
+                ),
+            )
+            .into());
         };
         if layer_region != region || account != self.account() {
-            return Err(ControlError::NotFound("The resource you requested does not exist.".into()));
+            return Err(ControlError::NotFound(
+                "The resource you requested does not exist.".into(),
+            ));
         }
         let version = i64::try_from(version).unwrap_or(i64::MAX);
         self.get_layer_version(region, name, version).await
     }
 
     /// DeleteLayerVersion: idempotent. Functions using it keep their copy.
-    pub async fn delete_layer_version(&self, region: &str, layer_name: &str, version: i64) -> Result<(), ControlError> {
+    pub async fn delete_layer_version(
+        &self,
+        region: &str,
+        layer_name: &str,
+        version: i64,
+    ) -> Result<(), ControlError> {
         let name = self.layer_name(region, layer_name)?;
         let version = Self::check_version_number(version)?;
-        self.store().delete_layer_version(region, &name, version).await?;
+        self.store()
+            .delete_layer_version(region, &name, version)
+            .await?;
         Ok(())
     }
 
@@ -162,18 +236,32 @@ impl Control {
         if let Some(a) = &filter.architecture
             && Architecture::parse(a).is_none()
         {
-            errs.push(a, "compatibleArchitecture", "Member must satisfy enum value set: [x86_64, arm64]");
+            errs.push(
+                a,
+                "compatibleArchitecture",
+                "Member must satisfy enum value set: [x86_64, arm64]",
+            );
         }
         Ok(errs.into_result()?)
     }
 
     fn matches(layer: &LayerVersionRecord, filter: &LayerFilter) -> bool {
         let rt_ok = filter.runtime.as_ref().is_none_or(|r| {
-            layer.compatible_runtimes.as_ref().is_some_and(|list| list.contains(r))
+            layer
+                .compatible_runtimes
+                .as_ref()
+                .is_some_and(|list| list.contains(r))
         });
-        let arch_ok = filter.architecture.as_deref().and_then(Architecture::parse).is_none_or(|a| {
-            layer.compatible_architectures.as_ref().is_some_and(|list| list.contains(&a))
-        });
+        let arch_ok = filter
+            .architecture
+            .as_deref()
+            .and_then(Architecture::parse)
+            .is_none_or(|a| {
+                layer
+                    .compatible_architectures
+                    .as_ref()
+                    .is_some_and(|list| list.contains(&a))
+            });
         rt_ok && arch_ok
     }
 
@@ -198,7 +286,12 @@ impl Control {
             .filter(|l| Self::matches(l, filter))
             .collect();
         let next = (all.len() > skip + max).then(|| encode_marker(&name, skip + max));
-        let page = all.into_iter().skip(skip).take(max).map(|l| self.view(region, l)).collect();
+        let page = all
+            .into_iter()
+            .skip(skip)
+            .take(max)
+            .map(|l| self.view(region, l))
+            .collect();
         Ok((page, next))
     }
 
@@ -221,7 +314,12 @@ impl Control {
             }
         }
         let next = (latest.len() > skip + max).then(|| encode_marker("layers", skip + max));
-        let page = latest.into_iter().skip(skip).take(max).map(|l| self.view(region, l)).collect();
+        let page = latest
+            .into_iter()
+            .skip(skip)
+            .take(max)
+            .map(|l| self.view(region, l))
+            .collect();
         Ok((page, next))
     }
 }

@@ -23,13 +23,13 @@ use archfn_blob::BlobStore;
 use archfn_store::MetadataStore;
 
 pub use account::AccountSettings;
+pub use alias::AliasView;
 pub use error::ControlError;
+pub use function::{FunctionDetails, FunctionView};
 pub use input::{
     AliasInput, CodeInput, CreateFunctionInput, LayerFilter, PublishLayerInput, UpdateCodeInput,
     UpdateConfigInput,
 };
-pub use alias::AliasView;
-pub use function::{FunctionDetails, FunctionView};
 pub use layer::LayerVersionView;
 
 /// The control plane: cheap to clone, shared by every request handler and background task.
@@ -100,11 +100,17 @@ impl Control {
     }
 
     fn today(&self) -> String {
-        self.inner.policy_date.clone().unwrap_or_else(archfn_model::time::today_utc)
+        self.inner
+            .policy_date
+            .clone()
+            .unwrap_or_else(archfn_model::time::today_utc)
     }
 
     fn scope(&self, region: &str) -> archfn_model::Scope {
-        archfn_model::Scope { region: region.to_string(), account: self.inner.account.clone() }
+        archfn_model::Scope {
+            region: region.to_string(),
+            account: self.inner.account.clone(),
+        }
     }
 }
 

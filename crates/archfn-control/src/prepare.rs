@@ -36,16 +36,24 @@ impl Control {
         if dest.is_dir() {
             return Ok(());
         }
-        let bytes = self.inner.blobs.get(digest).await.map_err(|e| e.to_string())?;
-        let tmp = self.inner.code_root.join(format!(".tmp-{}", uuid::Uuid::new_v4()));
+        let bytes = self
+            .inner
+            .blobs
+            .get(digest)
+            .await
+            .map_err(|e| e.to_string())?;
+        let tmp = self
+            .inner
+            .code_root
+            .join(format!(".tmp-{}", uuid::Uuid::new_v4()));
         tokio::task::spawn_blocking(move || {
-            let result = crate::archive::extract(&bytes, &tmp).map_err(|e| e.to_string()).and_then(|()| {
-                match std::fs::rename(&tmp, &dest) {
+            let result = crate::archive::extract(&bytes, &tmp)
+                .map_err(|e| e.to_string())
+                .and_then(|()| match std::fs::rename(&tmp, &dest) {
                     Ok(()) => Ok(()),
                     Err(_) if dest.is_dir() => Ok(()),
                     Err(e) => Err(e.to_string()),
-                }
-            });
+                });
             if tmp.exists() {
                 let _ = std::fs::remove_dir_all(&tmp);
             }
@@ -61,15 +69,24 @@ impl Control {
         }
         self.unpack(&config.code.digest).await?;
         for layer in &config.layers {
-            self.unpack(&layer.digest).await.map_err(|e| format!("layer {}: {e}", layer.arn))?;
+            self.unpack(&layer.digest)
+                .await
+                .map_err(|e| format!("layer {}: {e}", layer.arn))?;
         }
         Ok(())
     }
 
-    async fn prepare(&self, region: &str, name: &str, version: Option<u64>) -> Result<(), ControlError> {
+    async fn prepare(
+        &self,
+        region: &str,
+        name: &str,
+        version: Option<u64>,
+    ) -> Result<(), ControlError> {
         match version {
             Some(n) => {
-                let Some(mut config) = self.store().get_version(region, name, n).await? else { return Ok(()) };
+                let Some(mut config) = self.store().get_version(region, name, n).await? else {
+                    return Ok(());
+                };
                 if config.state != State::Pending {
                     return Ok(());
                 }
@@ -81,7 +98,9 @@ impl Control {
                 }
             }
             None => loop {
-                let Some(stored) = self.store().get_function(region, name).await? else { return Ok(()) };
+                let Some(stored) = self.store().get_function(region, name).await? else {
+                    return Ok(());
+                };
                 let mut rec = stored.value;
                 let busy = rec.latest.state == State::Pending
                     || rec.latest.last_update_status == Some(LastUpdateStatus::InProgress);
@@ -112,7 +131,11 @@ fn finish(c: &mut FunctionConfig, outcome: Result<(), String>, is_latest: bool) 
         }
     }
     if c.last_update_status == Some(LastUpdateStatus::InProgress) {
-        c.last_update_status = Some(if ok { LastUpdateStatus::Successful } else { LastUpdateStatus::Failed });
+        c.last_update_status = Some(if ok {
+            LastUpdateStatus::Successful
+        } else {
+            LastUpdateStatus::Failed
+        });
         c.last_update_status_reason = outcome.err();
         c.last_update_status_reason_code = (!ok).then(|| "InvalidZipFileException".to_string());
     } else if c.last_update_status == Some(LastUpdateStatus::Successful) {

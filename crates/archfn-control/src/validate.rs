@@ -11,26 +11,46 @@ use crate::ControlError;
 
 /// `Architectures`: exactly one of `x86_64 | arm64`; `None` means the default, x86_64.
 pub(crate) fn architectures(given: Option<&[String]>, errs: &mut ValidationErrors) -> Architecture {
-    let Some(list) = given else { return Architecture::X86_64 };
+    let Some(list) = given else {
+        return Architecture::X86_64;
+    };
     let shown = java_list(list);
     if list.len() > 1 {
-        errs.push(&shown, "architectures", "Member must have length less than or equal to 1");
+        errs.push(
+            &shown,
+            "architectures",
+            "Member must have length less than or equal to 1",
+        );
     } else if list.is_empty() {
-        errs.push(&shown, "architectures", "Member must have length greater than or equal to 1");
+        errs.push(
+            &shown,
+            "architectures",
+            "Member must have length greater than or equal to 1",
+        );
     } else if list.iter().any(|a| Architecture::parse(a).is_none()) {
         errs.push(&shown, "architectures", ARCH_ENUM_CONSTRAINT);
     }
-    list.first().and_then(|a| Architecture::parse(a)).unwrap_or(Architecture::X86_64)
+    list.first()
+        .and_then(|a| Architecture::parse(a))
+        .unwrap_or(Architecture::X86_64)
 }
 
 /// Numeric ranges the API model enforces.
 pub(crate) fn range(v: i64, field: &str, min: i64, max: Option<i64>, errs: &mut ValidationErrors) {
     if v < min {
-        errs.push(&v.to_string(), field, &format!("Member must have value greater than or equal to {min}"));
+        errs.push(
+            &v.to_string(),
+            field,
+            &format!("Member must have value greater than or equal to {min}"),
+        );
     } else if let Some(max) = max
         && v > max
     {
-        errs.push(&v.to_string(), field, &format!("Member must have value less than or equal to {max}"));
+        errs.push(
+            &v.to_string(),
+            field,
+            &format!("Member must have value less than or equal to {max}"),
+        );
     }
 }
 
@@ -44,27 +64,46 @@ pub(crate) fn role(role: &str, errs: &mut ValidationErrors) {
             account.len() == 12
                 && account.bytes().all(|b| b.is_ascii_digit())
                 && path.len() > 1
-                && path[1..].bytes().all(|b| b.is_ascii_alphanumeric() || b"_+=,.@-/".contains(&b))
+                && path[1..]
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_+=,.@-/".contains(&b))
         });
     if !ok {
-        errs.push(role, "role", &format!("Member must satisfy regular expression pattern: {ROLE_PATTERN}"));
+        errs.push(
+            role,
+            "role",
+            &format!("Member must satisfy regular expression pattern: {ROLE_PATTERN}"),
+        );
     }
 }
 
 pub(crate) fn description(d: &str, errs: &mut ValidationErrors) {
     if d.chars().count() > 256 {
-        errs.push(d, "description", "Member must have length less than or equal to 256");
+        errs.push(
+            d,
+            "description",
+            "Member must have length less than or equal to 256",
+        );
     }
 }
 
 pub(crate) fn tracing_mode(m: &str, errs: &mut ValidationErrors) {
     if m != "Active" && m != "PassThrough" {
-        errs.push(m, "tracingConfig.mode", "Member must satisfy enum value set: [Active, PassThrough]");
+        errs.push(
+            m,
+            "tracingConfig.mode",
+            "Member must satisfy enum value set: [Active, PassThrough]",
+        );
     }
 }
 
 /// A runtime usable for a new or updated function on `arch`.
-pub(crate) fn runtime(id: &str, arch: Architecture, creating: bool, today: &str) -> Result<&'static RuntimeInfo, ControlError> {
+pub(crate) fn runtime(
+    id: &str,
+    arch: Architecture,
+    creating: bool,
+    today: &str,
+) -> Result<&'static RuntimeInfo, ControlError> {
     let Some(info) = runtime::lookup(id) else {
         let set: Vec<&str> = runtime::identifiers().collect();
         return Err(ControlError::InvalidParameter(format!(
@@ -72,7 +111,11 @@ pub(crate) fn runtime(id: &str, arch: Architecture, creating: bool, today: &str)
             java_list(&set)
         )));
     };
-    let blocked = if creating { info.create_blocked(today) } else { info.update_blocked(today) };
+    let blocked = if creating {
+        info.create_blocked(today)
+    } else {
+        info.update_blocked(today)
+    };
     if blocked {
         return Err(ControlError::InvalidParameter(format!(
             "The runtime parameter of {id} is no longer supported for creating or updating AWS Lambda functions. We recommend you use a supported runtime while creating or updating functions."
@@ -88,7 +131,11 @@ pub(crate) fn runtime(id: &str, arch: Architecture, creating: bool, today: &str)
 
 /// Environment variables: reserved names refused, and at most 4 KB measured as JSON.
 pub(crate) fn environment(vars: &BTreeMap<String, String>) -> Result<(), ControlError> {
-    let reserved: Vec<&str> = vars.keys().map(String::as_str).filter(|k| RESERVED_ENV_NAMES.contains(k)).collect();
+    let reserved: Vec<&str> = vars
+        .keys()
+        .map(String::as_str)
+        .filter(|k| RESERVED_ENV_NAMES.contains(k))
+        .collect();
     if !reserved.is_empty() {
         return Err(ControlError::InvalidParameter(format!(
             "Lambda was unable to configure your environment variables because the environment variables you have provided contains reserved keys that are currently not supported for modification. Reserved keys used in this request: {}",
@@ -118,25 +165,44 @@ pub(crate) fn environment(vars: &BTreeMap<String, String>) -> Result<(), Control
 }
 
 /// Memory, timeout and /tmp, when given.
-pub(crate) fn sizes(memory: Option<i64>, timeout: Option<i64>, ephemeral: Option<i64>, errs: &mut ValidationErrors) {
+pub(crate) fn sizes(
+    memory: Option<i64>,
+    timeout: Option<i64>,
+    ephemeral: Option<i64>,
+    errs: &mut ValidationErrors,
+) {
     if let Some(m) = memory {
-        range(m, "memorySize", limits::MEMORY_MIN_MB.into(), Some(limits::MEMORY_MAX_MB.into()), errs);
+        range(
+            m,
+            "memorySize",
+            limits::MEMORY_MIN_MB.into(),
+            Some(limits::MEMORY_MAX_MB.into()),
+            errs,
+        );
     }
     if let Some(t) = timeout {
         range(t, "timeout", limits::TIMEOUT_MIN_S.into(), None, errs);
     }
     if let Some(e) = ephemeral {
-        range(e, "ephemeralStorage.size", limits::EPHEMERAL_MIN_MB.into(), Some(limits::EPHEMERAL_MAX_MB.into()), errs);
+        range(
+            e,
+            "ephemeralStorage.size",
+            limits::EPHEMERAL_MIN_MB.into(),
+            Some(limits::EPHEMERAL_MAX_MB.into()),
+            errs,
+        );
     }
 }
 
 /// Timeouts above 900 s pass the API model but not the service.
 pub(crate) fn timeout_max(timeout: Option<i64>) -> Result<(), ControlError> {
     match timeout {
-        Some(t) if t > i64::from(limits::TIMEOUT_MAX_S) => Err(ControlError::InvalidParameter(format!(
-            "Timeout value {t} is greater than the maximum allowed value of {} seconds.",
-            limits::TIMEOUT_MAX_S
-        ))),
+        Some(t) if t > i64::from(limits::TIMEOUT_MAX_S) => {
+            Err(ControlError::InvalidParameter(format!(
+                "Timeout value {t} is greater than the maximum allowed value of {} seconds.",
+                limits::TIMEOUT_MAX_S
+            )))
+        }
         _ => Ok(()),
     }
 }
@@ -162,7 +228,9 @@ mod tests {
             arch_msg(&["x86_64", "arm64"]),
             "1 validation error detected: Value '[x86_64, arm64]' at 'architectures' failed to satisfy constraint: Member must have length less than or equal to 1"
         );
-        assert!(arch_msg(&["X86_64"]).contains("Member must satisfy enum value set: [x86_64, arm64]"));
+        assert!(
+            arch_msg(&["X86_64"]).contains("Member must satisfy enum value set: [x86_64, arm64]")
+        );
         let mut errs = ValidationErrors::new();
         assert_eq!(architectures(None, &mut errs), Architecture::X86_64);
         assert!(errs.is_empty());
@@ -171,10 +239,16 @@ mod tests {
     #[test]
     fn runtimes_are_checked_per_architecture_and_date() {
         assert!(runtime("python3.12", Architecture::Arm64, true, "2026-11-27").is_ok());
-        let err = runtime("python3.7", Architecture::X86_64, true, "2026-11-27").err().map(|e| e.to_string());
+        let err = runtime("python3.7", Architecture::X86_64, true, "2026-11-27")
+            .err()
+            .map(|e| e.to_string());
         assert!(err.is_some_and(|m| m.contains("no longer supported")));
-        let err = runtime("go1.x", Architecture::Arm64, true, "2020-01-01").err().map(|e| e.to_string());
-        assert!(err.is_some_and(|m| m.starts_with("Runtime go1.x does not support the following architectures [arm64]")));
+        let err = runtime("go1.x", Architecture::Arm64, true, "2020-01-01")
+            .err()
+            .map(|e| e.to_string());
+        assert!(err.is_some_and(|m| {
+            m.starts_with("Runtime go1.x does not support the following architectures [arm64]")
+        }));
         assert!(runtime("PYTHON3.12", Architecture::X86_64, true, "2026-11-27").is_err());
     }
 

@@ -8,7 +8,11 @@ use crate::{Control, ControlError, new_revision};
 
 impl Control {
     /// Makes the next version of `rec` from its `$LATEST`, and moves `$LATEST` to a new revision.
-    pub(crate) fn snapshot_version(&self, rec: &mut FunctionRecord, description: Option<String>) -> FunctionConfig {
+    pub(crate) fn snapshot_version(
+        &self,
+        rec: &mut FunctionRecord,
+        description: Option<String>,
+    ) -> FunctionConfig {
         rec.last_version += 1;
         let mut version = rec.latest.clone();
         version.version = rec.last_version.to_string();
@@ -53,13 +57,23 @@ impl Control {
         }
         let rec = &r.stored.value;
         if rec.published_revision.as_deref() == Some(latest.revision_id.as_str())
-            && let Some(v) = self.store().get_version(region, &r.name, rec.last_version).await?
+            && let Some(v) = self
+                .store()
+                .get_version(region, &r.name, rec.last_version)
+                .await?
         {
-            return Ok(FunctionView { arn: format!("{arn}:{}", v.version), config: v });
+            return Ok(FunctionView {
+                arn: format!("{arn}:{}", v.version),
+                config: v,
+            });
         }
         let mut rec = rec.clone();
         let version = self.snapshot_version(&mut rec, description);
-        match self.store().publish_version(region, &rec, r.stored.etag, &version).await {
+        match self
+            .store()
+            .publish_version(region, &rec, r.stored.etag, &version)
+            .await
+        {
             Ok(_) => {}
             Err(archfn_store::StoreError::Conflict) => {
                 return Err(ControlError::Conflict(format!(
@@ -68,7 +82,10 @@ impl Control {
             }
             Err(e) => return Err(e.into()),
         }
-        Ok(FunctionView { arn: format!("{arn}:{}", version.version), config: version })
+        Ok(FunctionView {
+            arn: format!("{arn}:{}", version.version),
+            config: version,
+        })
     }
 
     /// ListVersionsByFunction: `$LATEST` first, then versions ascending.
@@ -85,16 +102,25 @@ impl Control {
         let (_, start) = decode_marker(marker)?;
         let mut out = Vec::new();
         if start == 0 {
-            out.push(FunctionView { arn: format!("{arn}:$LATEST"), config: r.stored.value.latest.clone() });
+            out.push(FunctionView {
+                arn: format!("{arn}:$LATEST"),
+                config: r.stored.value.latest.clone(),
+            });
         }
         let after = (start > 0).then(|| start as u64 - 1);
-        let versions = self.store().list_versions(region, &r.name, after, max + 1).await?;
+        let versions = self
+            .store()
+            .list_versions(region, &r.name, after, max + 1)
+            .await?;
         for v in versions {
             if out.len() == max {
                 let n: usize = v.version.parse().unwrap_or(0);
                 return Ok((out, Some(encode_marker(&r.name, n))));
             }
-            out.push(FunctionView { arn: format!("{arn}:{}", v.version), config: v });
+            out.push(FunctionView {
+                arn: format!("{arn}:{}", v.version),
+                config: v,
+            });
         }
         Ok((out, None))
     }

@@ -14,12 +14,18 @@ pub struct Scope {
 impl Scope {
     /// The unqualified ARN of function `name`.
     pub fn function_arn(&self, name: &str) -> String {
-        format!("arn:aws:lambda:{}:{}:function:{name}", self.region, self.account)
+        format!(
+            "arn:aws:lambda:{}:{}:function:{name}",
+            self.region, self.account
+        )
     }
 
     /// The ARN of layer `name` (without a version).
     pub fn layer_arn(&self, name: &str) -> String {
-        format!("arn:aws:lambda:{}:{}:layer:{name}", self.region, self.account)
+        format!(
+            "arn:aws:lambda:{}:{}:layer:{name}",
+            self.region, self.account
+        )
     }
 }
 
@@ -190,8 +196,14 @@ mod tests {
     fn parses_qualifiers() {
         assert_eq!(Qualifier::parse("$LATEST"), Some(Qualifier::Latest));
         assert_eq!(Qualifier::parse("12"), Some(Qualifier::Version(12)));
-        assert_eq!(Qualifier::parse("live"), Some(Qualifier::Alias("live".into())));
-        assert_eq!(Qualifier::parse("$latest"), Some(Qualifier::Alias("$latest".into())));
+        assert_eq!(
+            Qualifier::parse("live"),
+            Some(Qualifier::Alias("live".into()))
+        );
+        assert_eq!(
+            Qualifier::parse("$latest"),
+            Some(Qualifier::Alias("$latest".into()))
+        );
         assert_eq!(Qualifier::parse("a/b"), None);
     }
 }

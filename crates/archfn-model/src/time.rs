@@ -24,6 +24,9 @@ mod tests {
 
     #[test]
     fn formats_like_lambda() {
-        assert_eq!(format_last_modified(1_700_000_000_000), "2023-11-14T22:13:20.000+0000");
+        assert_eq!(
+            format_last_modified(1_700_000_000_000),
+            "2023-11-14T22:13:20.000+0000"
+        );
     }
 }

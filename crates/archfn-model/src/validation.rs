@@ -8,8 +8,7 @@ pub const ALIAS_NAME_PATTERN: &str = "(?!^[0-9]+$)([a-zA-Z0-9-_]+)";
 /// The regular expression Lambda quotes for a bad role.
 pub const ROLE_PATTERN: &str = r"arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+";
 /// The constraint text for a bad architecture list member.
-pub const ARCH_ENUM_CONSTRAINT: &str =
-    "Member must satisfy constraint: [Member must satisfy enum value set: [x86_64, arm64], Member must not be null]";
+pub const ARCH_ENUM_CONSTRAINT: &str = "Member must satisfy constraint: [Member must satisfy enum value set: [x86_64, arm64], Member must not be null]";
 
 /// Every violation found in one request, in the order found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -25,8 +24,9 @@ impl ValidationErrors {
 
     /// Records that `value` at `field` breaks `constraint`.
     pub fn push(&mut self, value: &str, field: &str, constraint: &str) {
-        self.items
-            .push(format!("Value '{value}' at '{field}' failed to satisfy constraint: {constraint}"));
+        self.items.push(format!(
+            "Value '{value}' at '{field}' failed to satisfy constraint: {constraint}"
+        ));
     }
 
     /// True when nothing was recorded.
@@ -70,7 +70,11 @@ pub fn java_list<S: AsRef<str>>(items: &[S]) -> String {
 
 /// Renders a double Java-style: `2.0`, `0.25`.
 pub fn java_double(v: f64) -> String {
-    if v.fract() == 0.0 && v.is_finite() { format!("{v:.1}") } else { format!("{v}") }
+    if v.fract() == 0.0 && v.is_finite() {
+        format!("{v:.1}")
+    } else {
+        format!("{v}")
+    }
 }
 
 #[cfg(test)]

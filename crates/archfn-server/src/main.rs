@@ -14,7 +14,11 @@ use archfn_store::SqliteStore;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "archfn", version, about = "Self-hosted AWS Lambda, on x86_64 and arm64")]
+#[command(
+    name = "archfn",
+    version,
+    about = "Self-hosted AWS Lambda, on x86_64 and arm64"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -59,17 +63,36 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("ARCHFN_LOG").unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("ARCHFN_LOG")
+                .unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         match cli.command {
-            Command::Serve { listen, data_dir, auth, credentials_file, account_id, default_region, runtime_policy_date } => {
-                serve(ServeArgs { listen, data_dir, auth, credentials_file, account_id, default_region, runtime_policy_date })
-                    .await
+            Command::Serve {
+                listen,
+                data_dir,
+                auth,
+                credentials_file,
+                account_id,
+                default_region,
+                runtime_policy_date,
+            } => {
+                serve(ServeArgs {
+                    listen,
+                    data_dir,
+                    auth,
+                    credentials_file,
+                    account_id,
+                    default_region,
+                    runtime_policy_date,
+                })
+                .await
             }
         }
     })
@@ -93,7 +116,12 @@ fn url_secret(data_dir: &Path) -> anyhow::Result<Vec<u8>> {
     {
         return Ok(bytes);
     }
-    let secret = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple()).into_bytes();
+    let secret = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+    .into_bytes();
     std::fs::write(&path, &secret).with_context(|| format!("writing {}", path.display()))?;
     Ok(secret)
 }
@@ -106,21 +134,31 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("creating data directory {}", args.data_dir.display()))?;
     let auth = match args.auth {
         AuthArg::None => {
-            tracing::warn!("authentication is off: any request is accepted (start with --auth sigv4 to verify signatures)");
+            tracing::warn!(
+                "authentication is off: any request is accepted (start with --auth sigv4 to verify signatures)"
+            );
             AuthMode::Open
         }
         AuthArg::Sigv4 => {
-            let path = args.credentials_file.context("--auth sigv4 needs --credentials-file")?;
-            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+            let path = args
+                .credentials_file
+                .context("--auth sigv4 needs --credentials-file")?;
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
             let creds = Credentials::parse_shared_file(&text);
             if creds.is_empty() {
-                anyhow::bail!("{} holds no aws_access_key_id/aws_secret_access_key pair", path.display());
+                anyhow::bail!(
+                    "{} holds no aws_access_key_id/aws_secret_access_key pair",
+                    path.display()
+                );
             }
             tracing::info!(keys = creds.len(), "verifying SigV4 signatures");
             AuthMode::SigV4(creds)
         }
     };
-    let store = SqliteStore::open(&args.data_dir.join("archfn.db")).await.context("opening the metadata store")?;
+    let store = SqliteStore::open(&args.data_dir.join("archfn.db"))
+        .await
+        .context("opening the metadata store")?;
     let blobs = FsBlobStore::open(args.data_dir.join("blobs")).context("opening the blob store")?;
     let control = Control::start(ControlConfig {
         store: Arc::new(store),

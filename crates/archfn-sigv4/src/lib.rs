@@ -12,7 +12,11 @@ use subtle::ConstantTimeEq;
 
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 /// Characters SigV4 leaves unencoded: A-Z a-z 0-9 - _ . ~
-const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 /// Why a request's signature is not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -51,14 +55,19 @@ pub struct Authorization {
 impl Authorization {
     /// The credential scope `date/region/service/aws4_request`.
     pub fn scope(&self) -> String {
-        format!("{}/{}/{}/aws4_request", self.date, self.region, self.service)
+        format!(
+            "{}/{}/{}/aws4_request",
+            self.date, self.region, self.service
+        )
     }
 }
 
 /// Parses `AWS4-HMAC-SHA256 Credential=AK/20240101/us-east-1/lambda/aws4_request, SignedHeaders=host;x-amz-date, Signature=…`.
 pub fn parse_authorization(header: &str) -> Result<Authorization, SigV4Error> {
     let malformed = |m: &str| SigV4Error::Malformed(m.to_string());
-    let rest = header.strip_prefix(ALGORITHM).ok_or_else(|| malformed("unsupported algorithm"))?;
+    let rest = header
+        .strip_prefix(ALGORITHM)
+        .ok_or_else(|| malformed("unsupported algorithm"))?;
     let (mut credential, mut signed, mut signature) = (None, None, None);
     for part in rest.split(',') {
         let part = part.trim();
@@ -103,7 +112,11 @@ pub struct RequestParts<'a> {
 }
 
 fn header<'a>(parts: &RequestParts<'a>, name: &str) -> Option<&'a str> {
-    parts.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    parts
+        .headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
 }
 
 fn canonical_uri(raw_path: &str) -> String {
@@ -123,25 +136,40 @@ fn canonical_query(raw_query: &str) -> String {
         .filter(|p| !p.is_empty())
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            let dec = |s: &str| percent_decode_str(&s.replace('+', "%20")).decode_utf8_lossy().into_owned();
+            let dec = |s: &str| {
+                percent_decode_str(&s.replace('+', "%20"))
+                    .decode_utf8_lossy()
+                    .into_owned()
+            };
             let enc = |s: String| utf8_percent_encode(&s, UNRESERVED).to_string();
             (enc(dec(k)), enc(dec(v)))
         })
         .collect();
     pairs.sort();
-    pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
     // HMAC accepts keys of any length, so `new_from_slice` cannot fail here.
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else { return Vec::new() };
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else {
+        return Vec::new();
+    };
     mac.update(data);
     mac.finalize().into_bytes().to_vec()
 }
 
 /// The hex signature of `parts` under `auth`'s scope with `secret`.
-pub fn signature(parts: &RequestParts<'_>, auth: &Authorization, secret: &str) -> Result<String, SigV4Error> {
-    let amz_date = header(parts, "x-amz-date").ok_or_else(|| SigV4Error::Malformed("missing X-Amz-Date".into()))?;
+pub fn signature(
+    parts: &RequestParts<'_>,
+    auth: &Authorization,
+    secret: &str,
+) -> Result<String, SigV4Error> {
+    let amz_date = header(parts, "x-amz-date")
+        .ok_or_else(|| SigV4Error::Malformed("missing X-Amz-Date".into()))?;
     let mut canonical_headers = String::new();
     for name in &auth.signed_headers {
         let values: Vec<String> = parts
@@ -151,7 +179,9 @@ pub fn signature(parts: &RequestParts<'_>, auth: &Authorization, secret: &str) -
             .map(|(_, v)| v.split_whitespace().collect::<Vec<_>>().join(" "))
             .collect();
         if values.is_empty() {
-            return Err(SigV4Error::Malformed(format!("signed header {name} is missing")));
+            return Err(SigV4Error::Malformed(format!(
+                "signed header {name} is missing"
+            )));
         }
         canonical_headers.push_str(&format!("{name}:{}\n", values.join(",")));
     }
@@ -200,9 +230,16 @@ fn parse_amz_date(s: &str) -> Option<i64> {
 }
 
 /// Verifies `parts` against `auth` with `secret`, allowing 15 minutes of clock skew from `now_s`.
-pub fn verify(parts: &RequestParts<'_>, auth: &Authorization, secret: &str, now_s: i64) -> Result<(), SigV4Error> {
-    let amz_date = header(parts, "x-amz-date").ok_or_else(|| SigV4Error::Malformed("missing X-Amz-Date".into()))?;
-    let t = parse_amz_date(amz_date).ok_or_else(|| SigV4Error::Malformed("bad X-Amz-Date".into()))?;
+pub fn verify(
+    parts: &RequestParts<'_>,
+    auth: &Authorization,
+    secret: &str,
+    now_s: i64,
+) -> Result<(), SigV4Error> {
+    let amz_date = header(parts, "x-amz-date")
+        .ok_or_else(|| SigV4Error::Malformed("missing X-Amz-Date".into()))?;
+    let t =
+        parse_amz_date(amz_date).ok_or_else(|| SigV4Error::Malformed("bad X-Amz-Date".into()))?;
     if (t - now_s).abs() > 15 * 60 {
         return Err(SigV4Error::Expired(amz_date.to_string()));
     }

@@ -7,8 +7,16 @@ use aws_sigv4::sign::v4;
 
 use super::*;
 
-fn signed(method: &str, path: &str, query: &str, body: &[u8], secret: &str, at: SystemTime) -> Vec<(String, String)> {
-    let identity = aws_credential_types::Credentials::new("AKIDEXAMPLE", secret, None, None, "test").into();
+fn signed(
+    method: &str,
+    path: &str,
+    query: &str,
+    body: &[u8],
+    secret: &str,
+    at: SystemTime,
+) -> Vec<(String, String)> {
+    let identity =
+        aws_credential_types::Credentials::new("AKIDEXAMPLE", secret, None, None, "test").into();
     let params = v4::SigningParams::builder()
         .identity(&identity)
         .region("eu-west-1")
@@ -31,7 +39,9 @@ fn signed(method: &str, path: &str, query: &str, body: &[u8], secret: &str, at: 
         SignableBody::Bytes(body),
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    let (instructions, _) = sign(req, &params).unwrap_or_else(|e| panic!("{e}")).into_parts();
+    let (instructions, _) = sign(req, &params)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_parts();
     let mut headers = base.to_vec();
     for (k, v) in instructions.headers() {
         headers.push((k.to_string(), v.to_string()));
@@ -39,7 +49,14 @@ fn signed(method: &str, path: &str, query: &str, body: &[u8], secret: &str, at: 
     headers
 }
 
-fn check(method: &str, path: &str, query: &str, body: &[u8], secret_used: &str, secret_known: &str) -> Result<(), SigV4Error> {
+fn check(
+    method: &str,
+    path: &str,
+    query: &str,
+    body: &[u8],
+    secret_used: &str,
+    secret_known: &str,
+) -> Result<(), SigV4Error> {
     let now = SystemTime::now();
     let headers = signed(method, path, query, body, secret_used, now);
     let auth_header = headers
@@ -49,15 +66,37 @@ fn check(method: &str, path: &str, query: &str, body: &[u8], secret_used: &str, 
         .unwrap_or_default();
     let auth = parse_authorization(&auth_header)?;
     assert_eq!(auth.region, "eu-west-1");
-    let parts = RequestParts { method, raw_path: path, raw_query: query, headers: &headers, body };
-    let now_s = now.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs() as i64;
+    let parts = RequestParts {
+        method,
+        raw_path: path,
+        raw_query: query,
+        headers: &headers,
+        body,
+    };
+    let now_s = now
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs() as i64;
     verify(&parts, &auth, secret_known, now_s)
 }
 
 #[test]
 fn accepts_sdk_signatures() {
-    assert_eq!(check("GET", "/2015-03-31/functions", "", b"", "s3cret", "s3cret"), Ok(()));
-    assert_eq!(check("POST", "/2015-03-31/functions", "", br#"{"FunctionName":"f"}"#, "s3cret", "s3cret"), Ok(()));
+    assert_eq!(
+        check("GET", "/2015-03-31/functions", "", b"", "s3cret", "s3cret"),
+        Ok(())
+    );
+    assert_eq!(
+        check(
+            "POST",
+            "/2015-03-31/functions",
+            "",
+            br#"{"FunctionName":"f"}"#,
+            "s3cret",
+            "s3cret"
+        ),
+        Ok(())
+    );
     assert_eq!(
         check(
             "GET",
@@ -73,7 +112,10 @@ fn accepts_sdk_signatures() {
 
 #[test]
 fn rejects_wrong_secret() {
-    assert_eq!(check("GET", "/2015-03-31/functions", "", b"", "s3cret", "other"), Err(SigV4Error::Mismatch));
+    assert_eq!(
+        check("GET", "/2015-03-31/functions", "", b"", "s3cret", "other"),
+        Err(SigV4Error::Mismatch)
+    );
 }
 
 #[test]

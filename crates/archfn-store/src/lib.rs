@@ -57,48 +57,126 @@ pub trait MetadataStore: Send + Sync + std::fmt::Debug {
     /// Creates a function; `AlreadyExists` when the name is taken.
     async fn create_function(&self, region: &str, rec: &FunctionRecord) -> Result<i64, StoreError>;
     /// Reads a function.
-    async fn get_function(&self, region: &str, name: &str) -> Result<Option<Stored<FunctionRecord>>, StoreError>;
+    async fn get_function(
+        &self,
+        region: &str,
+        name: &str,
+    ) -> Result<Option<Stored<FunctionRecord>>, StoreError>;
     /// Replaces a function if its etag is still `etag`; returns the new etag.
-    async fn put_function(&self, region: &str, rec: &FunctionRecord, etag: i64) -> Result<i64, StoreError>;
+    async fn put_function(
+        &self,
+        region: &str,
+        rec: &FunctionRecord,
+        etag: i64,
+    ) -> Result<i64, StoreError>;
     /// Deletes a function with its versions and aliases; false when there was none.
     async fn delete_function(&self, region: &str, name: &str) -> Result<bool, StoreError>;
     /// Functions ordered by name, after `after`, at most `limit`.
-    async fn list_functions(&self, region: &str, after: Option<&str>, limit: usize) -> Result<Vec<FunctionRecord>, StoreError>;
+    async fn list_functions(
+        &self,
+        region: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<FunctionRecord>, StoreError>;
     /// Functions and versions whose code is still being prepared, across regions.
     async fn pending_preparations(&self) -> Result<Vec<(String, FunctionConfig)>, StoreError>;
 
     /// Writes `rec` (if its etag is still `etag`) and inserts `version` in one transaction.
-    async fn publish_version(&self, region: &str, rec: &FunctionRecord, etag: i64, version: &FunctionConfig) -> Result<i64, StoreError>;
+    async fn publish_version(
+        &self,
+        region: &str,
+        rec: &FunctionRecord,
+        etag: i64,
+        version: &FunctionConfig,
+    ) -> Result<i64, StoreError>;
     /// Replaces a published version's configuration (its state, after preparation).
     async fn put_version(&self, region: &str, version: &FunctionConfig) -> Result<(), StoreError>;
     /// Reads version `n`.
-    async fn get_version(&self, region: &str, function: &str, n: u64) -> Result<Option<FunctionConfig>, StoreError>;
+    async fn get_version(
+        &self,
+        region: &str,
+        function: &str,
+        n: u64,
+    ) -> Result<Option<FunctionConfig>, StoreError>;
     /// Versions ascending, after `after`, at most `limit`.
-    async fn list_versions(&self, region: &str, function: &str, after: Option<u64>, limit: usize) -> Result<Vec<FunctionConfig>, StoreError>;
+    async fn list_versions(
+        &self,
+        region: &str,
+        function: &str,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<FunctionConfig>, StoreError>;
     /// Deletes version `n`; false when there was none.
-    async fn delete_version(&self, region: &str, function: &str, n: u64) -> Result<bool, StoreError>;
+    async fn delete_version(
+        &self,
+        region: &str,
+        function: &str,
+        n: u64,
+    ) -> Result<bool, StoreError>;
 
     /// Creates an alias; `AlreadyExists` when taken.
     async fn create_alias(&self, region: &str, alias: &AliasRecord) -> Result<(), StoreError>;
     /// Reads an alias.
-    async fn get_alias(&self, region: &str, function: &str, name: &str) -> Result<Option<Stored<AliasRecord>>, StoreError>;
+    async fn get_alias(
+        &self,
+        region: &str,
+        function: &str,
+        name: &str,
+    ) -> Result<Option<Stored<AliasRecord>>, StoreError>;
     /// Replaces an alias if its etag is still `etag`.
-    async fn put_alias(&self, region: &str, alias: &AliasRecord, etag: i64) -> Result<(), StoreError>;
+    async fn put_alias(
+        &self,
+        region: &str,
+        alias: &AliasRecord,
+        etag: i64,
+    ) -> Result<(), StoreError>;
     /// Deletes an alias; false when there was none.
-    async fn delete_alias(&self, region: &str, function: &str, name: &str) -> Result<bool, StoreError>;
+    async fn delete_alias(
+        &self,
+        region: &str,
+        function: &str,
+        name: &str,
+    ) -> Result<bool, StoreError>;
     /// Aliases of a function ordered by name, after `after`, at most `limit`.
-    async fn list_aliases(&self, region: &str, function: &str, after: Option<&str>, limit: usize) -> Result<Vec<AliasRecord>, StoreError>;
+    async fn list_aliases(
+        &self,
+        region: &str,
+        function: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<AliasRecord>, StoreError>;
 
     /// Stores a new layer version, numbering it one past the highest ever used; returns it.
-    async fn publish_layer_version(&self, region: &str, layer: &LayerVersionRecord) -> Result<LayerVersionRecord, StoreError>;
+    async fn publish_layer_version(
+        &self,
+        region: &str,
+        layer: &LayerVersionRecord,
+    ) -> Result<LayerVersionRecord, StoreError>;
     /// Reads a layer version.
-    async fn get_layer_version(&self, region: &str, name: &str, version: u64) -> Result<Option<LayerVersionRecord>, StoreError>;
+    async fn get_layer_version(
+        &self,
+        region: &str,
+        name: &str,
+        version: u64,
+    ) -> Result<Option<LayerVersionRecord>, StoreError>;
     /// A layer's versions, newest first.
-    async fn list_layer_versions(&self, region: &str, name: &str) -> Result<Vec<LayerVersionRecord>, StoreError>;
+    async fn list_layer_versions(
+        &self,
+        region: &str,
+        name: &str,
+    ) -> Result<Vec<LayerVersionRecord>, StoreError>;
     /// Every layer version in the region, by layer name then newest first.
-    async fn list_all_layer_versions(&self, region: &str) -> Result<Vec<LayerVersionRecord>, StoreError>;
+    async fn list_all_layer_versions(
+        &self,
+        region: &str,
+    ) -> Result<Vec<LayerVersionRecord>, StoreError>;
     /// Deletes a layer version; deleting a missing one is not an error.
-    async fn delete_layer_version(&self, region: &str, name: &str, version: u64) -> Result<(), StoreError>;
+    async fn delete_layer_version(
+        &self,
+        region: &str,
+        name: &str,
+        version: u64,
+    ) -> Result<(), StoreError>;
 
     /// Account-wide usage in a region.
     async fn account_usage(&self, region: &str) -> Result<AccountUsage, StoreError>;

@@ -9,7 +9,9 @@ use async_trait::async_trait;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sqlx::Row;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 
 use crate::{AccountUsage, MetadataStore, StoreError, Stored};
 
@@ -36,8 +38,13 @@ fn decode<T: DeserializeOwned>(s: &str) -> Result<T, StoreError> {
     serde_json::from_str(s).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-fn decode_all<T: DeserializeOwned>(rows: &[sqlx::sqlite::SqliteRow], col: &str) -> Result<Vec<T>, StoreError> {
-    rows.iter().map(|r| decode(r.try_get::<&str, _>(col)?)).collect()
+fn decode_all<T: DeserializeOwned>(
+    rows: &[sqlx::sqlite::SqliteRow],
+    col: &str,
+) -> Result<Vec<T>, StoreError> {
+    rows.iter()
+        .map(|r| decode(r.try_get::<&str, _>(col)?))
+        .collect()
 }
 
 fn as_i64(n: u64) -> i64 {
@@ -54,7 +61,10 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(opts).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(opts)
+            .await?;
         sqlx::migrate!("./migrations/sqlite")
             .run(&pool)
             .await
@@ -66,27 +76,43 @@ impl SqliteStore {
 #[async_trait]
 impl MetadataStore for SqliteStore {
     async fn create_function(&self, region: &str, rec: &FunctionRecord) -> Result<i64, StoreError> {
-        sqlx::query("INSERT INTO functions (region, name, record, code_size, etag) VALUES (?, ?, ?, ?, 1)")
-            .bind(region)
-            .bind(&rec.latest.name)
-            .bind(encode(rec)?)
-            .bind(as_i64(rec.latest.code.size))
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO functions (region, name, record, code_size, etag) VALUES (?, ?, ?, ?, 1)",
+        )
+        .bind(region)
+        .bind(&rec.latest.name)
+        .bind(encode(rec)?)
+        .bind(as_i64(rec.latest.code.size))
+        .execute(&self.pool)
+        .await?;
         Ok(1)
     }
 
-    async fn get_function(&self, region: &str, name: &str) -> Result<Option<Stored<FunctionRecord>>, StoreError> {
+    async fn get_function(
+        &self,
+        region: &str,
+        name: &str,
+    ) -> Result<Option<Stored<FunctionRecord>>, StoreError> {
         let row = sqlx::query("SELECT record, etag FROM functions WHERE region = ? AND name = ?")
             .bind(region)
             .bind(name)
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| Ok(Stored { value: decode(r.try_get::<&str, _>("record")?)?, etag: r.try_get("etag")? }))
-            .transpose()
+        row.map(|r| {
+            Ok(Stored {
+                value: decode(r.try_get::<&str, _>("record")?)?,
+                etag: r.try_get("etag")?,
+            })
+        })
+        .transpose()
     }
 
-    async fn put_function(&self, region: &str, rec: &FunctionRecord, etag: i64) -> Result<i64, StoreError> {
+    async fn put_function(
+        &self,
+        region: &str,
+        rec: &FunctionRecord,
+        etag: i64,
+    ) -> Result<i64, StoreError> {
         let mut tx = self.pool.begin().await?;
         update_function(&mut tx, region, rec, etag).await?;
         tx.commit().await?;
@@ -115,13 +141,20 @@ impl MetadataStore for SqliteStore {
         Ok(n > 0)
     }
 
-    async fn list_functions(&self, region: &str, after: Option<&str>, limit: usize) -> Result<Vec<FunctionRecord>, StoreError> {
-        let rows = sqlx::query("SELECT record FROM functions WHERE region = ? AND name > ? ORDER BY name LIMIT ?")
-            .bind(region)
-            .bind(after.unwrap_or(""))
-            .bind(as_i64(limit as u64))
-            .fetch_all(&self.pool)
-            .await?;
+    async fn list_functions(
+        &self,
+        region: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<FunctionRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT record FROM functions WHERE region = ? AND name > ? ORDER BY name LIMIT ?",
+        )
+        .bind(region)
+        .bind(after.unwrap_or(""))
+        .bind(as_i64(limit as u64))
+        .fetch_all(&self.pool)
+        .await?;
         decode_all(&rows, "record")
     }
 
@@ -137,17 +170,31 @@ impl MetadataStore for SqliteStore {
             let rec: FunctionRecord = decode(r.try_get::<&str, _>("record")?)?;
             out.push((r.try_get("region")?, rec.latest));
         }
-        let rows = sqlx::query("SELECT region, config FROM versions WHERE json_extract(config, '$.state') = 'Pending'")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT region, config FROM versions WHERE json_extract(config, '$.state') = 'Pending'",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         for r in rows {
-            out.push((r.try_get("region")?, decode(r.try_get::<&str, _>("config")?)?));
+            out.push((
+                r.try_get("region")?,
+                decode(r.try_get::<&str, _>("config")?)?,
+            ));
         }
         Ok(out)
     }
 
-    async fn publish_version(&self, region: &str, rec: &FunctionRecord, etag: i64, version: &FunctionConfig) -> Result<i64, StoreError> {
-        let n: u64 = version.version.parse().map_err(|_| StoreError::Corrupt(version.version.clone()))?;
+    async fn publish_version(
+        &self,
+        region: &str,
+        rec: &FunctionRecord,
+        etag: i64,
+        version: &FunctionConfig,
+    ) -> Result<i64, StoreError> {
+        let n: u64 = version
+            .version
+            .parse()
+            .map_err(|_| StoreError::Corrupt(version.version.clone()))?;
         let mut tx = self.pool.begin().await?;
         update_function(&mut tx, region, rec, etag).await?;
         sqlx::query("INSERT INTO versions (region, function, version, config, code_size) VALUES (?, ?, ?, ?, ?)")
@@ -163,28 +210,51 @@ impl MetadataStore for SqliteStore {
     }
 
     async fn put_version(&self, region: &str, version: &FunctionConfig) -> Result<(), StoreError> {
-        let n: u64 = version.version.parse().map_err(|_| StoreError::Corrupt(version.version.clone()))?;
-        let done = sqlx::query("UPDATE versions SET config = ? WHERE region = ? AND function = ? AND version = ?")
-            .bind(encode(version)?)
-            .bind(region)
-            .bind(&version.name)
-            .bind(as_i64(n))
-            .execute(&self.pool)
-            .await?;
-        if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+        let n: u64 = version
+            .version
+            .parse()
+            .map_err(|_| StoreError::Corrupt(version.version.clone()))?;
+        let done = sqlx::query(
+            "UPDATE versions SET config = ? WHERE region = ? AND function = ? AND version = ?",
+        )
+        .bind(encode(version)?)
+        .bind(region)
+        .bind(&version.name)
+        .bind(as_i64(n))
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            Err(StoreError::NotFound)
+        } else {
+            Ok(())
+        }
     }
 
-    async fn get_version(&self, region: &str, function: &str, n: u64) -> Result<Option<FunctionConfig>, StoreError> {
-        let row = sqlx::query("SELECT config FROM versions WHERE region = ? AND function = ? AND version = ?")
-            .bind(region)
-            .bind(function)
-            .bind(as_i64(n))
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| decode(r.try_get::<&str, _>("config")?)).transpose()
+    async fn get_version(
+        &self,
+        region: &str,
+        function: &str,
+        n: u64,
+    ) -> Result<Option<FunctionConfig>, StoreError> {
+        let row = sqlx::query(
+            "SELECT config FROM versions WHERE region = ? AND function = ? AND version = ?",
+        )
+        .bind(region)
+        .bind(function)
+        .bind(as_i64(n))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| decode(r.try_get::<&str, _>("config")?))
+            .transpose()
     }
 
-    async fn list_versions(&self, region: &str, function: &str, after: Option<u64>, limit: usize) -> Result<Vec<FunctionConfig>, StoreError> {
+    async fn list_versions(
+        &self,
+        region: &str,
+        function: &str,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<FunctionConfig>, StoreError> {
         let rows = sqlx::query(
             "SELECT config FROM versions WHERE region = ? AND function = ? AND version > ? ORDER BY version LIMIT ?",
         )
@@ -197,39 +267,64 @@ impl MetadataStore for SqliteStore {
         decode_all(&rows, "config")
     }
 
-    async fn delete_version(&self, region: &str, function: &str, n: u64) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM versions WHERE region = ? AND function = ? AND version = ?")
-            .bind(region)
-            .bind(function)
-            .bind(as_i64(n))
-            .execute(&self.pool)
-            .await?;
+    async fn delete_version(
+        &self,
+        region: &str,
+        function: &str,
+        n: u64,
+    ) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query("DELETE FROM versions WHERE region = ? AND function = ? AND version = ?")
+                .bind(region)
+                .bind(function)
+                .bind(as_i64(n))
+                .execute(&self.pool)
+                .await?;
         Ok(done.rows_affected() > 0)
     }
 
     async fn create_alias(&self, region: &str, alias: &AliasRecord) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO aliases (region, function, name, record, etag) VALUES (?, ?, ?, ?, 1)")
-            .bind(region)
-            .bind(&alias.function)
-            .bind(&alias.name)
-            .bind(encode(alias)?)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO aliases (region, function, name, record, etag) VALUES (?, ?, ?, ?, 1)",
+        )
+        .bind(region)
+        .bind(&alias.function)
+        .bind(&alias.name)
+        .bind(encode(alias)?)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
-    async fn get_alias(&self, region: &str, function: &str, name: &str) -> Result<Option<Stored<AliasRecord>>, StoreError> {
-        let row = sqlx::query("SELECT record, etag FROM aliases WHERE region = ? AND function = ? AND name = ?")
-            .bind(region)
-            .bind(function)
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| Ok(Stored { value: decode(r.try_get::<&str, _>("record")?)?, etag: r.try_get("etag")? }))
-            .transpose()
+    async fn get_alias(
+        &self,
+        region: &str,
+        function: &str,
+        name: &str,
+    ) -> Result<Option<Stored<AliasRecord>>, StoreError> {
+        let row = sqlx::query(
+            "SELECT record, etag FROM aliases WHERE region = ? AND function = ? AND name = ?",
+        )
+        .bind(region)
+        .bind(function)
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(Stored {
+                value: decode(r.try_get::<&str, _>("record")?)?,
+                etag: r.try_get("etag")?,
+            })
+        })
+        .transpose()
     }
 
-    async fn put_alias(&self, region: &str, alias: &AliasRecord, etag: i64) -> Result<(), StoreError> {
+    async fn put_alias(
+        &self,
+        region: &str,
+        alias: &AliasRecord,
+        etag: i64,
+    ) -> Result<(), StoreError> {
         let done = sqlx::query(
             "UPDATE aliases SET record = ?, etag = etag + 1 WHERE region = ? AND function = ? AND name = ? AND etag = ?",
         )
@@ -249,17 +344,29 @@ impl MetadataStore for SqliteStore {
         }
     }
 
-    async fn delete_alias(&self, region: &str, function: &str, name: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM aliases WHERE region = ? AND function = ? AND name = ?")
-            .bind(region)
-            .bind(function)
-            .bind(name)
-            .execute(&self.pool)
-            .await?;
+    async fn delete_alias(
+        &self,
+        region: &str,
+        function: &str,
+        name: &str,
+    ) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query("DELETE FROM aliases WHERE region = ? AND function = ? AND name = ?")
+                .bind(region)
+                .bind(function)
+                .bind(name)
+                .execute(&self.pool)
+                .await?;
         Ok(done.rows_affected() > 0)
     }
 
-    async fn list_aliases(&self, region: &str, function: &str, after: Option<&str>, limit: usize) -> Result<Vec<AliasRecord>, StoreError> {
+    async fn list_aliases(
+        &self,
+        region: &str,
+        function: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<AliasRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT record FROM aliases WHERE region = ? AND function = ? AND name > ? ORDER BY name LIMIT ?",
         )
@@ -272,7 +379,11 @@ impl MetadataStore for SqliteStore {
         decode_all(&rows, "record")
     }
 
-    async fn publish_layer_version(&self, region: &str, layer: &LayerVersionRecord) -> Result<LayerVersionRecord, StoreError> {
+    async fn publish_layer_version(
+        &self,
+        region: &str,
+        layer: &LayerVersionRecord,
+    ) -> Result<LayerVersionRecord, StoreError> {
         let mut tx = self.pool.begin().await?;
         let last: i64 = sqlx::query(
             "INSERT INTO layers (region, name, last_version) VALUES (?, ?, 1) \
@@ -297,34 +408,58 @@ impl MetadataStore for SqliteStore {
         Ok(rec)
     }
 
-    async fn get_layer_version(&self, region: &str, name: &str, version: u64) -> Result<Option<LayerVersionRecord>, StoreError> {
-        let row = sqlx::query("SELECT record FROM layer_versions WHERE region = ? AND name = ? AND version = ?")
-            .bind(region)
-            .bind(name)
-            .bind(as_i64(version))
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| decode(r.try_get::<&str, _>("record")?)).transpose()
+    async fn get_layer_version(
+        &self,
+        region: &str,
+        name: &str,
+        version: u64,
+    ) -> Result<Option<LayerVersionRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT record FROM layer_versions WHERE region = ? AND name = ? AND version = ?",
+        )
+        .bind(region)
+        .bind(name)
+        .bind(as_i64(version))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| decode(r.try_get::<&str, _>("record")?))
+            .transpose()
     }
 
-    async fn list_layer_versions(&self, region: &str, name: &str) -> Result<Vec<LayerVersionRecord>, StoreError> {
-        let rows = sqlx::query("SELECT record FROM layer_versions WHERE region = ? AND name = ? ORDER BY version DESC")
-            .bind(region)
-            .bind(name)
-            .fetch_all(&self.pool)
-            .await?;
+    async fn list_layer_versions(
+        &self,
+        region: &str,
+        name: &str,
+    ) -> Result<Vec<LayerVersionRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT record FROM layer_versions WHERE region = ? AND name = ? ORDER BY version DESC",
+        )
+        .bind(region)
+        .bind(name)
+        .fetch_all(&self.pool)
+        .await?;
         decode_all(&rows, "record")
     }
 
-    async fn list_all_layer_versions(&self, region: &str) -> Result<Vec<LayerVersionRecord>, StoreError> {
-        let rows = sqlx::query("SELECT record FROM layer_versions WHERE region = ? ORDER BY name, version DESC")
-            .bind(region)
-            .fetch_all(&self.pool)
-            .await?;
+    async fn list_all_layer_versions(
+        &self,
+        region: &str,
+    ) -> Result<Vec<LayerVersionRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT record FROM layer_versions WHERE region = ? ORDER BY name, version DESC",
+        )
+        .bind(region)
+        .fetch_all(&self.pool)
+        .await?;
         decode_all(&rows, "record")
     }
 
-    async fn delete_layer_version(&self, region: &str, name: &str, version: u64) -> Result<(), StoreError> {
+    async fn delete_layer_version(
+        &self,
+        region: &str,
+        name: &str,
+        version: u64,
+    ) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM layer_versions WHERE region = ? AND name = ? AND version = ?")
             .bind(region)
             .bind(name)
@@ -345,8 +480,14 @@ impl MetadataStore for SqliteStore {
         .bind(region)
         .fetch_one(&self.pool)
         .await?;
-        let get = |c: &str| -> Result<u64, StoreError> { Ok(u64::try_from(row.try_get::<i64, _>(c)?).unwrap_or(0)) };
-        Ok(AccountUsage { function_count: get("n")?, total_code_size: get("size")?, reserved_concurrency: get("reserved")? })
+        let get = |c: &str| -> Result<u64, StoreError> {
+            Ok(u64::try_from(row.try_get::<i64, _>(c)?).unwrap_or(0))
+        };
+        Ok(AccountUsage {
+            function_count: get("n")?,
+            total_code_size: get("size")?,
+            reserved_concurrency: get("reserved")?,
+        })
     }
 }
 
@@ -374,5 +515,9 @@ async fn update_function(
         .bind(&rec.latest.name)
         .fetch_optional(&mut **tx)
         .await?;
-    Err(if exists.is_some() { StoreError::Conflict } else { StoreError::NotFound })
+    Err(if exists.is_some() {
+        StoreError::Conflict
+    } else {
+        StoreError::NotFound
+    })
 }

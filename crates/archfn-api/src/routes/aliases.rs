@@ -37,7 +37,9 @@ impl AliasRequest {
         AliasInput {
             function_version: self.function_version,
             description: self.description,
-            weights: self.routing_config.map(|r| r.additional_version_weights.unwrap_or_default()),
+            weights: self
+                .routing_config
+                .map(|r| r.additional_version_weights.unwrap_or_default()),
             revision_id: self.revision_id,
         }
     }
@@ -51,7 +53,10 @@ pub(crate) async fn create_alias(
 ) -> Result<Response, ApiError> {
     let mut req: AliasRequest = parse_body(&body)?;
     let name = req.name.take().unwrap_or_default();
-    let view = state.control.create_alias(&ctx.region, &function, &name, req.into_input()).await?;
+    let view = state
+        .control
+        .create_alias(&ctx.region, &function, &name, req.into_input())
+        .await?;
     Ok((StatusCode::CREATED, Json(alias_configuration(&view))).into_response())
 }
 
@@ -60,7 +65,10 @@ pub(crate) async fn get_alias(
     Extension(ctx): Extension<RequestContext>,
     Path((function, name)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    let view = state.control.get_alias(&ctx.region, &function, &name).await?;
+    let view = state
+        .control
+        .get_alias(&ctx.region, &function, &name)
+        .await?;
     Ok(Json(alias_configuration(&view)))
 }
 
@@ -71,7 +79,10 @@ pub(crate) async fn update_alias(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let req: AliasRequest = parse_body(&body)?;
-    let view = state.control.update_alias(&ctx.region, &function, &name, req.into_input()).await?;
+    let view = state
+        .control
+        .update_alias(&ctx.region, &function, &name, req.into_input())
+        .await?;
     Ok(Json(alias_configuration(&view)))
 }
 
@@ -80,7 +91,10 @@ pub(crate) async fn delete_alias(
     Extension(ctx): Extension<RequestContext>,
     Path((function, name)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    state.control.delete_alias(&ctx.region, &function, &name).await?;
+    state
+        .control
+        .delete_alias(&ctx.region, &function, &name)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -101,5 +115,9 @@ pub(crate) async fn list_aliases(
             max,
         )
         .await?;
-    Ok(Json(paged("Aliases", views.iter().map(alias_configuration).collect(), next)))
+    Ok(Json(paged(
+        "Aliases",
+        views.iter().map(alias_configuration).collect(),
+        next,
+    )))
 }

@@ -15,7 +15,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{code_location, int_param};
-use crate::wire::{self, CodeIn, EnvironmentIn, ModeIn, SizeIn, function_configuration, parse_body};
+use crate::wire::{
+    self, CodeIn, EnvironmentIn, ModeIn, SizeIn, function_configuration, parse_body,
+};
 use crate::{ApiError, AppState, RequestContext};
 
 #[derive(Debug, Deserialize)]
@@ -46,8 +48,11 @@ pub(crate) async fn create_function(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let raw: Value = parse_body(&body)?;
-    let req: CreateFunctionRequest = serde_json::from_value(raw.clone())
-        .map_err(|e| ApiError::InvalidRequestContentException(format!("Could not parse request body into json: {e}")))?;
+    let req: CreateFunctionRequest = serde_json::from_value(raw.clone()).map_err(|e| {
+        ApiError::InvalidRequestContentException(format!(
+            "Could not parse request body into json: {e}"
+        ))
+    })?;
     let input = CreateFunctionInput {
         function_name: req.function_name,
         runtime: req.runtime,
@@ -68,7 +73,11 @@ pub(crate) async fn create_function(
         opaque: wire::opaque_of(&raw),
     };
     let view = state.control.create_function(&ctx.region, input).await?;
-    Ok((StatusCode::CREATED, Json(function_configuration(&view, &ctx.region, true))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(function_configuration(&view, &ctx.region, true)),
+    )
+        .into_response())
 }
 
 pub(crate) async fn get_function(
@@ -78,11 +87,16 @@ pub(crate) async fn get_function(
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let d = state.control.get_function(&ctx.region, &name, q.get("Qualifier").map(String::as_str)).await?;
+    let d = state
+        .control
+        .get_function(&ctx.region, &name, q.get("Qualifier").map(String::as_str))
+        .await?;
     let c = &d.view.config;
     let code = match &c.code.image_uri {
         Some(uri) => json!({ "RepositoryType": "ECR", "ImageUri": uri, "ResolvedImageUri": uri }),
-        None => json!({ "RepositoryType": "S3", "Location": code_location(&state, &headers, &c.code.digest) }),
+        None => {
+            json!({ "RepositoryType": "S3", "Location": code_location(&state, &headers, &c.code.digest) })
+        }
     };
     let mut out = json!({
         "Configuration": function_configuration(&d.view, &ctx.region, true),
@@ -93,7 +107,10 @@ pub(crate) async fn get_function(
             m.insert("Tags".into(), json!(d.tags));
         }
         if let Some(n) = d.reserved_concurrency {
-            m.insert("Concurrency".into(), json!({ "ReservedConcurrentExecutions": n }));
+            m.insert(
+                "Concurrency".into(),
+                json!({ "ReservedConcurrentExecutions": n }),
+            );
         }
     }
     Ok(Json(out))
@@ -131,7 +148,10 @@ pub(crate) async fn list_functions(
         .control
         .list_functions(&ctx.region, all, q.get("Marker").map(String::as_str), max)
         .await?;
-    let items: Vec<Value> = views.iter().map(|v| function_configuration(v, &ctx.region, false)).collect();
+    let items: Vec<Value> = views
+        .iter()
+        .map(|v| function_configuration(v, &ctx.region, false))
+        .collect();
     Ok(Json(paged("Functions", items, next)))
 }
 
@@ -172,7 +192,10 @@ pub(crate) async fn update_function_code(
         dry_run: req.dry_run,
         revision_id: req.revision_id,
     };
-    let view = state.control.update_function_code(&ctx.region, &name, input).await?;
+    let view = state
+        .control
+        .update_function_code(&ctx.region, &name, input)
+        .await?;
     Ok(Json(function_configuration(&view, &ctx.region, true)))
 }
 
@@ -204,8 +227,11 @@ pub(crate) async fn update_function_configuration(
             "Architectures can only be changed with UpdateFunctionCode.".into(),
         ));
     }
-    let req: UpdateConfigRequest = serde_json::from_value(raw.clone())
-        .map_err(|e| ApiError::InvalidRequestContentException(format!("Could not parse request body into json: {e}")))?;
+    let req: UpdateConfigRequest = serde_json::from_value(raw.clone()).map_err(|e| {
+        ApiError::InvalidRequestContentException(format!(
+            "Could not parse request body into json: {e}"
+        ))
+    })?;
     let input = UpdateConfigInput {
         role: req.role,
         handler: req.handler,
@@ -220,7 +246,10 @@ pub(crate) async fn update_function_configuration(
         revision_id: req.revision_id,
         opaque: wire::opaque_of(&raw),
     };
-    let view = state.control.update_function_configuration(&ctx.region, &name, input).await?;
+    let view = state
+        .control
+        .update_function_configuration(&ctx.region, &name, input)
+        .await?;
     Ok(Json(function_configuration(&view, &ctx.region, true)))
 }
 
@@ -230,7 +259,10 @@ pub(crate) async fn delete_function(
     Path(name): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<StatusCode, ApiError> {
-    state.control.delete_function(&ctx.region, &name, q.get("Qualifier").map(String::as_str)).await?;
+    state
+        .control
+        .delete_function(&ctx.region, &name, q.get("Qualifier").map(String::as_str))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -251,9 +283,19 @@ pub(crate) async fn publish_version(
     let req: PublishVersionRequest = parse_body(&body)?;
     let view = state
         .control
-        .publish_version(&ctx.region, &name, req.code_sha256.as_deref(), req.description, req.revision_id.as_deref())
+        .publish_version(
+            &ctx.region,
+            &name,
+            req.code_sha256.as_deref(),
+            req.description,
+            req.revision_id.as_deref(),
+        )
         .await?;
-    Ok((StatusCode::CREATED, Json(function_configuration(&view, &ctx.region, true))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(function_configuration(&view, &ctx.region, true)),
+    )
+        .into_response())
 }
 
 pub(crate) async fn list_versions_by_function(
@@ -267,6 +309,9 @@ pub(crate) async fn list_versions_by_function(
         .control
         .list_versions_by_function(&ctx.region, &name, q.get("Marker").map(String::as_str), max)
         .await?;
-    let items = views.iter().map(|v| function_configuration(v, &ctx.region, false)).collect();
+    let items = views
+        .iter()
+        .map(|v| function_configuration(v, &ctx.region, false))
+        .collect();
     Ok(Json(paged("Versions", items, next)))
 }

@@ -42,7 +42,10 @@ pub(crate) async fn publish_layer_version(
         compatible_runtimes: req.compatible_runtimes,
         compatible_architectures: req.compatible_architectures,
     };
-    let view = state.control.publish_layer_version(&ctx.region, &layer, input).await?;
+    let view = state
+        .control
+        .publish_layer_version(&ctx.region, &layer, input)
+        .await?;
     let loc = code_location(&state, &headers, &view.layer.digest);
     Ok((StatusCode::CREATED, Json(layer_version(&view, Some(loc)))).into_response())
 }
@@ -61,7 +64,10 @@ pub(crate) async fn get_layer_version(
     Path((layer, version)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let view = state.control.get_layer_version(&ctx.region, &layer, version_number(&version)?).await?;
+    let view = state
+        .control
+        .get_layer_version(&ctx.region, &layer, version_number(&version)?)
+        .await?;
     let loc = code_location(&state, &headers, &view.layer.digest);
     Ok(Json(layer_version(&view, Some(loc))))
 }
@@ -71,12 +77,18 @@ pub(crate) async fn delete_layer_version(
     Extension(ctx): Extension<RequestContext>,
     Path((layer, version)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    state.control.delete_layer_version(&ctx.region, &layer, version_number(&version)?).await?;
+    state
+        .control
+        .delete_layer_version(&ctx.region, &layer, version_number(&version)?)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 fn filter_of(q: &HashMap<String, String>) -> LayerFilter {
-    LayerFilter { runtime: q.get("CompatibleRuntime").cloned(), architecture: q.get("CompatibleArchitecture").cloned() }
+    LayerFilter {
+        runtime: q.get("CompatibleRuntime").cloned(),
+        architecture: q.get("CompatibleArchitecture").cloned(),
+    }
 }
 
 /// `GET /2018-10-31/layers` is ListLayers, or GetLayerVersionByArn with `find=LayerVersion`.
@@ -88,14 +100,22 @@ pub(crate) async fn list_layers_or_find(
 ) -> Result<Json<Value>, ApiError> {
     if q.get("find").map(String::as_str) == Some("LayerVersion") {
         let arn = q.get("Arn").cloned().unwrap_or_default();
-        let view = state.control.get_layer_version_by_arn(&ctx.region, &arn).await?;
+        let view = state
+            .control
+            .get_layer_version_by_arn(&ctx.region, &arn)
+            .await?;
         let loc = code_location(&state, &headers, &view.layer.digest);
         return Ok(Json(layer_version(&view, Some(loc))));
     }
     let max = int_param(&q, "MaxItems", "maxItems")?;
     let (views, next) = state
         .control
-        .list_layers(&ctx.region, &filter_of(&q), q.get("Marker").map(String::as_str), max)
+        .list_layers(
+            &ctx.region,
+            &filter_of(&q),
+            q.get("Marker").map(String::as_str),
+            max,
+        )
         .await?;
     let items = views
         .iter()
@@ -119,7 +139,17 @@ pub(crate) async fn list_layer_versions(
     let max = int_param(&q, "MaxItems", "maxItems")?;
     let (views, next) = state
         .control
-        .list_layer_versions(&ctx.region, &layer, &filter_of(&q), q.get("Marker").map(String::as_str), max)
+        .list_layer_versions(
+            &ctx.region,
+            &layer,
+            &filter_of(&q),
+            q.get("Marker").map(String::as_str),
+            max,
+        )
         .await?;
-    Ok(Json(paged("LayerVersions", views.iter().map(|v| layer_version(v, None)).collect(), next)))
+    Ok(Json(paged(
+        "LayerVersions",
+        views.iter().map(|v| layer_version(v, None)).collect(),
+        next,
+    )))
 }

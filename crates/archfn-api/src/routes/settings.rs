@@ -27,7 +27,10 @@ pub(crate) async fn tag_resource(
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
     let req: TagRequest = parse_body(&body)?;
-    state.control.tag_resource(&ctx.region, &resource, req.tags).await?;
+    state
+        .control
+        .tag_resource(&ctx.region, &resource, req.tags)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -38,7 +41,10 @@ pub(crate) async fn untag_resource(
     uri: Uri,
 ) -> Result<StatusCode, ApiError> {
     let keys = query_multi(&uri).remove("tagKeys").unwrap_or_default();
-    state.control.untag_resource(&ctx.region, &resource, &keys).await?;
+    state
+        .control
+        .untag_resource(&ctx.region, &resource, &keys)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -69,7 +75,10 @@ pub(crate) async fn put_function_concurrency(
             "1 validation error detected: Value null at 'reservedConcurrentExecutions' failed to satisfy constraint: Member must not be null".into(),
         ));
     };
-    let n = state.control.put_function_concurrency(&ctx.region, &name, n).await?;
+    let n = state
+        .control
+        .put_function_concurrency(&ctx.region, &name, n)
+        .await?;
     Ok(Json(json!({ "ReservedConcurrentExecutions": n })))
 }
 
@@ -78,10 +87,16 @@ pub(crate) async fn get_function_concurrency(
     Extension(ctx): Extension<RequestContext>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(match state.control.get_function_concurrency(&ctx.region, &name).await? {
-        Some(n) => json!({ "ReservedConcurrentExecutions": n }),
-        None => json!({}),
-    }))
+    Ok(Json(
+        match state
+            .control
+            .get_function_concurrency(&ctx.region, &name)
+            .await?
+        {
+            Some(n) => json!({ "ReservedConcurrentExecutions": n }),
+            None => json!({}),
+        },
+    ))
 }
 
 pub(crate) async fn delete_function_concurrency(
@@ -89,7 +104,10 @@ pub(crate) async fn delete_function_concurrency(
     Extension(ctx): Extension<RequestContext>,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.control.delete_function_concurrency(&ctx.region, &name).await?;
+    state
+        .control
+        .delete_function_concurrency(&ctx.region, &name)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

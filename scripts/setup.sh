@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what archfn needs to build and test, idempotently. Safe to run again.
+#   scripts/setup.sh          build dependencies only
+#   scripts/setup.sh --test   also the test clients (boto3, awscli, pytest) in .venv
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_test=0
+[ "${1:-}" = "--test" ] && want_test=1
+
+need_apt=()
+command -v cc >/dev/null || need_apt+=(build-essential)
+command -v pkg-config >/dev/null || need_apt+=(pkg-config)
+command -v python3 >/dev/null || need_apt+=(python3)
+python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv python3-pip)
+command -v cargo >/dev/null || need_apt+=(cargo rustc)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "==> apt-get install ${need_apt[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if ! cargo --version >/dev/null 2>&1; then
+  echo "error: cargo is not installed and could not be installed" >&2
+  exit 1
+fi
+
+if [ "$want_test" = 1 ]; then
+  if [ ! -x .venv/bin/python ]; then
+    echo "==> creating .venv for the test clients"
+    python3 -m venv .venv
+  fi
+  if ! .venv/bin/python -c 'import boto3, awscli, pytest' 2>/dev/null; then
+    echo "==> pip install boto3 awscli pytest"
+    .venv/bin/python -m pip install -q --disable-pip-version-check -r tests/compat/requirements.txt
+  fi
+fi
