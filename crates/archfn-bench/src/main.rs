@@ -1,0 +1,216 @@
+//! `archfn-bench`: control-plane throughput of a Lambda endpoint (archfn, or a peer such as moto),
+//! measured with the same client (aws-sdk-lambda) for every target.
+//!
+//! Operations: CreateFunction with a small zip, GetFunction, and ListFunctions over 1,000
+//! functions (every page, with the server's default page size), each at concurrency 1 and 8.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use aws_sdk_lambda::Client;
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::{FunctionCode, Runtime};
+use clap::Parser;
+
+#[derive(Debug, Parser)]
+struct Args {
+    /// The Lambda endpoint, e.g. http://127.0.0.1:9001.
+    #[arg(long)]
+    endpoint: String,
+    /// Name of the target in the output.
+    #[arg(long)]
+    label: String,
+    /// Execution role ARN for CreateFunction.
+    #[arg(long, default_value = "arn:aws:iam::123456789012:role/bench")]
+    role: String,
+    /// Operations per CreateFunction / GetFunction measurement.
+    #[arg(long, default_value_t = 1000)]
+    ops: usize,
+    /// Full listings of 1,000 functions per ListFunctions measurement.
+    #[arg(long, default_value_t = 20)]
+    listings: usize,
+    /// Append one JSON object per measurement to this file.
+    #[arg(long)]
+    json_out: Option<std::path::PathBuf>,
+}
+
+struct Measurement {
+    op: &'static str,
+    concurrency: usize,
+    ops: usize,
+    elapsed: Duration,
+    latencies_ms: Vec<f64>,
+}
+
+impl Measurement {
+    fn per_second(&self) -> f64 {
+        self.ops as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn percentile(&self, p: f64) -> f64 {
+        let mut v = self.latencies_ms.clone();
+        v.sort_by(f64::total_cmp);
+        v.get(((v.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0.0)
+    }
+}
+
+fn small_zip() -> anyhow::Result<Vec<u8>> {
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    w.start_file("lambda_function.py", zip::write::SimpleFileOptions::default())?;
+    w.write_all(b"def handler(event, context):\n    return event\n")?;
+    Ok(w.finish()?.into_inner())
+}
+
+async fn create(client: &Client, role: &str, name: &str, zip: &[u8]) -> anyhow::Result<()> {
+    client
+        .create_function()
+        .function_name(name)
+        .runtime(Runtime::Python312)
+        .role(role)
+        .handler("lambda_function.handler")
+        .code(FunctionCode::builder().zip_file(Blob::new(zip.to_vec())).build())
+        .send()
+        .await
+        .with_context(|| format!("CreateFunction {name}"))?;
+    Ok(())
+}
+
+async fn list_all(client: &Client) -> anyhow::Result<usize> {
+    let mut n = 0;
+    let mut marker: Option<String> = None;
+    loop {
+        let page = client.list_functions().set_marker(marker.clone()).send().await?;
+        n += page.functions().len();
+        marker = page.next_marker().map(str::to_string);
+        if marker.is_none() {
+            return Ok(n);
+        }
+    }
+}
+
+/// Runs `ops` operations over `concurrency` tasks; `op(i)` performs operation number `i`.
+async fn measure<F, Fut>(op_name: &'static str, concurrency: usize, ops: usize, op: F) -> anyhow::Result<Measurement>
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
+{
+    let op = Arc::new(op);
+    let next = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (op, next) = (op.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= ops {
+                    return Ok::<_, anyhow::Error>(lat);
+                }
+                let t = Instant::now();
+                op(i).await?;
+                lat.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+        }));
+    }
+    let mut latencies_ms = Vec::with_capacity(ops);
+    for t in tasks {
+        latencies_ms.extend(t.await??);
+    }
+    Ok(Measurement { op: op_name, concurrency, ops, elapsed: start.elapsed(), latencies_ms })
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&args.endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_lambda::config::Credentials::new("AKIDBENCH", "bench", None, None, "bench"))
+        .load()
+        .await;
+    let client = Client::new(&config);
+    let zip = Arc::new(small_zip()?);
+    let role = Arc::new(args.role.clone());
+    let mut results = Vec::new();
+    let mut created = 0usize;
+
+    for &c in &[1usize, 8] {
+        let (cl, z, r) = (client.clone(), zip.clone(), role.clone());
+        let m = measure("CreateFunction", c, args.ops, move |i| {
+            let (cl, z, r) = (cl.clone(), z.clone(), r.clone());
+            async move { create(&cl, &r, &format!("bench-c{c}-{i:05}"), &z).await }
+        })
+        .await?;
+        created += args.ops;
+        eprintln!("[{}] CreateFunction c={c}: {:.0}/s", args.label, m.per_second());
+        results.push(m);
+    }
+    for &c in &[1usize, 8] {
+        let (cl, ops) = (client.clone(), args.ops);
+        let m = measure("GetFunction", c, args.ops, move |i| {
+            let cl = cl.clone();
+            async move {
+                cl.get_function().function_name(format!("bench-c1-{:05}", i % ops)).send().await?;
+                Ok(())
+            }
+        })
+        .await?;
+        eprintln!("[{}] GetFunction c={c}: {:.0}/s", args.label, m.per_second());
+        results.push(m);
+    }
+    // Top up to exactly 1,000 functions for the listing measurements.
+    if created > 1000 {
+        anyhow::bail!("--ops above 500 makes more than 1,000 functions; ListFunctions is measured over exactly 1,000");
+    }
+    for i in created..1000 {
+        create(&client, &role, &format!("bench-fill-{i:05}"), &zip).await?;
+    }
+    let total = list_all(&client).await?;
+    anyhow::ensure!(total == 1000, "expected 1000 functions, listed {total}");
+    for &c in &[1usize, 8] {
+        let cl = client.clone();
+        let m = measure("ListFunctions (all 1000)", c, args.listings, move |_| {
+            let cl = cl.clone();
+            async move {
+                let n = list_all(&cl).await?;
+                anyhow::ensure!(n == 1000, "listed {n}");
+                Ok(())
+            }
+        })
+        .await?;
+        eprintln!("[{}] ListFunctions c={c}: {:.1} listings/s", args.label, m.per_second());
+        results.push(m);
+    }
+
+    println!("| target | operation | concurrency | ops | ops/s | p50 ms | p99 ms |");
+    println!("|---|---|---|---|---|---|---|");
+    let mut json = String::new();
+    for m in &results {
+        println!(
+            "| {} | {} | {} | {} | {:.1} | {:.2} | {:.2} |",
+            args.label,
+            m.op,
+            m.concurrency,
+            m.ops,
+            m.per_second(),
+            m.percentile(0.5),
+            m.percentile(0.99)
+        );
+        json.push_str(
+            &serde_json::json!({
+                "target": args.label, "op": m.op, "concurrency": m.concurrency, "ops": m.ops,
+                "ops_per_s": m.per_second(), "p50_ms": m.percentile(0.5), "p99_ms": m.percentile(0.99),
+            })
+            .to_string(),
+        );
+        json.push('\n');
+    }
+    if let Some(path) = args.json_out {
+        std::fs::OpenOptions::new().create(true).append(true).open(&path)?.write_all(json.as_bytes())?;
+    }
+    Ok(())
+}
