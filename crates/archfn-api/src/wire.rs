@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use archfn_control::{AliasView, FunctionView, LayerVersionView};
 use archfn_model::time::format_last_modified;
 use archfn_model::{FunctionConfig, PackageType};
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
@@ -115,111 +115,170 @@ fn runtime_version_arn(region: &str, c: &FunctionConfig) -> String {
     )
 }
 
+/// `{"Variables": …}`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct EnvironmentOut<'a> {
+    variables: &'a BTreeMap<String, String>,
+}
+
+/// `{"Arn": …, "CodeSize": …}`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct LayerOut<'a> {
+    arn: &'a str,
+    code_size: u64,
+}
+
+/// Lambda's FunctionConfiguration, serialized straight from the stored configuration.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct FunctionConfigurationOut<'a> {
+    function_name: &'a str,
+    function_arn: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    runtime: Option<&'a str>,
+    role: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    handler: Option<&'a str>,
+    code_size: u64,
+    description: &'a str,
+    timeout: u32,
+    memory_size: u32,
+    last_modified: String,
+    code_sha256: &'a str,
+    version: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    environment: Option<EnvironmentOut<'a>>,
+    tracing_config: Value,
+    revision_id: &'a str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    layers: Vec<LayerOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    state: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    state_reason: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    state_reason_code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_update_status: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_update_status_reason: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_update_status_reason_code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    runtime_version_config: Option<Value>,
+    package_type: &'static str,
+    architectures: [&'static str; 1],
+    ephemeral_storage: Value,
+    snap_start: Value,
+    logging_config: Value,
+    #[serde(flatten)]
+    opaque: BTreeMap<&'static str, Value>,
+}
+
 /// FunctionConfiguration. `full` adds the fields GetFunction shows and list entries omit.
-pub(crate) fn function_configuration(view: &FunctionView, region: &str, full: bool) -> Value {
+pub(crate) fn function_configuration<'a>(
+    view: &'a FunctionView,
+    region: &str,
+    full: bool,
+) -> FunctionConfigurationOut<'a> {
     let c = &view.config;
-    let mut m = Map::new();
-    m.insert("FunctionName".into(), json!(c.name));
-    m.insert("FunctionArn".into(), json!(view.arn));
-    if let Some(r) = &c.runtime {
-        m.insert("Runtime".into(), json!(r));
-    }
-    m.insert("Role".into(), json!(c.role));
-    if let Some(h) = &c.handler {
-        m.insert("Handler".into(), json!(h));
-    }
-    m.insert("CodeSize".into(), json!(c.code.size));
-    m.insert("Description".into(), json!(c.description));
-    m.insert("Timeout".into(), json!(c.timeout_s));
-    m.insert("MemorySize".into(), json!(c.memory_mb));
-    m.insert(
-        "LastModified".into(),
-        json!(format_last_modified(c.last_modified_ms)),
-    );
-    m.insert("CodeSha256".into(), json!(c.code.sha256));
-    m.insert("Version".into(), json!(c.version));
-    if let Some(env) = &c.environment {
-        m.insert("Environment".into(), json!({ "Variables": env }));
-    }
-    m.insert("TracingConfig".into(), json!({ "Mode": c.tracing_mode }));
-    m.insert("RevisionId".into(), json!(c.revision_id));
-    if !c.layers.is_empty() {
-        let layers: Vec<Value> = c
-            .layers
-            .iter()
-            .map(|l| json!({ "Arn": l.arn, "CodeSize": l.code_size }))
-            .collect();
-        m.insert("Layers".into(), json!(layers));
-    }
-    if full {
-        m.insert("State".into(), json!(c.state.as_str()));
-        if let Some(r) = &c.state_reason {
-            m.insert("StateReason".into(), json!(r));
-        }
-        if let Some(r) = &c.state_reason_code {
-            m.insert("StateReasonCode".into(), json!(r));
-        }
-        if let Some(s) = c.last_update_status {
-            m.insert("LastUpdateStatus".into(), json!(s.as_str()));
-        }
-        if let Some(r) = &c.last_update_status_reason {
-            m.insert("LastUpdateStatusReason".into(), json!(r));
-        }
-        if let Some(r) = &c.last_update_status_reason_code {
-            m.insert("LastUpdateStatusReasonCode".into(), json!(r));
-        }
-        if c.package_type == PackageType::Zip {
-            m.insert(
-                "RuntimeVersionConfig".into(),
-                json!({ "RuntimeVersionArn": runtime_version_arn(region, c) }),
-            );
-        }
-    }
-    m.insert(
-        "PackageType".into(),
-        json!(match c.package_type {
-            PackageType::Zip => "Zip",
-            PackageType::Image => "Image",
-        }),
-    );
-    m.insert("Architectures".into(), json!([c.architecture.as_str()]));
-    m.insert(
-        "EphemeralStorage".into(),
-        json!({ "Size": c.ephemeral_storage_mb }),
-    );
-    m.insert(
-        "SnapStart".into(),
-        json!({ "ApplyOn": "None", "OptimizationStatus": "Off" }),
-    );
-    m.insert(
-        "LoggingConfig".into(),
-        json!({ "LogFormat": "Text", "LogGroup": format!("/aws/lambda/{}", c.name) }),
-    );
+    let mut snap_start = json!({ "ApplyOn": "None", "OptimizationStatus": "Off" });
+    let mut logging_config =
+        json!({ "LogFormat": "Text", "LogGroup": format!("/aws/lambda/{}", c.name) });
+    let mut opaque = BTreeMap::new();
     for (k, v) in &c.opaque {
         match k.as_str() {
             "ImageConfig" => {
-                m.insert("ImageConfigResponse".into(), json!({ "ImageConfig": v }));
+                opaque.insert("ImageConfigResponse", json!({ "ImageConfig": v }));
             }
             "SnapStart" => {
-                let apply = v.get("ApplyOn").cloned().unwrap_or(json!("None"));
-                m.insert(
-                    "SnapStart".into(),
-                    json!({ "ApplyOn": apply, "OptimizationStatus": "Off" }),
-                );
+                snap_start["ApplyOn"] = v.get("ApplyOn").cloned().unwrap_or(json!("None"))
             }
             "LoggingConfig" => {
-                if let (Some(Value::Object(base)), Value::Object(given)) =
-                    (m.get_mut("LoggingConfig"), v)
-                {
+                if let (Value::Object(base), Value::Object(given)) = (&mut logging_config, v) {
                     base.extend(given.clone());
                 }
             }
-            _ => {
-                m.insert(k.clone(), v.clone());
+            other => {
+                if let Some(known) = OPAQUE_FIELDS.iter().find(|f| **f == other) {
+                    opaque.insert(*known, v.clone());
+                }
             }
         }
     }
-    Value::Object(m)
+    FunctionConfigurationOut {
+        function_name: &c.name,
+        function_arn: &view.arn,
+        runtime: c.runtime.as_deref(),
+        role: &c.role,
+        handler: c.handler.as_deref(),
+        code_size: c.code.size,
+        description: &c.description,
+        timeout: c.timeout_s,
+        memory_size: c.memory_mb,
+        last_modified: format_last_modified(c.last_modified_ms),
+        code_sha256: &c.code.sha256,
+        version: &c.version,
+        environment: c
+            .environment
+            .as_ref()
+            .map(|variables| EnvironmentOut { variables }),
+        tracing_config: json!({ "Mode": c.tracing_mode }),
+        revision_id: &c.revision_id,
+        layers: c
+            .layers
+            .iter()
+            .map(|l| LayerOut {
+                arn: &l.arn,
+                code_size: l.code_size,
+            })
+            .collect(),
+        state: full.then(|| c.state.as_str()),
+        state_reason: c.state_reason.as_deref().filter(|_| full),
+        state_reason_code: c.state_reason_code.as_deref().filter(|_| full),
+        last_update_status: c.last_update_status.filter(|_| full).map(|s| s.as_str()),
+        last_update_status_reason: c.last_update_status_reason.as_deref().filter(|_| full),
+        last_update_status_reason_code: c
+            .last_update_status_reason_code
+            .as_deref()
+            .filter(|_| full),
+        runtime_version_config: (full && c.package_type == PackageType::Zip)
+            .then(|| json!({ "RuntimeVersionArn": runtime_version_arn(region, c) })),
+        package_type: match c.package_type {
+            PackageType::Zip => "Zip",
+            PackageType::Image => "Image",
+        },
+        architectures: [c.architecture.as_str()],
+        ephemeral_storage: json!({ "Size": c.ephemeral_storage_mb }),
+        snap_start,
+        logging_config,
+        opaque,
+    }
+}
+
+/// A page of a list: `{"<Key>": [...], "NextMarker": …}`, the marker only when there is more.
+#[derive(Debug)]
+pub(crate) struct Page<T> {
+    /// The list's field name (`Functions`, `Versions`, …).
+    pub key: &'static str,
+    /// The entries.
+    pub items: Vec<T>,
+    /// Where the next page starts.
+    pub next: Option<String>,
+}
+
+impl<T: Serialize> Serialize for Page<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry(self.key, &self.items)?;
+        if let Some(next) = &self.next {
+            m.serialize_entry("NextMarker", next)?;
+        }
+        m.end()
+    }
 }
 
 /// AliasConfiguration.

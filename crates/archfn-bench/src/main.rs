@@ -53,13 +53,18 @@ impl Measurement {
     fn percentile(&self, p: f64) -> f64 {
         let mut v = self.latencies_ms.clone();
         v.sort_by(f64::total_cmp);
-        v.get(((v.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0.0)
+        v.get(((v.len() as f64 - 1.0) * p).round() as usize)
+            .copied()
+            .unwrap_or(0.0)
     }
 }
 
 fn small_zip() -> anyhow::Result<Vec<u8>> {
     let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    w.start_file("lambda_function.py", zip::write::SimpleFileOptions::default())?;
+    w.start_file(
+        "lambda_function.py",
+        zip::write::SimpleFileOptions::default(),
+    )?;
     w.write_all(b"def handler(event, context):\n    return event\n")?;
     Ok(w.finish()?.into_inner())
 }
@@ -71,18 +76,28 @@ async fn create(client: &Client, role: &str, name: &str, zip: &[u8]) -> anyhow::
         .runtime(Runtime::Python312)
         .role(role)
         .handler("lambda_function.handler")
-        .code(FunctionCode::builder().zip_file(Blob::new(zip.to_vec())).build())
+        .code(
+            FunctionCode::builder()
+                .zip_file(Blob::new(zip.to_vec()))
+                .build(),
+        )
         .send()
         .await
         .with_context(|| format!("CreateFunction {name}"))?;
     Ok(())
 }
 
-async fn list_all(client: &Client) -> anyhow::Result<usize> {
+/// Lists every function, `page_size` per request (`None`: the server's default page).
+async fn list_all(client: &Client, page_size: Option<i32>) -> anyhow::Result<usize> {
     let mut n = 0;
     let mut marker: Option<String> = None;
     loop {
-        let page = client.list_functions().set_marker(marker.clone()).send().await?;
+        let page = client
+            .list_functions()
+            .set_marker(marker.clone())
+            .set_max_items(page_size)
+            .send()
+            .await?;
         n += page.functions().len();
         marker = page.next_marker().map(str::to_string);
         if marker.is_none() {
@@ -92,7 +107,12 @@ async fn list_all(client: &Client) -> anyhow::Result<usize> {
 }
 
 /// Runs `ops` operations over `concurrency` tasks; `op(i)` performs operation number `i`.
-async fn measure<F, Fut>(op_name: &'static str, concurrency: usize, ops: usize, op: F) -> anyhow::Result<Measurement>
+async fn measure<F, Fut>(
+    op_name: &'static str,
+    concurrency: usize,
+    ops: usize,
+    op: F,
+) -> anyhow::Result<Measurement>
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
@@ -120,7 +140,13 @@ where
     for t in tasks {
         latencies_ms.extend(t.await??);
     }
-    Ok(Measurement { op: op_name, concurrency, ops, elapsed: start.elapsed(), latencies_ms })
+    Ok(Measurement {
+        op: op_name,
+        concurrency,
+        ops,
+        elapsed: start.elapsed(),
+        latencies_ms,
+    })
 }
 
 #[tokio::main]
@@ -129,7 +155,13 @@ async fn main() -> anyhow::Result<()> {
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(&args.endpoint)
         .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_lambda::config::Credentials::new("AKIDBENCH", "bench", None, None, "bench"))
+        .credentials_provider(aws_sdk_lambda::config::Credentials::new(
+            "AKIDBENCH",
+            "bench",
+            None,
+            None,
+            "bench",
+        ))
         .load()
         .await;
     let client = Client::new(&config);
@@ -146,7 +178,11 @@ async fn main() -> anyhow::Result<()> {
         })
         .await?;
         created += args.ops;
-        eprintln!("[{}] CreateFunction c={c}: {:.0}/s", args.label, m.per_second());
+        eprintln!(
+            "[{}] CreateFunction c={c}: {:.0}/s",
+            args.label,
+            m.per_second()
+        );
         results.push(m);
     }
     for &c in &[1usize, 8] {
@@ -154,36 +190,54 @@ async fn main() -> anyhow::Result<()> {
         let m = measure("GetFunction", c, args.ops, move |i| {
             let cl = cl.clone();
             async move {
-                cl.get_function().function_name(format!("bench-c1-{:05}", i % ops)).send().await?;
+                cl.get_function()
+                    .function_name(format!("bench-c1-{:05}", i % ops))
+                    .send()
+                    .await?;
                 Ok(())
             }
         })
         .await?;
-        eprintln!("[{}] GetFunction c={c}: {:.0}/s", args.label, m.per_second());
+        eprintln!(
+            "[{}] GetFunction c={c}: {:.0}/s",
+            args.label,
+            m.per_second()
+        );
         results.push(m);
     }
     // Top up to exactly 1,000 functions for the listing measurements.
     if created > 1000 {
-        anyhow::bail!("--ops above 500 makes more than 1,000 functions; ListFunctions is measured over exactly 1,000");
+        anyhow::bail!(
+            "--ops above 500 makes more than 1,000 functions; ListFunctions is measured over exactly 1,000"
+        );
     }
     for i in created..1000 {
         create(&client, &role, &format!("bench-fill-{i:05}"), &zip).await?;
     }
-    let total = list_all(&client).await?;
+    let total = list_all(&client, None).await?;
     anyhow::ensure!(total == 1000, "expected 1000 functions, listed {total}");
-    for &c in &[1usize, 8] {
-        let cl = client.clone();
-        let m = measure("ListFunctions (all 1000)", c, args.listings, move |_| {
-            let cl = cl.clone();
-            async move {
-                let n = list_all(&cl).await?;
-                anyhow::ensure!(n == 1000, "listed {n}");
-                Ok(())
-            }
-        })
-        .await?;
-        eprintln!("[{}] ListFunctions c={c}: {:.1} listings/s", args.label, m.per_second());
-        results.push(m);
+    for (op, page_size) in [
+        ("ListFunctions 1000, default pages", None),
+        ("ListFunctions 1000, MaxItems=1000", Some(1000)),
+    ] {
+        for &c in &[1usize, 8] {
+            let cl = client.clone();
+            let m = measure(op, c, args.listings, move |_| {
+                let cl = cl.clone();
+                async move {
+                    let n = list_all(&cl, page_size).await?;
+                    anyhow::ensure!(n == 1000, "listed {n}");
+                    Ok(())
+                }
+            })
+            .await?;
+            eprintln!(
+                "[{}] {op} c={c}: {:.1} listings/s",
+                args.label,
+                m.per_second()
+            );
+            results.push(m);
+        }
     }
 
     println!("| target | operation | concurrency | ops | ops/s | p50 ms | p99 ms |");
@@ -210,7 +264,11 @@ async fn main() -> anyhow::Result<()> {
         json.push('\n');
     }
     if let Some(path) = args.json_out {
-        std::fs::OpenOptions::new().create(true).append(true).open(&path)?.write_all(json.as_bytes())?;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)?
+            .write_all(json.as_bytes())?;
     }
     Ok(())
 }

@@ -18,7 +18,11 @@ use crate::{AccountUsage, MetadataStore, StoreError, Stored};
 /// Metadata in one SQLite database file.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
+    /// Readers: WAL lets them run beside the writer.
     pool: SqlitePool,
+    /// The one writer connection: writers queue here, in process, instead of spinning in
+    /// SQLite's busy handler.
+    write: SqlitePool,
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -47,6 +51,15 @@ fn decode_all<T: DeserializeOwned>(
         .collect()
 }
 
+/// Decodes a row whose `records` column is a JSON array built by `group_concat` (one row per
+/// page instead of one per record: rows cross a thread boundary one by one in sqlx).
+fn decode_array<T: DeserializeOwned>(row: &sqlx::sqlite::SqliteRow) -> Result<Vec<T>, StoreError> {
+    match row.try_get::<Option<&str>, _>("records")? {
+        Some(text) => decode(text),
+        None => Ok(Vec::new()),
+    }
+}
+
 fn as_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
@@ -61,15 +74,19 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(opts.clone())
+            .await?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&write)
+            .await
+            .map_err(|e| StoreError::Database(e.to_string()))?;
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(opts)
             .await?;
-        sqlx::migrate!("./migrations/sqlite")
-            .run(&pool)
-            .await
-            .map_err(|e| StoreError::Database(e.to_string()))?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore { pool, write })
     }
 }
 
@@ -83,7 +100,7 @@ impl MetadataStore for SqliteStore {
         .bind(&rec.latest.name)
         .bind(encode(rec)?)
         .bind(as_i64(rec.latest.code.size))
-        .execute(&self.pool)
+        .execute(&self.write)
         .await?;
         Ok(1)
     }
@@ -113,14 +130,14 @@ impl MetadataStore for SqliteStore {
         rec: &FunctionRecord,
         etag: i64,
     ) -> Result<i64, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write.begin().await?;
         update_function(&mut tx, region, rec, etag).await?;
         tx.commit().await?;
         Ok(etag + 1)
     }
 
     async fn delete_function(&self, region: &str, name: &str) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write.begin().await?;
         let n = sqlx::query("DELETE FROM functions WHERE region = ? AND name = ?")
             .bind(region)
             .bind(name)
@@ -147,15 +164,16 @@ impl MetadataStore for SqliteStore {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<FunctionRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT record FROM functions WHERE region = ? AND name > ? ORDER BY name LIMIT ?",
+        let row = sqlx::query(
+            "SELECT '[' || group_concat(record, ',' ORDER BY name) || ']' AS records FROM \
+             (SELECT name, record FROM functions WHERE region = ? AND name > ? ORDER BY name LIMIT ?)",
         )
         .bind(region)
         .bind(after.unwrap_or(""))
         .bind(as_i64(limit as u64))
-        .fetch_all(&self.pool)
+        .fetch_one(&self.pool)
         .await?;
-        decode_all(&rows, "record")
+        decode_array(&row)
     }
 
     async fn pending_preparations(&self) -> Result<Vec<(String, FunctionConfig)>, StoreError> {
@@ -195,7 +213,7 @@ impl MetadataStore for SqliteStore {
             .version
             .parse()
             .map_err(|_| StoreError::Corrupt(version.version.clone()))?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write.begin().await?;
         update_function(&mut tx, region, rec, etag).await?;
         sqlx::query("INSERT INTO versions (region, function, version, config, code_size) VALUES (?, ?, ?, ?, ?)")
             .bind(region)
@@ -221,7 +239,7 @@ impl MetadataStore for SqliteStore {
         .bind(region)
         .bind(&version.name)
         .bind(as_i64(n))
-        .execute(&self.pool)
+        .execute(&self.write)
         .await?;
         if done.rows_affected() == 0 {
             Err(StoreError::NotFound)
@@ -255,16 +273,17 @@ impl MetadataStore for SqliteStore {
         after: Option<u64>,
         limit: usize,
     ) -> Result<Vec<FunctionConfig>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT config FROM versions WHERE region = ? AND function = ? AND version > ? ORDER BY version LIMIT ?",
+        let row = sqlx::query(
+            "SELECT '[' || group_concat(config, ',' ORDER BY version) || ']' AS records FROM \
+             (SELECT version, config FROM versions WHERE region = ? AND function = ? AND version > ? ORDER BY version LIMIT ?)",
         )
         .bind(region)
         .bind(function)
         .bind(as_i64(after.unwrap_or(0)))
         .bind(as_i64(limit as u64))
-        .fetch_all(&self.pool)
+        .fetch_one(&self.pool)
         .await?;
-        decode_all(&rows, "config")
+        decode_array(&row)
     }
 
     async fn delete_version(
@@ -278,7 +297,7 @@ impl MetadataStore for SqliteStore {
                 .bind(region)
                 .bind(function)
                 .bind(as_i64(n))
-                .execute(&self.pool)
+                .execute(&self.write)
                 .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -291,7 +310,7 @@ impl MetadataStore for SqliteStore {
         .bind(&alias.function)
         .bind(&alias.name)
         .bind(encode(alias)?)
-        .execute(&self.pool)
+        .execute(&self.write)
         .await?;
         Ok(())
     }
@@ -333,7 +352,7 @@ impl MetadataStore for SqliteStore {
         .bind(&alias.function)
         .bind(&alias.name)
         .bind(etag)
-        .execute(&self.pool)
+        .execute(&self.write)
         .await?;
         if done.rows_affected() > 0 {
             return Ok(());
@@ -355,7 +374,7 @@ impl MetadataStore for SqliteStore {
                 .bind(region)
                 .bind(function)
                 .bind(name)
-                .execute(&self.pool)
+                .execute(&self.write)
                 .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -384,7 +403,7 @@ impl MetadataStore for SqliteStore {
         region: &str,
         layer: &LayerVersionRecord,
     ) -> Result<LayerVersionRecord, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write.begin().await?;
         let last: i64 = sqlx::query(
             "INSERT INTO layers (region, name, last_version) VALUES (?, ?, 1) \
              ON CONFLICT (region, name) DO UPDATE SET last_version = last_version + 1 RETURNING last_version",
@@ -464,7 +483,7 @@ impl MetadataStore for SqliteStore {
             .bind(region)
             .bind(name)
             .bind(as_i64(version))
-            .execute(&self.pool)
+            .execute(&self.write)
             .await?;
         Ok(())
     }

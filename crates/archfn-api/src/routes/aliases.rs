@@ -9,7 +9,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::Deserialize;
-use serde_json::Value;
 
 use super::functions::paged;
 use super::int_param;
@@ -64,12 +63,12 @@ pub(crate) async fn get_alias(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
     Path((function, name)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let view = state
         .control
         .get_alias(&ctx.region, &function, &name)
         .await?;
-    Ok(Json(alias_configuration(&view)))
+    Ok(Json(alias_configuration(&view)).into_response())
 }
 
 pub(crate) async fn update_alias(
@@ -77,13 +76,13 @@ pub(crate) async fn update_alias(
     Extension(ctx): Extension<RequestContext>,
     Path((function, name)): Path<(String, String)>,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let req: AliasRequest = parse_body(&body)?;
     let view = state
         .control
         .update_alias(&ctx.region, &function, &name, req.into_input())
         .await?;
-    Ok(Json(alias_configuration(&view)))
+    Ok(Json(alias_configuration(&view)).into_response())
 }
 
 pub(crate) async fn delete_alias(
@@ -103,7 +102,7 @@ pub(crate) async fn list_aliases(
     Extension(ctx): Extension<RequestContext>,
     Path(function): Path<String>,
     Query(q): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let max = int_param(&q, "MaxItems", "maxItems")?;
     let (views, next) = state
         .control
@@ -115,9 +114,9 @@ pub(crate) async fn list_aliases(
             max,
         )
         .await?;
-    Ok(Json(paged(
+    Ok(paged(
         "Aliases",
         views.iter().map(alias_configuration).collect(),
         next,
-    )))
+    ))
 }

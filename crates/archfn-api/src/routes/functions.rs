@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use super::{code_location, int_param};
 use crate::wire::{
-    self, CodeIn, EnvironmentIn, ModeIn, SizeIn, function_configuration, parse_body,
+    self, CodeIn, EnvironmentIn, ModeIn, Page, SizeIn, function_configuration, parse_body,
 };
 use crate::{ApiError, AppState, RequestContext};
 
@@ -86,7 +86,7 @@ pub(crate) async fn get_function(
     Path(name): Path<String>,
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let d = state
         .control
         .get_function(&ctx.region, &name, q.get("Qualifier").map(String::as_str))
@@ -113,7 +113,7 @@ pub(crate) async fn get_function(
             );
         }
     }
-    Ok(Json(out))
+    Ok(Json(out).into_response())
 }
 
 pub(crate) async fn get_function_configuration(
@@ -121,19 +121,19 @@ pub(crate) async fn get_function_configuration(
     Extension(ctx): Extension<RequestContext>,
     Path(name): Path<String>,
     Query(q): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let view = state
         .control
         .get_function_configuration(&ctx.region, &name, q.get("Qualifier").map(String::as_str))
         .await?;
-    Ok(Json(function_configuration(&view, &ctx.region, true)))
+    Ok(Json(function_configuration(&view, &ctx.region, true)).into_response())
 }
 
 pub(crate) async fn list_functions(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
     Query(q): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let all = match q.get("FunctionVersion").map(String::as_str) {
         None => false,
         Some("ALL") => true,
@@ -148,21 +148,20 @@ pub(crate) async fn list_functions(
         .control
         .list_functions(&ctx.region, all, q.get("Marker").map(String::as_str), max)
         .await?;
-    let items: Vec<Value> = views
+    let items: Vec<_> = views
         .iter()
         .map(|v| function_configuration(v, &ctx.region, false))
         .collect();
-    Ok(Json(paged("Functions", items, next)))
+    Ok(paged("Functions", items, next))
 }
 
-/// `{"<key>": items, "NextMarker": …}` with the marker only when there is a next page.
-pub(crate) fn paged(key: &str, items: Vec<Value>, next: Option<String>) -> Value {
-    let mut out = serde_json::Map::new();
-    out.insert(key.into(), Value::Array(items));
-    if let Some(m) = next {
-        out.insert("NextMarker".into(), json!(m));
-    }
-    Value::Object(out)
+/// A page of a list in Lambda's shape.
+pub(crate) fn paged<T: serde::Serialize>(
+    key: &'static str,
+    items: Vec<T>,
+    next: Option<String>,
+) -> Response {
+    Json(Page { key, items, next }).into_response()
 }
 
 #[derive(Debug, Deserialize)]
@@ -183,7 +182,7 @@ pub(crate) async fn update_function_code(
     Extension(ctx): Extension<RequestContext>,
     Path(name): Path<String>,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let req: UpdateCodeRequest = parse_body(&body)?;
     let input = UpdateCodeInput {
         code: req.code.into_input()?,
@@ -196,7 +195,7 @@ pub(crate) async fn update_function_code(
         .control
         .update_function_code(&ctx.region, &name, input)
         .await?;
-    Ok(Json(function_configuration(&view, &ctx.region, true)))
+    Ok(Json(function_configuration(&view, &ctx.region, true)).into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -220,7 +219,7 @@ pub(crate) async fn update_function_configuration(
     Extension(ctx): Extension<RequestContext>,
     Path(name): Path<String>,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let raw: Value = parse_body(&body)?;
     if raw.get("Architectures").is_some() {
         return Err(ApiError::InvalidParameterValueException(
@@ -250,7 +249,7 @@ pub(crate) async fn update_function_configuration(
         .control
         .update_function_configuration(&ctx.region, &name, input)
         .await?;
-    Ok(Json(function_configuration(&view, &ctx.region, true)))
+    Ok(Json(function_configuration(&view, &ctx.region, true)).into_response())
 }
 
 pub(crate) async fn delete_function(
@@ -303,7 +302,7 @@ pub(crate) async fn list_versions_by_function(
     Extension(ctx): Extension<RequestContext>,
     Path(name): Path<String>,
     Query(q): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let max = int_param(&q, "MaxItems", "maxItems")?;
     let (views, next) = state
         .control
@@ -313,5 +312,5 @@ pub(crate) async fn list_versions_by_function(
         .iter()
         .map(|v| function_configuration(v, &ctx.region, false))
         .collect();
-    Ok(Json(paged("Versions", items, next)))
+    Ok(paged("Versions", items, next))
 }

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::functions::paged;
 use super::{code_location, int_param};
@@ -63,13 +63,13 @@ pub(crate) async fn get_layer_version(
     Extension(ctx): Extension<RequestContext>,
     Path((layer, version)): Path<(String, String)>,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let view = state
         .control
         .get_layer_version(&ctx.region, &layer, version_number(&version)?)
         .await?;
     let loc = code_location(&state, &headers, &view.layer.digest);
-    Ok(Json(layer_version(&view, Some(loc))))
+    Ok(Json(layer_version(&view, Some(loc))).into_response())
 }
 
 pub(crate) async fn delete_layer_version(
@@ -97,7 +97,7 @@ pub(crate) async fn list_layers_or_find(
     Extension(ctx): Extension<RequestContext>,
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     if q.get("find").map(String::as_str) == Some("LayerVersion") {
         let arn = q.get("Arn").cloned().unwrap_or_default();
         let view = state
@@ -105,7 +105,7 @@ pub(crate) async fn list_layers_or_find(
             .get_layer_version_by_arn(&ctx.region, &arn)
             .await?;
         let loc = code_location(&state, &headers, &view.layer.digest);
-        return Ok(Json(layer_version(&view, Some(loc))));
+        return Ok(Json(layer_version(&view, Some(loc))).into_response());
     }
     let max = int_param(&q, "MaxItems", "maxItems")?;
     let (views, next) = state
@@ -127,7 +127,7 @@ pub(crate) async fn list_layers_or_find(
             })
         })
         .collect();
-    Ok(Json(paged("Layers", items, next)))
+    Ok(paged("Layers", items, next))
 }
 
 pub(crate) async fn list_layer_versions(
@@ -135,7 +135,7 @@ pub(crate) async fn list_layer_versions(
     Extension(ctx): Extension<RequestContext>,
     Path(layer): Path<String>,
     Query(q): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let max = int_param(&q, "MaxItems", "maxItems")?;
     let (views, next) = state
         .control
@@ -147,9 +147,9 @@ pub(crate) async fn list_layer_versions(
             max,
         )
         .await?;
-    Ok(Json(paged(
+    Ok(paged(
         "LayerVersions",
         views.iter().map(|v| layer_version(v, None)).collect(),
         next,
-    )))
+    ))
 }

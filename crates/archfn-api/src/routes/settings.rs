@@ -5,9 +5,10 @@ use std::collections::BTreeMap;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::query_multi;
 use crate::wire::parse_body;
@@ -52,9 +53,9 @@ pub(crate) async fn list_tags(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
     Path(resource): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let tags = state.control.list_tags(&ctx.region, &resource).await?;
-    Ok(Json(json!({ "Tags": tags })))
+    Ok(Json(json!({ "Tags": tags })).into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -68,7 +69,7 @@ pub(crate) async fn put_function_concurrency(
     Extension(ctx): Extension<RequestContext>,
     Path(name): Path<String>,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let req: ConcurrencyRequest = parse_body(&body)?;
     let Some(n) = req.reserved_concurrent_executions else {
         return Err(ApiError::ValidationException(
@@ -79,14 +80,14 @@ pub(crate) async fn put_function_concurrency(
         .control
         .put_function_concurrency(&ctx.region, &name, n)
         .await?;
-    Ok(Json(json!({ "ReservedConcurrentExecutions": n })))
+    Ok(Json(json!({ "ReservedConcurrentExecutions": n })).into_response())
 }
 
 pub(crate) async fn get_function_concurrency(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
     Path(name): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     Ok(Json(
         match state
             .control
@@ -96,7 +97,8 @@ pub(crate) async fn get_function_concurrency(
             Some(n) => json!({ "ReservedConcurrentExecutions": n }),
             None => json!({}),
         },
-    ))
+    )
+    .into_response())
 }
 
 pub(crate) async fn delete_function_concurrency(
@@ -114,7 +116,7 @@ pub(crate) async fn delete_function_concurrency(
 pub(crate) async fn get_account_settings(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let s = state.control.account_settings(&ctx.region).await?;
     Ok(Json(json!({
         "AccountLimit": {
@@ -125,5 +127,6 @@ pub(crate) async fn get_account_settings(
             "UnreservedConcurrentExecutions": s.unreserved_concurrent_executions,
         },
         "AccountUsage": { "TotalCodeSize": s.total_code_size, "FunctionCount": s.function_count },
-    })))
+    }))
+    .into_response())
 }
