@@ -283,3 +283,18 @@ def test_image_functions_have_no_runtime(lam):
     with pytest.raises(botocore.exceptions.ClientError) as e:
         lam.update_function_code(FunctionName=name, ZipFile=make_zip())
     assert error_of(e)[1] == "Please provide ImageUri when updating a function with packageType Image."
+
+
+def test_settings_archfn_does_not_act_on_are_kept(lam):
+    name, resp = create(
+        lam,
+        LoggingConfig={"LogFormat": "JSON", "ApplicationLogLevel": "DEBUG"},
+        DeadLetterConfig={"TargetArn": "arn:aws:sqs:us-east-1:123456789012:dlq"},
+        KMSKeyArn="arn:aws:kms:us-east-1:123456789012:key/abc",
+    )
+    conf = lam.get_function_configuration(FunctionName=name)
+    assert conf["LoggingConfig"] == {"LogFormat": "JSON", "ApplicationLogLevel": "DEBUG", "LogGroup": f"/aws/lambda/{name}"}
+    assert conf["DeadLetterConfig"] == {"TargetArn": "arn:aws:sqs:us-east-1:123456789012:dlq"}
+    assert conf["KMSKeyArn"] == "arn:aws:kms:us-east-1:123456789012:key/abc"
+    plain, _ = create(lam)
+    assert lam.get_function_configuration(FunctionName=plain)["LoggingConfig"] == {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{plain}"}

@@ -130,6 +130,40 @@ pub(crate) struct LayerOut<'a> {
     code_size: u64,
 }
 
+/// `{"Mode": …}`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct TracingOut<'a> {
+    mode: &'a str,
+}
+
+/// `{"Size": …}`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct EphemeralOut {
+    size: u32,
+}
+
+/// `{"ApplyOn": …, "OptimizationStatus": "Off"}`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct SnapStartOut {
+    apply_on: Value,
+    optimization_status: &'static str,
+}
+
+/// `LoggingConfig`: Lambda's defaults, with whatever the function set laid over them.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct LoggingOut {
+    log_format: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    application_log_level: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    system_log_level: Option<Value>,
+    log_group: Value,
+}
+
 /// Lambda's FunctionConfiguration, serialized straight from the stored configuration.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
@@ -150,7 +184,7 @@ pub(crate) struct FunctionConfigurationOut<'a> {
     version: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     environment: Option<EnvironmentOut<'a>>,
-    tracing_config: Value,
+    tracing_config: TracingOut<'a>,
     revision_id: &'a str,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     layers: Vec<LayerOut<'a>>,
@@ -170,9 +204,9 @@ pub(crate) struct FunctionConfigurationOut<'a> {
     runtime_version_config: Option<Value>,
     package_type: &'static str,
     architectures: [&'static str; 1],
-    ephemeral_storage: Value,
-    snap_start: Value,
-    logging_config: Value,
+    ephemeral_storage: EphemeralOut,
+    snap_start: SnapStartOut,
+    logging_config: LoggingOut,
     #[serde(flatten)]
     opaque: BTreeMap<&'static str, Value>,
 }
@@ -184,22 +218,29 @@ pub(crate) fn function_configuration<'a>(
     full: bool,
 ) -> FunctionConfigurationOut<'a> {
     let c = &view.config;
-    let mut snap_start = json!({ "ApplyOn": "None", "OptimizationStatus": "Off" });
-    let mut logging_config =
-        json!({ "LogFormat": "Text", "LogGroup": format!("/aws/lambda/{}", c.name) });
+    let mut snap_start = SnapStartOut {
+        apply_on: json!("None"),
+        optimization_status: "Off",
+    };
+    let mut logging_config = LoggingOut {
+        log_format: json!("Text"),
+        log_group: json!(format!("/aws/lambda/{}", c.name)),
+        application_log_level: None,
+        system_log_level: None,
+    };
     let mut opaque = BTreeMap::new();
     for (k, v) in &c.opaque {
         match k.as_str() {
             "ImageConfig" => {
                 opaque.insert("ImageConfigResponse", json!({ "ImageConfig": v }));
             }
-            "SnapStart" => {
-                snap_start["ApplyOn"] = v.get("ApplyOn").cloned().unwrap_or(json!("None"))
-            }
+            "SnapStart" => snap_start.apply_on = v.get("ApplyOn").cloned().unwrap_or(json!("None")),
             "LoggingConfig" => {
-                if let (Value::Object(base), Value::Object(given)) = (&mut logging_config, v) {
-                    base.extend(given.clone());
-                }
+                let field = |k: &str| v.get(k).filter(|x| !x.is_null()).cloned();
+                logging_config.log_format = field("LogFormat").unwrap_or(logging_config.log_format);
+                logging_config.log_group = field("LogGroup").unwrap_or(logging_config.log_group);
+                logging_config.application_log_level = field("ApplicationLogLevel");
+                logging_config.system_log_level = field("SystemLogLevel");
             }
             other => {
                 if let Some(known) = OPAQUE_FIELDS.iter().find(|f| **f == other) {
@@ -225,7 +266,9 @@ pub(crate) fn function_configuration<'a>(
             .environment
             .as_ref()
             .map(|variables| EnvironmentOut { variables }),
-        tracing_config: json!({ "Mode": c.tracing_mode }),
+        tracing_config: TracingOut {
+            mode: &c.tracing_mode,
+        },
         revision_id: &c.revision_id,
         layers: c
             .layers
@@ -251,7 +294,9 @@ pub(crate) fn function_configuration<'a>(
             PackageType::Image => "Image",
         },
         architectures: [c.architecture.as_str()],
-        ephemeral_storage: json!({ "Size": c.ephemeral_storage_mb }),
+        ephemeral_storage: EphemeralOut {
+            size: c.ephemeral_storage_mb,
+        },
         snap_start,
         logging_config,
         opaque,

@@ -240,6 +240,48 @@ async fn main() -> anyhow::Result<()> {
         }
     }
 
+    // The same reads over plain HTTP, without the SDK's parsing: what the server itself sustains.
+    let http = reqwest::Client::new();
+    for (op, path) in [
+        (
+            "GetFunction, raw HTTP",
+            "/2015-03-31/functions/bench-c1-00000",
+        ),
+        (
+            "ListFunctions MaxItems=1000, raw HTTP",
+            "/2015-03-31/functions?MaxItems=1000",
+        ),
+    ] {
+        for &c in &[1usize, 8] {
+            let (http, url) = (http.clone(), format!("{}{path}", args.endpoint));
+            let n = if op.starts_with("Get") {
+                args.ops
+            } else {
+                args.listings * 5
+            };
+            let m = measure(op, c, n, move |_| {
+                let (http, url) = (http.clone(), url.clone());
+                async move {
+                    // Unsigned, but with a credential scope, so both servers pick the same region.
+                    let resp = http
+                        .get(&url)
+                        .header(
+                            "authorization",
+                            "AWS4-HMAC-SHA256 Credential=AKIDBENCH/20260101/us-east-1/lambda/aws4_request, SignedHeaders=host, Signature=0",
+                        )
+                        .send()
+                        .await?;
+                    anyhow::ensure!(resp.status().is_success(), "{url}: {}", resp.status());
+                    resp.bytes().await?;
+                    Ok(())
+                }
+            })
+            .await?;
+            eprintln!("[{}] {op} c={c}: {:.1}/s", args.label, m.per_second());
+            results.push(m);
+        }
+    }
+
     println!("| target | operation | concurrency | ops | ops/s | p50 ms | p99 ms |");
     println!("|---|---|---|---|---|---|---|");
     let mut json = String::new();

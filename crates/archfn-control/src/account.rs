@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use archfn_model::ValidationErrors;
 use archfn_model::limits::{self, ACCOUNT_CONCURRENCY, UNRESERVED_CONCURRENCY_MIN};
-use archfn_store::StoreError;
+use archfn_store::{Durability, StoreError};
 
 use crate::function::Resolved;
 use crate::{Control, ControlError};
@@ -62,7 +62,11 @@ impl Control {
             let r = self.resolve(region, name, None).await?;
             let mut rec = r.stored.value.clone();
             let out = change(&mut rec, &r)?;
-            match self.store().put_function(region, &rec, r.stored.etag).await {
+            match self
+                .store()
+                .put_function(region, &rec, r.stored.etag, Durability::Synced)
+                .await
+            {
                 Ok(_) => return Ok(out),
                 Err(StoreError::Conflict) => continue,
                 Err(StoreError::NotFound) => {

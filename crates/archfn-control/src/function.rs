@@ -655,7 +655,12 @@ impl Control {
                 })
         } else {
             self.store()
-                .put_function(region, &rec, r.stored.etag)
+                .put_function(
+                    region,
+                    &rec,
+                    r.stored.etag,
+                    archfn_store::Durability::Synced,
+                )
                 .await
                 .map(|_| {
                     (

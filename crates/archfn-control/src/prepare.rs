@@ -5,7 +5,7 @@
 //! Preparations left unfinished by a previous process are resumed at start.
 
 use archfn_model::{FunctionConfig, LastUpdateStatus, PackageType, State};
-use archfn_store::StoreError;
+use archfn_store::{Durability, StoreError};
 
 use crate::{Control, ControlError, new_revision};
 
@@ -92,7 +92,11 @@ impl Control {
                 }
                 let outcome = self.materialize(&config).await;
                 finish(&mut config, outcome, false);
-                match self.store().put_version(region, &config).await {
+                match self
+                    .store()
+                    .put_version(region, &config, Durability::Deferred)
+                    .await
+                {
                     Ok(()) | Err(StoreError::NotFound) => Ok(()),
                     Err(e) => Err(e.into()),
                 }
@@ -109,7 +113,11 @@ impl Control {
                 }
                 let outcome = self.materialize(&rec.latest).await;
                 finish(&mut rec.latest, outcome, true);
-                match self.store().put_function(region, &rec, stored.etag).await {
+                match self
+                    .store()
+                    .put_function(region, &rec, stored.etag, Durability::Deferred)
+                    .await
+                {
                     Ok(_) | Err(StoreError::NotFound) => return Ok(()),
                     Err(StoreError::Conflict) => continue,
                     Err(e) => return Err(e.into()),

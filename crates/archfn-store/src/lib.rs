@@ -40,6 +40,16 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// How soon a write must be on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// On disk before the call returns: for everything a client is told was done.
+    Synced,
+    /// On disk with the next synced write (or a checkpoint): for state that can be recomputed
+    /// after a crash, such as the outcome of a preparation, which is redone at start.
+    Deferred,
+}
+
 /// Account-wide figures for GetAccountSettings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct AccountUsage {
@@ -68,6 +78,7 @@ pub trait MetadataStore: Send + Sync + std::fmt::Debug {
         region: &str,
         rec: &FunctionRecord,
         etag: i64,
+        durability: Durability,
     ) -> Result<i64, StoreError>;
     /// Deletes a function with its versions and aliases; false when there was none.
     async fn delete_function(&self, region: &str, name: &str) -> Result<bool, StoreError>;
@@ -90,7 +101,12 @@ pub trait MetadataStore: Send + Sync + std::fmt::Debug {
         version: &FunctionConfig,
     ) -> Result<i64, StoreError>;
     /// Replaces a published version's configuration (its state, after preparation).
-    async fn put_version(&self, region: &str, version: &FunctionConfig) -> Result<(), StoreError>;
+    async fn put_version(
+        &self,
+        region: &str,
+        version: &FunctionConfig,
+        durability: Durability,
+    ) -> Result<(), StoreError>;
     /// Reads version `n`.
     async fn get_version(
         &self,

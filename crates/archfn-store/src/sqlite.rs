@@ -13,7 +13,10 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use crate::{AccountUsage, MetadataStore, StoreError, Stored};
+use sqlx::pool::PoolConnection;
+use sqlx::{Acquire, Sqlite};
+
+use crate::{AccountUsage, Durability, MetadataStore, StoreError, Stored};
 
 /// Metadata in one SQLite database file.
 #[derive(Debug, Clone)]
@@ -65,6 +68,32 @@ fn as_i64(n: u64) -> i64 {
 }
 
 impl SqliteStore {
+    /// The writer connection, set to fsync (`FULL`) or not (`NORMAL`) on commit. In WAL mode a
+    /// later `FULL` commit makes every earlier frame durable too, so deferred writes are never
+    /// reordered after synced ones.
+    async fn writer(&self, durability: Durability) -> Result<PoolConnection<Sqlite>, StoreError> {
+        let mut conn = self.write.acquire().await?;
+        if durability == Durability::Deferred {
+            sqlx::query("PRAGMA synchronous = NORMAL")
+                .execute(&mut *conn)
+                .await?;
+        }
+        Ok(conn)
+    }
+
+    /// Returns the writer connection with `synchronous = FULL` restored; a connection that
+    /// cannot be restored is closed rather than reused.
+    async fn release(&self, mut conn: PoolConnection<Sqlite>, durability: Durability) {
+        if durability == Durability::Deferred
+            && sqlx::query("PRAGMA synchronous = FULL")
+                .execute(&mut *conn)
+                .await
+                .is_err()
+        {
+            drop(conn.detach());
+        }
+    }
+
     /// Opens (creating and migrating) the database at `path`.
     pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         let opts = SqliteConnectOptions::from_str("sqlite://")?
@@ -129,11 +158,17 @@ impl MetadataStore for SqliteStore {
         region: &str,
         rec: &FunctionRecord,
         etag: i64,
+        durability: Durability,
     ) -> Result<i64, StoreError> {
-        let mut tx = self.write.begin().await?;
-        update_function(&mut tx, region, rec, etag).await?;
-        tx.commit().await?;
-        Ok(etag + 1)
+        let mut conn = self.writer(durability).await?;
+        let result = async {
+            let mut tx = conn.begin().await?;
+            update_function(&mut tx, region, rec, etag).await?;
+            tx.commit().await.map_err(StoreError::from)
+        }
+        .await;
+        self.release(conn, durability).await;
+        result.map(|()| etag + 1)
     }
 
     async fn delete_function(&self, region: &str, name: &str) -> Result<bool, StoreError> {
@@ -227,11 +262,17 @@ impl MetadataStore for SqliteStore {
         Ok(etag + 1)
     }
 
-    async fn put_version(&self, region: &str, version: &FunctionConfig) -> Result<(), StoreError> {
+    async fn put_version(
+        &self,
+        region: &str,
+        version: &FunctionConfig,
+        durability: Durability,
+    ) -> Result<(), StoreError> {
         let n: u64 = version
             .version
             .parse()
             .map_err(|_| StoreError::Corrupt(version.version.clone()))?;
+        let mut conn = self.writer(durability).await?;
         let done = sqlx::query(
             "UPDATE versions SET config = ? WHERE region = ? AND function = ? AND version = ?",
         )
@@ -239,9 +280,10 @@ impl MetadataStore for SqliteStore {
         .bind(region)
         .bind(&version.name)
         .bind(as_i64(n))
-        .execute(&self.write)
-        .await?;
-        if done.rows_affected() == 0 {
+        .execute(&mut *conn)
+        .await;
+        self.release(conn, durability).await;
+        if done?.rows_affected() == 0 {
             Err(StoreError::NotFound)
         } else {
             Ok(())
