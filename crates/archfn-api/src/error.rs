@@ -32,6 +32,10 @@ pub enum ApiError {
     MissingAuthenticationTokenException(String),
     /// 404 for a path no operation has.
     UnknownOperationException(String),
+    /// 429, with the reason Lambda gives.
+    TooManyRequestsException(String, &'static str),
+    /// 502: the function's runtime cannot run here.
+    InvalidRuntimeException(String),
     /// 500.
     ServiceException(String),
 }
@@ -70,6 +74,10 @@ impl ApiError {
                 m,
             ),
             UnknownOperationException(m) => (StatusCode::NOT_FOUND, "UnknownOperationException", m),
+            TooManyRequestsException(m, _) => {
+                (StatusCode::TOO_MANY_REQUESTS, "TooManyRequestsException", m)
+            }
+            InvalidRuntimeException(m) => (StatusCode::BAD_GATEWAY, "InvalidRuntimeException", m),
             ServiceException(m) => (StatusCode::INTERNAL_SERVER_ERROR, "ServiceException", m),
         }
     }
@@ -98,6 +106,8 @@ impl IntoResponse for ApiError {
         let (status, kind, message) = self.parts();
         let body = if matches!(self, ApiError::ValidationException(_)) {
             serde_json::json!({ "message": message })
+        } else if let ApiError::TooManyRequestsException(_, reason) = &self {
+            serde_json::json!({ "Type": "User", "message": message, "Reason": reason })
         } else {
             serde_json::json!({ "Type": "User", "message": message })
         };

@@ -28,6 +28,8 @@ pub const MAX_REQUEST_BYTES: usize = archfn_model::limits::CREATE_REQUEST_MAX_BY
 pub struct AppState {
     /// The control plane.
     pub control: Control,
+    /// Runs invocations.
+    pub engine: archfn_invoke::Engine,
     /// How requests are authenticated.
     pub auth: Arc<AuthMode>,
     /// Region of unsigned requests.

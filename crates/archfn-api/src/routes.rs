@@ -2,6 +2,7 @@
 
 mod aliases;
 mod functions;
+mod invoke;
 mod layers;
 mod settings;
 
@@ -87,6 +88,10 @@ pub(crate) fn lambda_routes() -> Router<AppState> {
         .route(
             "/2016-08-19/account-settings/",
             get(settings::get_account_settings),
+        )
+        .route(
+            "/2015-03-31/functions/{name}/invocations",
+            axum::routing::post(invoke::invoke),
         )
 }
 

@@ -11,6 +11,7 @@ pub mod archive;
 mod error;
 mod function;
 mod input;
+mod invoke;
 mod layer;
 mod prepare;
 mod validate;
@@ -30,6 +31,7 @@ pub use input::{
     AliasInput, CodeInput, CreateFunctionInput, LayerFilter, PublishLayerInput, UpdateCodeInput,
     UpdateConfigInput,
 };
+pub use invoke::Invocable;
 pub use layer::LayerVersionView;
 
 /// The control plane: cheap to clone, shared by every request handler and background task.

@@ -61,6 +61,60 @@ enum Command {
         /// Judge runtime deprecation at this date (YYYY-MM-DD) instead of today.
         #[arg(long, env = "ARCHFN_RUNTIME_POLICY_DATE")]
         runtime_policy_date: Option<String>,
+        /// Where installed runtimes are (default: <data-dir>/runtimes).
+        #[arg(long, env = "ARCHFN_RUNTIMES_DIR")]
+        runtimes_dir: Option<PathBuf>,
+        /// Seconds an idle execution environment is kept warm.
+        #[arg(long, env = "ARCHFN_IDLE_TIMEOUT", default_value_t = 300)]
+        idle_timeout: u64,
+    },
+    /// Install and list runtimes (root file systems per architecture).
+    Runtime {
+        #[command(subcommand)]
+        command: RuntimeCommand,
+    },
+    /// Print a function's log (START/END/REPORT lines and its output).
+    Logs {
+        /// Function name.
+        function: String,
+        /// Keep printing as new lines arrive.
+        #[arg(long, short)]
+        follow: bool,
+        /// Region of the function.
+        #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
+        region: String,
+        /// The server's data directory.
+        #[arg(long, env = "ARCHFN_DATA_DIR", default_value = "./.archfn")]
+        data_dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RuntimeCommand {
+    /// Build a runtime's root file system for an architecture from Debian packages.
+    Install {
+        /// Runtime identifier, e.g. python3.11.
+        name: String,
+        /// x86_64 or arm64.
+        #[arg(long)]
+        arch: String,
+        /// Where runtimes are installed.
+        #[arg(
+            long,
+            env = "ARCHFN_RUNTIMES_DIR",
+            default_value = "./.archfn/runtimes"
+        )]
+        runtimes_dir: PathBuf,
+    },
+    /// Show installed runtimes and where they are.
+    List {
+        /// Where runtimes are installed.
+        #[arg(
+            long,
+            env = "ARCHFN_RUNTIMES_DIR",
+            default_value = "./.archfn/runtimes"
+        )]
+        runtimes_dir: PathBuf,
     },
 }
 
@@ -86,7 +140,10 @@ fn main() -> anyhow::Result<()> {
                 account_id,
                 default_region,
                 runtime_policy_date,
+                runtimes_dir,
+                idle_timeout,
             } => {
+                let runtimes_dir = runtimes_dir.unwrap_or_else(|| data_dir.join("runtimes"));
                 serve(ServeArgs {
                     listen,
                     data_dir,
@@ -95,9 +152,18 @@ fn main() -> anyhow::Result<()> {
                     account_id,
                     default_region,
                     runtime_policy_date,
+                    runtimes_dir,
+                    idle_timeout: std::time::Duration::from_secs(idle_timeout),
                 })
                 .await
             }
+            Command::Runtime { command } => runtime_command(command),
+            Command::Logs {
+                function,
+                follow,
+                region,
+                data_dir,
+            } => logs(&data_dir, &region, &function, follow).await,
         }
     })
 }
@@ -110,6 +176,86 @@ struct ServeArgs {
     account_id: String,
     default_region: String,
     runtime_policy_date: Option<String>,
+    runtimes_dir: PathBuf,
+    idle_timeout: std::time::Duration,
+}
+
+fn runtime_command(command: RuntimeCommand) -> anyhow::Result<()> {
+    match command {
+        RuntimeCommand::Install {
+            name,
+            arch,
+            runtimes_dir,
+        } => {
+            let arch = archfn_model::Architecture::parse(&arch)
+                .with_context(|| format!("--arch must be x86_64 or arm64, not {arch:?}"))?;
+            let store = archfn_sandbox::rootfs::RuntimeStore::new(&runtimes_dir);
+            let started = std::time::Instant::now();
+            let path = store.install(&name, arch, &mut |line| eprintln!("{line}"))?;
+            eprintln!(
+                "installed {name} ({arch}) in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+            println!("{}", path.display());
+            Ok(())
+        }
+        RuntimeCommand::List { runtimes_dir } => {
+            let store = archfn_sandbox::rootfs::RuntimeStore::new(&runtimes_dir);
+            let host = archfn_model::Architecture::host();
+            println!(
+                "{:<18} {:<8} {:<9} {:<9} ROOTFS",
+                "RUNTIME", "ARCH", "EXECUTION", "SUITE"
+            );
+            for r in store.list() {
+                let mode = if Some(r.architecture) == host {
+                    "native"
+                } else {
+                    "emulated"
+                };
+                println!(
+                    "{:<18} {:<8} {:<9} {:<9} {}",
+                    r.runtime,
+                    r.architecture.as_str(),
+                    mode,
+                    r.suite,
+                    r.rootfs.display()
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn logs(data_dir: &Path, region: &str, function: &str, follow: bool) -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+    let path = data_dir
+        .join("work")
+        .join("logs")
+        .join(region)
+        .join(format!("{function}.log"));
+    let mut offset = 0u64;
+    let mut out = tokio::io::stdout();
+    loop {
+        match tokio::fs::File::open(&path).await {
+            Ok(mut f) => {
+                f.seek(std::io::SeekFrom::Start(offset)).await?;
+                let mut buf = Vec::new();
+                f.read_to_end(&mut buf).await?;
+                offset += buf.len() as u64;
+                out.write_all(&buf).await?;
+                out.flush().await?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && follow => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                anyhow::bail!("no log for {function} in {region} yet ({})", path.display())
+            }
+            Err(e) => return Err(e.into()),
+        }
+        if !follow {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }
 
 /// The key that signs code download URLs, kept so URLs survive restarts.
@@ -173,8 +319,30 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     })
     .await
     .context("starting the control plane")?;
+    let engine = archfn_invoke::Engine::start(archfn_invoke::EngineConfig {
+        runtimes_dir: args.runtimes_dir.clone(),
+        work_dir: args.data_dir.join("work"),
+        idle_timeout: args.idle_timeout,
+        init_timeout: std::time::Duration::from_secs(10),
+    })
+    .context("starting the invocation engine")?;
+    for arch in archfn_model::Architecture::ALL {
+        match archfn_sandbox::binfmt::ensure(arch) {
+            Ok(()) => {
+                tracing::info!(%arch, execution = archfn_sandbox::ExecutionMode::for_arch(arch).as_str(), "architecture available")
+            }
+            Err(e) => {
+                tracing::warn!(%arch, error = %e, "architecture unavailable: its functions will fail to invoke")
+            }
+        }
+    }
+    let installed = engine.runtimes().list();
+    if installed.is_empty() {
+        tracing::warn!(runtimes_dir = %args.runtimes_dir.display(), "no runtime installed: `archfn runtime install python3.11 --arch arm64` installs one");
+    }
     let state = AppState {
         control,
+        engine,
         auth: Arc::new(auth),
         default_region: args.default_region,
         url_secret: Arc::new(url_secret(&args.data_dir)?),

@@ -1,0 +1,585 @@
+//! The invocation engine: warm pools of environments per function version, cold starts,
+//! failure handling as Lambda handles it, logs.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use archfn_model::{Architecture, FunctionConfig};
+use archfn_sandbox::rootfs::{RuntimeKind, RuntimeStore};
+use archfn_sandbox::{ExecutionMode, SandboxError, binfmt, bwrap};
+use bytes::Bytes;
+
+use crate::environment::{Environment, InitFailure, Outcome, StartParams, invocation};
+use crate::logs::{self, Report};
+use crate::runtime_api::RuntimeReply;
+
+const PYTHON_BOOTSTRAP: &str = include_str!("bootstrap/python.py");
+
+/// How the engine is set up.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Where installed runtimes are (`archfn runtime install`).
+    pub runtimes_dir: PathBuf,
+    /// Scratch space: bootstraps, merged layers, environment output, function logs.
+    pub work_dir: PathBuf,
+    /// How long an idle environment is kept warm.
+    pub idle_timeout: Duration,
+    /// Lambda's init window.
+    pub init_timeout: Duration,
+}
+
+/// The function version to run, as the control plane resolved it.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Region of the function.
+    pub region: String,
+    /// The version's configuration.
+    pub config: FunctionConfig,
+    /// Unpacked code.
+    pub task_dir: PathBuf,
+    /// Unpacked layers, in order.
+    pub layer_dirs: Vec<PathBuf>,
+}
+
+/// One synchronous invocation.
+#[derive(Debug, Clone)]
+pub struct InvokeRequest {
+    /// What to run.
+    pub target: Target,
+    /// The ARN the caller used.
+    pub invoked_arn: String,
+    /// The event.
+    pub payload: Bytes,
+    /// Decoded client context.
+    pub client_context: Option<String>,
+}
+
+/// What an invocation produced.
+#[derive(Debug, Clone)]
+pub struct InvokeOutcome {
+    /// Request id.
+    pub request_id: String,
+    /// The response, or the error document.
+    pub payload: Bytes,
+    /// `Unhandled` when the function failed.
+    pub function_error: Option<String>,
+    /// The invocation's log (INIT_START…REPORT).
+    pub log: String,
+    /// Native or emulated.
+    pub mode: ExecutionMode,
+}
+
+impl InvokeOutcome {
+    /// The last 4 KB of the log, what `LogType: Tail` returns.
+    pub fn log_tail(&self) -> &str {
+        logs::tail_4k(&self.log)
+    }
+}
+
+/// Why an invocation could not be attempted at all.
+#[derive(Debug, thiserror::Error)]
+pub enum InvokeError {
+    /// The runtime is not installed, or archfn cannot run it.
+    #[error("{0}")]
+    Runtime(String),
+    /// The host cannot run this architecture.
+    #[error("{0}")]
+    Unsupported(String),
+    /// The engine failed.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<SandboxError> for InvokeError {
+    fn from(e: SandboxError) -> Self {
+        match e {
+            SandboxError::RuntimeNotInstalled { .. } | SandboxError::UnknownRuntime(..) => {
+                InvokeError::Runtime(e.to_string())
+            }
+            SandboxError::NoEmulation { .. } => InvokeError::Unsupported(e.to_string()),
+            other => InvokeError::Internal(other.to_string()),
+        }
+    }
+}
+
+type PoolKey = (String, String, String, String);
+
+/// Runs invocations. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: EngineConfig,
+    runtimes: RuntimeStore,
+    idle: Mutex<HashMap<PoolKey, Vec<Environment>>>,
+}
+
+fn error_doc(error_type: &str, message: String) -> Bytes {
+    Bytes::from(serde_json::json!({ "errorType": error_type, "errorMessage": message }).to_string())
+}
+
+impl Engine {
+    /// Prepares the work directory and starts the reaper of idle environments.
+    pub fn start(config: EngineConfig) -> Result<Engine, InvokeError> {
+        let io = |e: std::io::Error| InvokeError::Internal(format!("work directory: {e}"));
+        for d in ["runtime", "opt", "env-logs", "logs"] {
+            std::fs::create_dir_all(config.work_dir.join(d)).map_err(io)?;
+        }
+        std::fs::write(
+            config.work_dir.join("runtime").join("python.py"),
+            PYTHON_BOOTSTRAP,
+        )
+        .map_err(io)?;
+        let engine = Engine {
+            inner: Arc::new(Inner {
+                runtimes: RuntimeStore::new(&config.runtimes_dir),
+                config,
+                idle: Mutex::new(HashMap::new()),
+            }),
+        };
+        let weak = Arc::downgrade(&engine.inner);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                let Some(inner) = weak.upgrade() else { return };
+                let ttl = inner.config.idle_timeout;
+                if let Ok(mut idle) = inner.idle.lock() {
+                    for envs in idle.values_mut() {
+                        envs.retain(|e| e.last_used.elapsed() < ttl && e.alive());
+                    }
+                    idle.retain(|_, v| !v.is_empty());
+                }
+            }
+        });
+        Ok(engine)
+    }
+
+    /// The runtimes directory.
+    pub fn runtimes(&self) -> &RuntimeStore {
+        &self.inner.runtimes
+    }
+
+    /// Where function `name`'s log is.
+    pub fn log_path(&self, region: &str, name: &str) -> PathBuf {
+        logs::function_log_path(&self.inner.config.work_dir.join("logs"), region, name)
+    }
+
+    /// Number of warm, idle environments.
+    pub fn idle_environments(&self) -> usize {
+        self.inner
+            .idle
+            .lock()
+            .map(|m| m.values().map(Vec::len).sum())
+            .unwrap_or(0)
+    }
+
+    fn take_idle(&self, key: &PoolKey) -> Option<Environment> {
+        let mut idle = self.inner.idle.lock().ok()?;
+        let envs = idle.get_mut(key)?;
+        while let Some(env) = envs.pop() {
+            if env.alive() {
+                return Some(env);
+            }
+        }
+        None
+    }
+
+    fn put_idle(&self, key: PoolKey, mut env: Environment) {
+        env.last_used = Instant::now();
+        if let Ok(mut idle) = self.inner.idle.lock() {
+            idle.entry(key).or_default().push(env);
+        }
+    }
+
+    /// Merges layers into one directory (later layers win), hard-linking files; cached by the
+    /// layers' directories.
+    fn merged_opt(&self, layers: &[PathBuf]) -> Result<Option<PathBuf>, InvokeError> {
+        if layers.is_empty() {
+            return Ok(None);
+        }
+        let key: Vec<String> = layers
+            .iter()
+            .filter_map(|p| p.file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+            .collect();
+        let dest = self.inner.config.work_dir.join("opt").join(key.join("+"));
+        if dest.is_dir() {
+            return Ok(Some(dest));
+        }
+        let tmp = self
+            .inner
+            .config
+            .work_dir
+            .join("opt")
+            .join(format!(".tmp-{}", uuid::Uuid::new_v4().simple()));
+        let io = |e: std::io::Error| InvokeError::Internal(format!("merging layers: {e}"));
+        std::fs::create_dir_all(&tmp).map_err(io)?;
+        for layer in layers {
+            link_tree(layer, &tmp).map_err(io)?;
+        }
+        if std::fs::rename(&tmp, &dest).is_err() {
+            let _ = std::fs::remove_dir_all(&tmp);
+        }
+        Ok(Some(dest))
+    }
+
+    fn argv(
+        kind: RuntimeKind,
+        interpreter: &str,
+        target: &Target,
+        opt: Option<&Path>,
+    ) -> Result<Vec<String>, (String, String)> {
+        match kind {
+            RuntimeKind::Python => Ok(vec![
+                interpreter.into(),
+                "-u".into(),
+                "/var/runtime/python.py".into(),
+            ]),
+            RuntimeKind::Node => Err((
+                "Runtime.InvalidEntrypoint".into(),
+                "archfn's Node.js bootstrap is not available yet".into(),
+            )),
+            RuntimeKind::Provided => {
+                let candidates = [
+                    (target.task_dir.join("bootstrap"), "/var/task/bootstrap"),
+                    (
+                        opt.map(|o| o.join("bootstrap")).unwrap_or_default(),
+                        "/opt/bootstrap",
+                    ),
+                ];
+                for (host, inside) in candidates {
+                    if host.as_os_str().is_empty() || !host.is_file() {
+                        continue;
+                    }
+                    let mut head = [0u8; 20];
+                    let n = std::fs::File::open(&host)
+                        .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+                        .unwrap_or(0);
+                    if let Some(found) = binfmt::elf_architecture(&head[..n])
+                        && found != target.config.architecture
+                    {
+                        return Err((
+                            "Runtime.InvalidEntrypoint".into(),
+                            format!(
+                                "fork/exec {inside}: exec format error (the bootstrap is a {found} executable; the function is {})",
+                                target.config.architecture
+                            ),
+                        ));
+                    }
+                    return Ok(vec![inside.to_string()]);
+                }
+                Err((
+                    "Runtime.InvalidEntrypoint".into(),
+                    "Couldn't find valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]".into(),
+                ))
+            }
+        }
+    }
+
+    fn environment_variables(
+        target: &Target,
+        runtime: &str,
+        kind: RuntimeKind,
+    ) -> Vec<(String, String)> {
+        let c = &target.config;
+        let today = archfn_model::time::format_last_modified(archfn_model::time::now_ms());
+        let stream = format!(
+            "{}/[{}]{}",
+            today.get(..10).unwrap_or("1970-01-01").replace('-', "/"),
+            c.version,
+            uuid::Uuid::new_v4().simple()
+        );
+        let mut env: Vec<(String, String)> = Vec::new();
+        // User variables first, so that Lambda's own win where names collide.
+        if let Some(vars) = &c.environment {
+            env.extend(vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        let mut set = |k: &str, v: String| env.push((k.to_string(), v));
+        set("_HANDLER", c.handler.clone().unwrap_or_default());
+        set("AWS_REGION", target.region.clone());
+        set("AWS_DEFAULT_REGION", target.region.clone());
+        if kind != RuntimeKind::Provided {
+            set("AWS_EXECUTION_ENV", format!("AWS_Lambda_{runtime}"));
+        }
+        set("AWS_LAMBDA_FUNCTION_NAME", c.name.clone());
+        set("AWS_LAMBDA_FUNCTION_VERSION", c.version.clone());
+        set("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", c.memory_mb.to_string());
+        set("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand".into());
+        set(
+            "AWS_LAMBDA_LOG_GROUP_NAME",
+            format!("/aws/lambda/{}", c.name),
+        );
+        set("AWS_LAMBDA_LOG_STREAM_NAME", stream);
+        set("LAMBDA_TASK_ROOT", "/var/task".into());
+        set("LAMBDA_RUNTIME_DIR", "/var/runtime".into());
+        set("TZ", ":UTC".into());
+        set("LANG", "en_US.UTF-8".into());
+        set(
+            "PATH",
+            "/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin".into(),
+        );
+        set("LD_LIBRARY_PATH", "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib".into());
+        env
+    }
+
+    /// Runs one invocation. Function failures are outcomes (with `function_error`), not errors.
+    pub async fn invoke(&self, req: InvokeRequest) -> Result<InvokeOutcome, InvokeError> {
+        let target = &req.target;
+        let c = &target.config;
+        let arch: Architecture = c.architecture;
+        let mode = ExecutionMode::for_arch(arch);
+        let runtime = c.runtime.clone().ok_or_else(|| {
+            InvokeError::Runtime("container image functions cannot be invoked yet".into())
+        })?;
+        let recipe = archfn_sandbox::rootfs::recipe(&runtime)?;
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let key: PoolKey = (
+            target.region.clone(),
+            c.name.clone(),
+            c.version.clone(),
+            c.revision_id.clone(),
+        );
+        let timeout = Duration::from_secs(c.timeout_s.into());
+        let mut log = String::new();
+
+        let mut env = match self.take_idle(&key) {
+            Some(env) => env,
+            None => {
+                binfmt::ensure(arch)?;
+                let rootfs = self.inner.runtimes.rootfs(&runtime, arch)?;
+                let opt = self.merged_opt(&target.layer_dirs)?;
+                let argv = match Self::argv(recipe.kind, recipe.interpreter, target, opt.as_deref())
+                {
+                    Ok(a) => a,
+                    Err((error_type, message)) => {
+                        let message = format!("RequestId: {request_id} Error: {message}");
+                        log.push_str(&format!("INIT_REPORT Init Duration: 0.00 ms\tPhase: init\tStatus: error\tError Type: {error_type}\n"));
+                        return Ok(self.failed(
+                            &req,
+                            request_id,
+                            error_doc(&error_type, message),
+                            log,
+                            mode,
+                        ));
+                    }
+                };
+                let spec = bwrap::EnvironmentSpec {
+                    rootfs,
+                    task_dir: target.task_dir.clone(),
+                    opt_dir: opt,
+                    runtime_dir: self.inner.config.work_dir.join("runtime"),
+                    tmp_size_mb: c.ephemeral_storage_mb,
+                    env: Self::environment_variables(target, &runtime, recipe.kind),
+                    argv,
+                    cgroup_procs: None,
+                };
+                log.push_str(&format!(
+                    "INIT_START Runtime Version: {runtime}.archfn\tExecution: {}\n",
+                    mode.as_str()
+                ));
+                let params = StartParams {
+                    spec,
+                    log_dir: self.inner.config.work_dir.join("env-logs"),
+                    memory_mb: c.memory_mb,
+                    init_timeout: self.inner.config.init_timeout.max(timeout),
+                };
+                let started = Instant::now();
+                match Environment::start(params).await {
+                    Ok(mut env) => {
+                        log.push_str(&env.read_new_log());
+                        env
+                    }
+                    Err((failure, output)) => {
+                        log.push_str(&output);
+                        let init_ms = started.elapsed().as_secs_f64() * 1000.0;
+                        let (error_type, body) = match failure {
+                            InitFailure::Reported(e) => (e.error_type.clone(), e.body),
+                            InitFailure::Exited(info) => (
+                                "Runtime.ExitError".to_string(),
+                                error_doc(
+                                    "Runtime.ExitError",
+                                    format!(
+                                        "RequestId: {request_id} Error: Runtime exited with error: {info}"
+                                    ),
+                                ),
+                            ),
+                            InitFailure::TimedOut => (
+                                "Sandbox.Timedout".to_string(),
+                                error_doc(
+                                    "Sandbox.Timedout",
+                                    format!(
+                                        "RequestId: {request_id} Error: Task timed out after {}.00 seconds",
+                                        c.timeout_s
+                                    ),
+                                ),
+                            ),
+                            InitFailure::Spawn(m) => return Err(InvokeError::Internal(m)),
+                        };
+                        log.push_str(&format!("INIT_REPORT Init Duration: {init_ms:.2} ms\tPhase: init\tStatus: error\tError Type: {error_type}\tExecution: {}\n", mode.as_str()));
+                        return Ok(self.failed(&req, request_id, body, log, mode));
+                    }
+                }
+            }
+        };
+
+        log.push_str(&logs::start_line(&request_id, &c.version));
+        let started = Instant::now();
+        let deadline_ms =
+            archfn_model::time::now_ms() + i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX);
+        let inv = invocation(
+            &request_id,
+            req.payload.clone(),
+            deadline_ms,
+            &req.invoked_arn,
+            req.client_context.clone(),
+        );
+        let outcome = env.invoke(inv, timeout).await;
+        let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+        log.push_str(&env.read_new_log());
+        log.push_str(&logs::end_line(&request_id));
+        let report = Report {
+            duration_ms,
+            memory_mb: c.memory_mb,
+            max_memory_used_mb: env.max_memory_used_mb(),
+            init_ms: env.init_ms.take(),
+            mode,
+        };
+        let (payload, function_error, status, keep) = match outcome {
+            Outcome::Reply(RuntimeReply::Response(body)) => (body, None, None, true),
+            Outcome::Reply(RuntimeReply::Error { error_type, body }) => {
+                let error_type = error_type.unwrap_or_else(|| "Function.Unknown".into());
+                let body = if body.is_empty() {
+                    error_doc(&error_type, String::new())
+                } else {
+                    body
+                };
+                // A response too large is the platform's verdict, and Lambda reports it in REPORT.
+                let status = (error_type == "Function.ResponseSizeTooLarge")
+                    .then(|| ("error", "Function.ResponseSizeTooLarge"));
+                (body, Some("Unhandled".to_string()), status, true)
+            }
+            Outcome::Exited(info) => {
+                let (kind, msg) = if env.oom_killed() {
+                    (
+                        "Runtime.OutOfMemory",
+                        format!(
+                            "RequestId: {request_id} Error: Runtime exited with error: signal: killed"
+                        ),
+                    )
+                } else if info == "exit status 0" || info == "runtime api closed" {
+                    (
+                        "Runtime.ExitError",
+                        format!(
+                            "RequestId: {request_id} Error: Runtime exited without providing a reason"
+                        ),
+                    )
+                } else {
+                    (
+                        "Runtime.ExitError",
+                        format!("RequestId: {request_id} Error: Runtime exited with error: {info}"),
+                    )
+                };
+                (
+                    error_doc(kind, msg),
+                    Some("Unhandled".to_string()),
+                    Some(("error", kind)),
+                    false,
+                )
+            }
+            Outcome::TimedOut => (
+                error_doc(
+                    "Sandbox.Timedout",
+                    format!(
+                        "RequestId: {request_id} Error: Task timed out after {}.00 seconds",
+                        c.timeout_s
+                    ),
+                ),
+                Some("Unhandled".to_string()),
+                Some(("timeout", "Sandbox.Timedout")),
+                false,
+            ),
+        };
+        if status.is_some_and(|(s, _)| s == "timeout") {
+            log.push_str(&format!(
+                "{} {request_id} Task timed out after {}.00 seconds\n",
+                archfn_model::time::format_last_modified(archfn_model::time::now_ms()),
+                c.timeout_s
+            ));
+        }
+        log.push_str(&logs::report_line(
+            &request_id,
+            &report,
+            status.map(|(s, t)| (s, t)),
+        ));
+        logs::append(
+            &self.inner.config.work_dir.join("logs"),
+            &target.region,
+            &c.name,
+            &log,
+        );
+        if keep && env.alive() {
+            self.put_idle(key, env);
+        }
+        tracing::debug!(function = %c.name, version = %c.version, arch = %arch, mode = mode.as_str(), duration_ms, "invoked");
+        Ok(InvokeOutcome {
+            request_id,
+            payload,
+            function_error,
+            log,
+            mode,
+        })
+    }
+
+    fn failed(
+        &self,
+        req: &InvokeRequest,
+        request_id: String,
+        payload: Bytes,
+        log: String,
+        mode: ExecutionMode,
+    ) -> InvokeOutcome {
+        let c = &req.target.config;
+        logs::append(
+            &self.inner.config.work_dir.join("logs"),
+            &req.target.region,
+            &c.name,
+            &log,
+        );
+        InvokeOutcome {
+            request_id,
+            payload,
+            function_error: Some("Unhandled".into()),
+            log,
+            mode,
+        }
+    }
+}
+
+/// Recreates `src`'s tree under `dest` with hard links (copies across file systems), replacing
+/// files of the same path.
+fn link_tree(src: &Path, dest: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(src)? {
+        let entry = entry?;
+        let from = entry.path();
+        let to = dest.join(entry.file_name());
+        let ft = entry.file_type()?;
+        if ft.is_dir() {
+            std::fs::create_dir_all(&to)?;
+            link_tree(&from, &to)?;
+        } else if ft.is_symlink() {
+            let _ = std::fs::remove_file(&to);
+            std::os::unix::fs::symlink(std::fs::read_link(&from)?, &to)?;
+        } else {
+            let _ = std::fs::remove_file(&to);
+            if std::fs::hard_link(&from, &to).is_err() {
+                std::fs::copy(&from, &to)?;
+            }
+        }
+    }
+    Ok(())
+}

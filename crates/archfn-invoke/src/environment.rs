@@ -1,0 +1,270 @@
+//! One execution environment: a sandboxed runtime process and its Runtime API.
+
+use std::io::{Read, Seek, SeekFrom};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use archfn_sandbox::bwrap;
+use archfn_sandbox::cgroup::EnvCgroup;
+use bytes::Bytes;
+use tokio::sync::{oneshot, watch};
+
+use crate::runtime_api::{InitError, Invocation, RuntimeApi, RuntimeReply};
+
+/// How an environment's process ended.
+pub(crate) type ExitInfo = String;
+
+/// Why an environment did not become ready.
+#[derive(Debug)]
+pub(crate) enum InitFailure {
+    /// The runtime reported it through `/runtime/init/error`.
+    Reported(InitError),
+    /// The process ended first.
+    Exited(ExitInfo),
+    /// It took longer than allowed.
+    TimedOut,
+    /// It could not be started at all.
+    Spawn(String),
+}
+
+/// What became of one invocation.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// The runtime answered.
+    Reply(RuntimeReply),
+    /// The process ended without answering.
+    Exited(ExitInfo),
+    /// The deadline passed.
+    TimedOut,
+}
+
+/// A running environment.
+#[derive(Debug)]
+pub(crate) struct Environment {
+    api: RuntimeApi,
+    kill: Option<oneshot::Sender<()>>,
+    exited: watch::Receiver<Option<ExitInfo>>,
+    log_path: PathBuf,
+    log_offset: u64,
+    pub cgroup: Option<EnvCgroup>,
+    pub init_ms: Option<f64>,
+    pub last_used: Instant,
+}
+
+impl Drop for Environment {
+    fn drop(&mut self) {
+        if let Some(k) = self.kill.take() {
+            let _ = k.send(());
+        }
+        let _ = std::fs::remove_file(&self.log_path);
+    }
+}
+
+fn describe_exit(status: std::io::Result<std::process::ExitStatus>) -> ExitInfo {
+    use std::os::unix::process::ExitStatusExt;
+    match status {
+        Ok(s) => match (s.code(), s.signal()) {
+            (Some(c), _) => format!("exit status {c}"),
+            (None, Some(9)) => "signal: killed".into(),
+            (None, Some(sig)) => format!("signal: {sig}"),
+            _ => "exited".into(),
+        },
+        Err(e) => format!("wait failed: {e}"),
+    }
+}
+
+/// What starting an environment needs besides the sandbox layout.
+pub(crate) struct StartParams {
+    pub spec: bwrap::EnvironmentSpec,
+    pub log_dir: PathBuf,
+    pub memory_mb: u32,
+    pub init_timeout: Duration,
+}
+
+impl Environment {
+    /// Starts the runtime and waits for its first `/next` (the end of init).
+    pub(crate) async fn start(mut p: StartParams) -> Result<Environment, (InitFailure, String)> {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let api = RuntimeApi::start()
+            .await
+            .map_err(|e| (InitFailure::Spawn(e.to_string()), String::new()))?;
+        p.spec
+            .env
+            .push(("AWS_LAMBDA_RUNTIME_API".into(), api.addr.to_string()));
+        let cgroup = EnvCgroup::create(&id, p.memory_mb, 1024);
+        p.spec.cgroup_procs = cgroup.as_ref().map(EnvCgroup::procs_files);
+        let log_path = p.log_dir.join(format!("env-{id}.log"));
+        let open = || {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log_path)
+        };
+        let (out, err) = match (open(), open()) {
+            (Ok(a), Ok(b)) => (a, b),
+            (Err(e), _) | (_, Err(e)) => {
+                return Err((InitFailure::Spawn(format!("log file: {e}")), String::new()));
+            }
+        };
+        let mut cmd = bwrap::command(&p.spec);
+        cmd.stdin(std::process::Stdio::null())
+            .stdout(out)
+            .stderr(err);
+        let started = Instant::now();
+        let mut child = cmd.spawn().map_err(|e| {
+            (
+                InitFailure::Spawn(format!("starting bwrap: {e}")),
+                String::new(),
+            )
+        })?;
+        let (kill_tx, kill_rx) = oneshot::channel::<()>();
+        let (exit_tx, exit_rx) = watch::channel(None);
+        tokio::spawn(async move {
+            let status = tokio::select! {
+                s = child.wait() => s,
+                _ = kill_rx => {
+                    let _ = child.start_kill();
+                    child.wait().await
+                }
+            };
+            exit_tx.send_replace(Some(describe_exit(status)));
+        });
+        let mut env = Environment {
+            api,
+            kill: Some(kill_tx),
+            exited: exit_rx,
+            log_path,
+            log_offset: 0,
+            cgroup,
+            init_ms: None,
+            last_used: Instant::now(),
+        };
+        let mut ready = env.api.ready.clone();
+        let mut init_error = env.api.init_error.clone();
+        let mut exited = env.exited.clone();
+        let deadline = tokio::time::sleep(p.init_timeout);
+        tokio::pin!(deadline);
+        loop {
+            let reported = init_error.borrow().clone();
+            if let Some(e) = reported {
+                let log = env.read_new_log();
+                return Err((InitFailure::Reported(e), log));
+            }
+            let is_ready = *ready.borrow();
+            if is_ready {
+                break;
+            }
+            let ended = exited.borrow().clone();
+            if let Some(info) = ended {
+                // Give a reported init error that raced the exit its chance.
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                let reported = init_error.borrow().clone();
+                if let Some(e) = reported {
+                    let log = env.read_new_log();
+                    return Err((InitFailure::Reported(e), log));
+                }
+                let log = env.read_new_log();
+                return Err((InitFailure::Exited(info), log));
+            }
+            tokio::select! {
+                _ = ready.changed() => {}
+                _ = init_error.changed() => {}
+                _ = exited.changed() => {}
+                _ = &mut deadline => {
+                    let log = env.read_new_log();
+                    return Err((InitFailure::TimedOut, log));
+                }
+            }
+        }
+        env.init_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
+        Ok(env)
+    }
+
+    /// Runs one invocation to its end: an answer, the process's end, or the deadline.
+    pub(crate) async fn invoke(&mut self, mut inv: Invocation, timeout: Duration) -> Outcome {
+        let (tx, rx) = oneshot::channel();
+        inv.reply = tx;
+        let mut exited = self.exited.clone();
+        if exited.borrow().is_some() {
+            return Outcome::Exited(exited.borrow().clone().unwrap_or_default());
+        }
+        if self.api.invocations.send(inv).await.is_err() {
+            return Outcome::Exited("runtime api closed".into());
+        }
+        let status = self.exited.clone();
+        let exit_info = move || {
+            status
+                .borrow()
+                .clone()
+                .unwrap_or_else(|| "runtime api closed".into())
+        };
+        tokio::select! {
+            reply = rx => match reply {
+                Ok(r) => Outcome::Reply(r),
+                Err(_) => Outcome::Exited(exit_info()),
+            },
+            _ = exited.wait_for(Option::is_some) => Outcome::Exited(exit_info()),
+            _ = tokio::time::sleep(timeout) => Outcome::TimedOut,
+        }
+    }
+
+    /// Whether the process is still running.
+    pub(crate) fn alive(&self) -> bool {
+        self.exited.borrow().is_none()
+    }
+
+    /// Output the runtime wrote since the last call. stdout and stderr go to a file, so what a
+    /// handler printed before answering is all there when the answer arrives.
+    pub(crate) fn read_new_log(&mut self) -> String {
+        let Ok(mut f) = std::fs::File::open(&self.log_path) else {
+            return String::new();
+        };
+        if f.seek(SeekFrom::Start(self.log_offset)).is_err() {
+            return String::new();
+        }
+        let mut buf = Vec::new();
+        // Cap what one invocation can put in memory; the rest stays in the file.
+        let n = (&mut f).take(1 << 20).read_to_end(&mut buf).unwrap_or(0);
+        self.log_offset += n as u64;
+        String::from_utf8_lossy(&buf).into_owned()
+    }
+
+    /// Peak memory of the environment, MB.
+    pub(crate) fn max_memory_used_mb(&self) -> u64 {
+        self.cgroup
+            .as_ref()
+            .and_then(EnvCgroup::peak_bytes)
+            .map(|b| b.div_ceil(1 << 20))
+            .unwrap_or(0)
+    }
+
+    /// Whether the OOM killer ended it.
+    pub(crate) fn oom_killed(&self) -> bool {
+        self.cgroup.as_ref().is_some_and(EnvCgroup::oom_killed)
+    }
+}
+
+/// An invocation to send (its reply channel is set by `Environment::invoke`).
+pub(crate) fn invocation(
+    request_id: &str,
+    payload: Bytes,
+    deadline_ms: i64,
+    invoked_arn: &str,
+    client_context: Option<String>,
+) -> Invocation {
+    let (reply, _) = oneshot::channel();
+    Invocation {
+        request_id: request_id.to_string(),
+        payload,
+        deadline_ms,
+        invoked_arn: invoked_arn.to_string(),
+        client_context,
+        trace_id: format!(
+            "Root=1-{:08x}-{};Parent={};Sampled=0",
+            archfn_model::time::now_ms() / 1000,
+            &request_id.replace('-', "")[..24.min(request_id.replace('-', "").len())],
+            &uuid::Uuid::new_v4().simple().to_string()[..16]
+        ),
+        reply,
+    }
+}

@@ -1,0 +1,16 @@
+//! Invocations: each runs in an execution environment of the function's architecture (natively,
+//! or under QEMU when the host's ISA differs), which serves the Lambda Runtime API.
+//!
+//! Owns: the Runtime API of each environment, starting environments (cold starts), keeping them
+//! warm per function version, one invocation at a time per environment, timeouts, crashes, out of
+//! memory, and the platform log lines (START/END/REPORT, each REPORT saying native or emulated).
+//! Must not: resolve names, versions or aliases (the control plane does), or speak the Lambda
+//! REST API.
+
+mod engine;
+mod environment;
+mod logs;
+pub mod runtime_api;
+
+pub use archfn_sandbox::ExecutionMode;
+pub use engine::{Engine, EngineConfig, InvokeError, InvokeOutcome, InvokeRequest, Target};

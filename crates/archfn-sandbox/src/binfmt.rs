@@ -1,0 +1,115 @@
+//! binfmt_misc: the kernel hook that hands a foreign-ISA ELF file to QEMU.
+//!
+//! archfn registers `qemu-<arch>-static` with flag `F` (the interpreter is opened at
+//! registration, so it works inside any mount namespace) when the entry is missing.
+
+use std::path::Path;
+
+use archfn_model::Architecture;
+
+use crate::SandboxError;
+
+const BINFMT: &str = "/proc/sys/fs/binfmt_misc";
+
+struct Entry {
+    name: &'static str,
+    magic: &'static str,
+    mask: &'static str,
+    qemu: &'static str,
+}
+
+fn entry(arch: Architecture) -> Entry {
+    match arch {
+        Architecture::Arm64 => Entry {
+            name: "qemu-aarch64",
+            magic: r"\x7f\x45\x4c\x46\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00",
+            mask: r"\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff",
+            qemu: "/usr/bin/qemu-aarch64-static",
+        },
+        Architecture::X86_64 => Entry {
+            name: "qemu-x86_64",
+            magic: r"\x7f\x45\x4c\x46\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x3e\x00",
+            mask: r"\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff",
+            qemu: "/usr/bin/qemu-x86_64-static",
+        },
+    }
+}
+
+/// Makes sure `arch` code can run here: nothing to do natively; for a foreign ISA, an enabled
+/// binfmt_misc entry for QEMU, registered now if missing.
+pub fn ensure(arch: Architecture) -> Result<(), SandboxError> {
+    if Architecture::host() == Some(arch) {
+        return Ok(());
+    }
+    let e = entry(arch);
+    let no = |reason: String| SandboxError::NoEmulation { arch, reason };
+    let path = Path::new(BINFMT).join(e.name);
+    if let Ok(status) = std::fs::read_to_string(&path) {
+        if status.lines().next() == Some("enabled") {
+            return Ok(());
+        }
+        return Err(no(format!(
+            "binfmt_misc entry {} is disabled",
+            path.display()
+        )));
+    }
+    if !Path::new(e.qemu).exists() {
+        return Err(no(format!(
+            "{} is missing (apt-get install qemu-user-static)",
+            e.qemu
+        )));
+    }
+    if !Path::new(BINFMT).join("register").exists() {
+        let status = std::process::Command::new("mount")
+            .args(["-t", "binfmt_misc", "binfmt_misc", BINFMT])
+            .status()
+            .map_err(|err| no(format!("mounting binfmt_misc: {err}")))?;
+        if !status.success() {
+            return Err(no(
+                "binfmt_misc is not mounted and could not be mounted (run as root)".into(),
+            ));
+        }
+    }
+    let line = format!(":{}:M::{}:{}:{}:F", e.name, e.magic, e.mask, e.qemu);
+    std::fs::write(Path::new(BINFMT).join("register"), line).map_err(|err| {
+        no(format!(
+            "registering {} in binfmt_misc: {err} (run as root)",
+            e.name
+        ))
+    })?;
+    tracing::info!(
+        entry = e.name,
+        interpreter = e.qemu,
+        "registered QEMU in binfmt_misc (flag F)"
+    );
+    Ok(())
+}
+
+/// The ISA an ELF file was built for, from its header; `None` when it is not a 64-bit ELF of a
+/// Lambda architecture.
+pub fn elf_architecture(header: &[u8]) -> Option<Architecture> {
+    if header.len() < 20 || &header[..4] != b"\x7fELF" || header[4] != 2 {
+        return None;
+    }
+    match u16::from_le_bytes([header[18], header[19]]) {
+        0x3e => Some(Architecture::X86_64),
+        0xb7 => Some(Architecture::Arm64),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_elf_machine() {
+        let mut h = vec![0x7f, b'E', b'L', b'F', 2, 1, 1, 0];
+        h.resize(20, 0);
+        h[18] = 0xb7;
+        assert_eq!(elf_architecture(&h), Some(Architecture::Arm64));
+        h[18] = 0x3e;
+        assert_eq!(elf_architecture(&h), Some(Architecture::X86_64));
+        assert_eq!(elf_architecture(b"#!/bin/sh\n"), None);
+    }
+}

@@ -1,0 +1,122 @@
+//! cgroups for execution environments: a memory limit of MemorySize and a pids limit, on
+//! cgroup v2 (unified) or v1 (the memory and pids hierarchies) hosts. archfn owns a parent
+//! group `archfn` and one child per environment.
+
+use std::path::{Path, PathBuf};
+
+const ROOT: &str = "/sys/fs/cgroup";
+
+/// One environment's cgroup(s).
+#[derive(Debug)]
+pub struct EnvCgroup {
+    /// `cgroup.procs` files the environment's first process must join.
+    procs: Vec<PathBuf>,
+    /// Peak memory file (`memory.peak` on v2, `memory.max_usage_in_bytes` on v1).
+    peak: PathBuf,
+    /// Kill counter (`memory.events` on v2, `memory.failcnt`/oom on v1).
+    oom: PathBuf,
+    dirs: Vec<PathBuf>,
+}
+
+fn write(path: &Path, value: &str) -> std::io::Result<()> {
+    std::fs::write(path, value)
+}
+
+impl EnvCgroup {
+    /// Creates the groups of environment `id` with `memory_mb` and `pids` limits. `None` when
+    /// this host offers no usable memory controller (the environment then runs unlimited, and the
+    /// server says so at start).
+    pub fn create(id: &str, memory_mb: u32, pids: u32) -> Option<EnvCgroup> {
+        let bytes = (u64::from(memory_mb) << 20).to_string();
+        let unified = Path::new(ROOT).join("cgroup.controllers");
+        if std::fs::read_to_string(&unified)
+            .is_ok_and(|c| c.split_whitespace().any(|x| x == "memory"))
+        {
+            let parent = Path::new(ROOT).join("archfn");
+            std::fs::create_dir_all(&parent).ok()?;
+            let _ = write(
+                &Path::new(ROOT).join("cgroup.subtree_control"),
+                "+memory +pids",
+            );
+            let _ = write(&parent.join("cgroup.subtree_control"), "+memory +pids");
+            let dir = parent.join(id);
+            std::fs::create_dir_all(&dir).ok()?;
+            write(&dir.join("memory.max"), &bytes).ok()?;
+            let _ = write(&dir.join("memory.swap.max"), "0");
+            let _ = write(&dir.join("pids.max"), &pids.to_string());
+            return Some(EnvCgroup {
+                procs: vec![dir.join("cgroup.procs")],
+                peak: dir.join("memory.peak"),
+                oom: dir.join("memory.events"),
+                dirs: vec![dir],
+            });
+        }
+        let mem = Path::new(ROOT).join("memory");
+        if !mem.join("memory.limit_in_bytes").exists() {
+            return None;
+        }
+        let dir = mem.join("archfn").join(id);
+        std::fs::create_dir_all(&dir).ok()?;
+        write(&dir.join("memory.limit_in_bytes"), &bytes).ok()?;
+        let _ = write(&dir.join("memory.memsw.limit_in_bytes"), &bytes);
+        let mut procs = vec![dir.join("cgroup.procs")];
+        let mut dirs = vec![dir.clone()];
+        let pids_dir = Path::new(ROOT).join("pids").join("archfn").join(id);
+        if std::fs::create_dir_all(&pids_dir).is_ok()
+            && write(&pids_dir.join("pids.max"), &pids.to_string()).is_ok()
+        {
+            procs.push(pids_dir.join("cgroup.procs"));
+            dirs.push(pids_dir);
+        }
+        Some(EnvCgroup {
+            procs,
+            peak: dir.join("memory.max_usage_in_bytes"),
+            oom: dir.join("memory.oom_control"),
+            dirs,
+        })
+    }
+
+    /// The `cgroup.procs` files to join, space separated (for the spawning shell).
+    pub fn procs_files(&self) -> String {
+        self.procs
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// Peak memory use so far, in bytes.
+    pub fn peak_bytes(&self) -> Option<u64> {
+        std::fs::read_to_string(&self.peak)
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    /// Whether the kernel's OOM killer has fired in this group.
+    pub fn oom_killed(&self) -> bool {
+        let Ok(text) = std::fs::read_to_string(&self.oom) else {
+            return false;
+        };
+        // Both `memory.events` (v2) and `memory.oom_control` (v1) carry an `oom_kill N` line.
+        text.lines()
+            .filter_map(|l| l.split_once(' '))
+            .any(|(k, v)| k == "oom_kill" && v.trim().parse::<u64>().is_ok_and(|n| n > 0))
+    }
+}
+
+impl Drop for EnvCgroup {
+    fn drop(&mut self) {
+        for d in &self.dirs {
+            // The group can only be removed once empty; the environment's processes are gone by now
+            // or going. Try a few times, briefly.
+            for _ in 0..20 {
+                if std::fs::remove_dir(d).is_ok() || !d.exists() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! Execution sandboxes.
+//!
+//! Owns: the root file system of each installed (runtime, architecture), built from Debian
+//! packages of that architecture; the binfmt_misc entry that lets a foreign-ISA environment run
+//! under QEMU user-mode emulation; and the bubblewrap command line of an execution environment.
+//! Must not: know the Lambda APIs or the control plane; it only starts processes.
+
+pub mod binfmt;
+pub mod bwrap;
+pub mod cgroup;
+pub mod rootfs;
+
+use archfn_model::Architecture;
+
+/// How an environment of a given architecture runs on this host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecutionMode {
+    /// The host's own ISA.
+    Native,
+    /// Under QEMU user-mode emulation.
+    Emulated,
+}
+
+impl ExecutionMode {
+    /// `native` or `emulated`, as logs and metrics say it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecutionMode::Native => "native",
+            ExecutionMode::Emulated => "emulated",
+        }
+    }
+
+    /// The mode a function of `arch` runs in on this host.
+    pub fn for_arch(arch: Architecture) -> ExecutionMode {
+        if Architecture::host() == Some(arch) {
+            ExecutionMode::Native
+        } else {
+            ExecutionMode::Emulated
+        }
+    }
+}
+
+/// What can go wrong preparing or starting a sandbox.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    /// The runtime is not installed for that architecture.
+    #[error(
+        "runtime {runtime} is not installed for {arch}: run `archfn runtime install {runtime} --arch {arch}`"
+    )]
+    RuntimeNotInstalled {
+        /// Runtime identifier.
+        runtime: String,
+        /// Architecture.
+        arch: Architecture,
+    },
+    /// archfn cannot build that runtime.
+    #[error("archfn has no recipe for runtime {0} (available: {1})")]
+    UnknownRuntime(String, String),
+    /// Emulation for a foreign ISA is not available.
+    #[error("cannot run {arch} code on this host: {reason}")]
+    NoEmulation {
+        /// Architecture.
+        arch: Architecture,
+        /// Why.
+        reason: String,
+    },
+    /// A tool failed.
+    #[error("{0}")]
+    Tool(String),
+    /// IO.
+    #[error("sandbox io: {0}")]
+    Io(#[from] std::io::Error),
+}

@@ -1,0 +1,280 @@
+//! Root file systems of the runtimes, one per (runtime, architecture), assembled from Debian
+//! packages of that architecture with `mmdebstrap --variant=extract` (packages are unpacked,
+//! no maintainer script runs, so foreign architectures need no emulation to install).
+//!
+//! Layout: `<runtimes-dir>/<runtime>/<arch>/rootfs/` and `…/installed.json`.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use archfn_model::Architecture;
+use serde::{Deserialize, Serialize};
+
+use crate::SandboxError;
+
+/// The language a runtime runs, which decides how its bootstrap starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RuntimeKind {
+    /// CPython; archfn's Python bootstrap runs under `interpreter`.
+    Python,
+    /// Node.js; archfn's Node.js bootstrap runs under `interpreter`.
+    Node,
+    /// OS only: the function's own `bootstrap` is the runtime.
+    Provided,
+}
+
+/// How archfn builds one runtime.
+#[derive(Debug, Clone, Copy)]
+pub struct Recipe {
+    /// Lambda runtime identifier.
+    pub runtime: &'static str,
+    /// Debian suite the packages come from.
+    pub suite: &'static str,
+    /// Packages (their dependencies come along).
+    pub packages: &'static [&'static str],
+    /// Language.
+    pub kind: RuntimeKind,
+    /// The interpreter inside the root file system (empty for `provided`).
+    pub interpreter: &'static str,
+}
+
+/// Runtimes archfn can build. Only where Debian's interpreter has the major.minor of the
+/// Lambda identifier.
+pub static RECIPES: &[Recipe] = &[
+    Recipe {
+        runtime: "python3.11",
+        suite: "bookworm",
+        packages: &["python3.11-minimal", "libpython3.11-stdlib"],
+        kind: RuntimeKind::Python,
+        interpreter: "/usr/bin/python3.11",
+    },
+    Recipe {
+        runtime: "python3.13",
+        suite: "trixie",
+        packages: &["python3.13-minimal", "libpython3.13-stdlib"],
+        kind: RuntimeKind::Python,
+        interpreter: "/usr/bin/python3.13",
+    },
+    Recipe {
+        runtime: "nodejs18.x",
+        suite: "bookworm",
+        packages: &["nodejs"],
+        kind: RuntimeKind::Node,
+        interpreter: "/usr/bin/node",
+    },
+    Recipe {
+        runtime: "nodejs20.x",
+        suite: "trixie",
+        packages: &["nodejs"],
+        kind: RuntimeKind::Node,
+        interpreter: "/usr/bin/node",
+    },
+    Recipe {
+        runtime: "provided.al2",
+        suite: "bookworm",
+        packages: &["libc6"],
+        kind: RuntimeKind::Provided,
+        interpreter: "",
+    },
+    Recipe {
+        runtime: "provided.al2023",
+        suite: "bookworm",
+        packages: &["libc6"],
+        kind: RuntimeKind::Provided,
+        interpreter: "",
+    },
+];
+
+/// The recipe of `runtime`.
+pub fn recipe(runtime: &str) -> Result<&'static Recipe, SandboxError> {
+    RECIPES
+        .iter()
+        .find(|r| r.runtime == runtime)
+        .ok_or_else(|| {
+            let names: Vec<&str> = RECIPES.iter().map(|r| r.runtime).collect();
+            SandboxError::UnknownRuntime(runtime.to_string(), names.join(", "))
+        })
+}
+
+fn debian_arch(arch: Architecture) -> &'static str {
+    match arch {
+        Architecture::X86_64 => "amd64",
+        Architecture::Arm64 => "arm64",
+    }
+}
+
+/// What `installed.json` records.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InstalledRuntime {
+    /// Runtime identifier.
+    pub runtime: String,
+    /// Architecture.
+    pub architecture: Architecture,
+    /// Debian suite.
+    pub suite: String,
+    /// Packages asked for.
+    pub packages: Vec<String>,
+    /// Unix milliseconds of installation.
+    pub installed_ms: i64,
+    /// Where the root file system is.
+    #[serde(skip)]
+    pub rootfs: PathBuf,
+}
+
+/// The installed runtimes under one directory.
+#[derive(Debug, Clone)]
+pub struct RuntimeStore {
+    root: PathBuf,
+}
+
+/// Directories every root file system needs as mount points (bubblewrap cannot create them on a
+/// read-only bind).
+const MOUNT_POINTS: &[&str] = &[
+    "proc",
+    "dev",
+    "tmp",
+    "opt",
+    "var/task",
+    "var/runtime",
+    "sys",
+    "etc",
+];
+
+impl RuntimeStore {
+    /// A store rooted at `root`.
+    pub fn new(root: impl Into<PathBuf>) -> RuntimeStore {
+        RuntimeStore { root: root.into() }
+    }
+
+    fn dir(&self, runtime: &str, arch: Architecture) -> PathBuf {
+        self.root.join(runtime).join(arch.as_str())
+    }
+
+    /// The root file system of an installed runtime.
+    pub fn rootfs(&self, runtime: &str, arch: Architecture) -> Result<PathBuf, SandboxError> {
+        let dir = self.dir(runtime, arch);
+        if dir.join("installed.json").is_file() {
+            Ok(dir.join("rootfs"))
+        } else {
+            Err(SandboxError::RuntimeNotInstalled {
+                runtime: runtime.to_string(),
+                arch,
+            })
+        }
+    }
+
+    /// Every installed runtime.
+    pub fn list(&self) -> Vec<InstalledRuntime> {
+        let mut out = Vec::new();
+        for r in RECIPES {
+            for arch in Architecture::ALL {
+                let dir = self.dir(r.runtime, arch);
+                let Ok(text) = std::fs::read_to_string(dir.join("installed.json")) else {
+                    continue;
+                };
+                if let Ok(mut rec) = serde_json::from_str::<InstalledRuntime>(&text) {
+                    rec.rootfs = dir.join("rootfs");
+                    out.push(rec);
+                }
+            }
+        }
+        out
+    }
+
+    /// Builds the root file system of `runtime` for `arch`, reporting each step to `progress`.
+    /// Replaces an earlier installation only once the new one is complete.
+    pub fn install(
+        &self,
+        runtime: &str,
+        arch: Architecture,
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<PathBuf, SandboxError> {
+        let recipe = recipe(runtime)?;
+        let dir = self.dir(runtime, arch);
+        std::fs::create_dir_all(&dir)?;
+        let staging = dir.join("rootfs.partial");
+        if staging.exists() {
+            std::fs::remove_dir_all(&staging)?;
+        }
+        progress(&format!(
+            "[1/3] fetching {} ({}, {}) from Debian {}",
+            recipe.packages.join(" "),
+            runtime,
+            debian_arch(arch),
+            recipe.suite
+        ));
+        let mut child = Command::new("mmdebstrap")
+            .arg("--variant=extract")
+            .arg(format!("--architectures={}", debian_arch(arch)))
+            .arg(format!("--include={}", recipe.packages.join(",")))
+            .arg(recipe.suite)
+            .arg(&staging)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| {
+                SandboxError::Tool(format!(
+                    "running mmdebstrap: {e} (apt-get install mmdebstrap)"
+                ))
+            })?;
+        let mut tail = Vec::new();
+        if let Some(stderr) = child.stderr.take() {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(step) = line.strip_prefix("I: ") {
+                    progress(&format!("      {step}"));
+                }
+                tail.push(line);
+                if tail.len() > 20 {
+                    tail.remove(0);
+                }
+            }
+        }
+        let status = child.wait()?;
+        if !status.success() {
+            return Err(SandboxError::Tool(format!(
+                "mmdebstrap failed ({status}):\n{}",
+                tail.join("\n")
+            )));
+        }
+        progress("[2/3] preparing mount points");
+        for m in MOUNT_POINTS {
+            std::fs::create_dir_all(staging.join(m))?;
+        }
+        if !recipe.interpreter.is_empty()
+            && !staging
+                .join(recipe.interpreter.trim_start_matches('/'))
+                .exists()
+        {
+            return Err(SandboxError::Tool(format!(
+                "{} is missing from the installed packages",
+                recipe.interpreter
+            )));
+        }
+        progress("[3/3] activating");
+        let final_dir = dir.join("rootfs");
+        if final_dir.exists() {
+            let old = dir.join("rootfs.old");
+            if old.exists() {
+                std::fs::remove_dir_all(&old)?;
+            }
+            std::fs::rename(&final_dir, &old)?;
+            std::fs::rename(&staging, &final_dir)?;
+            std::fs::remove_dir_all(&old)?;
+        } else {
+            std::fs::rename(&staging, &final_dir)?;
+        }
+        let record = InstalledRuntime {
+            runtime: runtime.to_string(),
+            architecture: arch,
+            suite: recipe.suite.to_string(),
+            packages: recipe.packages.iter().map(|p| p.to_string()).collect(),
+            installed_ms: archfn_model::time::now_ms(),
+            rootfs: final_dir.clone(),
+        };
+        let json =
+            serde_json::to_string_pretty(&record).map_err(|e| SandboxError::Tool(e.to_string()))?;
+        std::fs::write(dir.join("installed.json"), json)?;
+        Ok(final_dir)
+    }
+}
