@@ -14,6 +14,14 @@ command -v pkg-config >/dev/null || need_apt+=(pkg-config)
 command -v python3 >/dev/null || need_apt+=(python3)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv python3-pip)
 command -v cargo >/dev/null || need_apt+=(cargo rustc)
+# Execution environments: sandboxes, emulation of the other ISA, runtime root file systems.
+command -v bwrap >/dev/null || need_apt+=(bubblewrap)
+command -v mmdebstrap >/dev/null || need_apt+=(mmdebstrap)
+[ -x /usr/bin/qemu-aarch64-static ] || need_apt+=(qemu-user-static)
+if [ "$want_test" = 1 ]; then
+  # Test functions: C custom runtimes cross-compiled for arm64.
+  command -v aarch64-linux-gnu-gcc >/dev/null || need_apt+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "==> apt-get install ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -22,6 +22,9 @@ def archfn_bin() -> str:
     return os.environ.get("ARCHFN_BIN", str(REPO / "target" / "debug" / "archfn"))
 
 
+RUNTIMES_DIR = Path(os.environ.get("ARCHFN_TEST_RUNTIMES", str(REPO / "target" / "test-runtimes")))
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -43,7 +46,8 @@ class Server:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [archfn_bin(), "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir", str(self.data_dir), *self.extra_args],
+            [archfn_bin(), "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir", str(self.data_dir),
+             "--runtimes-dir", str(RUNTIMES_DIR), *self.extra_args],
             stdout=log,
             stderr=log,
         )
@@ -122,8 +126,8 @@ def create(lam, name=None, arch=None, runtime="python3.12", zip_bytes=None, wait
         Role=ROLE,
         Handler="lambda_function.handler",
         Code={"ZipFile": zip_bytes or make_zip()},
-        **kw,
     )
+    args.update(kw)
     if arch:
         args["Architectures"] = [arch]
     resp = lam.create_function(**args)
@@ -134,3 +138,13 @@ def create(lam, name=None, arch=None, runtime="python3.12", zip_bytes=None, wait
 
 def wait_updated(lam, name):
     lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.1, "MaxAttempts": 200})
+
+
+@pytest.fixture(scope="session")
+def runtimes():
+    """Installs the runtimes the execution tests use (once; kept under target/test-runtimes)."""
+    wanted = [("python3.11", "x86_64"), ("python3.11", "arm64"), ("provided.al2023", "x86_64"), ("provided.al2023", "arm64")]
+    for name, arch in wanted:
+        if not (RUNTIMES_DIR / name / arch / "installed.json").exists():
+            subprocess.run([archfn_bin(), "runtime", "install", name, "--arch", arch, "--runtimes-dir", str(RUNTIMES_DIR)], check=True)
+    return RUNTIMES_DIR
