@@ -16,6 +16,7 @@ use crate::logs::{self, Report};
 use crate::runtime_api::RuntimeReply;
 
 const PYTHON_BOOTSTRAP: &str = include_str!("bootstrap/python.py");
+const NODE_BOOTSTRAP: &str = include_str!("bootstrap/node.js");
 
 /// How the engine is set up.
 #[derive(Debug, Clone)]
@@ -130,11 +131,9 @@ impl Engine {
         for d in ["runtime", "opt", "env-logs", "logs"] {
             std::fs::create_dir_all(config.work_dir.join(d)).map_err(io)?;
         }
-        std::fs::write(
-            config.work_dir.join("runtime").join("python.py"),
-            PYTHON_BOOTSTRAP,
-        )
-        .map_err(io)?;
+        for (file, text) in [("python.py", PYTHON_BOOTSTRAP), ("node.js", NODE_BOOTSTRAP)] {
+            std::fs::write(config.work_dir.join("runtime").join(file), text).map_err(io)?;
+        }
         let engine = Engine {
             inner: Arc::new(Inner {
                 runtimes: RuntimeStore::new(&config.runtimes_dir),
@@ -240,10 +239,7 @@ impl Engine {
                 "-u".into(),
                 "/var/runtime/python.py".into(),
             ]),
-            RuntimeKind::Node => Err((
-                "Runtime.InvalidEntrypoint".into(),
-                "archfn's Node.js bootstrap is not available yet".into(),
-            )),
+            RuntimeKind::Node => Ok(vec![interpreter.into(), "/var/runtime/node.js".into()]),
             RuntimeKind::Provided => {
                 let candidates = [
                     (target.task_dir.join("bootstrap"), "/var/task/bootstrap"),
@@ -324,6 +320,15 @@ impl Engine {
             "/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin".into(),
         );
         set("LD_LIBRARY_PATH", "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib".into());
+        if kind == RuntimeKind::Node {
+            let major = runtime.trim_start_matches("nodejs").trim_end_matches(".x");
+            set(
+                "NODE_PATH",
+                format!(
+                    "/opt/nodejs/node{major}/node_modules:/opt/nodejs/node_modules:/var/runtime/node_modules:/var/runtime:/var/task"
+                ),
+            );
+        }
         env
     }
 
@@ -460,7 +465,7 @@ impl Engine {
                 };
                 // A response too large is the platform's verdict, and Lambda reports it in REPORT.
                 let status = (error_type == "Function.ResponseSizeTooLarge")
-                    .then(|| ("error", "Function.ResponseSizeTooLarge"));
+                    .then_some(("error", "Function.ResponseSizeTooLarge"));
                 (body, Some("Unhandled".to_string()), status, true)
             }
             Outcome::Exited(info) => {
@@ -511,11 +516,7 @@ impl Engine {
                 c.timeout_s
             ));
         }
-        log.push_str(&logs::report_line(
-            &request_id,
-            &report,
-            status.map(|(s, t)| (s, t)),
-        ));
+        log.push_str(&logs::report_line(&request_id, &report, status));
         logs::append(
             &self.inner.config.work_dir.join("logs"),
             &target.region,

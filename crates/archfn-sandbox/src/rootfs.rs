@@ -238,6 +238,15 @@ impl RuntimeStore {
             )));
         }
         progress("[2/3] preparing mount points");
+        // Merged-/usr suites (trixie) ship /usr/lib…; the /lib… links normally come from
+        // base-files, which an extract does not install. ELF interpreters are looked up there.
+        for d in ["bin", "sbin", "lib", "lib64"] {
+            if staging.join("usr").join(d).is_dir()
+                && std::fs::symlink_metadata(staging.join(d)).is_err()
+            {
+                std::os::unix::fs::symlink(format!("usr/{d}"), staging.join(d))?;
+            }
+        }
         for m in MOUNT_POINTS {
             std::fs::create_dir_all(staging.join(m))?;
         }

@@ -1,0 +1,155 @@
+// archfn's Node.js runtime: the Lambda Runtime API loop around a `file.export` handler.
+"use strict";
+
+const http = require("http");
+const fs = require("fs");
+const path = require("path");
+const { pathToFileURL } = require("url");
+
+const [HOST, PORT] = process.env.AWS_LAMBDA_RUNTIME_API.split(":");
+const PREFIX = "/2018-06-01/runtime";
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+
+function call(method, p, body, headers) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { host: HOST, port: Number(PORT), method, path: PREFIX + p, agent, headers: headers || {} },
+      (res) => {
+        const chunks = [];
+        res.on("data", (c) => chunks.push(c));
+        res.on("end", () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
+      }
+    );
+    req.on("error", reject);
+    if (body !== undefined) req.write(body);
+    req.end();
+  });
+}
+
+class HandlerError extends Error {
+  constructor(type, message) {
+    super(message);
+    this.errorType = type;
+  }
+}
+
+function errorDoc(err, type) {
+  return {
+    errorType: type || (err && err.errorType) || (err && err.name) || "Error",
+    errorMessage: err && err.message !== undefined ? String(err.message) : String(err),
+    trace: err && err.stack ? String(err.stack).split("\n") : [],
+  };
+}
+
+async function postError(p, doc) {
+  const body = JSON.stringify(doc);
+  await call("POST", p, body, {
+    "Content-Type": "application/vnd.aws.lambda.error+json",
+    "Lambda-Runtime-Function-Error-Type": doc.errorType,
+    "Content-Length": Buffer.byteLength(body),
+  });
+}
+
+async function loadHandler() {
+  const handler = process.env._HANDLER || "";
+  if (handler.includes("..")) throw new HandlerError("Runtime.MalformedHandlerName", "'" + handler + "' is not a valid handler name. Use absolute paths when specifying root directories in handler names.");
+  const dir = path.dirname(handler);
+  const base = path.basename(handler);
+  const dot = base.indexOf(".");
+  if (dot < 1) throw new HandlerError("Runtime.MalformedHandlerName", "Bad handler " + handler);
+  const file = base.slice(0, dot);
+  const exportPath = base.slice(dot + 1).split(".");
+  const root = path.resolve("/var/task", dir);
+  let mod;
+  let found = null;
+  for (const ext of [".js", ".mjs", ".cjs"]) {
+    if (fs.existsSync(path.join(root, file + ext))) {
+      found = path.join(root, file + ext);
+      break;
+    }
+  }
+  try {
+    if (found === null) {
+      mod = require(path.join(root, file));
+    } else if (found.endsWith(".mjs")) {
+      mod = await import(pathToFileURL(found).href);
+    } else {
+      mod = require(found);
+    }
+  } catch (e) {
+    if (e instanceof SyntaxError) throw new HandlerError("Runtime.UserCodeSyntaxError", String(e));
+    if (e && e.code === "MODULE_NOT_FOUND") throw new HandlerError("Runtime.ImportModuleError", "Error: Cannot find module '" + file + "'");
+    throw e;
+  }
+  let fn = mod;
+  for (const key of exportPath) fn = fn ? fn[key] : undefined;
+  if (typeof fn !== "function") throw new HandlerError("Runtime.HandlerNotFound", handler + " is undefined or not exported");
+  return fn;
+}
+
+function context(headers) {
+  const deadline = Number(headers["lambda-runtime-deadline-ms"] || 0);
+  const cc = headers["lambda-runtime-client-context"];
+  return {
+    awsRequestId: headers["lambda-runtime-aws-request-id"],
+    invokedFunctionArn: headers["lambda-runtime-invoked-function-arn"],
+    functionName: process.env.AWS_LAMBDA_FUNCTION_NAME,
+    functionVersion: process.env.AWS_LAMBDA_FUNCTION_VERSION,
+    memoryLimitInMB: process.env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE,
+    logGroupName: process.env.AWS_LAMBDA_LOG_GROUP_NAME,
+    logStreamName: process.env.AWS_LAMBDA_LOG_STREAM_NAME,
+    clientContext: cc ? JSON.parse(cc) : undefined,
+    callbackWaitsForEmptyEventLoop: true,
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+  };
+}
+
+function run(fn, event, ctx) {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const done = (err, value) => {
+      if (settled) return;
+      settled = true;
+      err ? reject(err) : resolve(value);
+    };
+    try {
+      const out = fn(event, ctx, done);
+      if (out && typeof out.then === "function") out.then((v) => done(null, v), (e) => done(e));
+      else if (fn.length < 3) done(null, out);
+    } catch (e) {
+      done(e);
+    }
+  });
+}
+
+async function main() {
+  let fn;
+  try {
+    fn = await loadHandler();
+  } catch (e) {
+    const doc = errorDoc(e, e.errorType);
+    console.error(JSON.stringify(doc));
+    await postError("/init/error", doc);
+    process.exit(1);
+  }
+  for (;;) {
+    const next = await call("GET", "/invocation/next");
+    if (next.status !== 200) process.exit(1);
+    const id = next.headers["lambda-runtime-aws-request-id"];
+    if (next.headers["lambda-runtime-trace-id"]) process.env._X_AMZN_TRACE_ID = next.headers["lambda-runtime-trace-id"];
+    let result;
+    try {
+      const event = next.body.length ? JSON.parse(next.body.toString("utf8")) : null;
+      result = await run(fn, event, context(next.headers));
+    } catch (e) {
+      const doc = errorDoc(e);
+      console.error("ERROR", e && e.stack ? e.stack : e);
+      await postError("/invocation/" + id + "/error", doc);
+      continue;
+    }
+    const body = result === undefined ? "null" : JSON.stringify(result);
+    await call("POST", "/invocation/" + id + "/response", body, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body) });
+  }
+}
+
+main();
