@@ -238,23 +238,41 @@ def test_update_configuration_and_revision_ids(lam):
     assert resp["Description"] == "new" and resp["MemorySize"] == 512 and resp["Timeout"] == 30
     assert resp["Environment"] == {"Variables": {"A": "1"}}
     assert resp["LastUpdateStatus"] == "InProgress"
-    with pytest.raises(botocore.exceptions.ClientError) as e:
-        lam.update_function_configuration(FunctionName=name, Description="again")
-    code, msg, status = error_of(e)
-    if code == "ResourceConflictException":  # the first update may still be in progress
-        assert status == 409 and "An update is in progress for resource" in msg
     wait_updated(lam, name)
     assert lam.get_function_configuration(FunctionName=name)["Architectures"] == ["x86_64"]
 
 
+def slow_zip():
+    """An archive whose preparation (unpacking 3,000 files) takes long enough to overlap a request."""
+    return make_zip({f"pkg/f{i}.txt": "z" * 4000 for i in range(3000)})
+
+
 def test_update_while_pending_conflicts(lam):
-    big = make_zip({f"f{i}.txt": "z" * 20000 for i in range(300)})
-    name, _ = create(lam, zip_bytes=big, wait=False)
-    try:
+    name, _ = create(lam, zip_bytes=slow_zip(), wait=False)
+    with pytest.raises(botocore.exceptions.ClientError) as e:
         lam.update_function_configuration(FunctionName=name, Description="x")
-    except botocore.exceptions.ClientError as e:
-        assert e.response["Error"]["Code"] == "ResourceConflictException"
-        assert "is currently in the following state: 'Pending'" in e.response["Error"]["Message"]
+    code, msg, status = error_of(e)
+    assert (code, status) == ("ResourceConflictException", 409)
+    assert msg == (
+        f"The operation cannot be performed at this time. The resource arn:aws:lambda:us-east-1:000000000000:function:{name} "
+        "is currently in the following state: 'Pending'. StateReasonCode: 'Creating'"
+    )
+
+
+def test_update_while_in_progress_conflicts(lam):
+    name, _ = create(lam)
+    lam.update_function_code(FunctionName=name, ZipFile=slow_zip())
+    for call in (
+        lambda: lam.update_function_configuration(FunctionName=name, Description="again"),
+        lambda: lam.publish_version(FunctionName=name),
+    ):
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            call()
+        code, msg, status = error_of(e)
+        assert (code, status) == ("ResourceConflictException", 409)
+        assert msg.endswith(f"An update is in progress for resource: arn:aws:lambda:us-east-1:000000000000:function:{name}")
+    wait_updated(lam, name)
+    assert lam.update_function_configuration(FunctionName=name, Description="now fine")["Description"] == "now fine"
 
 
 def test_delete_function(lam):

@@ -254,3 +254,25 @@ def test_x86_bootstrap_in_arm64_function_fails_fast(lam, runtimes):
     assert r["FunctionError"] == "Unhandled"
     assert body["errorType"] == "Runtime.InvalidEntrypoint"
     assert "exec format error" in body["errorMessage"]
+
+
+def test_rust_lambda_runtime_function(lam, runtimes):
+    """A bootstrap built with the `lambda_runtime` crate (test-functions/rust-echo), provided.al2023 x86_64."""
+    import io, zipfile
+
+    binary = REPO / "target" / "debug" / "rust-echo"
+    if not binary.exists():
+        subprocess.run(["cargo", "build", "-p", "rust-echo"], cwd=REPO, check=True)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        info = zipfile.ZipInfo("bootstrap")
+        info.external_attr = 0o100755 << 16
+        info.compress_type = zipfile.ZIP_DEFLATED
+        z.writestr(info, binary.read_bytes())
+    name, _ = create(lam, runtime="provided.al2023", arch="x86_64", zip_bytes=buf.getvalue(), Handler="bootstrap")
+    r, body = invoke(lam, name, {"hi": 1})
+    assert "FunctionError" not in r, body
+    assert body["machine"] == "x86_64" and body["event"] == {"hi": 1} and body["function"] == name
+    assert len(body["request_id"]) == 36
+    r, body = invoke(lam, name, {"fail": True})
+    assert r["FunctionError"] == "Unhandled" and body["errorMessage"] == "asked to fail"
