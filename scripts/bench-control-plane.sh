@@ -24,9 +24,9 @@ print(iam.create_role(RoleName="bench", AssumeRolePolicyDocument=json.dumps({"Ve
 PY
 )
 echo "==> archfn (progress on stderr)"
-target/release/archfn-bench --endpoint "http://127.0.0.1:$a" --label archfn --role "$role" --json-out "$out/control-plane.jsonl" "$@" > "$work/archfn.md"
+target/release/archfn-bench control --endpoint "http://127.0.0.1:$a" --label archfn --role "$role" --json-out "$out/control-plane.jsonl" "$@" > "$work/archfn.md"
 echo "==> moto"
-target/release/archfn-bench --endpoint "http://127.0.0.1:$m" --label moto --role "$role" --json-out "$out/control-plane.jsonl" "$@" > "$work/moto.md"
+target/release/archfn-bench control --endpoint "http://127.0.0.1:$m" --label moto --role "$role" --json-out "$out/control-plane.jsonl" "$@" > "$work/moto.md"
 .venv/bin/python - "$out/control-plane.jsonl" > "$out/control-plane.md" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]

@@ -16,6 +16,73 @@ use aws_sdk_lambda::types::{FunctionCode, Runtime};
 use clap::Parser;
 
 #[derive(Debug, Parser)]
+#[command(about = "archfn benchmarks: control plane, warm invokes, cold starts, floors")]
+enum Bench {
+    /// Control-plane throughput (CreateFunction, GetFunction, ListFunctions).
+    Control(Args),
+    /// Warm invoke latency and throughput over plain HTTP (any Lambda Invoke endpoint).
+    Warm(WarmArgs),
+    /// Cold starts: a configuration change forces a new environment before each invoke.
+    Cold(ColdArgs),
+    /// The floor: a command run the same way N times (e.g. a bare interpreter under bwrap).
+    Floor(FloorArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct WarmArgs {
+    /// Invoke URL, e.g. http://127.0.0.1:9001/2015-03-31/functions/f/invocations.
+    #[arg(long)]
+    url: String,
+    /// Name of the measurement.
+    #[arg(long)]
+    label: String,
+    /// Invocations per concurrency level.
+    #[arg(long, default_value_t = 2000)]
+    ops: usize,
+    /// Concurrency levels.
+    #[arg(long, value_delimiter = ',', default_value = "1,4")]
+    concurrency: Vec<usize>,
+    /// Append JSON lines here.
+    #[arg(long)]
+    json_out: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+struct ColdArgs {
+    /// The archfn endpoint.
+    #[arg(long)]
+    endpoint: String,
+    /// Function to cold-start.
+    #[arg(long)]
+    function: String,
+    /// Name of the measurement.
+    #[arg(long)]
+    label: String,
+    /// Cold starts to measure.
+    #[arg(long, default_value_t = 10)]
+    rounds: usize,
+    /// Append JSON lines here.
+    #[arg(long)]
+    json_out: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+struct FloorArgs {
+    /// Name of the measurement.
+    #[arg(long)]
+    label: String,
+    /// Runs to measure.
+    #[arg(long, default_value_t = 10)]
+    rounds: usize,
+    /// Append JSON lines here.
+    #[arg(long)]
+    json_out: Option<std::path::PathBuf>,
+    /// The command.
+    #[arg(last = true, required = true)]
+    command: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
 struct Args {
     /// The Lambda endpoint, e.g. http://127.0.0.1:9001.
     #[arg(long)]
@@ -150,9 +217,179 @@ where
     })
 }
 
+fn print_and_save(
+    label: &str,
+    results: &[Measurement],
+    json_out: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    println!("| target | operation | concurrency | ops | ops/s | p50 ms | p99 ms |");
+    println!("|---|---|---|---|---|---|---|");
+    let mut json = String::new();
+    for m in results {
+        println!(
+            "| {label} | {} | {} | {} | {:.1} | {:.2} | {:.2} |",
+            m.op,
+            m.concurrency,
+            m.ops,
+            m.per_second(),
+            m.percentile(0.5),
+            m.percentile(0.99)
+        );
+        json.push_str(
+            &serde_json::json!({
+                "target": label, "op": m.op, "concurrency": m.concurrency, "ops": m.ops,
+                "ops_per_s": m.per_second(), "p50_ms": m.percentile(0.5), "p99_ms": m.percentile(0.99),
+                "mean_ms": m.latencies_ms.iter().sum::<f64>() / m.latencies_ms.len().max(1) as f64,
+            })
+            .to_string(),
+        );
+        json.push('\n');
+    }
+    if let Some(path) = json_out {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?
+            .write_all(json.as_bytes())?;
+    }
+    Ok(())
+}
+
+async fn warm(args: WarmArgs) -> anyhow::Result<()> {
+    let http = reqwest::Client::new();
+    // One request first so that the measured ones all find a warm environment.
+    http.post(&args.url)
+        .body("{}")
+        .send()
+        .await?
+        .bytes()
+        .await?;
+    let mut results = Vec::new();
+    for &c in &args.concurrency {
+        let (http, url) = (http.clone(), args.url.clone());
+        let m = measure("Invoke (warm)", c, args.ops, move |_| {
+            let (http, url) = (http.clone(), url.clone());
+            async move {
+                let resp = http.post(&url).body(r#"{"bench":true}"#).send().await?;
+                anyhow::ensure!(resp.status().is_success(), "{}", resp.status());
+                anyhow::ensure!(
+                    resp.headers().get("x-amz-function-error").is_none(),
+                    "function error"
+                );
+                resp.bytes().await?;
+                Ok(())
+            }
+        })
+        .await?;
+        eprintln!(
+            "[{}] warm c={c}: {:.0}/s p50 {:.2} ms",
+            args.label,
+            m.per_second(),
+            m.percentile(0.5)
+        );
+        results.push(m);
+    }
+    print_and_save(&args.label, &results, args.json_out.as_deref())
+}
+
+async fn cold(args: ColdArgs) -> anyhow::Result<()> {
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&args.endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_lambda::config::Credentials::new(
+            "AKIDBENCH",
+            "bench",
+            None,
+            None,
+            "bench",
+        ))
+        .load()
+        .await;
+    let client = Client::new(&config);
+    let http = reqwest::Client::new();
+    let url = format!(
+        "{}/2015-03-31/functions/{}/invocations",
+        args.endpoint, args.function
+    );
+    let mut latencies_ms = Vec::new();
+    let mut busy = Duration::ZERO;
+    for round in 0..args.rounds {
+        // A new RevisionId means a new pool: the next invoke starts a new environment.
+        client
+            .update_function_configuration()
+            .function_name(&args.function)
+            .description(format!("cold {round}"))
+            .send()
+            .await?;
+        loop {
+            let c = client
+                .get_function_configuration()
+                .function_name(&args.function)
+                .send()
+                .await?;
+            if c.last_update_status().map(|s| s.as_str()) == Some("Successful") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let t = Instant::now();
+        let resp = http.post(&url).body("{}").send().await?;
+        anyhow::ensure!(
+            resp.headers().get("x-amz-function-error").is_none(),
+            "function error on cold start"
+        );
+        resp.bytes().await?;
+        busy += t.elapsed();
+        latencies_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        eprintln!(
+            "[{}] cold start {}: {:.1} ms",
+            args.label,
+            round + 1,
+            latencies_ms[round]
+        );
+    }
+    let m = Measurement {
+        op: "Invoke (cold)",
+        concurrency: 1,
+        ops: args.rounds,
+        elapsed: busy,
+        latencies_ms,
+    };
+    print_and_save(&args.label, &[m], args.json_out.as_deref())
+}
+
+fn floor(args: FloorArgs) -> anyhow::Result<()> {
+    let mut latencies_ms = Vec::new();
+    let mut busy = Duration::ZERO;
+    for _ in 0..args.rounds {
+        let t = Instant::now();
+        let status = std::process::Command::new(&args.command[0])
+            .args(&args.command[1..])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()?;
+        anyhow::ensure!(status.success(), "{:?} failed: {status}", args.command);
+        busy += t.elapsed();
+        latencies_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    let m = Measurement {
+        op: "floor",
+        concurrency: 1,
+        ops: args.rounds,
+        elapsed: busy,
+        latencies_ms,
+    };
+    print_and_save(&args.label, &[m], args.json_out.as_deref())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+    let args = match Bench::parse() {
+        Bench::Control(a) => a,
+        Bench::Warm(a) => return warm(a).await,
+        Bench::Cold(a) => return cold(a).await,
+        Bench::Floor(a) => return floor(a),
+    };
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(&args.endpoint)
         .region(aws_config::Region::new("us-east-1"))
