@@ -61,11 +61,13 @@ for f in py-x86_64 py-arm64 node-x86_64 node-arm64 rust-x86_64 c-x86_64 c-arm64;
   $bench cold --endpoint "$ep" --function "$f" --label "archfn $f" --json-out "$j" >/dev/null
 done
 echo "==> floors: the same process started under bwrap without archfn"
-sandbox() { local a=$1; shift; echo bwrap --ro-bind "$rt/$a" / --proc /proc --dev /dev --tmpfs /tmp --unshare-pid --unshare-ipc --unshare-uts --die-with-parent "$@"; }
-$bench floor --label "floor py-x86_64" --json-out "$j" -- $(sandbox python3.11/x86_64/rootfs /usr/bin/python3.11 -c 'import json, http.client, importlib') >/dev/null
-$bench floor --label "floor py-arm64" --json-out "$j" -- $(sandbox python3.11/arm64/rootfs /usr/bin/python3.11 -c 'import json, http.client, importlib') >/dev/null
-$bench floor --label "floor node-x86_64" --json-out "$j" -- $(sandbox nodejs20.x/x86_64/rootfs /usr/bin/node -e 'require("http")') >/dev/null
-$bench floor --label "floor node-arm64" --json-out "$j" -- $(sandbox nodejs20.x/arm64/rootfs /usr/bin/node -e 'require("http")') >/dev/null
+sb=(--proc /proc --dev /dev --tmpfs /tmp --unshare-pid --unshare-ipc --unshare-uts --die-with-parent)
+for a in x86_64 arm64; do
+  $bench floor --label "floor py-$a" --json-out "$j" -- \
+    bwrap --ro-bind "$rt/python3.11/$a/rootfs" / "${sb[@]}" /usr/bin/python3.11 -c 'import json, http.client, importlib' >/dev/null
+  $bench floor --label "floor node-$a" --json-out "$j" -- \
+    bwrap --ro-bind "$rt/nodejs20.x/$a/rootfs" / "${sb[@]}" /usr/bin/node -e 'require("http")' >/dev/null
+done
 echo "==> cargo-lambda"
 if cargo lambda --version >/dev/null 2>&1; then
   cp=$(port)
