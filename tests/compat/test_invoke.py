@@ -276,3 +276,17 @@ def test_rust_lambda_runtime_function(lam, runtimes):
     assert len(body["request_id"]) == 36
     r, body = invoke(lam, name, {"fail": True})
     assert r["FunctionError"] == "Unhandled" and body["errorMessage"] == "asked to fail"
+
+
+def test_metrics_say_native_or_emulated(lam, fns, server):
+    import urllib.request
+
+    invoke(lam, fns["arm64"])
+    invoke(lam, fns["x86_64"])
+    text = urllib.request.urlopen(server.url + "/metrics").read().decode()
+    lines = [l for l in text.splitlines() if l.startswith("archfn_invocations_total{")]
+    arm = [l for l in lines if f'function="{fns["arm64"]}"' in l and 'outcome="success"' in l]
+    x86 = [l for l in lines if f'function="{fns["x86_64"]}"' in l and 'outcome="success"' in l]
+    assert arm and all('arch="arm64",execution="emulated"' in l for l in arm)
+    assert x86 and all('arch="x86_64",execution="native"' in l for l in x86)
+    assert int(arm[0].rsplit(" ", 1)[1]) >= 1

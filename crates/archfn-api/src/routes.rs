@@ -99,6 +99,7 @@ pub(crate) fn lambda_routes() -> Router<AppState> {
 pub(crate) fn local_routes() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics))
         .route("/archfn/v1/code/{digest}", get(download_code))
 }
 
@@ -159,6 +160,14 @@ pub(crate) fn code_location(state: &AppState, headers: &HeaderMap, digest: &str)
         "http://{host}/archfn/v1/code/{digest}?token={}",
         url_token(state, digest)
     )
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.engine.metrics_text(),
+    )
+        .into_response()
 }
 
 async fn download_code(

@@ -118,6 +118,7 @@ struct Inner {
     config: EngineConfig,
     runtimes: RuntimeStore,
     idle: Mutex<HashMap<PoolKey, Vec<Environment>>>,
+    metrics: crate::metrics::Metrics,
 }
 
 fn error_doc(error_type: &str, message: String) -> Bytes {
@@ -139,6 +140,7 @@ impl Engine {
                 runtimes: RuntimeStore::new(&config.runtimes_dir),
                 config,
                 idle: Mutex::new(HashMap::new()),
+                metrics: crate::metrics::Metrics::default(),
             }),
         };
         let weak = Arc::downgrade(&engine.inner);
@@ -166,6 +168,17 @@ impl Engine {
     /// Where function `name`'s log is.
     pub fn log_path(&self, region: &str, name: &str) -> PathBuf {
         logs::function_log_path(&self.inner.config.work_dir.join("logs"), region, name)
+    }
+
+    /// Invocation metrics in the Prometheus text format, labelled by architecture and execution.
+    pub fn metrics_text(&self) -> String {
+        let mut text = self.inner.metrics.render();
+        text.push_str("# HELP archfn_idle_environments Warm execution environments waiting for work.\n# TYPE archfn_idle_environments gauge\n");
+        text.push_str(&format!(
+            "archfn_idle_environments {}\n",
+            self.idle_environments()
+        ));
+        text
     }
 
     /// Number of warm, idle environments.
@@ -523,6 +536,22 @@ impl Engine {
             &c.name,
             &log,
         );
+        self.inner.metrics.record(
+            crate::metrics::Labels {
+                function: c.name.clone(),
+                version: c.version.clone(),
+                arch: arch.as_str(),
+                execution: mode.as_str(),
+                outcome: match (&function_error, status) {
+                    (None, _) => "success",
+                    (Some(_), Some(("timeout", _))) => "timeout",
+                    (Some(_), Some(_)) => "crash",
+                    (Some(_), None) => "function_error",
+                },
+            },
+            duration_ms,
+            report.init_ms.is_some(),
+        );
         if keep && env.alive() {
             self.put_idle(key, env);
         }
@@ -545,6 +574,17 @@ impl Engine {
         mode: ExecutionMode,
     ) -> InvokeOutcome {
         let c = &req.target.config;
+        self.inner.metrics.record(
+            crate::metrics::Labels {
+                function: c.name.clone(),
+                version: c.version.clone(),
+                arch: c.architecture.as_str(),
+                execution: mode.as_str(),
+                outcome: "init_error",
+            },
+            0.0,
+            true,
+        );
         logs::append(
             &self.inner.config.work_dir.join("logs"),
             &req.target.region,

@@ -10,6 +10,7 @@
 mod engine;
 mod environment;
 mod logs;
+mod metrics;
 pub mod runtime_api;
 
 pub use archfn_sandbox::ExecutionMode;
