@@ -260,6 +260,39 @@ impl RuntimeStore {
                 recipe.interpreter
             )));
         }
+        if recipe.kind == RuntimeKind::Python {
+            // An extract runs no maintainer script, so the standard library has no bytecode yet and
+            // every cold start would compile it. Compile it once, with the runtime's own interpreter
+            // (under QEMU for the foreign ISA).
+            progress("      compiling the standard library to bytecode");
+            crate::binfmt::ensure(arch)?;
+            let version = recipe.interpreter.trim_start_matches("/usr/bin/python");
+            let out = Command::new("bwrap")
+                .arg("--bind")
+                .arg(&staging)
+                .arg("/")
+                .args([
+                    "--proc",
+                    "/proc",
+                    "--dev",
+                    "/dev",
+                    "--tmpfs",
+                    "/tmp",
+                    "--unshare-pid",
+                    "--die-with-parent",
+                ])
+                .args([recipe.interpreter, "-m", "compileall", "-q", "-j", "0"])
+                .arg(format!("/usr/lib/python{version}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .output()?;
+            if !out.status.success() {
+                return Err(SandboxError::Tool(format!(
+                    "compiling the standard library failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                )));
+            }
+        }
         progress("[3/3] activating");
         let final_dir = dir.join("rootfs");
         if final_dir.exists() {
