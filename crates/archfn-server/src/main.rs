@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use archfn_api::{AppState, AuthMode, Credentials};
 use archfn_blob::FsBlobStore;
 use archfn_control::{Control, ControlConfig};
-use archfn_store::SqliteStore;
+use archfn_store::{CachedStore, SqliteStore};
 use clap::{Parser, Subcommand, ValueEnum};
 
 /// Serving JSON is allocation-heavy; mimalloc halves the time glibc's allocator takes here.
@@ -311,7 +311,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .context("opening the metadata store")?;
     let blobs = FsBlobStore::open(args.data_dir.join("blobs")).context("opening the blob store")?;
     let control = Control::start(ControlConfig {
-        store: Arc::new(store),
+        store: Arc::new(CachedStore::new(store)),
         blobs: Arc::new(blobs),
         code_root: args.data_dir.join("code"),
         account: args.account_id,

@@ -4,11 +4,13 @@
 //! its SQLite backend. Only this crate speaks SQL.
 //! Must not: validate requests or know the Lambda wire format.
 
+mod cache;
 mod sqlite;
 
 use archfn_model::{AliasRecord, FunctionConfig, FunctionRecord, LayerVersionRecord};
 use async_trait::async_trait;
 
+pub use cache::CachedStore;
 pub use sqlite::SqliteStore;
 
 /// A stored value with the etag a conditional write must name.

@@ -1,0 +1,340 @@
+//! A read-through cache in front of any `MetadataStore`, for the hot reads of an invoke
+//! (function, version, alias). Every write through it empties the cache; a read that raced a
+//! write does not fill it (a generation counter tells), so it never serves a stale row.
+//! Only valid while this process is the database's only writer.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use archfn_model::{AliasRecord, FunctionConfig, FunctionRecord, LayerVersionRecord};
+use async_trait::async_trait;
+
+use crate::{AccountUsage, Durability, MetadataStore, StoreError, Stored};
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    Function(String, String),
+    Version(String, String, u64),
+    Alias(String, String, String),
+}
+
+#[derive(Debug, Clone)]
+enum Value {
+    Function(Option<Stored<FunctionRecord>>),
+    Version(Option<FunctionConfig>),
+    Alias(Option<Stored<AliasRecord>>),
+}
+
+/// Caches reads of functions, versions and aliases of an inner store.
+#[derive(Debug)]
+pub struct CachedStore<S> {
+    inner: S,
+    generation: AtomicU64,
+    entries: Mutex<HashMap<Key, Value>>,
+}
+
+const MAX_ENTRIES: usize = 100_000;
+
+impl<S: MetadataStore> CachedStore<S> {
+    /// Wraps `inner`.
+    pub fn new(inner: S) -> CachedStore<S> {
+        CachedStore {
+            inner,
+            generation: AtomicU64::new(0),
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn get(&self, key: &Key) -> Option<Value> {
+        self.entries.lock().ok()?.get(key).cloned()
+    }
+
+    fn fill(&self, key: Key, value: Value, generation: u64) {
+        if let Ok(mut m) = self.entries.lock()
+            && self.generation.load(Ordering::SeqCst) == generation
+        {
+            if m.len() >= MAX_ENTRIES {
+                m.clear();
+            }
+            m.insert(key, value);
+        }
+    }
+
+    fn invalidate(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        if let Ok(mut m) = self.entries.lock() {
+            m.clear();
+        }
+    }
+
+    /// Runs a write, then empties the cache (also when the write failed: it may have happened).
+    async fn write<T>(
+        &self,
+        fut: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        self.invalidate();
+        let out = fut.await;
+        self.invalidate();
+        out
+    }
+}
+
+#[async_trait]
+impl<S: MetadataStore> MetadataStore for CachedStore<S> {
+    async fn create_function(&self, region: &str, rec: &FunctionRecord) -> Result<i64, StoreError> {
+        self.write(self.inner.create_function(region, rec)).await
+    }
+
+    async fn get_function(
+        &self,
+        region: &str,
+        name: &str,
+    ) -> Result<Option<Stored<FunctionRecord>>, StoreError> {
+        let key = Key::Function(region.into(), name.into());
+        if let Some(Value::Function(v)) = self.get(&key) {
+            return Ok(v);
+        }
+        let generation = self.generation.load(Ordering::SeqCst);
+        let v = self.inner.get_function(region, name).await?;
+        self.fill(key, Value::Function(v.clone()), generation);
+        Ok(v)
+    }
+
+    async fn put_function(
+        &self,
+        region: &str,
+        rec: &FunctionRecord,
+        etag: i64,
+        durability: Durability,
+    ) -> Result<i64, StoreError> {
+        self.write(self.inner.put_function(region, rec, etag, durability))
+            .await
+    }
+
+    async fn delete_function(&self, region: &str, name: &str) -> Result<bool, StoreError> {
+        self.write(self.inner.delete_function(region, name)).await
+    }
+
+    async fn list_functions(
+        &self,
+        region: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<FunctionRecord>, StoreError> {
+        self.inner.list_functions(region, after, limit).await
+    }
+
+    async fn pending_preparations(&self) -> Result<Vec<(String, FunctionConfig)>, StoreError> {
+        self.inner.pending_preparations().await
+    }
+
+    async fn publish_version(
+        &self,
+        region: &str,
+        rec: &FunctionRecord,
+        etag: i64,
+        version: &FunctionConfig,
+    ) -> Result<i64, StoreError> {
+        self.write(self.inner.publish_version(region, rec, etag, version))
+            .await
+    }
+
+    async fn put_version(
+        &self,
+        region: &str,
+        version: &FunctionConfig,
+        durability: Durability,
+    ) -> Result<(), StoreError> {
+        self.write(self.inner.put_version(region, version, durability))
+            .await
+    }
+
+    async fn get_version(
+        &self,
+        region: &str,
+        function: &str,
+        n: u64,
+    ) -> Result<Option<FunctionConfig>, StoreError> {
+        let key = Key::Version(region.into(), function.into(), n);
+        if let Some(Value::Version(v)) = self.get(&key) {
+            return Ok(v);
+        }
+        let generation = self.generation.load(Ordering::SeqCst);
+        let v = self.inner.get_version(region, function, n).await?;
+        self.fill(key, Value::Version(v.clone()), generation);
+        Ok(v)
+    }
+
+    async fn list_versions(
+        &self,
+        region: &str,
+        function: &str,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<FunctionConfig>, StoreError> {
+        self.inner
+            .list_versions(region, function, after, limit)
+            .await
+    }
+
+    async fn delete_version(
+        &self,
+        region: &str,
+        function: &str,
+        n: u64,
+    ) -> Result<bool, StoreError> {
+        self.write(self.inner.delete_version(region, function, n))
+            .await
+    }
+
+    async fn create_alias(&self, region: &str, alias: &AliasRecord) -> Result<(), StoreError> {
+        self.write(self.inner.create_alias(region, alias)).await
+    }
+
+    async fn get_alias(
+        &self,
+        region: &str,
+        function: &str,
+        name: &str,
+    ) -> Result<Option<Stored<AliasRecord>>, StoreError> {
+        let key = Key::Alias(region.into(), function.into(), name.into());
+        if let Some(Value::Alias(v)) = self.get(&key) {
+            return Ok(v);
+        }
+        let generation = self.generation.load(Ordering::SeqCst);
+        let v = self.inner.get_alias(region, function, name).await?;
+        self.fill(key, Value::Alias(v.clone()), generation);
+        Ok(v)
+    }
+
+    async fn put_alias(
+        &self,
+        region: &str,
+        alias: &AliasRecord,
+        etag: i64,
+    ) -> Result<(), StoreError> {
+        self.write(self.inner.put_alias(region, alias, etag)).await
+    }
+
+    async fn delete_alias(
+        &self,
+        region: &str,
+        function: &str,
+        name: &str,
+    ) -> Result<bool, StoreError> {
+        self.write(self.inner.delete_alias(region, function, name))
+            .await
+    }
+
+    async fn list_aliases(
+        &self,
+        region: &str,
+        function: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<AliasRecord>, StoreError> {
+        self.inner
+            .list_aliases(region, function, after, limit)
+            .await
+    }
+
+    async fn publish_layer_version(
+        &self,
+        region: &str,
+        layer: &LayerVersionRecord,
+    ) -> Result<LayerVersionRecord, StoreError> {
+        self.inner.publish_layer_version(region, layer).await
+    }
+
+    async fn get_layer_version(
+        &self,
+        region: &str,
+        name: &str,
+        version: u64,
+    ) -> Result<Option<LayerVersionRecord>, StoreError> {
+        self.inner.get_layer_version(region, name, version).await
+    }
+
+    async fn list_layer_versions(
+        &self,
+        region: &str,
+        name: &str,
+    ) -> Result<Vec<LayerVersionRecord>, StoreError> {
+        self.inner.list_layer_versions(region, name).await
+    }
+
+    async fn list_all_layer_versions(
+        &self,
+        region: &str,
+    ) -> Result<Vec<LayerVersionRecord>, StoreError> {
+        self.inner.list_all_layer_versions(region).await
+    }
+
+    async fn delete_layer_version(
+        &self,
+        region: &str,
+        name: &str,
+        version: u64,
+    ) -> Result<(), StoreError> {
+        self.inner.delete_layer_version(region, name, version).await
+    }
+
+    async fn account_usage(&self, region: &str) -> Result<AccountUsage, StoreError> {
+        self.inner.account_usage(region).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SqliteStore;
+
+    fn record(name: &str, description: &str) -> FunctionRecord {
+        let json = serde_json::json!({
+            "latest": {
+                "name": name, "version": "$LATEST", "runtime": "python3.12", "handler": "a.b",
+                "role": "arn:aws:iam::123456789012:role/r", "description": description, "timeout_s": 3,
+                "memory_mb": 128, "ephemeral_storage_mb": 512, "architecture": "arm64", "package_type": "Zip",
+                "code": { "sha256": "x", "size": 1, "unzipped_size": 1, "digest": "00", "image_uri": null },
+                "environment": null, "layers": [], "tracing_mode": "PassThrough", "state": "Active",
+                "state_reason": null, "state_reason_code": null, "last_update_status": null,
+                "last_update_status_reason": null, "last_update_status_reason_code": null,
+                "revision_id": "r1", "last_modified_ms": 0, "opaque": {}
+            },
+            "tags": {}, "reserved_concurrency": null, "last_version": 0, "published_revision": null, "created_ms": 0
+        });
+        serde_json::from_value(json).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[tokio::test]
+    async fn serves_reads_from_cache_and_never_a_stale_row() -> Result<(), StoreError> {
+        let dir = std::env::temp_dir().join(format!("archfn-cache-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| StoreError::Database(e.to_string()))?;
+        let store = CachedStore::new(SqliteStore::open(&dir.join("db.sqlite")).await?);
+        assert!(store.get_function("r", "f").await?.is_none());
+        let etag = store.create_function("r", &record("f", "one")).await?;
+        let first = store
+            .get_function("r", "f")
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        assert_eq!(first.value.latest.description, "one");
+        assert_eq!(
+            store.get_function("r", "f").await?.map(|s| s.etag),
+            Some(etag)
+        );
+        store
+            .put_function("r", &record("f", "two"), etag, Durability::Synced)
+            .await?;
+        let second = store
+            .get_function("r", "f")
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        assert_eq!(second.value.latest.description, "two");
+        assert_eq!(second.etag, etag + 1);
+        store.delete_function("r", "f").await?;
+        assert!(store.get_function("r", "f").await?.is_none());
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(())
+    }
+}
