@@ -47,7 +47,7 @@ class Server:
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [archfn_bin(), "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir", str(self.data_dir),
-             "--runtimes-dir", str(RUNTIMES_DIR), *self.extra_args],
+             "--runtimes-dir", str(RUNTIMES_DIR), "--async-retry-delay", "1", *self.extra_args],
             stdout=log,
             stderr=log,
         )

@@ -128,6 +128,59 @@ impl Control {
     }
 }
 
+impl Control {
+    /// Accepts an asynchronous invocation durably; runs later (see `due_events`).
+    pub async fn enqueue_event(
+        &self,
+        region: &str,
+        function: &str,
+        qualifier: Option<&str>,
+        payload: &[u8],
+    ) -> Result<String, ControlError> {
+        let id = uuid::Uuid::new_v4().to_string();
+        self.store()
+            .enqueue_event(&archfn_store::AsyncEvent {
+                id: id.clone(),
+                region: region.to_string(),
+                function: function.to_string(),
+                qualifier: qualifier.map(str::to_string),
+                payload: payload.to_vec(),
+                attempts: 0,
+                next_attempt_ms: archfn_model::time::now_ms(),
+            })
+            .await?;
+        Ok(id)
+    }
+
+    /// Asynchronous invocations due now.
+    pub async fn due_events(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<archfn_store::AsyncEvent>, ControlError> {
+        Ok(self
+            .store()
+            .due_events(archfn_model::time::now_ms(), limit)
+            .await?)
+    }
+
+    /// Records a failed attempt; the next is due after `delay`.
+    pub async fn retry_event(
+        &self,
+        id: &str,
+        attempts: u32,
+        delay: Duration,
+    ) -> Result<(), ControlError> {
+        let next =
+            archfn_model::time::now_ms() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
+        Ok(self.store().reschedule_event(id, attempts, next).await?)
+    }
+
+    /// Forgets an event that ran, or ran out of attempts.
+    pub async fn finish_event(&self, id: &str) -> Result<(), ControlError> {
+        Ok(self.store().delete_event(id).await?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

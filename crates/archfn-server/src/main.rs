@@ -13,6 +13,8 @@ use archfn_control::{Control, ControlConfig};
 use archfn_store::{CachedStore, SqliteStore};
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod events;
+
 /// Serving JSON is allocation-heavy; mimalloc halves the time glibc's allocator takes here.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -67,6 +69,10 @@ enum Command {
         /// Seconds an idle execution environment is kept warm.
         #[arg(long, env = "ARCHFN_IDLE_TIMEOUT", default_value_t = 300)]
         idle_timeout: u64,
+        /// Seconds before the first retry of a failed asynchronous invocation (doubled for the
+        /// second); Lambda waits about a minute.
+        #[arg(long, env = "ARCHFN_ASYNC_RETRY_DELAY", default_value_t = 60)]
+        async_retry_delay: u64,
     },
     /// Install and list runtimes (root file systems per architecture).
     Runtime {
@@ -142,6 +148,7 @@ fn main() -> anyhow::Result<()> {
                 runtime_policy_date,
                 runtimes_dir,
                 idle_timeout,
+                async_retry_delay,
             } => {
                 let runtimes_dir = runtimes_dir.unwrap_or_else(|| data_dir.join("runtimes"));
                 serve(ServeArgs {
@@ -154,6 +161,7 @@ fn main() -> anyhow::Result<()> {
                     runtime_policy_date,
                     runtimes_dir,
                     idle_timeout: std::time::Duration::from_secs(idle_timeout),
+                    async_retry_delay: std::time::Duration::from_secs(async_retry_delay),
                 })
                 .await
             }
@@ -178,6 +186,7 @@ struct ServeArgs {
     runtime_policy_date: Option<String>,
     runtimes_dir: PathBuf,
     idle_timeout: std::time::Duration,
+    async_retry_delay: std::time::Duration,
 }
 
 fn runtime_command(command: RuntimeCommand) -> anyhow::Result<()> {
@@ -340,6 +349,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if installed.is_empty() {
         tracing::warn!(runtimes_dir = %args.runtimes_dir.display(), "no runtime installed: `archfn runtime install python3.11 --arch arm64` installs one");
     }
+    events::spawn(control.clone(), engine.clone(), args.async_retry_delay);
     let state = AppState {
         control,
         engine,

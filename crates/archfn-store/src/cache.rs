@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use archfn_model::{AliasRecord, FunctionConfig, FunctionRecord, LayerVersionRecord};
 use async_trait::async_trait;
 
-use crate::{AccountUsage, Durability, MetadataStore, StoreError, Stored};
+use crate::{AccountUsage, AsyncEvent, Durability, MetadataStore, StoreError, Stored};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Key {
@@ -278,6 +278,29 @@ impl<S: MetadataStore> MetadataStore for CachedStore<S> {
         version: u64,
     ) -> Result<(), StoreError> {
         self.inner.delete_layer_version(region, name, version).await
+    }
+
+    async fn enqueue_event(&self, event: &AsyncEvent) -> Result<(), StoreError> {
+        self.inner.enqueue_event(event).await
+    }
+
+    async fn due_events(&self, now_ms: i64, limit: usize) -> Result<Vec<AsyncEvent>, StoreError> {
+        self.inner.due_events(now_ms, limit).await
+    }
+
+    async fn reschedule_event(
+        &self,
+        id: &str,
+        attempts: u32,
+        next_attempt_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.inner
+            .reschedule_event(id, attempts, next_attempt_ms)
+            .await
+    }
+
+    async fn delete_event(&self, id: &str) -> Result<(), StoreError> {
+        self.inner.delete_event(id).await
     }
 
     async fn account_usage(&self, region: &str) -> Result<AccountUsage, StoreError> {

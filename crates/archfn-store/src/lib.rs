@@ -52,6 +52,25 @@ pub enum Durability {
     Deferred,
 }
 
+/// An asynchronous invocation waiting to run (or to run again).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AsyncEvent {
+    /// Request id given to the caller.
+    pub id: String,
+    /// Region of the function.
+    pub region: String,
+    /// Function name (or ARN) as the caller gave it.
+    pub function: String,
+    /// Qualifier as the caller gave it.
+    pub qualifier: Option<String>,
+    /// The event.
+    pub payload: Vec<u8>,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// When it is due, Unix milliseconds.
+    pub next_attempt_ms: i64,
+}
+
 /// Account-wide figures for GetAccountSettings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct AccountUsage {
@@ -195,6 +214,20 @@ pub trait MetadataStore: Send + Sync + std::fmt::Debug {
         name: &str,
         version: u64,
     ) -> Result<(), StoreError>;
+
+    /// Stores an asynchronous invocation durably.
+    async fn enqueue_event(&self, event: &AsyncEvent) -> Result<(), StoreError>;
+    /// Events due at `now_ms`, oldest first, at most `limit`.
+    async fn due_events(&self, now_ms: i64, limit: usize) -> Result<Vec<AsyncEvent>, StoreError>;
+    /// Records another attempt and when the next is due.
+    async fn reschedule_event(
+        &self,
+        id: &str,
+        attempts: u32,
+        next_attempt_ms: i64,
+    ) -> Result<(), StoreError>;
+    /// Forgets an event (done, or out of attempts).
+    async fn delete_event(&self, id: &str) -> Result<(), StoreError>;
 
     /// Account-wide usage in a region.
     async fn account_usage(&self, region: &str) -> Result<AccountUsage, StoreError>;

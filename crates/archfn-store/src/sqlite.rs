@@ -16,7 +16,7 @@ use sqlx::sqlite::{
 use sqlx::pool::PoolConnection;
 use sqlx::{Acquire, Sqlite};
 
-use crate::{AccountUsage, Durability, MetadataStore, StoreError, Stored};
+use crate::{AccountUsage, AsyncEvent, Durability, MetadataStore, StoreError, Stored};
 
 /// Metadata in one SQLite database file.
 #[derive(Debug, Clone)]
@@ -525,6 +525,70 @@ impl MetadataStore for SqliteStore {
             .bind(region)
             .bind(name)
             .bind(as_i64(version))
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    async fn enqueue_event(&self, e: &AsyncEvent) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO async_events (id, region, function, qualifier, payload, attempts, next_attempt_ms) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&e.id)
+        .bind(&e.region)
+        .bind(&e.function)
+        .bind(&e.qualifier)
+        .bind(&e.payload)
+        .bind(i64::from(e.attempts))
+        .bind(e.next_attempt_ms)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    async fn due_events(&self, now_ms: i64, limit: usize) -> Result<Vec<AsyncEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, region, function, qualifier, payload, attempts, next_attempt_ms FROM async_events \
+             WHERE next_attempt_ms <= ? ORDER BY next_attempt_ms LIMIT ?",
+        )
+        .bind(now_ms)
+        .bind(as_i64(limit as u64))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AsyncEvent {
+                    id: r.try_get("id")?,
+                    region: r.try_get("region")?,
+                    function: r.try_get("function")?,
+                    qualifier: r.try_get("qualifier")?,
+                    payload: r.try_get("payload")?,
+                    attempts: u32::try_from(r.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX),
+                    next_attempt_ms: r.try_get("next_attempt_ms")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn reschedule_event(
+        &self,
+        id: &str,
+        attempts: u32,
+        next_attempt_ms: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE async_events SET attempts = ?, next_attempt_ms = ? WHERE id = ?")
+            .bind(i64::from(attempts))
+            .bind(next_attempt_ms)
+            .bind(id)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_event(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM async_events WHERE id = ?")
+            .bind(id)
             .execute(&self.write)
             .await?;
         Ok(())

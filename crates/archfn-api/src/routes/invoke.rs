@@ -106,6 +106,24 @@ pub(crate) async fn invoke(
     if invocation_type == "DryRun" {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
+    if invocation_type == "Event" {
+        // Accepted once it is on disk; the event worker runs it and retries it.
+        let payload = if body.is_empty() {
+            Bytes::from_static(b"{}")
+        } else {
+            body
+        };
+        let qualifier = q.get("Qualifier").map(String::as_str);
+        let id = state
+            .control
+            .enqueue_event(&ctx.region, &name, qualifier, &payload)
+            .await?;
+        let mut resp = StatusCode::ACCEPTED.into_response();
+        if let Ok(v) = HeaderValue::from_str(&id) {
+            resp.headers_mut().insert("x-amzn-RequestId", v);
+        }
+        return Ok(resp);
+    }
     let executed_version = inv.executed_version.clone();
     let request = InvokeRequest {
         target: Target {
@@ -120,25 +138,8 @@ pub(crate) async fn invoke(
         } else {
             body
         },
-        client_context: if invocation_type == "Event" {
-            None
-        } else {
-            client_context
-        },
+        client_context,
     };
-    if invocation_type == "Event" {
-        let engine = state.engine.clone();
-        tokio::spawn(async move {
-            match engine.invoke(request).await {
-                Ok(outcome) if outcome.function_error.is_some() => {
-                    tracing::info!(request_id = %outcome.request_id, "asynchronous invocation failed in the function");
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "asynchronous invocation could not run"),
-            }
-        });
-        return Ok(StatusCode::ACCEPTED.into_response());
-    }
     let outcome = state.engine.invoke(request).await?;
     let mut resp = (StatusCode::OK, outcome.payload.clone()).into_response();
     let h = resp.headers_mut();
