@@ -117,6 +117,21 @@ impl Control {
         }
     }
 
+    /// Finds a function for an operation on `$LATEST` itself, which takes no qualifier.
+    async fn resolve_unqualified(
+        &self,
+        region: &str,
+        name: &str,
+    ) -> Result<Resolved, ControlError> {
+        let r = self.resolve(region, name, None).await?;
+        if r.qualifier.is_some() {
+            return Err(ControlError::InvalidParameter(
+                "Qualified function names are not allowed for this operation.".into(),
+            ));
+        }
+        Ok(r)
+    }
+
     /// The configuration a resolved function's qualifier selects, with the ARN to show.
     pub(crate) async fn select(&self, r: &Resolved) -> Result<FunctionView, ControlError> {
         let arn = r.arn();
@@ -548,12 +563,7 @@ impl Control {
         name: &str,
         input: UpdateCodeInput,
     ) -> Result<FunctionView, ControlError> {
-        let r = self.resolve(region, name, None).await?;
-        if r.qualifier.is_some() {
-            return Err(ControlError::InvalidParameter(
-                "Qualified function names are not allowed for this operation.".into(),
-            ));
-        }
+        let r = self.resolve_unqualified(region, name).await?;
         let mut errs = ValidationErrors::new();
         let current = &r.stored.value.latest;
         let architecture = match &input.architectures {
@@ -693,12 +703,7 @@ impl Control {
         name: &str,
         input: UpdateConfigInput,
     ) -> Result<FunctionView, ControlError> {
-        let r = self.resolve(region, name, None).await?;
-        if r.qualifier.is_some() {
-            return Err(ControlError::InvalidParameter(
-                "Qualified function names are not allowed for this operation.".into(),
-            ));
-        }
+        let r = self.resolve_unqualified(region, name).await?;
         let mut errs = ValidationErrors::new();
         if let Some(role) = &input.role {
             validate::role(role, &mut errs);
