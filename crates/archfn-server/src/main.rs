@@ -79,6 +79,19 @@ enum Command {
         #[command(subcommand)]
         command: RuntimeCommand,
     },
+    /// Say, file by file, what in a package (zip, wheel, jar) will not run on an architecture.
+    /// Exit status: 0 compatible, 1 something will not run, 2 the input could not be read.
+    Scan {
+        /// Packages to scan.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// The architecture to judge against.
+        #[arg(long, default_value = "arm64")]
+        target: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: ScanFormat,
+    },
     /// Print a function's log (START/END/REPORT lines and its output).
     Logs {
         /// Function name.
@@ -93,6 +106,14 @@ enum Command {
         #[arg(long, env = "ARCHFN_DATA_DIR", default_value = "./.archfn")]
         data_dir: PathBuf,
     },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ScanFormat {
+    /// For people.
+    Text,
+    /// For programs.
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -166,6 +187,11 @@ fn main() -> anyhow::Result<()> {
                 .await
             }
             Command::Runtime { command } => runtime_command(command),
+            Command::Scan {
+                paths,
+                target,
+                format,
+            } => std::process::exit(scan(&paths, &target, format)),
             Command::Logs {
                 function,
                 follow,
@@ -233,6 +259,36 @@ fn runtime_command(command: RuntimeCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Scans each path; returns the exit status (0 compatible, 1 incompatible, 2 unreadable).
+fn scan(paths: &[PathBuf], target: &str, format: ScanFormat) -> i32 {
+    let Some(target) = archfn_model::Architecture::parse(target) else {
+        eprintln!("error: --target must be x86_64 or arm64, not {target:?}");
+        return 2;
+    };
+    let mut status = 0;
+    for path in paths {
+        let report = std::fs::read(path)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| archfn_scan::scan_zip(&bytes, target).map_err(|e| e.to_string()));
+        match report {
+            Ok(r) => {
+                match format {
+                    ScanFormat::Text => print!("{}: {}", path.display(), r.to_text()),
+                    ScanFormat::Json => println!("{}", r.to_json()),
+                }
+                if !r.compatible && status == 0 {
+                    status = 1;
+                }
+            }
+            Err(e) => {
+                eprintln!("error: {}: {e}", path.display());
+                status = 2;
+            }
+        }
+    }
+    status
 }
 
 async fn logs(data_dir: &Path, region: &str, function: &str, follow: bool) -> anyhow::Result<()> {

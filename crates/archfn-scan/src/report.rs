@@ -1,0 +1,138 @@
+//! Findings and the report, as text (grouped by component, worst first) and JSON.
+
+use archfn_model::Architecture;
+use serde::Serialize;
+
+/// How bad a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Fine on the target (reported for pure packages, so they are not unknowns).
+    Ok,
+    /// Worth knowing; does not stop the function.
+    Warning,
+    /// Will not run on the target.
+    Incompatible,
+}
+
+/// What kind of evidence a finding rests on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// An ELF executable or shared object.
+    Elf,
+    /// A Python wheel's tags.
+    Wheel,
+    /// An npm package's `os`/`cpu` fields.
+    NpmPackage,
+    /// A Mach-O or PE file (never loaded on Lambda).
+    ForeignBinary,
+    /// An archive nested deeper than archfn reads.
+    NestedArchive,
+}
+
+/// One thing found in the artifact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// Path inside the artifact (nested archives joined with `!/`).
+    pub path: String,
+    /// The package it belongs to (`numpy 2.2.6`, `@esbuild/linux-x64 0.25.0`), if known.
+    pub component: Option<String>,
+    /// Kind of evidence.
+    pub kind: Kind,
+    /// The architecture found (`x86_64`, `aarch64`, `any`, …).
+    pub architecture: Option<String>,
+    /// Verdict.
+    pub severity: Severity,
+    /// What was found.
+    pub message: String,
+    /// What to do.
+    pub advice: Option<String>,
+}
+
+/// The outcome of a scan.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The architecture judged against.
+    pub target: Architecture,
+    /// True when nothing will fail to run on the target.
+    pub compatible: bool,
+    /// Files read.
+    pub files_scanned: u64,
+    /// Native (ELF) files found.
+    pub native_files: u64,
+    /// Findings, worst first.
+    pub findings: Vec<Finding>,
+}
+
+impl Report {
+    pub(crate) fn new(
+        target: Architecture,
+        mut findings: Vec<Finding>,
+        files_scanned: u64,
+        native_files: u64,
+    ) -> Report {
+        findings.sort_by(|a, b| {
+            b.severity
+                .cmp(&a.severity)
+                .then(a.component.cmp(&b.component))
+                .then(a.path.cmp(&b.path))
+        });
+        let compatible = !findings
+            .iter()
+            .any(|f| f.severity == Severity::Incompatible);
+        Report {
+            target,
+            compatible,
+            files_scanned,
+            native_files,
+            findings,
+        }
+    }
+
+    /// JSON, pretty-printed.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    }
+
+    /// A report for people: a verdict line, then findings grouped by component, worst first.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        let bad = self
+            .findings
+            .iter()
+            .filter(|f| f.severity == Severity::Incompatible)
+            .count();
+        out.push_str(&if self.compatible {
+            format!(
+                "compatible with {}: {} files read, {} native\n",
+                self.target, self.files_scanned, self.native_files
+            )
+        } else {
+            format!(
+                "NOT compatible with {}: {bad} file(s) will not run ({} files read, {} native)\n",
+                self.target, self.files_scanned, self.native_files
+            )
+        });
+        let mut last_component: Option<&Option<String>> = None;
+        for f in &self.findings {
+            if last_component != Some(&f.component) {
+                out.push_str(&format!(
+                    "\n{}\n",
+                    f.component.as_deref().unwrap_or("(no package)")
+                ));
+                last_component = Some(&f.component);
+            }
+            let mark = match f.severity {
+                Severity::Incompatible => "✗",
+                Severity::Warning => "!",
+                Severity::Ok => "✓",
+            };
+            out.push_str(&format!("  {mark} {}: {}\n", f.path, f.message));
+            if let Some(a) = &f.advice {
+                out.push_str(&format!("      → {a}\n"));
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,52 @@
+"""`archfn scan` on real artifacts: numpy's manylinux aarch64 wheel from PyPI, and C bootstraps
+built for each ISA. Exit 0 compatible, 1 incompatible, 2 unreadable."""
+
+import io
+import json
+import subprocess
+import zipfile
+
+from conftest import archfn_bin
+from test_invoke import build_c_runtime
+from test_invoke_wheels import numpy_wheel
+
+
+def scan(*args):
+    return subprocess.run([archfn_bin(), "scan", *map(str, args)], capture_output=True, text=True)
+
+
+def test_aarch64_wheel_verdicts_and_json_shape():
+    wheel = numpy_wheel("manylinux2014_aarch64")
+    ok = scan(wheel, "--target", "arm64", "--format", "json")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert json.loads(ok.stdout)["compatible"] is True
+    bad = scan(wheel, "--target", "x86_64", "--format", "json")
+    assert bad.returncode == 1
+    report = json.loads(bad.stdout)
+    assert report["target"] == "x86_64" and report["compatible"] is False
+    for f in report["findings"]:
+        assert set(f) >= {"path", "component", "kind", "architecture", "severity", "message", "advice"}
+    so = [f for f in report["findings"] if f["kind"] == "elf" and f["path"].endswith(".so")]
+    assert so and all(f["component"] == "numpy 2.2.6" and f["architecture"] == "aarch64" for f in so)
+    assert "pip download --platform manylinux2014_x86_64 --only-binary=:all: numpy==2.2.6" in so[0]["advice"]
+
+
+def test_bootstrap_of_the_wrong_isa(tmp_path):
+    x86 = tmp_path / "x86.zip"
+    x86.write_bytes(build_c_runtime("x86_64"))
+    arm = tmp_path / "arm.zip"
+    arm.write_bytes(build_c_runtime("arm64"))
+    out = scan(x86, "--target", "arm64")
+    assert out.returncode == 1
+    assert "bootstrap: x86_64 ELF executable: will not run on arm64" in out.stdout
+    assert scan(arm, "--target", "arm64").returncode == 0
+    assert scan(arm, "--target", "x86_64").returncode == 1
+
+
+def test_unreadable_input_exits_2(tmp_path):
+    junk = tmp_path / "junk.zip"
+    junk.write_bytes(b"not a zip at all")
+    out = scan(junk)
+    assert out.returncode == 2 and "not a readable archive" in out.stderr
+    assert scan(tmp_path / "missing.zip").returncode == 2
+    assert scan(junk, "--target", "sparc").returncode == 2
