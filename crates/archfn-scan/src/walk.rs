@@ -105,25 +105,26 @@ fn npm_package_dir(path: &str) -> Option<String> {
 }
 
 impl Walk {
+    /// Records a finding about `path`; `architecture` and `advice` are set on the returned value.
     fn push(
         &mut self,
         path: &str,
         component: Option<&Component>,
         kind: Kind,
-        architecture: Option<&str>,
         severity: Severity,
         message: String,
-        advice: Option<String>,
-    ) {
+    ) -> &mut Finding {
         self.findings.push(Finding {
             path: path.to_string(),
             component: component.map(Component::label),
             kind,
-            architecture: architecture.map(str::to_string),
+            architecture: None,
             severity,
             message,
-            advice,
+            advice: None,
         });
+        let last = self.findings.len() - 1;
+        &mut self.findings[last]
     }
 
     fn advice(&self, component: Option<&Component>, path: &str) -> String {
@@ -266,10 +267,8 @@ impl Walk {
                         &full,
                         component.as_ref(),
                         Kind::NestedArchive,
-                        None,
                         Severity::Warning,
                         format!("archive nested deeper than {MAX_DEPTH} levels, not read"),
-                        None,
                     );
                     continue;
                 }
@@ -278,10 +277,8 @@ impl Walk {
                         &full,
                         component.as_ref(),
                         Kind::NestedArchive,
-                        None,
                         Severity::Warning,
                         "nested archive too large to read".into(),
-                        None,
                     );
                     continue;
                 }
@@ -291,10 +288,8 @@ impl Walk {
                         &full,
                         component.as_ref(),
                         Kind::NestedArchive,
-                        None,
                         Severity::Warning,
                         "not a readable archive".into(),
-                        None,
                     );
                 }
                 continue;
@@ -316,9 +311,15 @@ impl Walk {
                         .as_deref()
                         .is_some_and(|i| i.contains("musl"))
                     {
-                        self.push(path, component, Kind::Elf, Some(&found), Severity::Warning,
+                        let f = self.push(
+                            path,
+                            component,
+                            Kind::Elf,
+                            Severity::Warning,
                             "musl-linked executable: Lambda's OS is glibc, so it needs its own loader".into(),
-                            Some("link it statically, or against glibc".into()));
+                        );
+                        f.architecture = Some(found);
+                        f.advice = Some("link it statically, or against glibc".into());
                     }
                 }
                 Some(_) | None => {
@@ -328,15 +329,16 @@ impl Walk {
                         "executable"
                     };
                     let advice = self.advice(component, path);
-                    self.push(
+                    let target = self.target;
+                    let f = self.push(
                         path,
                         component,
                         Kind::Elf,
-                        Some(&found),
                         Severity::Incompatible,
-                        format!("{found} ELF {what}: will not run on {}", self.target),
-                        Some(advice),
+                        format!("{found} ELF {what}: will not run on {target}"),
                     );
+                    f.architecture = Some(found);
+                    f.advice = Some(advice);
                 }
             }
             return;
@@ -357,15 +359,14 @@ impl Walk {
             } else {
                 "Windows (PE)"
             };
-            self.push(
+            let f = self.push(
                 path,
                 component,
                 Kind::ForeignBinary,
-                None,
                 Severity::Warning,
                 format!("{kind} binary: never loaded on Lambda"),
-                Some("remove it from the package to save space".into()),
             );
+            f.advice = Some("remove it from the package to save space".into());
         }
     }
 
@@ -379,15 +380,14 @@ impl Walk {
             return;
         }
         if platforms.iter().all(|p| *p == "any") {
-            self.push(
+            let f = self.push(
                 path,
                 Some(comp),
                 Kind::Wheel,
-                Some("any"),
                 Severity::Ok,
                 "pure-Python wheel: runs on any architecture".into(),
-                None,
             );
+            f.architecture = Some("any".into());
             return;
         }
         let want = python_arch(self.target);
@@ -396,18 +396,18 @@ impl Walk {
         }
         let found = platforms.join(", ");
         let advice = self.advice(Some(comp), path);
-        self.push(
+        let target = self.target;
+        let f = self.push(
             path,
             Some(comp),
             Kind::Wheel,
-            Some(&found),
             Severity::Incompatible,
             format!(
-                "platform wheel built for {found}: its compiled modules will not load on {}",
-                self.target
+                "platform wheel built for {found}: its compiled modules will not load on {target}"
             ),
-            Some(advice),
         );
+        f.architecture = Some(found);
+        f.advice = Some(advice);
     }
 
     fn npm_fields(&mut self, path: &str, comp: &Component, doc: &serde_json::Value) {
@@ -426,19 +426,16 @@ impl Walk {
             let excluded = cpu.iter().any(|c| c.strip_prefix('!') == Some(want));
             if !allowed || excluded {
                 let advice = self.advice(Some(comp), path);
-                self.push(
+                let (target, cpus) = (self.target, cpu.join(", "));
+                let f = self.push(
                     path,
                     Some(comp),
                     Kind::NpmPackage,
-                    Some(&cpu.join(", ")),
                     Severity::Incompatible,
-                    format!(
-                        "npm package for cpu [{}]: will not run on {}",
-                        cpu.join(", "),
-                        self.target
-                    ),
-                    Some(advice),
+                    format!("npm package for cpu [{cpus}]: will not run on {target}"),
                 );
+                f.architecture = Some(cpus);
+                f.advice = Some(advice);
             }
         }
     }
