@@ -6,6 +6,8 @@ import json
 import subprocess
 import zipfile
 
+import pytest
+
 from conftest import archfn_bin
 from test_invoke import build_c_runtime
 from test_invoke_wheels import numpy_wheel
@@ -50,3 +52,25 @@ def test_unreadable_input_exits_2(tmp_path):
     assert out.returncode == 2 and "not a readable archive" in out.stderr
     assert scan(tmp_path / "missing.zip").returncode == 2
     assert scan(junk, "--target", "sparc").returncode == 2
+
+
+def test_readiness_of_a_deployed_function_with_layers(server, lam, runtimes):
+    """The API and `archfn scan --function` scan code, layers and runtime together."""
+    from conftest import create, make_zip
+    import urllib.request
+
+    layer = lam.publish_layer_version(LayerName="natives", Content={"ZipFile": build_c_runtime("x86_64")},
+                                      CompatibleArchitectures=["x86_64"])["LayerVersionArn"]
+    name, _ = create(lam, runtime="python3.11", arch="x86_64", Layers=[layer], zip_bytes=make_zip({"app.py": "x = 1\n"}))
+    with urllib.request.urlopen(f"{server.url}/archfn/v1/functions/{name}/readiness?target=arm64") as r:
+        report = json.loads(r.read())
+    assert report["target"] == "arm64" and report["compatible"] is False
+    bad = [f for f in report["findings"] if f["severity"] == "incompatible"]
+    assert [f["path"] for f in bad] == [f"{layer}!/bootstrap"]
+    out = subprocess.run([archfn_bin(), "scan", "--function", name, "--endpoint", server.url], capture_output=True, text=True)
+    assert out.returncode == 1 and f"{layer}!/bootstrap" in out.stdout
+    out = subprocess.run([archfn_bin(), "scan", "--function", name, "--endpoint", server.url, "--target", "x86_64"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(f"{server.url}/archfn/v1/functions/{name}/readiness?target=sparc")
+    assert e.value.code == 400

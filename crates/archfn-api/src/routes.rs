@@ -93,6 +93,10 @@ pub(crate) fn lambda_routes() -> Router<AppState> {
             "/2015-03-31/functions/{name}/invocations",
             axum::routing::post(invoke::invoke),
         )
+        .route(
+            "/archfn/v1/functions/{name}/readiness",
+            get(invoke::readiness),
+        )
 }
 
 /// archfn's own routes: health and code downloads (authorized by a token in the URL).

@@ -14,6 +14,7 @@ mod input;
 mod invoke;
 mod layer;
 mod prepare;
+mod readiness;
 mod validate;
 mod version;
 

@@ -1,10 +1,10 @@
 //! Findings and the report, as text (grouped by component, worst first) and JSON.
 
 use archfn_model::Architecture;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How bad a finding is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// Fine on the target (reported for pure packages, so they are not unknowns).
@@ -16,7 +16,7 @@ pub enum Severity {
 }
 
 /// What kind of evidence a finding rests on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     /// An ELF executable or shared object.
@@ -29,10 +29,12 @@ pub enum Kind {
     ForeignBinary,
     /// An archive nested deeper than archfn reads.
     NestedArchive,
+    /// The function's runtime itself.
+    Runtime,
 }
 
 /// One thing found in the artifact.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
     /// Path inside the artifact (nested archives joined with `!/`).
     pub path: String,
@@ -51,7 +53,7 @@ pub struct Finding {
 }
 
 /// The outcome of a scan.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     /// The architecture judged against.
     pub target: Architecture,
@@ -66,6 +68,11 @@ pub struct Report {
 }
 
 impl Report {
+    /// Parses a report from its JSON (as the readiness API returns it).
+    pub fn from_json(text: &str) -> Result<Report, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
     pub(crate) fn new(
         target: Architecture,
         mut findings: Vec<Finding>,

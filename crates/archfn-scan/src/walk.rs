@@ -28,13 +28,33 @@ const MAX_METADATA_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Scans a zip-format artifact (function package, layer, wheel, jar) held in memory.
 pub fn scan_zip(bytes: &[u8], target: Architecture) -> Result<Report, ScanError> {
+    scan_function(&[("", bytes)], None, target)
+}
+
+/// Scans a function: its code and layers (each `(label, zip)`; paths of a labelled archive are
+/// shown as `label!/path`), and its runtime (`runtime`, judged at `today`, `YYYY-MM-DD`).
+pub fn scan_function(
+    archives: &[(&str, &[u8])],
+    runtime: Option<(&str, &str)>,
+    target: Architecture,
+) -> Result<Report, ScanError> {
     let mut walk = Walk {
         target,
         findings: Vec::new(),
         files: 0,
         natives: 0,
     };
-    walk.zip(bytes, "", 0)?;
+    for (label, bytes) in archives {
+        let prefix = if label.is_empty() {
+            String::new()
+        } else {
+            format!("{label}!/")
+        };
+        walk.zip(bytes, &prefix, 0)?;
+    }
+    if let Some((id, today)) = runtime {
+        walk.runtime(id, today);
+    }
     Ok(Report::new(target, walk.findings, walk.files, walk.natives))
 }
 
@@ -370,6 +390,48 @@ impl Walk {
         }
     }
 
+    fn runtime(&mut self, id: &str, today: &str) {
+        let target = self.target;
+        let Some(info) = archfn_model::runtime::lookup(id) else {
+            self.push(
+                id,
+                None,
+                Kind::Runtime,
+                Severity::Warning,
+                format!("runtime {id} is not one archfn knows"),
+            );
+            return;
+        };
+        if !info.supports(target) {
+            let f = self.push(
+                id,
+                None,
+                Kind::Runtime,
+                Severity::Incompatible,
+                format!("runtime {id} is not offered on {target}"),
+            );
+            f.advice = Some(match info.os {
+                archfn_model::OsFamily::AmazonLinux1 => {
+                    "move to provided.al2023 (Go, custom runtimes) or a current language runtime"
+                        .into()
+                }
+                _ => "move to a current runtime of the same language".into(),
+            });
+        } else if info.deprecated(today) {
+            let f = self.push(
+                id,
+                None,
+                Kind::Runtime,
+                Severity::Warning,
+                format!(
+                    "runtime {id} is deprecated (since {})",
+                    info.deprecation.unwrap_or("?")
+                ),
+            );
+            f.advice = Some("upgrade the runtime while migrating: creates and updates on it are or will be blocked".into());
+        }
+    }
+
     fn wheel_tags(&mut self, path: &str, comp: &Component, text: &str) {
         let platforms: Vec<&str> = text
             .lines()
@@ -563,6 +625,38 @@ mod tests {
                     && f.severity == Severity::Incompatible)
         );
         assert!(scan_zip(b"not a zip", Architecture::Arm64).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn judges_the_runtime() -> Result<(), ScanError> {
+        let code = zip_of(&[("main.py", b"x = 1")]);
+        let r = scan_function(
+            &[("", &code)],
+            Some(("go1.x", "2026-11-27")),
+            Architecture::Arm64,
+        )?;
+        assert!(!r.compatible);
+        assert!(r.findings.iter().any(
+            |f| f.kind == Kind::Runtime && f.message == "runtime go1.x is not offered on arm64"
+        ));
+        let r = scan_function(
+            &[("", &code)],
+            Some(("python3.9", "2026-11-27")),
+            Architecture::Arm64,
+        )?;
+        assert!(r.compatible);
+        assert!(
+            r.findings
+                .iter()
+                .any(|f| f.kind == Kind::Runtime && f.severity == Severity::Warning)
+        );
+        let r = scan_function(
+            &[("", &code)],
+            Some(("python3.12", "2026-11-27")),
+            Architecture::Arm64,
+        )?;
+        assert!(r.findings.is_empty());
         Ok(())
     }
 }

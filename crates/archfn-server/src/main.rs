@@ -83,8 +83,14 @@ enum Command {
     /// Exit status: 0 compatible, 1 something will not run, 2 the input could not be read.
     Scan {
         /// Packages to scan.
-        #[arg(required = true)]
+        #[arg(required_unless_present = "function")]
         paths: Vec<PathBuf>,
+        /// Scan a deployed function (NAME or NAME:QUALIFIER): its code, layers and runtime.
+        #[arg(long)]
+        function: Option<String>,
+        /// The server for `--function`.
+        #[arg(long, env = "ARCHFN_ENDPOINT", default_value = "http://127.0.0.1:9001")]
+        endpoint: String,
         /// The architecture to judge against.
         #[arg(long, default_value = "arm64")]
         target: String,
@@ -189,9 +195,17 @@ fn main() -> anyhow::Result<()> {
             Command::Runtime { command } => runtime_command(command),
             Command::Scan {
                 paths,
+                function,
+                endpoint,
                 target,
                 format,
-            } => std::process::exit(scan(&paths, &target, format)),
+            } => {
+                let status = match function {
+                    Some(f) => scan_function(&endpoint, &f, &target, format).await,
+                    None => scan(&paths, &target, format),
+                };
+                std::process::exit(status)
+            }
             Command::Logs {
                 function,
                 follow,
@@ -289,6 +303,47 @@ fn scan(paths: &[PathBuf], target: &str, format: ScanFormat) -> i32 {
         }
     }
     status
+}
+
+/// Asks a server for a function's readiness report; same exit statuses as `scan`.
+async fn scan_function(endpoint: &str, function: &str, target: &str, format: ScanFormat) -> i32 {
+    let (name, qualifier) = match function.split_once(':') {
+        Some((n, q)) if !function.starts_with("arn:") => (n, Some(q)),
+        _ => (function, None),
+    };
+    let mut url = format!(
+        "{}/archfn/v1/functions/{name}/readiness?target={target}",
+        endpoint.trim_end_matches('/')
+    );
+    if let Some(q) = qualifier {
+        url.push_str(&format!("&Qualifier={q}"));
+    }
+    let response = match reqwest::get(&url).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {url}: {e}");
+            return 2;
+        }
+    };
+    let ok = response.status().is_success();
+    let body = response.text().await.unwrap_or_default();
+    if !ok {
+        eprintln!("error: {body}");
+        return 2;
+    }
+    match archfn_scan::Report::from_json(&body) {
+        Ok(r) => {
+            match format {
+                ScanFormat::Text => print!("{function}: {}", r.to_text()),
+                ScanFormat::Json => println!("{}", r.to_json()),
+            }
+            if r.compatible { 0 } else { 1 }
+        }
+        Err(e) => {
+            eprintln!("error: unreadable report: {e}");
+            2
+        }
+    }
 }
 
 async fn logs(data_dir: &Path, region: &str, function: &str, follow: bool) -> anyhow::Result<()> {

@@ -164,3 +164,29 @@ pub(crate) async fn invoke(
     }
     Ok(resp)
 }
+
+/// `GET /archfn/v1/functions/{name}/readiness?target=arm64[&Qualifier=…]`: the function's code,
+/// layers and runtime scanned for the target architecture (archfn-scan's JSON report).
+pub(crate) async fn readiness(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Path(name): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let target = q.get("target").map(String::as_str).unwrap_or("arm64");
+    let Some(arch) = archfn_model::Architecture::parse(target) else {
+        return Err(ApiError::ValidationException(format!(
+            "1 validation error detected: Value '{target}' at 'target' failed to satisfy constraint: Member must satisfy enum value set: [x86_64, arm64]"
+        )));
+    };
+    let report = state
+        .control
+        .readiness(
+            &ctx.region,
+            &name,
+            q.get("Qualifier").map(String::as_str),
+            arch,
+        )
+        .await?;
+    Ok(([("content-type", "application/json")], report.to_json()).into_response())
+}

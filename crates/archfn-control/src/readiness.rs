@@ -1,0 +1,50 @@
+//! Arm64 readiness of a deployed function: its code, its layers and its runtime, scanned
+//! together for a target architecture.
+
+use archfn_model::Architecture;
+use archfn_scan::Report;
+
+use crate::{Control, ControlError};
+
+impl Control {
+    /// Scans the code and layers of `name` (at `qualifier`) and its runtime for `target`.
+    pub async fn readiness(
+        &self,
+        region: &str,
+        name: &str,
+        qualifier: Option<&str>,
+        target: Architecture,
+    ) -> Result<Report, ControlError> {
+        let r = self.resolve(region, name, qualifier).await?;
+        let config = self.select(&r).await?.config;
+        let mut archives = Vec::new();
+        if !config.code.digest.is_empty() {
+            archives.push((
+                String::new(),
+                self.inner.blobs.get(&config.code.digest).await?,
+            ));
+        }
+        for layer in &config.layers {
+            archives.push((
+                layer.arn.clone(),
+                self.inner.blobs.get(&layer.digest).await?,
+            ));
+        }
+        let runtime = config.runtime.clone();
+        let today = self.today();
+        tokio::task::spawn_blocking(move || {
+            let refs: Vec<(&str, &[u8])> = archives
+                .iter()
+                .map(|(l, b)| (l.as_str(), b.as_ref()))
+                .collect();
+            archfn_scan::scan_function(
+                &refs,
+                runtime.as_deref().map(|r| (r, today.as_str())),
+                target,
+            )
+        })
+        .await
+        .map_err(|e| ControlError::Internal(e.to_string()))?
+        .map_err(|e| ControlError::Internal(format!("stored code could not be scanned: {e}")))
+    }
+}
