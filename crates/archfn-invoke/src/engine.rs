@@ -135,6 +135,10 @@ impl Engine {
         for (file, text) in [("python.py", PYTHON_BOOTSTRAP), ("node.js", NODE_BOOTSTRAP)] {
             std::fs::write(config.work_dir.join("runtime").join(file), text).map_err(io)?;
         }
+        let swept = archfn_sandbox::cgroup::sweep_stale();
+        if swept > 0 {
+            tracing::info!(groups = swept, "removed cgroups left by an earlier process");
+        }
         let engine = Engine {
             inner: Arc::new(Inner {
                 runtimes: RuntimeStore::new(&config.runtimes_dir),

@@ -108,15 +108,41 @@ impl EnvCgroup {
 
 impl Drop for EnvCgroup {
     fn drop(&mut self) {
-        for d in &self.dirs {
-            // The group can only be removed once empty; the environment's processes are gone by now
-            // or going. Try a few times, briefly.
-            for _ in 0..20 {
-                if std::fs::remove_dir(d).is_ok() || !d.exists() {
-                    break;
+        // A group can only be removed once its processes are gone, which takes a moment after a
+        // kill. Retry off the async runtime's threads, briefly.
+        let dirs = std::mem::take(&mut self.dirs);
+        std::thread::spawn(move || {
+            for _ in 0..200 {
+                let left: Vec<&PathBuf> = dirs
+                    .iter()
+                    .filter(|d| d.exists() && std::fs::remove_dir(d).is_err())
+                    .collect();
+                if left.is_empty() {
+                    return;
                 }
-                std::thread::sleep(std::time::Duration::from_millis(5));
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        });
+    }
+}
+
+/// Removes environment groups left behind by a process that was killed (empty groups only: a
+/// group still in use by another server's environment cannot be removed and is left alone).
+pub fn sweep_stale() -> usize {
+    let mut removed = 0;
+    for parent in [
+        Path::new(ROOT).join("archfn"),
+        Path::new(ROOT).join("memory").join("archfn"),
+        Path::new(ROOT).join("pids").join("archfn"),
+    ] {
+        let Ok(entries) = std::fs::read_dir(&parent) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) && std::fs::remove_dir(e.path()).is_ok() {
+                removed += 1;
             }
         }
     }
+    removed
 }
