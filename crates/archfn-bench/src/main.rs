@@ -127,6 +127,23 @@ impl Measurement {
     }
 }
 
+/// aws-sdk-lambda pointed at `endpoint`, with throwaway credentials.
+async fn sdk_client(endpoint: &str) -> Client {
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_lambda::config::Credentials::new(
+            "AKIDBENCH",
+            "bench",
+            None,
+            None,
+            "bench",
+        ))
+        .load()
+        .await;
+    Client::new(&config)
+}
+
 fn small_zip() -> anyhow::Result<Vec<u8>> {
     let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     w.start_file(
@@ -293,19 +310,7 @@ async fn warm(args: WarmArgs) -> anyhow::Result<()> {
 }
 
 async fn cold(args: ColdArgs) -> anyhow::Result<()> {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(&args.endpoint)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_lambda::config::Credentials::new(
-            "AKIDBENCH",
-            "bench",
-            None,
-            None,
-            "bench",
-        ))
-        .load()
-        .await;
-    let client = Client::new(&config);
+    let client = sdk_client(&args.endpoint).await;
     let http = reqwest::Client::new();
     let url = format!(
         "{}/2015-03-31/functions/{}/invocations",
@@ -390,19 +395,7 @@ async fn main() -> anyhow::Result<()> {
         Bench::Cold(a) => return cold(a).await,
         Bench::Floor(a) => return floor(a),
     };
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(&args.endpoint)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_lambda::config::Credentials::new(
-            "AKIDBENCH",
-            "bench",
-            None,
-            None,
-            "bench",
-        ))
-        .load()
-        .await;
-    let client = Client::new(&config);
+    let client = sdk_client(&args.endpoint).await;
     let zip = Arc::new(small_zip()?);
     let role = Arc::new(args.role.clone());
     let mut results = Vec::new();

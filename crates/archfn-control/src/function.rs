@@ -302,18 +302,14 @@ impl Control {
         let architecture = validate::architectures(input.architectures.as_deref(), &mut errs);
         let role = input.role.clone().unwrap_or_default();
         validate::role(&role, &mut errs);
-        validate::sizes(
+        validate::settings(
             input.memory_size,
             input.timeout,
             input.ephemeral_storage,
+            input.description.as_deref(),
+            input.tracing_mode.as_deref(),
             &mut errs,
         );
-        if let Some(d) = &input.description {
-            validate::description(d, &mut errs);
-        }
-        if let Some(m) = &input.tracing_mode {
-            validate::tracing_mode(m, &mut errs);
-        }
         let package_type = match input.package_type.as_deref() {
             None | Some("Zip") => PackageType::Zip,
             Some("Image") => PackageType::Image,
@@ -708,18 +704,14 @@ impl Control {
         if let Some(role) = &input.role {
             validate::role(role, &mut errs);
         }
-        validate::sizes(
+        validate::settings(
             input.memory_size,
             input.timeout,
             input.ephemeral_storage,
+            input.description.as_deref(),
+            input.tracing_mode.as_deref(),
             &mut errs,
         );
-        if let Some(d) = &input.description {
-            validate::description(d, &mut errs);
-        }
-        if let Some(m) = &input.tracing_mode {
-            validate::tracing_mode(m, &mut errs);
-        }
         errs.into_result()?;
         validate::timeout_max(input.timeout)?;
         self.ensure_updatable(&r)?;

@@ -194,6 +194,24 @@ pub(crate) fn sizes(
     }
 }
 
+/// The settings CreateFunction and UpdateFunctionConfiguration share, when given.
+pub(crate) fn settings(
+    memory: Option<i64>,
+    timeout: Option<i64>,
+    ephemeral: Option<i64>,
+    description_text: Option<&str>,
+    tracing: Option<&str>,
+    errs: &mut ValidationErrors,
+) {
+    sizes(memory, timeout, ephemeral, errs);
+    if let Some(d) = description_text {
+        description(d, errs);
+    }
+    if let Some(m) = tracing {
+        tracing_mode(m, errs);
+    }
+}
+
 /// Timeouts above 900 s pass the API model but not the service.
 pub(crate) fn timeout_max(timeout: Option<i64>) -> Result<(), ControlError> {
     match timeout {

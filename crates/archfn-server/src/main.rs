@@ -349,7 +349,7 @@ async fn scan_function(endpoint: &str, function: &str, target: &str, format: Sca
 async fn logs(data_dir: &Path, region: &str, function: &str, follow: bool) -> anyhow::Result<()> {
     use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
     let path = data_dir
-        .join("work")
+        .join("engine")
         .join("logs")
         .join(region)
         .join(format!("{function}.log"));
@@ -441,7 +441,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     .context("starting the control plane")?;
     let engine = archfn_invoke::Engine::start(archfn_invoke::EngineConfig {
         runtimes_dir: args.runtimes_dir.clone(),
-        work_dir: args.data_dir.join("work"),
+        work_dir: args.data_dir.join("engine"),
         idle_timeout: args.idle_timeout,
         init_timeout: std::time::Duration::from_secs(10),
     })
