@@ -74,3 +74,17 @@ def test_readiness_of_a_deployed_function_with_layers(server, lam, runtimes):
     with pytest.raises(urllib.error.HTTPError) as e:
         urllib.request.urlopen(f"{server.url}/archfn/v1/functions/{name}/readiness?target=sparc")
     assert e.value.code == 400
+
+
+def test_sarif_output(tmp_path):
+    x86 = tmp_path / "x86.zip"
+    x86.write_bytes(build_c_runtime("x86_64"))
+    out = scan(x86, "--target", "arm64", "--format", "sarif")
+    assert out.returncode == 1
+    doc = json.loads(out.stdout)
+    assert doc["version"] == "2.1.0"
+    results = doc["runs"][0]["results"]
+    assert [r["ruleId"] for r in results] == ["archfn/elf"]
+    assert results[0]["level"] == "error"
+    assert results[0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "bootstrap"
+    assert "cargo lambda build --arm64" in results[0]["message"]["text"]

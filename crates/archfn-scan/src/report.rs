@@ -102,6 +102,39 @@ impl Report {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
     }
 
+    /// SARIF 2.1.0, for code-scanning tools: one result per finding that is not `ok`, with the
+    /// rule id `archfn/<kind>` and level `error` (will not run) or `warning`.
+    pub fn to_sarif(&self) -> String {
+        let results: Vec<serde_json::Value> = self
+            .findings
+            .iter()
+            .filter(|f| f.severity != Severity::Ok)
+            .map(|f| {
+                let kind = serde_json::to_value(f.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+                let mut text = f.message.clone();
+                if let Some(a) = &f.advice {
+                    text.push_str(&format!(". Fix: {a}"));
+                }
+                serde_json::json!({
+                    "ruleId": format!("archfn/{kind}"),
+                    "level": if f.severity == Severity::Incompatible { "error" } else { "warning" },
+                    "message": { "text": text },
+                    "locations": [{ "physicalLocation": { "artifactLocation": { "uri": f.path } } }],
+                    "properties": { "component": f.component, "architecture": f.architecture, "target": self.target.as_str() },
+                })
+            })
+            .collect();
+        let doc = serde_json::json!({
+            "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+            "version": "2.1.0",
+            "runs": [{
+                "tool": { "driver": { "name": "archfn-scan", "version": env!("CARGO_PKG_VERSION") } },
+                "results": results,
+            }],
+        });
+        serde_json::to_string_pretty(&doc).unwrap_or_default()
+    }
+
     /// A report for people: a verdict line, then findings grouped by component, worst first.
     pub fn to_text(&self) -> String {
         let mut out = String::new();

@@ -120,6 +120,8 @@ enum ScanFormat {
     Text,
     /// For programs.
     Json,
+    /// SARIF 2.1.0, for code-scanning tools.
+    Sarif,
 }
 
 #[derive(Debug, Subcommand)]
@@ -291,6 +293,7 @@ fn scan(paths: &[PathBuf], target: &str, format: ScanFormat) -> i32 {
                 match format {
                     ScanFormat::Text => print!("{}: {}", path.display(), r.to_text()),
                     ScanFormat::Json => println!("{}", r.to_json()),
+                    ScanFormat::Sarif => println!("{}", r.to_sarif()),
                 }
                 if !r.compatible && status == 0 {
                     status = 1;
@@ -336,6 +339,7 @@ async fn scan_function(endpoint: &str, function: &str, target: &str, format: Sca
             match format {
                 ScanFormat::Text => print!("{function}: {}", r.to_text()),
                 ScanFormat::Json => println!("{}", r.to_json()),
+                ScanFormat::Sarif => println!("{}", r.to_sarif()),
             }
             if r.compatible { 0 } else { 1 }
         }
