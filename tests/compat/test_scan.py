@@ -88,3 +88,25 @@ def test_sarif_output(tmp_path):
     assert results[0]["level"] == "error"
     assert results[0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "bootstrap"
     assert "cargo lambda build --arm64" in results[0]["message"]["text"]
+
+
+def test_directories_are_scanned_like_archives(tmp_path):
+    """An unpacked wheel and an npm platform package in a directory, with a symlink loop."""
+    import os
+
+    wheel = numpy_wheel("manylinux2014_aarch64")
+    pkg = tmp_path / "pkg"
+    with zipfile.ZipFile(wheel) as z:
+        z.extractall(pkg)
+    esb = pkg / "node_modules" / "@esbuild" / "linux-arm64"
+    esb.mkdir(parents=True)
+    (esb / "package.json").write_text(json.dumps({"name": "@esbuild/linux-arm64", "version": "0.25.0", "os": ["linux"], "cpu": ["arm64"]}))
+    os.symlink("..", pkg / "node_modules" / "loop")
+    out = scan(pkg, "--target", "x86_64", "--format", "json")
+    assert out.returncode == 1
+    report = json.loads(out.stdout)
+    components = {f["component"] for f in report["findings"] if f["severity"] == "incompatible"}
+    assert components == {"numpy 2.2.6", "@esbuild/linux-arm64 0.25.0"}
+    npm = [f for f in report["findings"] if f["kind"] == "npm_package"][0]
+    assert npm["advice"].startswith("install @esbuild/linux-x64 instead")
+    assert scan(pkg, "--target", "arm64").returncode == 0

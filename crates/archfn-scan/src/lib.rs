@@ -11,4 +11,4 @@ pub mod report;
 mod walk;
 
 pub use report::{Finding, Kind, Report, Severity};
-pub use walk::{ScanError, scan_function, scan_zip};
+pub use walk::{ScanError, Source, scan_function, scan_source, scan_zip};

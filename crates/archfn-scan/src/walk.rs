@@ -26,6 +26,77 @@ const MAX_NESTED_BYTES: u64 = 128 * 1024 * 1024;
 /// Largest metadata file (package.json, RECORD, WHEEL) read.
 const MAX_METADATA_BYTES: u64 = 4 * 1024 * 1024;
 
+/// Where the files of an artifact come from: a zip in memory, or (in the CLI) a directory.
+pub trait Source {
+    /// Every file's path, relative and `/`-separated; directories and symlinks left out.
+    fn files(&mut self) -> Vec<String>;
+    /// A file's size in bytes (0 when unknown).
+    fn size(&mut self, path: &str) -> u64;
+    /// Up to `cap` bytes from the start of a file (fewer, or none, when it cannot be read).
+    fn read(&mut self, path: &str, cap: u64) -> Vec<u8>;
+}
+
+/// A zip (or wheel, or jar) held in memory.
+struct ZipSource<'a> {
+    zip: zip::ZipArchive<Cursor<&'a [u8]>>,
+    index: HashMap<String, usize>,
+}
+
+impl<'a> ZipSource<'a> {
+    fn new(bytes: &'a [u8]) -> Result<ZipSource<'a>, ScanError> {
+        let mut zip = zip::ZipArchive::new(Cursor::new(bytes))
+            .map_err(|e| ScanError::NotAnArchive(e.to_string()))?;
+        let mut index = HashMap::new();
+        for i in 0..zip.len() {
+            let Ok(entry) = zip.by_index_raw(i) else {
+                continue;
+            };
+            if entry.is_dir() {
+                continue;
+            }
+            if let Ok(name) = entry.name() {
+                index.insert(name.to_string(), i);
+            }
+        }
+        Ok(ZipSource { zip, index })
+    }
+}
+
+impl Source for ZipSource<'_> {
+    fn files(&mut self) -> Vec<String> {
+        let mut names: Vec<(usize, String)> =
+            self.index.iter().map(|(n, i)| (*i, n.clone())).collect();
+        names.sort();
+        names.into_iter().map(|(_, n)| n).collect()
+    }
+
+    fn size(&mut self, path: &str) -> u64 {
+        self.index
+            .get(path)
+            .and_then(|i| self.zip.by_index_raw(*i).ok().map(|e| e.size()))
+            .unwrap_or(0)
+    }
+
+    fn read(&mut self, path: &str, cap: u64) -> Vec<u8> {
+        match self.index.get(path).map(|i| self.zip.by_index(*i)) {
+            Some(Ok(entry)) => read_capped(entry, cap),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Scans any source of files (a directory, through the CLI's own `Source`).
+pub fn scan_source(src: &mut dyn Source, target: Architecture) -> Report {
+    let mut walk = Walk {
+        target,
+        findings: Vec::new(),
+        files: 0,
+        natives: 0,
+    };
+    walk.source(src, "", 0);
+    Report::new(target, walk.findings, walk.files, walk.natives)
+}
+
 /// Scans a zip-format artifact (function package, layer, wheel, jar) held in memory.
 pub fn scan_zip(bytes: &[u8], target: Architecture) -> Result<Report, ScanError> {
     scan_function(&[("", bytes)], None, target)
@@ -198,22 +269,25 @@ impl Walk {
     }
 
     fn zip(&mut self, bytes: &[u8], prefix: &str, depth: usize) -> Result<(), ScanError> {
-        let mut zip = zip::ZipArchive::new(Cursor::new(bytes))
-            .map_err(|e| ScanError::NotAnArchive(e.to_string()))?;
+        let mut src = ZipSource::new(bytes)?;
+        self.source(&mut src, prefix, depth);
+        Ok(())
+    }
+
+    /// The two passes over any source of files.
+    fn source(&mut self, src: &mut dyn Source, prefix: &str, depth: usize) {
+        let names = src.files();
         // Pass 1: metadata that names packages.
         let mut by_path: HashMap<String, Component> = HashMap::new();
         let mut npm_dirs: Vec<(String, Component)> = Vec::new();
-        for i in 0..zip.len() {
-            let Ok(entry) = zip.by_index(i) else { continue };
-            let Ok(name) = entry.name().map(|n| n.to_string()) else {
-                continue;
-            };
+        for name in &names {
+            let name = name.clone();
             if name.ends_with(".dist-info/RECORD") {
                 let Some((dist, version)) = dist_info_name(&name) else {
                     continue;
                 };
                 let text =
-                    String::from_utf8_lossy(&read_capped(entry, MAX_METADATA_BYTES)).into_owned();
+                    String::from_utf8_lossy(&src.read(&name, MAX_METADATA_BYTES)).into_owned();
                 let comp = Component::Wheel {
                     name: dist,
                     version,
@@ -228,7 +302,7 @@ impl Walk {
                     continue;
                 };
                 let text =
-                    String::from_utf8_lossy(&read_capped(entry, MAX_METADATA_BYTES)).into_owned();
+                    String::from_utf8_lossy(&src.read(&name, MAX_METADATA_BYTES)).into_owned();
                 let comp = Component::Wheel {
                     name: dist,
                     version,
@@ -237,7 +311,7 @@ impl Walk {
             } else if name.ends_with("package.json")
                 && npm_package_dir(&name).is_some_and(|d| format!("{d}package.json") == name)
             {
-                let raw = read_capped(entry, MAX_METADATA_BYTES);
+                let raw = src.read(&name, MAX_METADATA_BYTES);
                 let Ok(doc) = serde_json::from_slice::<serde_json::Value>(&raw) else {
                     continue;
                 };
@@ -260,14 +334,7 @@ impl Walk {
         }
         npm_dirs.sort_by_key(|(d, _)| std::cmp::Reverse(d.len()));
         // Pass 2: every file.
-        for i in 0..zip.len() {
-            let Ok(entry) = zip.by_index(i) else { continue };
-            if entry.is_dir() {
-                continue;
-            }
-            let Ok(name) = entry.name().map(|n| n.to_string()) else {
-                continue;
-            };
+        for name in names {
             self.files += 1;
             let full = format!("{prefix}{name}");
             let component = by_path
@@ -292,7 +359,7 @@ impl Walk {
                     );
                     continue;
                 }
-                if entry.size() > MAX_NESTED_BYTES {
+                if src.size(&name) > MAX_NESTED_BYTES {
                     self.push(
                         &full,
                         component.as_ref(),
@@ -302,7 +369,7 @@ impl Walk {
                     );
                     continue;
                 }
-                let inner = read_capped(entry, MAX_NESTED_BYTES);
+                let inner = src.read(&name, MAX_NESTED_BYTES);
                 if self.zip(&inner, &format!("{full}!/"), depth + 1).is_err() {
                     self.push(
                         &full,
@@ -314,10 +381,9 @@ impl Walk {
                 }
                 continue;
             }
-            let head = read_capped(entry, HEAD_BYTES);
+            let head = src.read(&name, HEAD_BYTES);
             self.file(&full, component.as_ref(), &lower, &head);
         }
-        Ok(())
     }
 
     fn file(&mut self, path: &str, component: Option<&Component>, lower: &str, head: &[u8]) {

@@ -277,6 +277,51 @@ fn runtime_command(command: RuntimeCommand) -> anyhow::Result<()> {
     }
 }
 
+/// A directory as a scan source. Symlinks are not followed (no loops, nothing outside).
+struct DirSource {
+    root: PathBuf,
+}
+
+impl archfn_scan::Source for DirSource {
+    fn files(&mut self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut stack = vec![PathBuf::new()];
+        while let Some(rel) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(self.root.join(&rel)) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let Ok(meta) = std::fs::symlink_metadata(e.path()) else {
+                    continue;
+                };
+                let child = rel.join(e.file_name());
+                if meta.is_dir() {
+                    stack.push(child);
+                } else if meta.is_file() && out.len() < 1_000_000 {
+                    out.push(child.to_string_lossy().replace('\\', "/"));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    fn size(&mut self, path: &str) -> u64 {
+        std::fs::symlink_metadata(self.root.join(path))
+            .map(|m| m.len())
+            .unwrap_or(0)
+    }
+
+    fn read(&mut self, path: &str, cap: u64) -> Vec<u8> {
+        use std::io::Read;
+        let mut buf = Vec::new();
+        if let Ok(f) = std::fs::File::open(self.root.join(path)) {
+            let _ = f.take(cap).read_to_end(&mut buf);
+        }
+        buf
+    }
+}
+
 /// Scans each path; returns the exit status (0 compatible, 1 incompatible, 2 unreadable).
 fn scan(paths: &[PathBuf], target: &str, format: ScanFormat) -> i32 {
     let Some(target) = archfn_model::Architecture::parse(target) else {
@@ -285,9 +330,16 @@ fn scan(paths: &[PathBuf], target: &str, format: ScanFormat) -> i32 {
     };
     let mut status = 0;
     for path in paths {
-        let report = std::fs::read(path)
-            .map_err(|e| e.to_string())
-            .and_then(|bytes| archfn_scan::scan_zip(&bytes, target).map_err(|e| e.to_string()));
+        let report = if path.is_dir() {
+            Ok(archfn_scan::scan_source(
+                &mut DirSource { root: path.clone() },
+                target,
+            ))
+        } else {
+            std::fs::read(path)
+                .map_err(|e| e.to_string())
+                .and_then(|bytes| archfn_scan::scan_zip(&bytes, target).map_err(|e| e.to_string()))
+        };
         match report {
             Ok(r) => {
                 match format {
