@@ -108,6 +108,8 @@ impl IntoResponse for ApiError {
             serde_json::json!({ "message": message })
         } else if let ApiError::TooManyRequestsException(_, reason) = &self {
             serde_json::json!({ "Type": "User", "message": message, "Reason": reason })
+        } else if matches!(self, ApiError::ServiceException(_)) {
+            serde_json::json!({ "Type": "Service", "message": message })
         } else {
             serde_json::json!({ "Type": "User", "message": message })
         };
