@@ -513,35 +513,5 @@ async fn main() -> anyhow::Result<()> {
         }
     }
 
-    println!("| target | operation | concurrency | ops | ops/s | p50 ms | p99 ms |");
-    println!("|---|---|---|---|---|---|---|");
-    let mut json = String::new();
-    for m in &results {
-        println!(
-            "| {} | {} | {} | {} | {:.1} | {:.2} | {:.2} |",
-            args.label,
-            m.op,
-            m.concurrency,
-            m.ops,
-            m.per_second(),
-            m.percentile(0.5),
-            m.percentile(0.99)
-        );
-        json.push_str(
-            &serde_json::json!({
-                "target": args.label, "op": m.op, "concurrency": m.concurrency, "ops": m.ops,
-                "ops_per_s": m.per_second(), "p50_ms": m.percentile(0.5), "p99_ms": m.percentile(0.99),
-            })
-            .to_string(),
-        );
-        json.push('\n');
-    }
-    if let Some(path) = args.json_out {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)?
-            .write_all(json.as_bytes())?;
-    }
-    Ok(())
+    print_and_save(&args.label, &results, args.json_out.as_deref())
 }

@@ -169,11 +169,6 @@ impl Engine {
         &self.inner.runtimes
     }
 
-    /// Where function `name`'s log is.
-    pub fn log_path(&self, region: &str, name: &str) -> PathBuf {
-        logs::function_log_path(&self.inner.config.work_dir.join("logs"), region, name)
-    }
-
     /// Invocation metrics in the Prometheus text format, labelled by architecture and execution.
     pub fn metrics_text(&self) -> String {
         let mut text = self.inner.metrics.render();
@@ -603,6 +598,12 @@ impl Engine {
             mode,
         }
     }
+}
+
+/// Where function `name`'s log is, for an engine whose work directory is `work_dir`
+/// (what `archfn logs` reads, with or without a running server).
+pub fn function_log_path(work_dir: &Path, region: &str, name: &str) -> PathBuf {
+    logs::function_log_path(&work_dir.join("logs"), region, name)
 }
 
 /// Recreates `src`'s tree under `dest` with hard links (copies across file systems), replacing

@@ -14,4 +14,6 @@ mod metrics;
 pub mod runtime_api;
 
 pub use archfn_sandbox::ExecutionMode;
-pub use engine::{Engine, EngineConfig, InvokeError, InvokeOutcome, InvokeRequest, Target};
+pub use engine::{
+    Engine, EngineConfig, InvokeError, InvokeOutcome, InvokeRequest, Target, function_log_path,
+};

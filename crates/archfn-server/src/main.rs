@@ -404,11 +404,7 @@ async fn scan_function(endpoint: &str, function: &str, target: &str, format: Sca
 
 async fn logs(data_dir: &Path, region: &str, function: &str, follow: bool) -> anyhow::Result<()> {
     use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
-    let path = data_dir
-        .join("engine")
-        .join("logs")
-        .join(region)
-        .join(format!("{function}.log"));
+    let path = archfn_invoke::function_log_path(&engine_dir(data_dir), region, function);
     let mut offset = 0u64;
     let mut out = tokio::io::stdout();
     loop {
@@ -432,6 +428,11 @@ async fn logs(data_dir: &Path, region: &str, function: &str, follow: bool) -> an
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
+}
+
+/// The invocation engine's scratch directory under a data directory.
+fn engine_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("engine")
 }
 
 /// The key that signs code download URLs, kept so URLs survive restarts.
@@ -497,7 +498,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     .context("starting the control plane")?;
     let engine = archfn_invoke::Engine::start(archfn_invoke::EngineConfig {
         runtimes_dir: args.runtimes_dir.clone(),
-        work_dir: args.data_dir.join("engine"),
+        work_dir: engine_dir(&args.data_dir),
         idle_timeout: args.idle_timeout,
         init_timeout: std::time::Duration::from_secs(10),
     })
