@@ -37,11 +37,12 @@ impl Control {
                 .iter()
                 .map(|(l, b)| (l.as_str(), b.as_ref()))
                 .collect();
-            archfn_scan::scan_function(
-                &refs,
-                runtime.as_deref().map(|r| (r, today.as_str())),
-                target,
-            )
+            let opts = archfn_scan::ScanOptions {
+                runtime,
+                today,
+                ..archfn_scan::ScanOptions::new(target)
+            };
+            archfn_scan::scan_function(&refs, &opts)
         })
         .await
         .map_err(|e| ControlError::Internal(e.to_string()))?

@@ -1,14 +1,302 @@
-//! Arm64 readiness: reads a built artifact (a zip, a wheel, a jar, a directory) and says, file by
-//! file, what will not run on the target architecture and what to do about it.
+//! Arm64 readiness: reads a built artifact (a zip, wheel, jar, tar or .tgz, a directory, an
+//! OCI image layout or `docker save` archive, or a single binary) and says, file by file, what
+//! will not run on the target architecture and what to do about it.
 //!
-//! Owns: the ELF reader, the archive walk (nested archives to a bounded depth), the rules that
-//! turn evidence into findings, and the report.
-//! Must not: do IO beyond the reader it is given, or panic on any input.
+//! Owns: the ELF reader, the one pass over an artifact's files (`collect`, nested archives to
+//! a bounded depth, several readers at once where the format allows), the rules that turn
+//! what was read into findings (`judge`), images, the table of first arm64 versions, and the
+//! report. Must not: panic on any input, or hold more than a bounded part of it in memory.
 #![warn(missing_docs)]
 
+mod collect;
 pub mod elf;
+mod image;
+mod judge;
+pub mod known;
 pub mod report;
-mod walk;
+
+use std::io::{BufReader, Read};
+use std::path::Path;
+
+use archfn_model::Architecture;
 
 pub use report::{Finding, Kind, Report, Severity};
-pub use walk::{ScanError, Source, scan_function, scan_source, scan_zip};
+
+use crate::collect::Collected;
+use crate::image::ImageFiles;
+use crate::judge::{Component, GlibcLimit, Judge};
+
+/// Why an artifact could not be scanned.
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    /// Not a format archfn reads.
+    #[error("not a readable archive: {0}")]
+    NotAnArchive(String),
+    /// The file could not be opened or read.
+    #[error("{0}")]
+    Io(String),
+}
+
+/// What to judge against.
+#[derive(Debug, Clone)]
+pub struct ScanOptions {
+    /// The architecture the code should run on.
+    pub target: Architecture,
+    /// The Lambda runtime (its OS sets the glibc; the runtime itself is judged too).
+    pub runtime: Option<String>,
+    /// Today, `YYYY-MM-DD`, for runtime deprecation.
+    pub today: String,
+    /// Readers working at once on a zip or a directory.
+    pub workers: usize,
+}
+
+impl ScanOptions {
+    /// Judge against `target`, with no runtime, on as many readers as there are cores (at most 4).
+    pub fn new(target: Architecture) -> ScanOptions {
+        ScanOptions {
+            target,
+            runtime: None,
+            today: String::new(),
+            workers: std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
+        }
+    }
+
+    fn judge(&self) -> Judge {
+        let runtime = self.runtime.as_deref().and_then(|id| {
+            archfn_model::runtime::lookup(id).map(|r| (id.to_string(), r.os))
+        });
+        Judge {
+            target: self.target,
+            glibc: GlibcLimit { runtime },
+            findings: Vec::new(),
+            natives: 0,
+            files: 0,
+        }
+    }
+
+    fn finish(&self, mut judge: Judge) -> Report {
+        if let Some(id) = &self.runtime {
+            judge.runtime(id, &self.today);
+        }
+        Report::new(self.target, judge.findings, judge.files, judge.natives)
+    }
+}
+
+/// Scans a file or directory of any format archfn reads.
+pub fn scan_path(path: &Path, opts: &ScanOptions) -> Result<Report, ScanError> {
+    let mut judge = opts.judge();
+    if path.is_dir() {
+        if ImageFiles::is_layout(path) {
+            image::scan_image(&ImageFiles::Dir(path.to_path_buf()), &mut judge)?;
+        } else {
+            let c = collect::collect_dir(path, opts.workers)?;
+            judge.scope(&c, "", None);
+        }
+        return Ok(opts.finish(judge));
+    }
+    let io = |e: std::io::Error| ScanError::Io(e.to_string());
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut head = Vec::new();
+    (&mut file).take(512).read_to_end(&mut head).map_err(io)?;
+    let open = || {
+        std::fs::File::open(path)
+            .map(BufReader::new)
+            .map_err(|e| ScanError::Io(e.to_string()))
+    };
+    if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
+        let c = collect::collect_zip(open, opts.workers, 0)?;
+        judge.scope(&c, "", None);
+    } else if head.starts_with(&[0x1f, 0x8b]) {
+        let c = collect::collect_tar(&mut open()?, 0)?;
+        judge.scope(&c, "", None);
+    } else if head.get(257..262) == Some(b"ustar") {
+        match ImageFiles::from_tar(path)? {
+            Some(files) => image::scan_image(&files, &mut judge)?,
+            None => {
+                let c = collect::collect_tar(&mut open()?, 0)?;
+                judge.scope(&c, "", None);
+            }
+        }
+    } else if elf::is_elf(&head) || head.starts_with(b"\xcf\xfa\xed\xfe") || head.starts_with(b"MZ") {
+        let name = path
+            .file_name()
+            .map_or_else(|| "file".to_string(), |n| n.to_string_lossy().into_owned());
+        let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        let mut c = Collected::default();
+        c.take(&name, size, &mut open()?, collect::MAX_DEPTH);
+        judge.scope(&c, "", None);
+    } else {
+        return Err(ScanError::NotAnArchive(
+            "not a zip, wheel, jar, tar, .tgz, container image or native binary".into(),
+        ));
+    }
+    Ok(opts.finish(judge))
+}
+
+/// Scans a zip-format artifact (function package, layer, wheel, jar) held in memory.
+pub fn scan_zip(bytes: &[u8], target: Architecture) -> Result<Report, ScanError> {
+    scan_function(&[("", bytes)], &ScanOptions::new(target))
+}
+
+/// Scans a function: its code and layers (each `(label, zip)`; paths of a labelled archive are
+/// shown as `label!/path`, and the label is the component of files no metadata claims), and
+/// its runtime when `opts` names one.
+pub fn scan_function(archives: &[(&str, &[u8])], opts: &ScanOptions) -> Result<Report, ScanError> {
+    let mut judge = opts.judge();
+    for (label, bytes) in archives {
+        let c = collect::collect_zip(|| Ok(std::io::Cursor::new(*bytes)), opts.workers, 0)?;
+        if label.is_empty() {
+            judge.scope(&c, "", None);
+        } else {
+            judge.scope(&c, &format!("{label}!/"), Some(&Component::other(label)));
+        }
+    }
+    Ok(opts.finish(judge))
+}
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+    use std::io::Cursor;
+
+    use crate::elf::{EM_AARCH64, EM_X86_64};
+
+    fn elf(machine: u16) -> Vec<u8> {
+        let mut b = vec![0u8; 64];
+        b[..4].copy_from_slice(b"\x7fELF");
+        b[4] = 2;
+        b[5] = 1;
+        b[16..18].copy_from_slice(&3u16.to_le_bytes());
+        b[18..20].copy_from_slice(&machine.to_le_bytes());
+        b
+    }
+
+    fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        for (name, data) in entries {
+            let _ = w.start_file(*name, zip::write::SimpleFileOptions::default());
+            let _ = w.write_all(data);
+        }
+        w.finish().map(Cursor::into_inner).unwrap_or_default()
+    }
+
+    #[test]
+    fn names_the_wheel_and_the_file_that_will_not_load() -> Result<(), ScanError> {
+        let x86 = elf(EM_X86_64);
+        let z = zip_of(&[
+            (
+                "numpy/core/_multiarray.cpython-311-x86_64-linux-gnu.so",
+                &x86,
+            ),
+            (
+                "numpy-2.2.6.dist-info/RECORD",
+                b"numpy/core/_multiarray.cpython-311-x86_64-linux-gnu.so,sha256=x,1\n",
+            ),
+            (
+                "numpy-2.2.6.dist-info/WHEEL",
+                b"Wheel-Version: 1.0\nTag: cp311-cp311-manylinux_2_17_x86_64\n",
+            ),
+            (
+                "six-1.16.0.dist-info/WHEEL",
+                b"Tag: py2-none-any\nTag: py3-none-any\n",
+            ),
+            ("six.py", b"x = 1"),
+        ]);
+        let r = scan_zip(&z, Architecture::Arm64)?;
+        assert!(!r.compatible);
+        let so = r
+            .findings
+            .iter()
+            .find(|f| f.kind == Kind::Elf)
+            .ok_or_else(|| ScanError::NotAnArchive("no elf finding".into()))?;
+        assert_eq!(so.component.as_deref(), Some("numpy 2.2.6"));
+        assert_eq!(so.severity, Severity::Incompatible);
+        assert!(so.advice.as_deref().is_some_and(|a| a.contains(
+            "pip download --platform manylinux2014_aarch64 --only-binary=:all: numpy==2.2.6"
+        )));
+        assert!(r.findings.iter().any(|f| f.component.as_deref() == Some("six 1.16.0") && f.severity == Severity::Ok));
+        assert!(scan_zip(&z, Architecture::X86_64)?.compatible);
+        Ok(())
+    }
+
+    #[test]
+    fn flags_npm_platform_packages_and_bootstraps() -> Result<(), ScanError> {
+        let z = zip_of(&[
+            (
+                "node_modules/@esbuild/linux-x64/package.json",
+                br#"{"name":"@esbuild/linux-x64","version":"0.25.0","os":["linux"],"cpu":["x64"]}"#,
+            ),
+            (
+                "node_modules/@esbuild/linux-x64/bin/esbuild",
+                &elf(EM_X86_64),
+            ),
+            ("bootstrap", &elf(EM_X86_64)),
+        ]);
+        let r = scan_zip(&z, Architecture::Arm64)?;
+        let npm = r
+            .findings
+            .iter()
+            .find(|f| f.kind == Kind::NpmPackage)
+            .ok_or_else(|| ScanError::NotAnArchive("no npm finding".into()))?;
+        assert!(
+            npm.advice
+                .as_deref()
+                .is_some_and(|a| a.starts_with("install @esbuild/linux-arm64 instead"))
+        );
+        let boot = r
+            .findings
+            .iter()
+            .find(|f| f.path == "bootstrap")
+            .ok_or_else(|| ScanError::NotAnArchive("no bootstrap finding".into()))?;
+        assert!(
+            boot.advice
+                .as_deref()
+                .is_some_and(|a| a.contains("cargo lambda build --arm64"))
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn reads_nested_archives_to_a_bound() -> Result<(), ScanError> {
+        let mut inner = zip_of(&[("lib/native.so", &elf(EM_AARCH64))]);
+        for _ in 0..5 {
+            inner = zip_of(&[("deeper.zip", &inner)]);
+        }
+        let r = scan_zip(&inner, Architecture::X86_64)?;
+        assert!(r.findings.iter().any(|f| f.kind == Kind::NestedArchive));
+        let shallow = zip_of(&[(
+            "libs.jar",
+            &zip_of(&[("lib/linux-aarch64/x.so", &elf(EM_AARCH64))]),
+        )]);
+        let r = scan_zip(&shallow, Architecture::X86_64)?;
+        assert!(
+            r.findings
+                .iter()
+                .any(|f| f.path == "libs.jar!/lib/linux-aarch64/x.so"
+                    && f.severity == Severity::Incompatible)
+        );
+        assert!(scan_zip(b"not a zip", Architecture::Arm64).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn judges_the_runtime() -> Result<(), ScanError> {
+        let code = zip_of(&[("main.py", b"x = 1")]);
+        let r = scan_function(&[("", &code)], &ScanOptions { runtime: Some("go1.x".into()), today: "2026-11-27".into(), ..ScanOptions::new(Architecture::Arm64) })?;
+        assert!(!r.compatible);
+        assert!(r.findings.iter().any(
+            |f| f.kind == Kind::Runtime && f.message == "runtime go1.x is not offered on arm64"
+        ));
+        let r = scan_function(&[("", &code)], &ScanOptions { runtime: Some("python3.9".into()), today: "2026-11-27".into(), ..ScanOptions::new(Architecture::Arm64) })?;
+        assert!(r.compatible);
+        assert!(
+            r.findings
+                .iter()
+                .any(|f| f.kind == Kind::Runtime && f.severity == Severity::Warning)
+        );
+        let r = scan_function(&[("", &code)], &ScanOptions { runtime: Some("python3.12".into()), today: "2026-11-27".into(), ..ScanOptions::new(Architecture::Arm64) })?;
+        assert!(r.findings.is_empty());
+        Ok(())
+    }
+}

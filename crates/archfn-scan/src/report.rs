@@ -31,6 +31,12 @@ pub enum Kind {
     NestedArchive,
     /// The function's runtime itself.
     Runtime,
+    /// A glibc newer than the runtime's OS offers.
+    Glibc,
+    /// A container image's platform.
+    Image,
+    /// A file or part of an archive that could not be read.
+    Unreadable,
 }
 
 /// One thing found in the artifact.

@@ -79,7 +79,8 @@ enum Command {
         #[command(subcommand)]
         command: RuntimeCommand,
     },
-    /// Say, file by file, what in a package (zip, wheel, jar) will not run on an architecture.
+    /// Say, file by file, what in a package (zip, wheel, jar, tar/.tgz, directory, OCI image
+    /// layout or `docker save` archive, binary) will not run on an architecture.
     /// Exit status: 0 compatible, 1 something will not run, 2 the input could not be read.
     Scan {
         /// Packages to scan.
@@ -94,6 +95,9 @@ enum Command {
         /// The architecture to judge against.
         #[arg(long, default_value = "arm64")]
         target: String,
+        /// The Lambda runtime the code will run on (judged too; its OS sets the glibc).
+        #[arg(long)]
+        runtime: Option<String>,
         /// Output format.
         #[arg(long, value_enum, default_value = "text")]
         format: ScanFormat,
@@ -200,11 +204,12 @@ fn main() -> anyhow::Result<()> {
                 function,
                 endpoint,
                 target,
+                runtime,
                 format,
             } => {
                 let status = match function {
                     Some(f) => scan_function(&endpoint, &f, &target, format).await,
-                    None => scan(&paths, &target, format),
+                    None => scan(&paths, &target, runtime.as_deref(), format),
                 };
                 std::process::exit(status)
             }
@@ -277,69 +282,26 @@ fn runtime_command(command: RuntimeCommand) -> anyhow::Result<()> {
     }
 }
 
-/// A directory as a scan source. Symlinks are not followed (no loops, nothing outside).
-struct DirSource {
-    root: PathBuf,
-}
-
-impl archfn_scan::Source for DirSource {
-    fn files(&mut self) -> Vec<String> {
-        let mut out = Vec::new();
-        let mut stack = vec![PathBuf::new()];
-        while let Some(rel) = stack.pop() {
-            let Ok(entries) = std::fs::read_dir(self.root.join(&rel)) else {
-                continue;
-            };
-            for e in entries.flatten() {
-                let Ok(meta) = std::fs::symlink_metadata(e.path()) else {
-                    continue;
-                };
-                let child = rel.join(e.file_name());
-                if meta.is_dir() {
-                    stack.push(child);
-                } else if meta.is_file() && out.len() < 1_000_000 {
-                    out.push(child.to_string_lossy().replace('\\', "/"));
-                }
-            }
-        }
-        out.sort();
-        out
-    }
-
-    fn size(&mut self, path: &str) -> u64 {
-        std::fs::symlink_metadata(self.root.join(path))
-            .map(|m| m.len())
-            .unwrap_or(0)
-    }
-
-    fn read(&mut self, path: &str, cap: u64) -> Vec<u8> {
-        use std::io::Read;
-        let mut buf = Vec::new();
-        if let Ok(f) = std::fs::File::open(self.root.join(path)) {
-            let _ = f.take(cap).read_to_end(&mut buf);
-        }
-        buf
-    }
-}
-
 /// Scans each path; returns the exit status (0 compatible, 1 incompatible, 2 unreadable).
-fn scan(paths: &[PathBuf], target: &str, format: ScanFormat) -> i32 {
+fn scan(paths: &[PathBuf], target: &str, runtime: Option<&str>, format: ScanFormat) -> i32 {
     let Some(target) = archfn_model::Architecture::parse(target) else {
         eprintln!("error: --target must be x86_64 or arm64, not {target:?}");
         return 2;
     };
+    if let Some(id) = runtime
+        && archfn_model::runtime::lookup(id).is_none()
+    {
+        eprintln!("error: --runtime {id:?} is not a Lambda runtime identifier");
+        return 2;
+    }
+    let opts = archfn_scan::ScanOptions {
+        runtime: runtime.map(str::to_string),
+        today: archfn_model::time::today_utc(),
+        ..archfn_scan::ScanOptions::new(target)
+    };
     let mut status = 0;
     for path in paths {
-        let report = if path.is_dir() {
-            Ok(archfn_scan::scan_source(
-                &mut DirSource { root: path.clone() },
-                target,
-            ))
-        } else {
-            std::fs::read(path)
-                .map_err(|e| e.to_string())
-                .and_then(|bytes| archfn_scan::scan_zip(&bytes, target).map_err(|e| e.to_string()))
-        };
+        let report = archfn_scan::scan_path(path, &opts);
         match report {
             Ok(r) => {
                 match format {
