@@ -86,7 +86,9 @@ impl Collected {
         if let Some(format) = nested_format(&lower) {
             self.files -= 1;
             let inner = if depth + 1 > MAX_DEPTH {
-                Err(format!("archive nested deeper than {MAX_DEPTH} levels, not read"))
+                Err(format!(
+                    "archive nested deeper than {MAX_DEPTH} levels, not read"
+                ))
             } else if size > MAX_NESTED_BYTES {
                 Err("nested archive too large to read".to_string())
             } else {
@@ -221,11 +223,15 @@ fn examine(lower: &str, reader: &mut dyn Read) -> std::io::Result<Option<Binary>
     ];
     // 0xcafebabe is also a Java class file; a Mach-O universal binary has few architectures.
     if macho[..4].iter().any(|m| buf.starts_with(m))
-        || (buf.starts_with(macho[4]) && buf.get(7).is_some_and(|n| *n < 20) && !lower.ends_with(".class"))
+        || (buf.starts_with(macho[4])
+            && buf.get(7).is_some_and(|n| *n < 20)
+            && !lower.ends_with(".class"))
     {
         return Ok(Some(Binary::MachO));
     }
-    let pe_name = [".dll", ".exe", ".node", ".pyd"].iter().any(|s| lower.ends_with(s));
+    let pe_name = [".dll", ".exe", ".node", ".pyd"]
+        .iter()
+        .any(|s| lower.ends_with(s));
     if buf.starts_with(b"MZ") && pe_name {
         return Ok(Some(Binary::Pe));
     }
@@ -249,10 +255,10 @@ fn program_language(
     let mut read_total = u64::try_from(prefix.len()).unwrap_or(0);
     let mut rust_seen = false;
     loop {
-        if let Some(at) = go.find(&window) {
-            if window.len() - at >= 64 || read_total >= MAX_PROGRAM_BYTES {
-                return Ok(Some(Language::Go(go_version(&window[at..]))));
-            }
+        if let Some(at) = go.find(&window)
+            && (window.len() - at >= 64 || read_total >= MAX_PROGRAM_BYTES)
+        {
+            return Ok(Some(Language::Go(go_version(&window[at..]))));
         }
         if !rust_seen {
             rust_seen = rust
@@ -329,14 +335,13 @@ impl<R: Read + Seek> Indexed for zip::ZipArchive<R> {
                 return;
             }
         };
-        let is_link = entry
-            .unix_mode()
-            .is_some_and(|m| m & 0o170000 == 0o120000);
+        let is_link = entry.unix_mode().is_some_and(|m| m & 0o170000 == 0o120000);
         if entry.is_dir() || is_link {
             return;
         }
         let Ok(name) = entry.name().map(|n| n.trim_start_matches('/').to_string()) else {
-            into.errors.push((format!("entry {i}"), "a name that is not UTF-8".into()));
+            into.errors
+                .push((format!("entry {i}"), "a name that is not UTF-8".into()));
             return;
         };
         let size = entry.size();
@@ -508,7 +513,11 @@ fn read_tar(reader: &mut dyn Read, depth: usize) -> Result<Collected, ScanError>
             continue;
         }
         let path = match entry.path() {
-            Ok(p) => p.to_string_lossy().trim_start_matches("./").trim_start_matches('/').to_string(),
+            Ok(p) => p
+                .to_string_lossy()
+                .trim_start_matches("./")
+                .trim_start_matches('/')
+                .to_string(),
             Err(_) => continue,
         };
         let size = entry.size();
@@ -536,7 +545,9 @@ mod tests {
         go.extend(&info);
         go.extend(vec![0u8; 100]);
         let found = examine("bootstrap", &mut go.as_slice())?;
-        assert!(matches!(found, Some(Binary::Elf(_, Some(Language::Go(Some(v))))) if v == "go1.22.4"));
+        assert!(
+            matches!(found, Some(Binary::Elf(_, Some(Language::Go(Some(v))))) if v == "go1.22.4")
+        );
 
         let mut rust = crate::elf::tests::elf64(crate::elf::EM_AARCH64, Some("/lib/ld"));
         rust.extend(vec![1u8; 70_000]);
@@ -544,7 +555,10 @@ mod tests {
         let found = examine("bootstrap", &mut rust.as_slice())?;
         assert!(matches!(found, Some(Binary::Elf(_, Some(Language::Rust)))));
         let plain = crate::elf::tests::elf64(crate::elf::EM_AARCH64, Some("/lib/ld"));
-        assert!(matches!(examine("bootstrap", &mut plain.as_slice())?, Some(Binary::Elf(_, None))));
+        assert!(matches!(
+            examine("bootstrap", &mut plain.as_slice())?,
+            Some(Binary::Elf(_, None))
+        ));
         Ok(())
     }
 }

@@ -307,9 +307,11 @@ fn read_dynamic(
 fn has_go_note(notes: &[u8]) -> bool {
     let mut at = 0usize;
     for _ in 0..64 {
-        let (Some(namesz), Some(descsz), Some(kind)) =
-            (u32_at(notes, at), u32_at(notes, at + 4), u32_at(notes, at + 8))
-        else {
+        let (Some(namesz), Some(descsz), Some(kind)) = (
+            u32_at(notes, at),
+            u32_at(notes, at + 4),
+            u32_at(notes, at + 8),
+        ) else {
             return false;
         };
         let (Ok(namesz), Ok(descsz)) = (usize::try_from(namesz), usize::try_from(descsz)) else {
@@ -362,7 +364,12 @@ pub(crate) mod tests {
         b[16..18].copy_from_slice(&3u16.to_le_bytes());
         // Layout: header 64, two phdrs (LOAD, DYNAMIC) at 64..176, strtab at 176,
         // verneed at 256, dynamic at 320. One LOAD maps the file at vaddr 0x1000.
-        let strtab: Vec<u8> = [b"\0libc.so.6\0GLIBC_2.17\0".as_slice(), glibc.as_bytes(), b"\0"].concat();
+        let strtab: Vec<u8> = [
+            b"\0libc.so.6\0GLIBC_2.17\0".as_slice(),
+            glibc.as_bytes(),
+            b"\0",
+        ]
+        .concat();
         let strsz = strtab.len() as u64;
         let name_217 = 11u32;
         let name_new = 22u32;
@@ -429,7 +436,8 @@ pub(crate) mod tests {
 
     #[test]
     fn reads_needed_libraries_and_the_glibc_floor() {
-        let e = parse(&elf64_needing(EM_X86_64, "GLIBC_2.38")).unwrap_or_else(|| panic!("not parsed"));
+        let e =
+            parse(&elf64_needing(EM_X86_64, "GLIBC_2.38")).unwrap_or_else(|| panic!("not parsed"));
         assert_eq!(e.needed, vec!["libc.so.6".to_string()]);
         assert_eq!(e.glibc, Some((2, 38)));
         assert!(e.dynamic && e.wants.is_none());

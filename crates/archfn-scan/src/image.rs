@@ -57,7 +57,9 @@ impl ImageFiles {
                 if name.split('/').any(|s| s == "..") {
                     return None;
                 }
-                File::open(root.join(name)).ok().map(|f| Box::new(f) as Box<dyn Read>)
+                File::open(root.join(name))
+                    .ok()
+                    .map(|f| Box::new(f) as Box<dyn Read>)
             }
             ImageFiles::Tar(path, index) => {
                 let (offset, size) = *index.get(name.trim_start_matches("./"))?;
@@ -70,7 +72,10 @@ impl ImageFiles {
 
     fn json(&self, name: &str) -> Option<Value> {
         let mut raw = Vec::new();
-        self.open(name)?.take(16 * 1024 * 1024).read_to_end(&mut raw).ok()?;
+        self.open(name)?
+            .take(16 * 1024 * 1024)
+            .read_to_end(&mut raw)
+            .ok()?;
         serde_json::from_slice(&raw).ok()
     }
 
@@ -116,7 +121,9 @@ struct Chosen {
 fn choose(files: &ImageFiles, target: Architecture) -> Result<Chosen, ScanError> {
     let bad = |why: &str| ScanError::NotAnArchive(format!("image: {why}"));
     if files.has("index.json") {
-        let mut index = files.json("index.json").ok_or_else(|| bad("unreadable index.json"))?;
+        let mut index = files
+            .json("index.json")
+            .ok_or_else(|| bad("unreadable index.json"))?;
         let mut offered = Vec::new();
         // Follow nested indexes (docker's layout points at one) a few levels down.
         for _ in 0..4 {
@@ -127,7 +134,10 @@ fn choose(files: &ImageFiles, target: Architecture) -> Result<Chosen, ScanError>
                 .unwrap_or_default();
             let described: Vec<&Value> = manifests
                 .iter()
-                .filter(|m| m.get("platform").is_some_and(|p| p.get("os").and_then(Value::as_str) != Some("unknown")))
+                .filter(|m| {
+                    m.get("platform")
+                        .is_some_and(|p| p.get("os").and_then(Value::as_str) != Some("unknown"))
+                })
                 .collect();
             if !described.is_empty() {
                 offered = described
@@ -138,7 +148,9 @@ fn choose(files: &ImageFiles, target: Architecture) -> Result<Chosen, ScanError>
             let pick = described
                 .iter()
                 .find(|m| {
-                    m.get("platform").and_then(|p| p.get("architecture")).and_then(Value::as_str)
+                    m.get("platform")
+                        .and_then(|p| p.get("architecture"))
+                        .and_then(Value::as_str)
                         == Some(docker_arch(target))
                 })
                 .copied()
@@ -149,7 +161,9 @@ fn choose(files: &ImageFiles, target: Architecture) -> Result<Chosen, ScanError>
                 .and_then(Value::as_str)
                 .and_then(blob_path)
                 .ok_or_else(|| bad("a manifest without a digest"))?;
-            let doc = files.json(&digest).ok_or_else(|| bad("unreadable manifest"))?;
+            let doc = files
+                .json(&digest)
+                .ok_or_else(|| bad("unreadable manifest"))?;
             if doc.get("manifests").is_some() {
                 index = doc;
                 continue;
@@ -179,12 +193,17 @@ fn choose(files: &ImageFiles, target: Architecture) -> Result<Chosen, ScanError>
         }
         return Err(bad("indexes nested too deep"));
     }
-    let manifest = files.json("manifest.json").ok_or_else(|| bad("unreadable manifest.json"))?;
+    let manifest = files
+        .json("manifest.json")
+        .ok_or_else(|| bad("unreadable manifest.json"))?;
     let first = manifest
         .as_array()
         .and_then(|a| a.first())
         .ok_or_else(|| bad("empty manifest.json"))?;
-    let config = first.get("Config").and_then(Value::as_str).map(str::to_string);
+    let config = first
+        .get("Config")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     let layers = first
         .get("Layers")
         .and_then(Value::as_array)
@@ -207,7 +226,10 @@ pub(crate) fn scan_image(files: &ImageFiles, judge: &mut Judge) -> Result<(), Sc
     let target = judge.target;
     let chosen = choose(files, target)?;
     let config = chosen.config.as_deref().and_then(|c| files.json(c));
-    let platform = config.as_ref().map(platform_of).unwrap_or_else(|| "unknown".into());
+    let platform = config
+        .as_ref()
+        .map(platform_of)
+        .unwrap_or_else(|| "unknown".into());
     let arch = config
         .as_ref()
         .and_then(|c| c.get("architecture"))
@@ -218,14 +240,27 @@ pub(crate) fn scan_image(files: &ImageFiles, judge: &mut Judge) -> Result<(), Sc
     } else {
         format!(" (the index offers {})", chosen.offered.join(", "))
     };
-    let path = chosen.config.clone().unwrap_or_else(|| "image config".into());
+    let path = chosen
+        .config
+        .clone()
+        .unwrap_or_else(|| "image config".into());
     if arch == docker_arch(target) {
-        judge.push_image(path, Severity::Ok, format!("image config says {platform}{offered}"), platform, None);
+        judge.push_image(
+            path,
+            Severity::Ok,
+            format!("image config says {platform}{offered}"),
+            platform,
+            None,
+        );
     } else {
         let advice = format!(
             "rebuild the image for linux/{0}: docker buildx build --platform linux/{0} (AWS base images have {1} tags, e.g. public.ecr.aws/lambda/python:3.12-{1})",
             docker_arch(target),
-            if target == Architecture::Arm64 { "arm64" } else { "x86_64" }
+            if target == Architecture::Arm64 {
+                "arm64"
+            } else {
+                "x86_64"
+            }
         );
         judge.push_image(
             path,
@@ -237,15 +272,31 @@ pub(crate) fn scan_image(files: &ImageFiles, judge: &mut Judge) -> Result<(), Sc
     }
     let total = chosen.layers.len();
     for (n, (file, digest)) in chosen.layers.iter().enumerate() {
-        let short: String = digest.trim_start_matches("sha256:").chars().take(12).collect();
+        let short: String = digest
+            .trim_start_matches("sha256:")
+            .chars()
+            .take(12)
+            .collect();
         let label = format!("layer {}/{total} {short}", n + 1);
         let Some(mut reader) = files.open(file) else {
-            judge.push_image(file.clone(), Severity::Warning, "layer missing from the image".into(), String::new(), None);
+            judge.push_image(
+                file.clone(),
+                Severity::Warning,
+                "layer missing from the image".into(),
+                String::new(),
+                None,
+            );
             continue;
         };
         match collect_tar(&mut reader, 1) {
             Ok(c) => judge.scope(&c, &format!("{label}!/"), Some(&Component::other(&label))),
-            Err(e) => judge.push_image(file.clone(), Severity::Warning, format!("layer not readable: {e}"), String::new(), None),
+            Err(e) => judge.push_image(
+                file.clone(),
+                Severity::Warning,
+                format!("layer not readable: {e}"),
+                String::new(),
+                None,
+            ),
         }
     }
     Ok(())

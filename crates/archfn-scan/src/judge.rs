@@ -162,7 +162,9 @@ fn arch_token(segment: &str) -> Option<(usize, &'static str)> {
         let mut from = 0;
         while let Some(i) = lower[from..].find(t).map(|i| i + from) {
             let before = i == 0 || !b[i - 1].is_ascii_alphanumeric();
-            let after = b.get(i + t.len()).is_none_or(|c| !c.is_ascii_alphanumeric());
+            let after = b
+                .get(i + t.len())
+                .is_none_or(|c| !c.is_ascii_alphanumeric());
             if before && after {
                 return Some((i, t));
             }
@@ -303,7 +305,11 @@ impl Judge {
         let mut native_npm_dirs = HashSet::new();
         for (path, b) in binaries {
             let component = comps.of(path, fallback);
-            if let Some((d, _)) = comps.npm_dirs.iter().find(|(d, _)| path.starts_with(d.as_str())) {
+            if let Some((d, _)) = comps
+                .npm_dirs
+                .iter()
+                .find(|(d, _)| path.starts_with(d.as_str()))
+            {
                 native_npm_dirs.insert(d.clone());
             }
             let full = format!("{prefix}{path}");
@@ -314,7 +320,14 @@ impl Judge {
                     let twin = variant.as_ref().is_some_and(|(root, key)| {
                         target_keys.contains(key) || target_roots.contains(root)
                     });
-                    self.elf(&full, path, component.as_ref(), info, language.as_ref(), twin);
+                    self.elf(
+                        &full,
+                        path,
+                        component.as_ref(),
+                        info,
+                        language.as_ref(),
+                        twin,
+                    );
                 }
                 Binary::MachO | Binary::Pe => {
                     let what = if matches!(b, Binary::MachO) {
@@ -464,7 +477,9 @@ impl Judge {
                 self.deps_json(path, raw, &mut comps);
             }
         }
-        comps.npm_dirs.sort_by_key(|(d, _)| std::cmp::Reverse(d.len()));
+        comps
+            .npm_dirs
+            .sort_by_key(|(d, _)| std::cmp::Reverse(d.len()));
         comps
     }
 
@@ -517,7 +532,11 @@ impl Judge {
             (None, None) => "executable".into(),
         };
         if info.architecture() == Some(target) {
-            if info.interpreter.as_deref().is_some_and(|i| i.contains("musl")) {
+            if info
+                .interpreter
+                .as_deref()
+                .is_some_and(|i| i.contains("musl"))
+            {
                 let f = self.push(
                     full.to_string(),
                     component,
@@ -532,7 +551,13 @@ impl Judge {
             if let Some(need) = info.glibc
                 && let Some((severity, message)) = self.glibc.judge(need)
             {
-                let f = self.push(full.to_string(), component, Kind::Glibc, severity, format!("{what}: {message}"));
+                let f = self.push(
+                    full.to_string(),
+                    component,
+                    Kind::Glibc,
+                    severity,
+                    format!("{what}: {message}"),
+                );
                 f.architecture = Some(found);
                 f.advice = Some(
                     "build it against an older glibc (a manylinux2014 or Amazon Linux 2 build image), or use a runtime on Amazon Linux 2023"
@@ -554,7 +579,9 @@ impl Judge {
         }
         let linkage = if info.dynamic { "" } else { "static " };
         let consequence = match role {
-            Some("bootstrap") => "Lambda cannot start the runtime (Runtime.InvalidEntrypoint, exec format error)",
+            Some("bootstrap") => {
+                "Lambda cannot start the runtime (Runtime.InvalidEntrypoint, exec format error)"
+            }
             Some("extension") => "the extension will not start, and the function's init fails",
             _ if info.is_program() => "will not run",
             _ => "will not load",
@@ -571,18 +598,35 @@ impl Judge {
         f.advice = Some(advice);
     }
 
-    fn advice(&self, component: Option<&Component>, path: &str, language: Option<&Language>) -> String {
+    fn advice(
+        &self,
+        component: Option<&Component>,
+        path: &str,
+        language: Option<&Language>,
+    ) -> String {
         let target = self.target;
         let (py, node) = (python_arch(target), node_arch(target));
         let packaged = component.is_some_and(|c| c.ecosystem != Ecosystem::Other);
         match language.filter(|_| !packaged) {
             Some(Language::Go(_)) => {
-                let goarch = if target == Architecture::Arm64 { "arm64" } else { "amd64" };
-                return format!("rebuild it: GOOS=linux GOARCH={goarch} go build -tags lambda.norpc -o bootstrap");
+                let goarch = if target == Architecture::Arm64 {
+                    "arm64"
+                } else {
+                    "amd64"
+                };
+                return format!(
+                    "rebuild it: GOOS=linux GOARCH={goarch} go build -tags lambda.norpc -o bootstrap"
+                );
             }
             Some(Language::Rust) => {
-                let flag = if target == Architecture::Arm64 { "--arm64" } else { "--x86-64" };
-                return format!("rebuild it: cargo lambda build --release {flag} (or cargo build --target {py}-unknown-linux-gnu)");
+                let flag = if target == Architecture::Arm64 {
+                    "--arm64"
+                } else {
+                    "--x86-64"
+                };
+                return format!(
+                    "rebuild it: cargo lambda build --release {flag} (or cargo build --target {py}-unknown-linux-gnu)"
+                );
             }
             None => {}
         }
@@ -590,24 +634,44 @@ impl Judge {
             return match role(path) {
                 Some("bootstrap") => format!(
                     "rebuild the bootstrap for {target} (cargo lambda build --{}, GOARCH={}, or an {py} cross compiler)",
-                    if target == Architecture::Arm64 { "arm64" } else { "x86-64" },
-                    if target == Architecture::Arm64 { "arm64" } else { "amd64" },
+                    if target == Architecture::Arm64 {
+                        "arm64"
+                    } else {
+                        "x86-64"
+                    },
+                    if target == Architecture::Arm64 {
+                        "arm64"
+                    } else {
+                        "amd64"
+                    },
                 ),
-                _ if target == Architecture::Arm64 => format!("rebuild this file for {target} ({py})"),
+                _ if target == Architecture::Arm64 => {
+                    format!("rebuild this file for {target} ({py})")
+                }
                 _ => format!("rebuild this file for {target}"),
             };
         };
         match c.ecosystem {
             Ecosystem::Pypi => {
-                let fetch = |v: &str| format!(
-                    "pip download --platform manylinux2014_{py} --only-binary=:all: {}=={v}",
-                    c.name
-                );
+                let fetch = |v: &str| {
+                    format!(
+                        "pip download --platform manylinux2014_{py} --only-binary=:all: {}=={v}",
+                        c.name
+                    )
+                };
                 match known::pypi(&c.name).filter(|_| target == Architecture::Arm64) {
-                    Some(k) if known::compare_versions(&c.version, &k.min_version).is_lt() => format!(
-                        "{} {} has no {py} wheel (the first is {}, per {}): upgrade to {}>={}, then {}",
-                        c.name, c.version, k.min_version, k.source, c.name, k.min_version, fetch(&k.min_version)
-                    ),
+                    Some(k) if known::compare_versions(&c.version, &k.min_version).is_lt() => {
+                        format!(
+                            "{} {} has no {py} wheel (the first is {}, per {}): upgrade to {}>={}, then {}",
+                            c.name,
+                            c.version,
+                            k.min_version,
+                            k.source,
+                            c.name,
+                            k.min_version,
+                            fetch(&k.min_version)
+                        )
+                    }
                     _ => format!("use the {py} wheel: {}", fetch(&c.version)),
                 }
             }
@@ -677,7 +741,11 @@ impl Judge {
             return;
         }
         let want = python_arch(self.target);
-        let matching: Vec<&str> = platforms.iter().copied().filter(|p| p.ends_with(want)).collect();
+        let matching: Vec<&str> = platforms
+            .iter()
+            .copied()
+            .filter(|p| p.ends_with(want))
+            .collect();
         let found = platforms.join(", ");
         if matching.is_empty() {
             let advice = self.advice(Some(comp), &path, None);
@@ -711,7 +779,13 @@ impl Judge {
         if let Some(need) = matching.iter().filter_map(|p| manylinux_glibc(p)).min()
             && let Some((severity, message)) = self.glibc.judge(need)
         {
-            let f = self.push(path, Some(comp), Kind::Glibc, severity, format!("wheel {found}: {message}"));
+            let f = self.push(
+                path,
+                Some(comp),
+                Kind::Glibc,
+                severity,
+                format!("wheel {found}: {message}"),
+            );
             f.architecture = Some(found);
             f.advice = Some(format!(
                 "pick a wheel with an older manylinux tag: pip download --platform manylinux2014_{want} --only-binary=:all: {}=={}",
@@ -755,7 +829,10 @@ impl Judge {
                 Some(comp),
                 Kind::NpmPackage,
                 Severity::Ok,
-                format!("npm platform package for cpu [{cpus}]: the {} build", self.target),
+                format!(
+                    "npm platform package for cpu [{cpus}]: the {} build",
+                    self.target
+                ),
             );
             f.architecture = Some(cpus);
         }
@@ -784,7 +861,8 @@ impl Judge {
             );
             f.advice = Some(match info.os {
                 OsFamily::AmazonLinux1 => {
-                    "move to provided.al2023 (Go, custom runtimes) or a current language runtime".into()
+                    "move to provided.al2023 (Go, custom runtimes) or a current language runtime"
+                        .into()
                 }
                 _ => "move to a current runtime of the same language".into(),
             });
@@ -841,7 +919,8 @@ mod tests {
             Some("META-INF/native/libnetty_transport_native_epoll_{arch}.so".into())
         );
         assert_eq!(
-            variant_key("META-INF/native/libnetty_transport_native_epoll_x86_64.so").map(|(_, k)| k),
+            variant_key("META-INF/native/libnetty_transport_native_epoll_x86_64.so")
+                .map(|(_, k)| k),
             Some("META-INF/native/libnetty_transport_native_epoll_{arch}.so".into())
         );
         assert_eq!(variant_key("lib/libfoo.so"), None);

@@ -64,11 +64,7 @@ pub fn npm_platform(platform_package: &str) -> Option<&'static Support> {
 
 /// Compares dotted versions number by number (`1.9` < `1.19`); text parts compare as text.
 pub fn compare_versions(a: &str, b: &str) -> Ordering {
-    let parts = |v: &str| -> Vec<String> {
-        v.split(['.', '-', '+'])
-            .map(str::to_string)
-            .collect()
-    };
+    let parts = |v: &str| -> Vec<String> { v.split(['.', '-', '+']).map(str::to_string).collect() };
     let (pa, pb) = (parts(a), parts(b));
     for i in 0..pa.len().max(pb.len()) {
         let (x, y) = (
@@ -99,6 +95,9 @@ mod tests {
         assert!(npm_platform("@esbuild/linux-arm64").is_some());
         assert_eq!(compare_versions("1.9.0", "1.19.0"), Ordering::Less);
         assert_eq!(compare_versions("2.0", "2.0.0"), Ordering::Equal);
-        assert_eq!(compare_versions("2020.10.28", "2020.9.1"), Ordering::Greater);
+        assert_eq!(
+            compare_versions("2020.10.28", "2020.9.1"),
+            Ordering::Greater
+        );
     }
 }

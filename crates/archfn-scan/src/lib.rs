@@ -62,9 +62,10 @@ impl ScanOptions {
     }
 
     fn judge(&self) -> Judge {
-        let runtime = self.runtime.as_deref().and_then(|id| {
-            archfn_model::runtime::lookup(id).map(|r| (id.to_string(), r.os))
-        });
+        let runtime = self
+            .runtime
+            .as_deref()
+            .and_then(|id| archfn_model::runtime::lookup(id).map(|r| (id.to_string(), r.os)));
         Judge {
             target: self.target,
             glibc: GlibcLimit { runtime },
@@ -117,7 +118,8 @@ pub fn scan_path(path: &Path, opts: &ScanOptions) -> Result<Report, ScanError> {
                 judge.scope(&c, "", None);
             }
         }
-    } else if elf::is_elf(&head) || head.starts_with(b"\xcf\xfa\xed\xfe") || head.starts_with(b"MZ") {
+    } else if elf::is_elf(&head) || head.starts_with(b"\xcf\xfa\xed\xfe") || head.starts_with(b"MZ")
+    {
         let name = path
             .file_name()
             .map_or_else(|| "file".to_string(), |n| n.to_string_lossy().into_owned());
@@ -283,19 +285,40 @@ mod tests {
     #[test]
     fn judges_the_runtime() -> Result<(), ScanError> {
         let code = zip_of(&[("main.py", b"x = 1")]);
-        let r = scan_function(&[("", &code)], &ScanOptions { runtime: Some("go1.x".into()), today: "2026-11-27".into(), ..ScanOptions::new(Architecture::Arm64) })?;
+        let r = scan_function(
+            &[("", &code)],
+            &ScanOptions {
+                runtime: Some("go1.x".into()),
+                today: "2026-11-27".into(),
+                ..ScanOptions::new(Architecture::Arm64)
+            },
+        )?;
         assert!(!r.compatible);
         assert!(r.findings.iter().any(
             |f| f.kind == Kind::Runtime && f.message == "runtime go1.x is not offered on arm64"
         ));
-        let r = scan_function(&[("", &code)], &ScanOptions { runtime: Some("python3.9".into()), today: "2026-11-27".into(), ..ScanOptions::new(Architecture::Arm64) })?;
+        let r = scan_function(
+            &[("", &code)],
+            &ScanOptions {
+                runtime: Some("python3.9".into()),
+                today: "2026-11-27".into(),
+                ..ScanOptions::new(Architecture::Arm64)
+            },
+        )?;
         assert!(r.compatible);
         assert!(
             r.findings
                 .iter()
                 .any(|f| f.kind == Kind::Runtime && f.severity == Severity::Warning)
         );
-        let r = scan_function(&[("", &code)], &ScanOptions { runtime: Some("python3.12".into()), today: "2026-11-27".into(), ..ScanOptions::new(Architecture::Arm64) })?;
+        let r = scan_function(
+            &[("", &code)],
+            &ScanOptions {
+                runtime: Some("python3.12".into()),
+                today: "2026-11-27".into(),
+                ..ScanOptions::new(Architecture::Arm64)
+            },
+        )?;
         assert!(r.findings.is_empty());
         Ok(())
     }

@@ -102,6 +102,35 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: ScanFormat,
     },
+    /// Rebuild a Python or Node.js package for another architecture: each platform wheel or
+    /// npm platform package is swapped for the target's build of the same version, then the
+    /// result is scanned. Exit status as `scan`.
+    Migrate {
+        /// The package's language.
+        #[arg(value_enum)]
+        language: MigrateLanguage,
+        /// The package: a zip or a directory.
+        input: PathBuf,
+        /// The architecture to rebuild for.
+        #[arg(long, default_value = "arm64")]
+        to: String,
+        /// The zip to write.
+        #[arg(long, short)]
+        output: PathBuf,
+        /// The Lambda runtime the package is for: sets the Python version and the newest
+        /// glibc a wheel may need (Amazon Linux 2: 2.26, the default; 2023: 2.34).
+        #[arg(long)]
+        runtime: Option<String>,
+        /// The Python interpreter whose pip fetches wheels.
+        #[arg(long, env = "ARCHFN_PYTHON", default_value = "python3")]
+        python: String,
+        /// The npm command.
+        #[arg(long, env = "ARCHFN_NPM", default_value = "npm")]
+        npm: String,
+        /// Output format of the scan of the result.
+        #[arg(long, value_enum, default_value = "text")]
+        format: ScanFormat,
+    },
     /// Print a function's log (START/END/REPORT lines and its output).
     Logs {
         /// Function name.
@@ -116,6 +145,14 @@ enum Command {
         #[arg(long, env = "ARCHFN_DATA_DIR", default_value = "./.archfn")]
         data_dir: PathBuf,
     },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum MigrateLanguage {
+    /// Wheels installed in the package.
+    Python,
+    /// npm packages in node_modules.
+    Node,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -212,6 +249,28 @@ fn main() -> anyhow::Result<()> {
                     None => scan(&paths, &target, runtime.as_deref(), format),
                 };
                 std::process::exit(status)
+            }
+            Command::Migrate {
+                language,
+                input,
+                to,
+                output,
+                runtime,
+                python,
+                npm,
+                format,
+            } => {
+                let args = MigrateArgs {
+                    language,
+                    input,
+                    to,
+                    output,
+                    runtime,
+                    python,
+                    npm,
+                    format,
+                };
+                std::process::exit(migrate(&args))
             }
             Command::Logs {
                 function,
@@ -320,6 +379,77 @@ fn scan(paths: &[PathBuf], target: &str, runtime: Option<&str>, format: ScanForm
         }
     }
     status
+}
+
+struct MigrateArgs {
+    language: MigrateLanguage,
+    input: PathBuf,
+    to: String,
+    output: PathBuf,
+    runtime: Option<String>,
+    python: String,
+    npm: String,
+    format: ScanFormat,
+}
+
+/// Migrates a package, then scans the result; returns the exit status as `scan` does.
+fn migrate(a: &MigrateArgs) -> i32 {
+    let Some(target) = archfn_model::Architecture::parse(&a.to) else {
+        eprintln!("error: --to must be x86_64 or arm64, not {:?}", a.to);
+        return 2;
+    };
+    let runtime = match a.runtime.as_deref() {
+        Some(id) => match archfn_model::runtime::lookup(id) {
+            Some(info) => Some(info),
+            None => {
+                eprintln!("error: --runtime {id:?} is not a Lambda runtime identifier");
+                return 2;
+            }
+        },
+        None => None,
+    };
+    let opts = archfn_migrate::Options {
+        language: match a.language {
+            MigrateLanguage::Python => archfn_migrate::Language::Python,
+            MigrateLanguage::Node => archfn_migrate::Language::Node,
+        },
+        target,
+        python: a.python.clone(),
+        python_version: runtime
+            .and_then(|r| r.id.strip_prefix("python"))
+            .map(str::to_string),
+        glibc: runtime.map_or(archfn_model::OsFamily::AmazonLinux2.glibc(), |r| {
+            r.os.glibc()
+        }),
+        npm: a.npm.clone(),
+    };
+    let outcome = match archfn_migrate::migrate(&a.input, &a.output, &opts, &mut |line| {
+        eprintln!("{line}")
+    }) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
+    for s in &outcome.swapped {
+        eprintln!("swapped: {s}");
+    }
+    for l in &outcome.left {
+        eprintln!("not swapped: {l}");
+    }
+    eprintln!(
+        "wrote {} ({} swapped, {} left); scanning it for {target}",
+        a.output.display(),
+        outcome.swapped.len(),
+        outcome.left.len()
+    );
+    scan(
+        std::slice::from_ref(&a.output),
+        &a.to,
+        a.runtime.as_deref(),
+        a.format,
+    )
 }
 
 /// Asks a server for a function's readiness report; same exit statuses as `scan`.
