@@ -21,6 +21,14 @@ command -v mmdebstrap >/dev/null || need_apt+=(mmdebstrap)
 if [ "$want_test" = 1 ]; then
   # Test functions: C custom runtimes cross-compiled for arm64.
   command -v aarch64-linux-gnu-gcc >/dev/null || need_apt+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
+  # Scanner and migration tests: npm fetches real platform packages.
+  command -v npm >/dev/null || need_apt+=(npm)
+  # Scanner tests fetch Debian binaries of both architectures with apt-get download.
+  if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    echo "==> dpkg --add-architecture arm64"
+    dpkg --add-architecture arm64
+    apt-get update -qq
+  fi
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "==> apt-get install ${need_apt[*]}"

@@ -40,7 +40,7 @@ def test_bootstrap_of_the_wrong_isa(tmp_path):
     arm.write_bytes(build_c_runtime("arm64"))
     out = scan(x86, "--target", "arm64")
     assert out.returncode == 1
-    assert "bootstrap: x86_64 ELF executable: will not run on arm64" in out.stdout
+    assert "bootstrap: x86_64 static bootstrap: Lambda cannot start the runtime (Runtime.InvalidEntrypoint, exec format error) on arm64" in out.stdout
     assert scan(arm, "--target", "arm64").returncode == 0
     assert scan(arm, "--target", "x86_64").returncode == 1
 

@@ -232,6 +232,8 @@ fn manylinux_glibc(platform: &str) -> Option<(u32, u32)> {
 #[derive(Default)]
 struct Components {
     by_path: HashMap<String, Component>,
+    /// npm platform packages whose target counterpart is in the package too.
+    superseded: HashSet<String>,
     npm_dirs: Vec<(String, Component)>,
     maven: Vec<Component>,
 }
@@ -319,7 +321,10 @@ impl Judge {
                     let variant = variant_key(path);
                     let twin = variant.as_ref().is_some_and(|(root, key)| {
                         target_keys.contains(key) || target_roots.contains(root)
-                    });
+                    }) || comps
+                        .superseded
+                        .iter()
+                        .any(|d| path.starts_with(d.as_str()));
                     self.elf(
                         &full,
                         path,
@@ -415,6 +420,14 @@ impl Judge {
         let mut comps = Components::default();
         let mut metadata: Vec<&(String, Vec<u8>)> = c.metadata.iter().collect();
         metadata.sort_by(|a, b| a.0.cmp(&b.0));
+        let npm_names: HashSet<String> = metadata
+            .iter()
+            .filter(|(p, _)| p.ends_with("package.json"))
+            .filter_map(|(_, raw)| {
+                let doc = serde_json::from_slice::<serde_json::Value>(raw).ok()?;
+                doc.get("name")?.as_str().map(str::to_string)
+            })
+            .collect();
         for (path, raw) in metadata {
             let name = path.rsplit('/').next().unwrap_or(path);
             let text = String::from_utf8_lossy(raw);
@@ -457,7 +470,9 @@ impl Judge {
                     name: field("name"),
                     version: field("version"),
                 };
-                self.npm_fields(format!("{prefix}{path}"), &comp, &doc);
+                if self.npm_fields(format!("{prefix}{path}"), &comp, &doc, &npm_names) {
+                    comps.superseded.insert(package_dir(path));
+                }
                 comps.npm_dirs.push((package_dir(path), comp));
             } else if name == "pom.properties" {
                 let mut props = HashMap::new();
@@ -794,7 +809,15 @@ impl Judge {
         }
     }
 
-    fn npm_fields(&mut self, path: String, comp: &Component, doc: &serde_json::Value) {
+    /// Judges an npm package's `cpu`; true when it is a platform package whose target
+    /// counterpart is in the package too (so it is never loaded).
+    fn npm_fields(
+        &mut self,
+        path: String,
+        comp: &Component,
+        doc: &serde_json::Value,
+        present: &HashSet<String>,
+    ) -> bool {
         let list = |k: &str| -> Option<Vec<String>> {
             doc.get(k)?.as_array().map(|a| {
                 a.iter()
@@ -803,7 +826,7 @@ impl Judge {
             })
         };
         let Some(cpu) = list("cpu") else {
-            return;
+            return false;
         };
         let want = node_arch(self.target);
         let allowed = cpu
@@ -811,6 +834,18 @@ impl Judge {
             .any(|c| c == want || (c.starts_with('!') && &c[1..] != want));
         let excluded = cpu.iter().any(|c| c.strip_prefix('!') == Some(want));
         let cpus = cpu.join(", ");
+        let counterpart = comp.name.replace(node_arch(other_arch(self.target)), want);
+        if (!allowed || excluded) && counterpart != comp.name && present.contains(&counterpart) {
+            let f = self.push(
+                path,
+                Some(comp),
+                Kind::NpmPackage,
+                Severity::Ok,
+                format!("npm package for cpu [{cpus}], unused on {}: {counterpart} is in the package too", self.target),
+            );
+            f.architecture = Some(cpus);
+            return true;
+        }
         if !allowed || excluded {
             let advice = self.advice(Some(comp), &path, None);
             let target = self.target;
@@ -836,6 +871,7 @@ impl Judge {
             );
             f.architecture = Some(cpus);
         }
+        false
     }
 
     /// The function's runtime: offered on the target? deprecated at `today`?

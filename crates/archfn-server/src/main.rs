@@ -341,6 +341,18 @@ fn runtime_command(command: RuntimeCommand) -> anyhow::Result<()> {
     }
 }
 
+/// Writes a report to stdout; a reader that went away (`| head`) is not an error.
+fn emit_report(label: &str, r: &archfn_scan::Report, format: ScanFormat) {
+    use std::io::Write;
+    let text = match format {
+        ScanFormat::Text => format!("{label}: {}", r.to_text()),
+        ScanFormat::Json => format!("{}\n", r.to_json()),
+        ScanFormat::Sarif => format!("{}\n", r.to_sarif()),
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
 /// Scans each path; returns the exit status (0 compatible, 1 incompatible, 2 unreadable).
 fn scan(paths: &[PathBuf], target: &str, runtime: Option<&str>, format: ScanFormat) -> i32 {
     let Some(target) = archfn_model::Architecture::parse(target) else {
@@ -363,11 +375,7 @@ fn scan(paths: &[PathBuf], target: &str, runtime: Option<&str>, format: ScanForm
         let report = archfn_scan::scan_path(path, &opts);
         match report {
             Ok(r) => {
-                match format {
-                    ScanFormat::Text => print!("{}: {}", path.display(), r.to_text()),
-                    ScanFormat::Json => println!("{}", r.to_json()),
-                    ScanFormat::Sarif => println!("{}", r.to_sarif()),
-                }
+                emit_report(&path.display().to_string(), &r, format);
                 if !r.compatible && status == 0 {
                     status = 1;
                 }
@@ -480,11 +488,7 @@ async fn scan_function(endpoint: &str, function: &str, target: &str, format: Sca
     }
     match archfn_scan::Report::from_json(&body) {
         Ok(r) => {
-            match format {
-                ScanFormat::Text => print!("{function}: {}", r.to_text()),
-                ScanFormat::Json => println!("{}", r.to_json()),
-                ScanFormat::Sarif => println!("{}", r.to_sarif()),
-            }
+            emit_report(function, &r, format);
             if r.compatible { 0 } else { 1 }
         }
         Err(e) => {
