@@ -15,6 +15,8 @@ use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{FunctionCode, Runtime};
 use clap::Parser;
 
+mod scan;
+
 #[derive(Debug, Parser)]
 #[command(about = "archfn benchmarks: control plane, warm invokes, cold starts, floors")]
 enum Bench {
@@ -26,6 +28,10 @@ enum Bench {
     Cold(ColdArgs),
     /// The floor: a command run the same way N times (e.g. a bare interpreter under bwrap).
     Floor(FloorArgs),
+    /// `archfn scan` on a large package next to `unzip -tq` of it: wall time and peak memory.
+    Scan(scan::ScanArgs),
+    /// Runs one command, printing its wall time and peak memory as JSON (used by `scan`).
+    Measure(scan::MeasureArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -394,6 +400,8 @@ async fn main() -> anyhow::Result<()> {
         Bench::Warm(a) => return warm(a).await,
         Bench::Cold(a) => return cold(a).await,
         Bench::Floor(a) => return floor(a),
+        Bench::Scan(a) => return scan::scan(a),
+        Bench::Measure(a) => return scan::measure(a),
     };
     let client = sdk_client(&args.endpoint).await;
     let zip = Arc::new(small_zip()?);

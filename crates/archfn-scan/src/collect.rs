@@ -16,8 +16,9 @@ use crate::elf::{self, ElfInfo};
 pub(crate) const MAX_DEPTH: usize = 3;
 /// Bytes read of every file to learn what it is.
 const HEAD_BYTES: usize = 64 * 1024;
-/// Most of an ELF file kept in memory to reach its dynamic section and version needs.
-const MAX_ELF_PREFIX: usize = 16 * 1024 * 1024;
+/// Most of an ELF file kept in memory to reach its dynamic section and version needs; past
+/// it, the version names are read from the stream.
+const MAX_ELF_PREFIX: usize = 1024 * 1024;
 /// Most of a program read while looking for Go and Rust markers.
 const MAX_PROGRAM_BYTES: u64 = 512 * 1024 * 1024;
 /// Nested archives up to this size are read in memory; larger ones go to a temporary file.
@@ -207,12 +208,24 @@ fn examine(lower: &str, reader: &mut dyn Read) -> std::io::Result<Option<Binary>
                 _ => break,
             }
         }
-        let language = if info.is_program() || lower.ends_with("bootstrap") {
-            program_language(&buf, reader, info.go_note)?
+        // The version needs were out of reach (the dynamic section sits after the code): read
+        // the GLIBC_2.x names from the read-only segment that holds the string table instead.
+        let glibc_until = if info.glibc.is_none() && info.dynamic && info.wants.is_some() {
+            info.first_load_end.unwrap_or(0)
         } else {
-            None
+            0
         };
-        return Ok(Some(Binary::Elf(info, language)));
+        let tail = Tail {
+            glibc_until,
+            language: info.is_program() || lower.ends_with("bootstrap"),
+            go_note: info.go_note,
+        };
+        if tail.glibc_until > 0 || tail.language {
+            let (glibc, language) = read_tail(&buf, reader, &tail)?;
+            info.glibc = info.glibc.or(glibc);
+            return Ok(Some(Binary::Elf(info, language)));
+        }
+        return Ok(Some(Binary::Elf(info, None)));
     }
     let macho: [&[u8]; 5] = [
         b"\xfe\xed\xfa\xce",
@@ -240,54 +253,107 @@ fn examine(lower: &str, reader: &mut dyn Read) -> std::io::Result<Option<Binary>
 
 const GO_MAGIC: &[u8] = b"\xff Go buildinf:";
 const RUST_MARKER: &[u8] = b"/rustc/";
+const GLIBC_MARKER: &[u8] = b"\0GLIBC_2.";
 
-/// Looks through a program (the prefix read so far, then the rest of the stream) for Go's build
-/// info and Rust's standard-library paths.
-fn program_language(
-    prefix: &[u8],
-    reader: &mut dyn Read,
+/// What a pass over the rest of an ELF file looks for.
+struct Tail {
+    /// Collect `GLIBC_2.x` strings before this offset (the read-only segment holding the
+    /// dynamic string table), when the precise reader could not get to the version needs.
+    glibc_until: u64,
+    /// Look for Go and Rust markers to the end of the file.
+    language: bool,
+    /// A Go build-id note was seen.
     go_note: bool,
-) -> std::io::Result<Option<Language>> {
-    let go = memchr::memmem::Finder::new(GO_MAGIC);
-    let rust = memchr::memmem::Finder::new(RUST_MARKER);
-    let mut window: Vec<u8> = prefix.to_vec();
-    let mut chunk = vec![0u8; 256 * 1024];
-    let mut read_total = u64::try_from(prefix.len()).unwrap_or(0);
-    let mut rust_seen = false;
-    loop {
-        if let Some(at) = go.find(&window)
-            && (window.len() - at >= 64 || read_total >= MAX_PROGRAM_BYTES)
-        {
-            return Ok(Some(Language::Go(go_version(&window[at..]))));
-        }
-        if !rust_seen {
-            rust_seen = rust
-                .find_iter(&window)
-                .any(|at| is_rustc_path(&window[at + RUST_MARKER.len()..]));
-        }
-        if read_total >= MAX_PROGRAM_BYTES {
+}
+
+/// The newest `GLIBC_2.x` named by a NUL-terminated string in `window` starting before `limit`
+/// (offsets relative to the window).
+fn glibc_strings(window: &[u8], limit: usize) -> Option<(u32, u32)> {
+    let mut newest = None;
+    for at in memchr::memmem::find_iter(window, GLIBC_MARKER) {
+        if at >= limit {
             break;
         }
+        let rest = &window[at + GLIBC_MARKER.len()..];
+        let Some(end) = rest.iter().take(8).position(|&c| c == 0) else {
+            continue;
+        };
+        let minor = std::str::from_utf8(&rest[..end])
+            .ok()
+            .and_then(|m| m.split('.').next()?.parse::<u32>().ok());
+        if let Some(minor) = minor {
+            newest = newest.max(Some((2, minor)));
+        }
+    }
+    newest
+}
+
+/// What the pass over an ELF file has found so far.
+#[derive(Default)]
+struct TailFound {
+    glibc: Option<(u32, u32)>,
+    go: Option<Option<String>>,
+    rust: bool,
+}
+
+impl TailFound {
+    /// Looks through `window`, which starts at file offset `start`.
+    fn look(&mut self, window: &[u8], start: u64, tail: &Tail) {
+        if start < tail.glibc_until {
+            let limit = usize::try_from(tail.glibc_until - start).unwrap_or(usize::MAX);
+            self.glibc = self.glibc.max(glibc_strings(window, limit));
+        }
+        if tail.language {
+            if self.go.is_none()
+                && let Some(at) = memchr::memmem::find(window, GO_MAGIC)
+                && window.len() - at >= 64
+            {
+                self.go = Some(go_version(&window[at..]));
+            }
+            self.rust = self.rust
+                || memchr::memmem::find_iter(window, RUST_MARKER)
+                    .any(|at| is_rustc_path(&window[at + RUST_MARKER.len()..]));
+        }
+    }
+}
+
+/// One forward pass over the rest of an ELF file (after `prefix`), in small chunks: never more
+/// than a chunk and a short carry in memory, whatever the file's size.
+fn read_tail(
+    prefix: &[u8],
+    reader: &mut dyn Read,
+    tail: &Tail,
+) -> std::io::Result<(Option<(u32, u32)>, Option<Language>)> {
+    let until = if tail.language {
+        MAX_PROGRAM_BYTES
+    } else {
+        tail.glibc_until.min(MAX_PROGRAM_BYTES)
+    };
+    let mut found = TailFound::default();
+    found.look(prefix, 0, tail);
+    let mut pos = u64::try_from(prefix.len()).unwrap_or(u64::MAX);
+    let carry = prefix.len().min(128);
+    let mut window: Vec<u8> = prefix[prefix.len() - carry..].to_vec();
+    let mut chunk = vec![0u8; 256 * 1024];
+    while pos < until && found.go.is_none() {
         let n = reader.read(&mut chunk)?;
         if n == 0 {
             break;
         }
-        read_total += u64::try_from(n).unwrap_or(0);
-        // Keep a tail long enough to hold a marker and the Go version after it.
+        let start = pos - u64::try_from(window.len()).unwrap_or(0);
+        window.extend_from_slice(&chunk[..n]);
+        found.look(&window, start, tail);
+        pos += u64::try_from(n).unwrap_or(0);
         let keep = window.len().min(128);
         window.drain(..window.len() - keep);
-        window.extend_from_slice(&chunk[..n]);
     }
-    if let Some(at) = go.find(&window) {
-        return Ok(Some(Language::Go(go_version(&window[at..]))));
-    }
-    Ok(if go_note {
-        Some(Language::Go(None))
-    } else if rust_seen {
-        Some(Language::Rust)
-    } else {
-        None
-    })
+    let language = match found.go {
+        Some(v) => Some(Language::Go(v)),
+        None if tail.go_note => Some(Language::Go(None)),
+        None if found.rust => Some(Language::Rust),
+        None => None,
+    };
+    Ok((found.glibc, language))
 }
 
 /// `/rustc/` followed by a 40-digit commit hash (or a short window's worth of it).
@@ -532,6 +598,25 @@ fn read_tar(reader: &mut dyn Read, depth: usize) -> Result<Collected, ScanError>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_glibc_names_from_the_stream_when_the_dynamic_section_is_far() -> std::io::Result<()> {
+        let mut elf = crate::elf::tests::elf64_needing(crate::elf::EM_X86_64, "GLIBC_2.38");
+        // Move PT_DYNAMIC beyond what is kept in memory; the string table stays in the first
+        // LOAD segment, as in real libraries whose .dynamic follows the code.
+        let far = (3 * MAX_ELF_PREFIX) as u64;
+        elf[128..136].copy_from_slice(&far.to_le_bytes());
+        elf.resize(3 * MAX_ELF_PREFIX + 4096, 0);
+        let Some(Binary::Elf(info, _)) = examine("lib/libfar.so", &mut elf.as_slice())? else {
+            panic!("not an ELF finding");
+        };
+        assert_eq!(info.glibc, Some((2, 38)));
+        assert_eq!(
+            glibc_strings(b"\0GLIBC_2.17\0GLIBC_2.3.4\0GLIBC_PRIVATE\0", 100),
+            Some((2, 17))
+        );
+        Ok(())
+    }
 
     #[test]
     fn finds_go_and_rust_programs() -> std::io::Result<()> {

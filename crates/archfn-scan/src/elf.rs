@@ -26,6 +26,8 @@ pub struct ElfInfo {
     pub glibc: Option<(u32, u32)>,
     /// True when a `Go` build-id note is present.
     pub go_note: bool,
+    /// Where the first `PT_LOAD` segment ends in the file (it holds the dynamic string table).
+    pub first_load_end: Option<u64>,
     /// The prefix length that would let the reader finish (dynamic section, version needs,
     /// string table), when the prefix given was too short.
     pub wants: Option<usize>,
@@ -198,6 +200,11 @@ fn file_offset(segments: &[Segment], addr: u64) -> Option<usize> {
 
 fn read64(bytes: &[u8], info: &mut ElfInfo) {
     let segs = segments(bytes, info);
+    info.first_load_end = segs
+        .iter()
+        .find(|s| s.kind == PT_LOAD)
+        .and_then(|s| s.offset.checked_add(s.filesz))
+        .and_then(|e| u64::try_from(e).ok());
     let mut wants = info.wants.unwrap_or(0);
     let mut want = |end: Option<usize>| {
         if let Some(end) = end.filter(|e| *e > bytes.len()) {

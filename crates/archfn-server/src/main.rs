@@ -101,6 +101,9 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value = "text")]
         format: ScanFormat,
+        /// Readers working at once on a zip or directory (0: one per core, at most 4).
+        #[arg(long, default_value_t = 0)]
+        jobs: usize,
     },
     /// Rebuild a Python or Node.js package for another architecture: each platform wheel or
     /// npm platform package is swapped for the target's build of the same version, then the
@@ -243,10 +246,11 @@ fn main() -> anyhow::Result<()> {
                 target,
                 runtime,
                 format,
+                jobs,
             } => {
                 let status = match function {
                     Some(f) => scan_function(&endpoint, &f, &target, format).await,
-                    None => scan(&paths, &target, runtime.as_deref(), format),
+                    None => scan(&paths, &target, runtime.as_deref(), format, jobs),
                 };
                 std::process::exit(status)
             }
@@ -354,7 +358,13 @@ fn emit_report(label: &str, r: &archfn_scan::Report, format: ScanFormat) {
 }
 
 /// Scans each path; returns the exit status (0 compatible, 1 incompatible, 2 unreadable).
-fn scan(paths: &[PathBuf], target: &str, runtime: Option<&str>, format: ScanFormat) -> i32 {
+fn scan(
+    paths: &[PathBuf],
+    target: &str,
+    runtime: Option<&str>,
+    format: ScanFormat,
+    jobs: usize,
+) -> i32 {
     let Some(target) = archfn_model::Architecture::parse(target) else {
         eprintln!("error: --target must be x86_64 or arm64, not {target:?}");
         return 2;
@@ -365,11 +375,14 @@ fn scan(paths: &[PathBuf], target: &str, runtime: Option<&str>, format: ScanForm
         eprintln!("error: --runtime {id:?} is not a Lambda runtime identifier");
         return 2;
     }
-    let opts = archfn_scan::ScanOptions {
+    let mut opts = archfn_scan::ScanOptions {
         runtime: runtime.map(str::to_string),
         today: archfn_model::time::today_utc(),
         ..archfn_scan::ScanOptions::new(target)
     };
+    if jobs > 0 {
+        opts.workers = jobs;
+    }
     let mut status = 0;
     for path in paths {
         let report = archfn_scan::scan_path(path, &opts);
@@ -457,6 +470,7 @@ fn migrate(a: &MigrateArgs) -> i32 {
         &a.to,
         a.runtime.as_deref(),
         a.format,
+        0,
     )
 }
 
