@@ -255,6 +255,9 @@ const GO_MAGIC: &[u8] = b"\xff Go buildinf:";
 const RUST_MARKER: &[u8] = b"/rustc/";
 const GLIBC_MARKER: &[u8] = b"\0GLIBC_2.";
 
+/// A glibc version, as (major, minor).
+type GlibcVersion = (u32, u32);
+
 /// What a pass over the rest of an ELF file looks for.
 struct Tail {
     /// Collect `GLIBC_2.x` strings before this offset (the read-only segment holding the
@@ -323,7 +326,7 @@ fn read_tail(
     prefix: &[u8],
     reader: &mut dyn Read,
     tail: &Tail,
-) -> std::io::Result<(Option<(u32, u32)>, Option<Language>)> {
+) -> std::io::Result<(Option<GlibcVersion>, Option<Language>)> {
     let until = if tail.language {
         MAX_PROGRAM_BYTES
     } else {
