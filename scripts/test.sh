@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite: unit and SDK tests (cargo), then the compatibility suite (pytest: boto3,
-# awscli, auth, limits, crash) against a real `archfn serve`.
+# The whole test suite: unit and SDK tests (cargo), the compatibility suite (pytest: boto3,
+# awscli, auth, limits, crash, execution, scanner, migration) against a real `archfn serve`,
+# then the scanner's fuzz targets for a bounded time (ARCHFN_FUZZ_SECONDS per target, 0 skips).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --test
@@ -10,3 +11,7 @@ echo "==> cargo test"
 cargo test --workspace
 echo "==> pytest tests/compat"
 ARCHFN_BIN="$PWD/target/debug/archfn" .venv/bin/python -m pytest -q tests/compat "$@"
+fuzz_seconds="${ARCHFN_FUZZ_SECONDS:-60}"
+if [ "$fuzz_seconds" -gt 0 ]; then
+  scripts/fuzz.sh "$fuzz_seconds"
+fi

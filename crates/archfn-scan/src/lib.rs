@@ -135,6 +135,25 @@ pub fn scan_path(path: &Path, opts: &ScanOptions) -> Result<Report, ScanError> {
     Ok(opts.finish(judge))
 }
 
+/// Scans an artifact held in memory: a zip (or wheel, jar), a tar or .tgz, or a single
+/// binary, told apart by its first bytes.
+pub fn scan_bytes(bytes: &[u8], opts: &ScanOptions) -> Result<Report, ScanError> {
+    let mut judge = opts.judge();
+    let c = if bytes.starts_with(b"PK") {
+        collect::collect_zip(|| Ok(std::io::Cursor::new(bytes)), opts.workers, 0)?
+    } else if bytes.starts_with(&[0x1f, 0x8b]) || bytes.get(257..262) == Some(b"ustar") {
+        collect::collect_tar(&mut std::io::Cursor::new(bytes), 0)?
+    } else if elf::is_elf(bytes) {
+        let mut c = Collected::default();
+        c.take("file", bytes.len() as u64, &mut std::io::Cursor::new(bytes), collect::MAX_DEPTH);
+        c
+    } else {
+        return Err(ScanError::NotAnArchive("not a zip, tar, .tgz or ELF file".into()));
+    };
+    judge.scope(&c, "", None);
+    Ok(opts.finish(judge))
+}
+
 /// Scans a zip-format artifact (function package, layer, wheel, jar) held in memory.
 pub fn scan_zip(bytes: &[u8], target: Architecture) -> Result<Report, ScanError> {
     scan_function(&[("", bytes)], &ScanOptions::new(target))
