@@ -145,10 +145,17 @@ pub fn scan_bytes(bytes: &[u8], opts: &ScanOptions) -> Result<Report, ScanError>
         collect::collect_tar(&mut std::io::Cursor::new(bytes), 0)?
     } else if elf::is_elf(bytes) {
         let mut c = Collected::default();
-        c.take("file", bytes.len() as u64, &mut std::io::Cursor::new(bytes), collect::MAX_DEPTH);
+        c.take(
+            "file",
+            bytes.len() as u64,
+            &mut std::io::Cursor::new(bytes),
+            collect::MAX_DEPTH,
+        );
         c
     } else {
-        return Err(ScanError::NotAnArchive("not a zip, tar, .tgz or ELF file".into()));
+        return Err(ScanError::NotAnArchive(
+            "not a zip, tar, .tgz or ELF file".into(),
+        ));
     };
     judge.scope(&c, "", None);
     Ok(opts.finish(judge))
