@@ -119,6 +119,8 @@ struct Inner {
     runtimes: RuntimeStore,
     idle: Mutex<HashMap<PoolKey, Vec<Environment>>>,
     metrics: crate::metrics::Metrics,
+    /// The ISA helpers are installed: environments refuse executables of the other ISA.
+    isa_enforced: bool,
 }
 
 fn error_doc(error_type: &str, message: String) -> Bytes {
@@ -135,6 +137,14 @@ impl Engine {
         for (file, text) in [("python.py", PYTHON_BOOTSTRAP), ("node.js", NODE_BOOTSTRAP)] {
             std::fs::write(config.work_dir.join("runtime").join(file), text).map_err(io)?;
         }
+        let isa_dir = config.work_dir.join("runtime").join("isa");
+        let isa_enforced = match archfn_sandbox::isa::install(&isa_dir) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "executables of the other ISA will not be refused");
+                false
+            }
+        };
         let swept = archfn_sandbox::cgroup::sweep_stale();
         if swept > 0 {
             tracing::info!(groups = swept, "removed cgroups left by an earlier process");
@@ -145,6 +155,7 @@ impl Engine {
                 config,
                 idle: Mutex::new(HashMap::new()),
                 metrics: crate::metrics::Metrics::default(),
+                isa_enforced,
             }),
         };
         let weak = Arc::downgrade(&engine.inner);
@@ -385,14 +396,24 @@ impl Engine {
                         ));
                     }
                 };
+                // isa-init first, so that the environment refuses the other ISA's executables.
+                let mut full = if self.inner.isa_enforced {
+                    let dir = self.inner.config.work_dir.join("runtime").join("isa");
+                    archfn_sandbox::isa::init_argv(arch, &dir)
+                } else {
+                    Vec::new()
+                };
+                let own_binfmt = !full.is_empty();
+                full.extend(argv);
                 let spec = bwrap::EnvironmentSpec {
+                    own_binfmt,
                     rootfs,
                     task_dir: target.task_dir.clone(),
                     opt_dir: opt,
                     runtime_dir: self.inner.config.work_dir.join("runtime"),
                     tmp_size_mb: c.ephemeral_storage_mb,
                     env: Self::environment_variables(target, &runtime, recipe.kind),
-                    argv,
+                    argv: full,
                     cgroup_procs: None,
                 };
                 log.push_str(&format!(

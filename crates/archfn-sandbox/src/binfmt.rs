@@ -35,6 +35,18 @@ fn entry(arch: Architecture) -> Entry {
     }
 }
 
+/// Where Debian's qemu-user-static puts the emulator of `arch`.
+pub fn qemu_path(arch: Architecture) -> &'static str {
+    entry(arch).qemu
+}
+
+/// The binfmt_misc magic and mask (escaped, as `register` takes them) that match 64-bit
+/// little-endian ELF executables and shared objects of `arch` with a zero `EI_PAD` byte 15.
+pub fn magic_and_mask(arch: Architecture) -> (&'static str, &'static str) {
+    let e = entry(arch);
+    (e.magic, e.mask)
+}
+
 /// Makes sure `arch` code can run here: nothing to do natively; for a foreign ISA, an enabled
 /// binfmt_misc entry for QEMU, registered now if missing.
 pub fn ensure(arch: Architecture) -> Result<(), SandboxError> {

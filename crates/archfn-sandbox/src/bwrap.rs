@@ -27,6 +27,9 @@ pub struct EnvironmentSpec {
     pub argv: Vec<String>,
     /// `cgroup.procs` files (space separated) the sandbox joins before it starts.
     pub cgroup_procs: Option<String>,
+    /// Run in a user namespace of its own, whose first process (`isa-init`, at the head of
+    /// `argv`) may mount a private binfmt_misc; it drops every capability before the runtime.
+    pub own_binfmt: bool,
 }
 
 /// The bubblewrap invocation for `spec`.
@@ -59,6 +62,9 @@ pub fn command(spec: &EnvironmentSpec) -> tokio::process::Command {
     c.arg("--size")
         .arg((u64::from(spec.tmp_size_mb) << 20).to_string())
         .args(["--tmpfs", "/tmp"]);
+    if spec.own_binfmt {
+        c.args(["--unshare-user", "--cap-add", "CAP_SYS_ADMIN"]);
+    }
     c.args([
         "--unshare-pid",
         "--unshare-ipc",

@@ -8,6 +8,7 @@
 pub mod binfmt;
 pub mod bwrap;
 pub mod cgroup;
+pub mod isa;
 pub mod rootfs;
 
 use archfn_model::Architecture;
