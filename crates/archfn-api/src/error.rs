@@ -93,6 +93,9 @@ impl From<ControlError> for ApiError {
             ControlError::PreconditionFailed(m) => ApiError::PreconditionFailedException(m),
             ControlError::TooLarge(m) => ApiError::RequestEntityTooLargeException(m),
             ControlError::AccessDenied(m) => ApiError::AccessDeniedException(m),
+            ControlError::Throttled { message, reason } => {
+                ApiError::TooManyRequestsException(message, reason)
+            }
             ControlError::Internal(m) => {
                 tracing::error!(error = %m, "internal error");
                 ApiError::ServiceException(m)

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use archfn_model::ValidationErrors;
-use archfn_model::limits::{self, ACCOUNT_CONCURRENCY, UNRESERVED_CONCURRENCY_MIN};
+use archfn_model::limits;
 use archfn_store::{Durability, StoreError};
 
 use crate::function::Resolved;
@@ -160,12 +160,13 @@ impl Control {
             .into());
         };
         let usage = self.store().account_usage(region).await?;
+        let (account, minimum) = (self.inner.account_concurrency, self.unreserved_minimum());
         self.modify_function(region, name, |rec, _| {
             let others = usage.reserved_concurrency.saturating_sub(rec.reserved_concurrency.unwrap_or(0).into());
-            let unreserved = i64::from(ACCOUNT_CONCURRENCY) - others as i64 - i64::from(reserved);
-            if unreserved < i64::from(UNRESERVED_CONCURRENCY_MIN) {
+            let unreserved = i64::from(account) - others as i64 - i64::from(reserved);
+            if unreserved < i64::from(minimum) {
                 return Err(ControlError::InvalidParameter(format!(
-                    "Specified ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its minimum value of [{UNRESERVED_CONCURRENCY_MIN}]."
+                    "Specified ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its minimum value of [{minimum}]."
                 )));
             }
             rec.reserved_concurrency = Some(reserved);
@@ -208,9 +209,12 @@ impl Control {
         Ok(AccountSettings {
             code_size_unzipped: limits::UNZIPPED_MAX_BYTES,
             code_size_zipped: limits::ZIPPED_MAX_BYTES,
-            concurrent_executions: ACCOUNT_CONCURRENCY,
+            concurrent_executions: self.inner.account_concurrency,
             total_code_size_limit: limits::TOTAL_CODE_SIZE_BYTES,
-            unreserved_concurrent_executions: ACCOUNT_CONCURRENCY.saturating_sub(reserved),
+            unreserved_concurrent_executions: self
+                .inner
+                .account_concurrency
+                .saturating_sub(reserved),
             function_count: usage.function_count,
             total_code_size: usage.total_code_size,
         })

@@ -26,6 +26,14 @@ pub enum ControlError {
     /// The resource belongs to another account (`AccessDeniedException`).
     #[error("{0}")]
     AccessDenied(String),
+    /// Over a concurrency limit (`TooManyRequestsException` with Lambda's reason).
+    #[error("{message}")]
+    Throttled {
+        /// The message ("Rate Exceeded.").
+        message: String,
+        /// Lambda's `Reason`, e.g. `ConcurrentInvocationLimitExceeded`.
+        reason: &'static str,
+    },
     /// Something on our side failed (`ServiceException`).
     #[error("{0}")]
     Internal(String),

@@ -8,6 +8,7 @@
 mod account;
 mod alias;
 pub mod archive;
+mod concurrency;
 mod error;
 mod function;
 mod input;
@@ -26,6 +27,7 @@ use archfn_store::MetadataStore;
 
 pub use account::AccountSettings;
 pub use alias::AliasView;
+pub use concurrency::Admission;
 pub use error::ControlError;
 pub use function::{FunctionDetails, FunctionView};
 pub use input::{
@@ -48,6 +50,8 @@ struct Inner {
     code_root: PathBuf,
     account: String,
     policy_date: Option<String>,
+    account_concurrency: u32,
+    in_flight: Arc<std::sync::Mutex<concurrency::InFlight>>,
 }
 
 /// How a control plane is put together.
@@ -63,6 +67,8 @@ pub struct ControlConfig {
     pub account: String,
     /// The date runtime deprecation rules are judged at (`YYYY-MM-DD`); today when `None`.
     pub policy_date: Option<String>,
+    /// The account's concurrency quota per region (ConcurrentExecutions; Lambda's default 1000).
+    pub account_concurrency: u32,
 }
 
 impl Control {
@@ -77,6 +83,8 @@ impl Control {
                 code_root: config.code_root,
                 account: config.account,
                 policy_date: config.policy_date,
+                account_concurrency: config.account_concurrency,
+                in_flight: Arc::default(),
             }),
         };
         control.resume_preparations().await?;

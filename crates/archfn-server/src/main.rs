@@ -66,6 +66,10 @@ enum Command {
         /// Where installed runtimes are (default: <data-dir>/runtimes).
         #[arg(long, env = "ARCHFN_RUNTIMES_DIR")]
         runtimes_dir: Option<PathBuf>,
+        /// The account's concurrency quota per region (GetAccountSettings' ConcurrentExecutions):
+        /// synchronous invocations over it are throttled as Lambda throttles them.
+        #[arg(long, env = "ARCHFN_ACCOUNT_CONCURRENCY", default_value_t = 1000)]
+        account_concurrency: u32,
         /// Seconds an idle execution environment is kept warm.
         #[arg(long, env = "ARCHFN_IDLE_TIMEOUT", default_value_t = 300)]
         idle_timeout: u64,
@@ -222,6 +226,7 @@ fn main() -> anyhow::Result<()> {
                 runtimes_dir,
                 idle_timeout,
                 async_retry_delay,
+                account_concurrency,
             } => {
                 let runtimes_dir = runtimes_dir.unwrap_or_else(|| data_dir.join("runtimes"));
                 serve(ServeArgs {
@@ -235,6 +240,7 @@ fn main() -> anyhow::Result<()> {
                     runtimes_dir,
                     idle_timeout: std::time::Duration::from_secs(idle_timeout),
                     async_retry_delay: std::time::Duration::from_secs(async_retry_delay),
+                    account_concurrency,
                 })
                 .await
             }
@@ -297,6 +303,7 @@ struct ServeArgs {
     runtimes_dir: PathBuf,
     idle_timeout: std::time::Duration,
     async_retry_delay: std::time::Duration,
+    account_concurrency: u32,
 }
 
 fn runtime_command(command: RuntimeCommand) -> anyhow::Result<()> {
@@ -603,6 +610,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         code_root: args.data_dir.join("code"),
         account: args.account_id,
         policy_date: args.runtime_policy_date,
+        account_concurrency: args.account_concurrency,
     })
     .await
     .context("starting the control plane")?;
