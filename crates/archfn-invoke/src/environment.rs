@@ -74,6 +74,7 @@ fn describe_exit(status: std::io::Result<std::process::ExitStatus>) -> ExitInfo 
 }
 
 /// What starting an environment needs besides the sandbox layout.
+#[derive(Clone)]
 pub(crate) struct StartParams {
     pub spec: bwrap::EnvironmentSpec,
     pub log_dir: PathBuf,
