@@ -123,6 +123,28 @@ struct Inner {
     isa_enforced: bool,
 }
 
+/// The external extensions of merged layers: executable files in `<opt>/extensions/`, as paths
+/// inside the environment, in name order.
+fn external_extensions(opt: &std::path::Path) -> Vec<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(entries) = std::fs::read_dir(opt.join("extensions")) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .flatten()
+        .filter(|e| {
+            e.metadata()
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        .collect();
+    names.sort();
+    names
+        .into_iter()
+        .map(|n| format!("/opt/extensions/{n}"))
+        .collect()
+}
+
 fn error_doc(error_type: &str, message: String) -> Bytes {
     Bytes::from(serde_json::json!({ "errorType": error_type, "errorMessage": message }).to_string())
 }
@@ -399,10 +421,16 @@ impl Engine {
                         ));
                     }
                 };
-                // isa-init first, so that the environment refuses the other ISA's executables.
+                // isa-init first, so that the environment refuses the other ISA's executables;
+                // it also starts the layers' external extensions before the runtime.
+                let extensions = if self.inner.isa_enforced {
+                    opt.as_deref().map(external_extensions).unwrap_or_default()
+                } else {
+                    Vec::new()
+                };
                 let mut full = if self.inner.isa_enforced {
                     let dir = self.inner.config.work_dir.join("runtime").join("isa");
-                    archfn_sandbox::isa::init_argv(arch, &dir)
+                    archfn_sandbox::isa::init_argv(arch, &dir, &extensions)
                 } else {
                     Vec::new()
                 };
@@ -428,6 +456,13 @@ impl Engine {
                     log_dir: self.inner.config.work_dir.join("env-logs"),
                     memory_mb: c.memory_mb,
                     init_timeout: self.inner.config.init_timeout,
+                    function: crate::runtime_api::FunctionInfo {
+                        function_name: c.name.clone(),
+                        function_version: c.version.clone(),
+                        handler: c.handler.clone().unwrap_or_default(),
+                        account_id: req.invoked_arn.split(':').nth(4).unwrap_or("").to_string(),
+                    },
+                    extensions_expected: extensions.len(),
                 };
                 let mut started = Instant::now();
                 let mut result = Environment::start(params.clone()).await;
@@ -456,6 +491,7 @@ impl Engine {
                 match result {
                     Ok(mut env) => {
                         log.push_str(&env.read_new_log());
+                        log.push_str(&env.extension_lines());
                         if suppressed_init.is_some() {
                             env.init_ms = None;
                         }

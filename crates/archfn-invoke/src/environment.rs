@@ -9,7 +9,7 @@ use archfn_sandbox::cgroup::EnvCgroup;
 use bytes::Bytes;
 use tokio::sync::{oneshot, watch};
 
-use crate::runtime_api::{InitError, Invocation, RuntimeApi, RuntimeReply};
+use crate::runtime_api::{FunctionInfo, InitError, Invocation, RuntimeApi, RuntimeReply};
 
 /// How an environment's process ended.
 pub(crate) type ExitInfo = String;
@@ -51,12 +51,43 @@ pub(crate) struct Environment {
     pub last_used: Instant,
 }
 
+/// How long extensions subscribed to SHUTDOWN get before the environment is killed.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(2000);
+
 impl Drop for Environment {
     fn drop(&mut self) {
-        if let Some(k) = self.kill.take() {
-            let _ = k.send(());
+        let kill = self.kill.take();
+        let log_path = self.log_path.clone();
+        let deadline_ms = archfn_model::time::now_ms() + 2000;
+        let event = serde_json::json!({
+            "eventType": "SHUTDOWN",
+            "shutdownReason": "spindown",
+            "deadlineMs": deadline_ms,
+        });
+        let told = self.alive() && self.api.dispatch("SHUTDOWN", &event) > 0;
+        let finish = move || {
+            if let Some(k) = kill {
+                let _ = k.send(());
+            }
+            let _ = std::fs::remove_file(&log_path);
+        };
+        match tokio::runtime::Handle::try_current() {
+            // Extensions that asked for SHUTDOWN get their grace period, or until they are
+            // done with it (their next /event/next) or gone.
+            Ok(handle) if told => {
+                let mut busy = self.api.extensions_busy.clone();
+                let mut exited = self.exited.clone();
+                handle.spawn(async move {
+                    tokio::select! {
+                        _ = busy.wait_for(|n| *n == 0) => {}
+                        _ = exited.wait_for(Option::is_some) => {}
+                        _ = tokio::time::sleep(SHUTDOWN_GRACE) => {}
+                    }
+                    finish();
+                });
+            }
+            _ => finish(),
         }
-        let _ = std::fs::remove_file(&self.log_path);
     }
 }
 
@@ -80,13 +111,18 @@ pub(crate) struct StartParams {
     pub log_dir: PathBuf,
     pub memory_mb: u32,
     pub init_timeout: Duration,
+    /// What `/extension/register` answers.
+    pub function: FunctionInfo,
+    /// External extensions started with the runtime (`/opt/extensions/*`): init ends when
+    /// each has registered and called `/event/next`.
+    pub extensions_expected: usize,
 }
 
 impl Environment {
     /// Starts the runtime and waits for its first `/next` (the end of init).
     pub(crate) async fn start(mut p: StartParams) -> Result<Environment, (InitFailure, String)> {
         let id = uuid::Uuid::new_v4().simple().to_string();
-        let api = RuntimeApi::start()
+        let api = RuntimeApi::start(p.function.clone())
             .await
             .map_err(|e| (InitFailure::Spawn(e.to_string()), String::new()))?;
         p.spec
@@ -141,6 +177,7 @@ impl Environment {
             last_used: Instant::now(),
         };
         let mut ready = env.api.ready.clone();
+        let mut extensions = env.api.extensions_started.clone();
         let mut init_error = env.api.init_error.clone();
         let mut exited = env.exited.clone();
         let deadline = tokio::time::sleep(p.init_timeout);
@@ -151,7 +188,7 @@ impl Environment {
                 let log = env.read_new_log();
                 return Err((InitFailure::Reported(e), log));
             }
-            let is_ready = *ready.borrow();
+            let is_ready = *ready.borrow() && *extensions.borrow() >= p.extensions_expected;
             if is_ready {
                 break;
             }
@@ -169,6 +206,7 @@ impl Environment {
             }
             tokio::select! {
                 _ = ready.changed() => {}
+                _ = extensions.changed() => {}
                 _ = init_error.changed() => {}
                 _ = exited.changed() => {}
                 _ = &mut deadline => {
@@ -181,17 +219,60 @@ impl Environment {
         Ok(env)
     }
 
-    /// Runs one invocation to its end: an answer, the process's end, or the deadline.
+    /// `EXTENSION` log lines for the extensions that registered, as Lambda prints them at init.
+    pub(crate) fn extension_lines(&self) -> String {
+        self.api
+            .extensions()
+            .into_iter()
+            .map(|(name, events)| {
+                format!(
+                    "EXTENSION\tName: {name}\tState: Ready\tEvents: [{}]\n",
+                    events.join(", ")
+                )
+            })
+            .collect()
+    }
+
+    /// Runs one invocation to its end: an answer, the process's end, or the deadline. Extensions
+    /// subscribed to INVOKE get the event too, and the invocation ends when they are done with it.
     pub(crate) async fn invoke(&mut self, mut inv: Invocation, timeout: Duration) -> Outcome {
+        let started = Instant::now();
         let (tx, rx) = oneshot::channel();
         inv.reply = tx;
         let mut exited = self.exited.clone();
         if exited.borrow().is_some() {
             return Outcome::Exited(exited.borrow().clone().unwrap_or_default());
         }
+        let event = serde_json::json!({
+            "eventType": "INVOKE",
+            "deadlineMs": inv.deadline_ms,
+            "requestId": inv.request_id,
+            "invokedFunctionArn": inv.invoked_arn,
+            "tracing": { "type": "X-Amzn-Trace-Id", "value": inv.trace_id },
+        });
+        let told = self.api.dispatch("INVOKE", &event);
         if self.api.invocations.send(inv).await.is_err() {
             return Outcome::Exited("runtime api closed".into());
         }
+        let outcome = self.runtime_outcome(rx, timeout).await;
+        if told == 0 || !matches!(outcome, Outcome::Reply(_)) {
+            return outcome;
+        }
+        let mut busy = self.api.extensions_busy.clone();
+        tokio::select! {
+            _ = busy.wait_for(|n| *n == 0) => outcome,
+            _ = exited.wait_for(Option::is_some) => outcome,
+            _ = tokio::time::sleep(timeout.saturating_sub(started.elapsed())) => Outcome::TimedOut,
+        }
+    }
+
+    /// Waits for the runtime's answer to the invocation just sent.
+    async fn runtime_outcome(
+        &mut self,
+        rx: oneshot::Receiver<RuntimeReply>,
+        timeout: Duration,
+    ) -> Outcome {
+        let mut exited = self.exited.clone();
         let status = self.exited.clone();
         let exit_info = move || {
             status

@@ -1,7 +1,11 @@
-//! The Lambda Runtime API (2018-06-01) of one execution environment, on its own loopback port.
+//! The Lambda Runtime API (2018-06-01) and Extensions API (2020-01-01) of one execution
+//! environment, on its own loopback port.
 //!
 //! `GET /runtime/invocation/next` hands out the next invocation; `POST …/{id}/response` and
 //! `…/{id}/error` answer it; `POST /runtime/init/error` reports a failed init.
+//! Extensions `POST /extension/register` for `INVOKE` and `SHUTDOWN`, then long-poll
+//! `GET /extension/event/next`; an extension's next call after an event says it is done with
+//! it. `POST /extension/init/error` and `/extension/exit/error` report failures.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -56,11 +60,43 @@ pub struct InitError {
     pub body: Bytes,
 }
 
+/// What `/extension/register` answers with.
+#[derive(Debug, Clone, Default)]
+pub struct FunctionInfo {
+    /// Function name.
+    pub function_name: String,
+    /// `$LATEST` or a version number.
+    pub function_version: String,
+    /// The handler string.
+    pub handler: String,
+    /// The account id (sent when the extension asks for the `accountId` feature).
+    pub account_id: String,
+}
+
+/// A registered extension.
+struct ExtensionSlot {
+    name: String,
+    id: String,
+    events: Vec<String>,
+    queue: mpsc::UnboundedSender<serde_json::Value>,
+    inbox: Mutex<mpsc::UnboundedReceiver<serde_json::Value>>,
+    /// It has called `/event/next` at least once (its init is done).
+    started: std::sync::atomic::AtomicBool,
+    /// It was given an event and has not called `/event/next` since.
+    busy: std::sync::atomic::AtomicBool,
+}
+
 struct ApiState {
     next: Mutex<mpsc::Receiver<Invocation>>,
     current: std::sync::Mutex<Option<(String, oneshot::Sender<RuntimeReply>)>>,
     ready: watch::Sender<bool>,
     init_error: watch::Sender<Option<InitError>>,
+    info: FunctionInfo,
+    extensions: std::sync::Mutex<Vec<Arc<ExtensionSlot>>>,
+    /// Extensions whose init is done.
+    extensions_started: watch::Sender<usize>,
+    /// Extensions still working on an event.
+    extensions_busy: watch::Sender<usize>,
 }
 
 /// The host side of one environment's Runtime API.
@@ -74,6 +110,11 @@ pub struct RuntimeApi {
     pub ready: watch::Receiver<bool>,
     /// Set when the runtime reports an init error.
     pub init_error: watch::Receiver<Option<InitError>>,
+    /// Extensions whose init is done (registered, then called `/event/next`).
+    pub extensions_started: watch::Receiver<usize>,
+    /// Extensions still working on the last event they were given.
+    pub extensions_busy: watch::Receiver<usize>,
+    state: Arc<ApiState>,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -213,17 +254,204 @@ async fn init_error(State(s): State<Arc<ApiState>>, headers: HeaderMap, body: By
         .into_response()
 }
 
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+}
+
+async fn register(State(s): State<Arc<ApiState>>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(name) = header_str(&headers, "lambda-extension-name") else {
+        return api_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequest",
+            "missing header Lambda-Extension-Name",
+        );
+    };
+    let events: Vec<String> = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| {
+            v.get("events")?.as_array().map(|a| {
+                a.iter()
+                    .filter_map(|e| e.as_str().map(str::to_string))
+                    .collect()
+            })
+        })
+        .unwrap_or_default();
+    if let Some(bad) = events.iter().find(|e| *e != "INVOKE" && *e != "SHUTDOWN") {
+        return api_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidEventType",
+            &format!("unknown event type {bad}: extensions subscribe to INVOKE and SHUTDOWN"),
+        );
+    }
+    let (queue, inbox) = mpsc::unbounded_channel();
+    let slot = Arc::new(ExtensionSlot {
+        name: name.to_string(),
+        id: uuid::Uuid::new_v4().to_string(),
+        events,
+        queue,
+        inbox: Mutex::new(inbox),
+        started: false.into(),
+        busy: false.into(),
+    });
+    if let Ok(mut all) = s.extensions.lock() {
+        if all.iter().any(|e| e.name == slot.name) {
+            return api_error(
+                StatusCode::CONFLICT,
+                "Extension.AlreadyRegistered",
+                &format!("extension {name} is already registered"),
+            );
+        }
+        all.push(slot.clone());
+    }
+    let mut doc = serde_json::json!({
+        "functionName": s.info.function_name,
+        "functionVersion": s.info.function_version,
+        "handler": s.info.handler,
+    });
+    if header_str(&headers, "lambda-extension-accept-feature") == Some("accountId") {
+        doc["accountId"] = serde_json::Value::String(s.info.account_id.clone());
+    }
+    let mut resp = (StatusCode::OK, axum::Json(doc)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&slot.id) {
+        resp.headers_mut().insert("lambda-extension-identifier", v);
+    }
+    resp
+}
+
+fn extension(s: &ApiState, headers: &HeaderMap) -> Option<Arc<ExtensionSlot>> {
+    let id = header_str(headers, "lambda-extension-identifier")?;
+    s.extensions
+        .lock()
+        .ok()?
+        .iter()
+        .find(|e| e.id == id)
+        .cloned()
+}
+
+fn unknown_extension() -> Response {
+    api_error(
+        StatusCode::FORBIDDEN,
+        "Extension.UnknownExtensionIdentifier",
+        "missing or unknown Lambda-Extension-Identifier",
+    )
+}
+
+async fn event_next(State(s): State<Arc<ApiState>>, headers: HeaderMap) -> Response {
+    use std::sync::atomic::Ordering;
+    let Some(slot) = extension(&s, &headers) else {
+        return unknown_extension();
+    };
+    if !slot.started.swap(true, Ordering::SeqCst) {
+        s.extensions_started.send_modify(|n| *n += 1);
+    }
+    if slot.busy.swap(false, Ordering::SeqCst) {
+        s.extensions_busy.send_modify(|n| *n = n.saturating_sub(1));
+    }
+    let Some(event) = slot.inbox.lock().await.recv().await else {
+        return api_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Extension.Shutdown",
+            "environment is shutting down",
+        );
+    };
+    let mut resp = (StatusCode::OK, axum::Json(event)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
+        resp.headers_mut()
+            .insert("lambda-extension-event-identifier", v);
+    }
+    resp
+}
+
+async fn extension_error(
+    State(s): State<Arc<ApiState>>,
+    Path(kind): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(slot) = extension(&s, &headers) else {
+        return unknown_extension();
+    };
+    let error_type = header_str(&headers, "lambda-extension-function-error-type")
+        .unwrap_or("Extension.Unknown")
+        .to_string();
+    if kind == "init" {
+        let body = if body.is_empty() {
+            Bytes::from(
+                serde_json::json!({
+                    "errorMessage": format!("extension {} failed to initialize", slot.name),
+                    "errorType": error_type,
+                })
+                .to_string(),
+            )
+        } else {
+            body
+        };
+        s.init_error
+            .send_replace(Some(InitError { error_type, body }));
+    } else {
+        tracing::info!(extension = %slot.name, %error_type, "extension reported an exit error");
+    }
+    (
+        StatusCode::ACCEPTED,
+        axum::Json(serde_json::json!({ "status": "OK" })),
+    )
+        .into_response()
+}
+
 impl RuntimeApi {
+    /// Registered extensions: name and events, in registration order.
+    pub fn extensions(&self) -> Vec<(String, Vec<String>)> {
+        self.state
+            .extensions
+            .lock()
+            .map(|all| {
+                all.iter()
+                    .map(|e| (e.name.clone(), e.events.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Gives `event` to every extension subscribed to `event_type`; returns how many.
+    pub fn dispatch(&self, event_type: &str, event: &serde_json::Value) -> usize {
+        use std::sync::atomic::Ordering;
+        let Ok(all) = self.state.extensions.lock() else {
+            return 0;
+        };
+        let mut sent = 0;
+        for e in all
+            .iter()
+            .filter(|e| e.events.iter().any(|t| t == event_type))
+        {
+            if !e.busy.swap(true, Ordering::SeqCst) {
+                self.state.extensions_busy.send_modify(|n| *n += 1);
+            }
+            if e.queue.send(event.clone()).is_ok() {
+                sent += 1;
+            }
+        }
+        sent
+    }
+
     /// Starts the Runtime API of one environment on a free loopback port.
-    pub async fn start() -> std::io::Result<RuntimeApi> {
+    pub async fn start(info: FunctionInfo) -> std::io::Result<RuntimeApi> {
         let (tx, rx) = mpsc::channel(1);
         let (ready_tx, ready_rx) = watch::channel(false);
         let (err_tx, err_rx) = watch::channel(None);
+        let (started_tx, started_rx) = watch::channel(0);
+        let (busy_tx, busy_rx) = watch::channel(0);
         let state = Arc::new(ApiState {
             next: Mutex::new(rx),
             current: std::sync::Mutex::new(None),
             ready: ready_tx,
             init_error: err_tx,
+            info,
+            extensions: std::sync::Mutex::new(Vec::new()),
+            extensions_started: started_tx,
+            extensions_busy: busy_tx,
         });
         let router = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
@@ -236,10 +464,13 @@ impl RuntimeApi {
                 post(invocation_error),
             )
             .route("/2018-06-01/runtime/init/error", post(init_error))
+            .route("/2020-01-01/extension/register", post(register))
+            .route("/2020-01-01/extension/event/next", get(event_next))
+            .route("/2020-01-01/extension/{kind}/error", post(extension_error))
             .layer(axum::extract::DefaultBodyLimit::max(
                 MAX_RESPONSE_BYTES + 1024 * 1024,
             ))
-            .with_state(state);
+            .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let server = tokio::spawn(async move {
@@ -250,6 +481,9 @@ impl RuntimeApi {
             invocations: tx,
             ready: ready_rx,
             init_error: err_rx,
+            extensions_started: started_rx,
+            extensions_busy: busy_rx,
+            state,
             server,
         })
     }

@@ -7,7 +7,10 @@
  * Invoked as `isa-refuse` (through binfmt_misc, as the interpreter of an executable of the
  * wrong ISA), it says so as a shell would and exits 126, as exec fails on a real processor.
  *
- *   isa-init [--register LINE]... -- PROGRAM [ARG]...
+ *   isa-init [--register LINE]... [--extension PATH]... -- PROGRAM [ARG]...
+ *
+ * Each --extension (a Lambda external extension, /opt/extensions/NAME) is started as a child
+ * before the runtime, with the same environment, as Lambda starts them.
  *
  * Built statically by archfn-sandbox's build script; archfn writes it out with one padding byte
  * of its ELF identification set, so that the refusing entry (whose mask requires that byte to
@@ -49,12 +52,22 @@ int main(int argc, char **argv) {
 
     int i = 1;
     int mounted = 0, warned = 0;
+    const char *extensions[64];
+    int n_extensions = 0;
     for (; i < argc && strcmp(argv[i], "--") != 0; i++) {
+        if (strcmp(argv[i], "--extension") == 0 && i + 1 < argc) {
+            if (n_extensions < 64)
+                extensions[n_extensions++] = argv[i + 1];
+            i++;
+            continue;
+        }
         if (strcmp(argv[i], "--register") != 0 || i + 1 >= argc) {
             fprintf(stderr, "isa-init: unexpected argument %s\n", argv[i]);
             return 125;
         }
         const char *line = argv[++i];
+        if (warned)
+            continue;
         if (!mounted) {
             if (mount("binfmt_misc", BINFMT, "binfmt_misc", 0, NULL) != 0) {
                 fprintf(stderr,
@@ -62,7 +75,7 @@ int main(int argc, char **argv) {
                         "environment: binfmt_misc in a user namespace needs Linux 6.7 (%s)\n",
                         strerror(errno));
                 warned = 1;
-                break;
+                continue;
             }
             mounted = 1;
         }
@@ -83,6 +96,17 @@ int main(int argc, char **argv) {
         return 125;
     }
     drop_capabilities();
+    for (int e = 0; e < n_extensions; e++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            char *const ext_argv[] = {(char *)extensions[e], NULL};
+            execv(extensions[e], ext_argv);
+            fprintf(stderr, "%s: %s\n", extensions[e], strerror(errno));
+            _exit(127);
+        }
+        if (pid < 0)
+            fprintf(stderr, "%s: fork: %s\n", extensions[e], strerror(errno));
+    }
     execv(argv[i + 1], argv + i + 1);
     int err = errno;
     fprintf(stderr, "%s: %s\n", argv[i + 1], strerror(err));

@@ -71,9 +71,9 @@ fn other(arch: Architecture) -> Architecture {
 }
 
 /// The command that starts an environment of `arch` (before the runtime's own argv): isa-init
-/// with its binfmt_misc entries, then `--`. Empty on a host of another ISA, where archfn
-/// cannot enforce anything.
-pub fn init_argv(arch: Architecture, dir: &Path) -> Vec<String> {
+/// with its binfmt_misc entries and the extensions to start (paths inside the environment),
+/// then `--`. Empty on a host of another ISA, where archfn cannot enforce anything.
+pub fn init_argv(arch: Architecture, dir: &Path, extensions: &[String]) -> Vec<String> {
     let Some(host) = Architecture::host() else {
         return Vec::new();
     };
@@ -92,6 +92,10 @@ pub fn init_argv(arch: Architecture, dir: &Path) -> Vec<String> {
     argv.push(format!(
         ":archfn-refuse:M::{magic}:{mask}:{INSIDE}/isa-refuse:F"
     ));
+    for e in extensions {
+        argv.push("--extension".into());
+        argv.push(e.clone());
+    }
     argv.push("--".into());
     argv
 }
@@ -118,7 +122,7 @@ mod tests {
         let Some(host) = Architecture::host() else {
             return;
         };
-        let native = init_argv(host, &dir);
+        let native = init_argv(host, &dir, &[]);
         assert_eq!(
             native.first().map(String::as_str),
             Some("/var/runtime/isa/isa-init")

@@ -1,0 +1,103 @@
+"""External extensions (`/opt/extensions/*` from a layer) through the Extensions API: they are
+started with the runtime, register for INVOKE and SHUTDOWN, hold init open until their first
+`/event/next`, get every invocation's INVOKE event, and the invocation ends when they are done."""
+
+import base64
+import io
+import json
+import zipfile
+
+import pytest
+
+from conftest import create, make_zip
+
+RECORDER = '''#!/usr/bin/python3.11
+import json, os, sys, urllib.request
+api = os.environ["AWS_LAMBDA_RUNTIME_API"]
+
+def call(method, path, body=None, headers=None):
+    req = urllib.request.Request(f"http://{api}/2020-01-01/extension/{path}", data=body, method=method,
+                                 headers=headers or {})
+    with urllib.request.urlopen(req) as r:
+        return r.headers, json.loads(r.read() or b"{}")
+
+h, info = call("POST", "register", json.dumps({"events": ["INVOKE", "SHUTDOWN"]}).encode(),
+               {"Lambda-Extension-Name": "recorder", "Lambda-Extension-Accept-Feature": "accountId"})
+ext_id = h["Lambda-Extension-Identifier"]
+with open("/tmp/recorder-registered", "w") as f:
+    json.dump(info, f)
+while True:
+    _, ev = call("GET", "event/next", headers={"Lambda-Extension-Identifier": ext_id})
+    if ev["eventType"] == "SHUTDOWN":
+        sys.exit(0)
+    print(f"recorder saw {ev['eventType']} {ev['requestId']} {ev['invokedFunctionArn']}", flush=True)
+    with open("/tmp/recorder-invokes", "a") as f:
+        f.write(ev["requestId"] + "\\n")
+'''
+
+APP = '''
+import json, os
+def handler(event, context):
+    seen = open("/tmp/recorder-invokes").read().split() if os.path.exists("/tmp/recorder-invokes") else []
+    return {"registered": json.load(open("/tmp/recorder-registered")), "seen_before": seen,
+            "request_id": context.aws_request_id}
+'''
+
+
+def layer_zip() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        info = zipfile.ZipInfo("extensions/recorder")
+        info.external_attr = 0o100755 << 16
+        z.writestr(info, RECORDER)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("arch", ["x86_64", "arm64"])
+def test_an_external_extension_sees_every_invoke(lam, runtimes, arch):
+    layer = lam.publish_layer_version(LayerName="recorder", Content={"ZipFile": layer_zip()})["LayerVersionArn"]
+    name, _ = create(lam, runtime="python3.11", arch=arch, zip_bytes=make_zip({"app.py": APP}), Handler="app.handler",
+                     Layers=[layer], Timeout=30)
+    r = lam.invoke(FunctionName=name, Payload=b"{}", LogType="Tail")
+    body = json.loads(r["Payload"].read())
+    assert "FunctionError" not in r, body
+    assert body["registered"] == {"functionName": name, "functionVersion": "$LATEST", "handler": "app.handler",
+                                  "accountId": "000000000000"}
+    log = base64.b64decode(r["LogResult"]).decode()
+    assert "EXTENSION\tName: recorder\tState: Ready\tEvents: [INVOKE, SHUTDOWN]" in log, log
+    first = body["request_id"]
+    assert f"recorder saw INVOKE {first} arn:aws:lambda:us-east-1:000000000000:function:{name}" in log, log
+    # The invocation ended only when the extension was done with it, so the next one finds its
+    # record of the first (and perhaps of itself: the extension gets INVOKE as the runtime does).
+    r = lam.invoke(FunctionName=name, Payload=b"{}")
+    body = json.loads(r["Payload"].read())
+    assert body["seen_before"][0] == first and set(body["seen_before"]) <= {first, body["request_id"]}
+
+
+PROBE = '''
+import json, os, urllib.error, urllib.request
+def status(method, path, body=None, headers=None):
+    req = urllib.request.Request("http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + path, data=body, method=method,
+                                 headers=headers or {})
+    try:
+        with urllib.request.urlopen(req) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+def handler(event, context):
+    return {
+        "no_name": status("POST", "/2020-01-01/extension/register", b"{}"),
+        "bad_event": status("POST", "/2020-01-01/extension/register", json.dumps({"events": ["BOGUS"]}).encode(),
+                            {"Lambda-Extension-Name": "x"}),
+        "unknown_id": status("GET", "/2020-01-01/extension/event/next", None, {"Lambda-Extension-Identifier": "nope"}),
+    }
+'''
+
+
+def test_extensions_api_errors(lam, runtimes):
+    name, _ = create(lam, runtime="python3.11", arch="x86_64", zip_bytes=make_zip({"app.py": PROBE}), Handler="app.handler")
+    body = json.loads(lam.invoke(FunctionName=name, Payload=b"{}")["Payload"].read())
+    assert body["no_name"][0] == 400
+    assert body["bad_event"][0] == 400 and body["bad_event"][1]["errorType"] == "InvalidEventType"
+    assert body["unknown_id"] == [403, {"errorMessage": "missing or unknown Lambda-Extension-Identifier",
+                                        "errorType": "Extension.UnknownExtensionIdentifier"}]
