@@ -163,7 +163,7 @@ impl Engine {
         let isa_enforced = match archfn_sandbox::isa::install(&isa_dir) {
             Ok(()) => true,
             Err(e) => {
-                tracing::warn!(error = %e, "executables of the other ISA will not be refused");
+                tracing::warn!(error = %e, "executables of the other ISA will not be refused, and layers' extensions will not start");
                 false
             }
         };
