@@ -58,14 +58,14 @@ for f in rust-x86_64 py-x86_64 py-arm64 node-arm64 c-arm64; do
 done
 echo "==> cold starts"
 for f in py-x86_64 py-arm64 node-x86_64 node-arm64 rust-x86_64 c-x86_64 c-arm64; do
-  $bench cold --endpoint "$ep" --function "$f" --label "archfn $f" --json-out "$j" >/dev/null
+  $bench cold --endpoint "$ep" --function "$f" --label "archfn $f" --rounds 30 --json-out "$j" >/dev/null
 done
 echo "==> floors: the same process started under bwrap without archfn"
 sb=(--proc /proc --dev /dev --tmpfs /tmp --unshare-pid --unshare-ipc --unshare-uts --die-with-parent)
 for a in x86_64 arm64; do
-  $bench floor --label "floor py-$a" --json-out "$j" -- \
+  $bench floor --label "floor py-$a" --rounds 30 --json-out "$j" -- \
     bwrap --ro-bind "$rt/python3.11/$a/rootfs" / "${sb[@]}" /usr/bin/python3.11 -c 'import json, http.client, importlib' >/dev/null
-  $bench floor --label "floor node-$a" --json-out "$j" -- \
+  $bench floor --label "floor node-$a" --rounds 30 --json-out "$j" -- \
     bwrap --ro-bind "$rt/nodejs20.x/$a/rootfs" / "${sb[@]}" /usr/bin/node -e 'require("http")' >/dev/null
 done
 echo "==> cargo-lambda"
