@@ -160,12 +160,20 @@ impl Engine {
             std::fs::write(config.work_dir.join("runtime").join(file), text).map_err(io)?;
         }
         let isa_dir = config.work_dir.join("runtime").join("isa");
-        let isa_enforced = match archfn_sandbox::isa::install(&isa_dir) {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::warn!(error = %e, "executables of the other ISA will not be refused, and layers' extensions will not start");
+        let isa_enforced = match std::env::var("ARCHFN_ISA_ENFORCEMENT").as_deref() {
+            Ok("off") => {
+                tracing::warn!(
+                    "ARCHFN_ISA_ENFORCEMENT=off: executables of the other ISA will not be refused, and layers' extensions will not start"
+                );
                 false
             }
+            _ => match archfn_sandbox::isa::install(&isa_dir) {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::warn!(error = %e, "executables of the other ISA will not be refused, and layers' extensions will not start");
+                    false
+                }
+            },
         };
         let swept = archfn_sandbox::cgroup::sweep_stale();
         if swept > 0 {

@@ -6,7 +6,6 @@ import json
 import os
 import sys
 import time
-import traceback
 
 API = os.environ["AWS_LAMBDA_RUNTIME_API"]
 PREFIX = "/2018-06-01/runtime"
@@ -30,6 +29,8 @@ def call(method, path, body=None, headers=None):
 
 
 def error_body(exc, error_type=None, request_id=None):
+    import traceback  # only on errors: importing it costs a cold start a few milliseconds
+
     tb = traceback.extract_tb(exc.__traceback__)
     body = {
         "errorMessage": str(exc),
