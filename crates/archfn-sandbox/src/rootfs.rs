@@ -262,30 +262,53 @@ impl RuntimeStore {
         }
         if recipe.kind == RuntimeKind::Python {
             // An extract runs no maintainer script, so the standard library has no bytecode yet and
-            // every cold start would compile it. Compile it once, with the runtime's own interpreter
-            // (under QEMU for the foreign ISA).
+            // every cold start would compile it. Compile it once. Bytecode is the same on every
+            // ISA, so when the same runtime is installed for the host's ISA its interpreter
+            // compiles the foreign tree natively; otherwise the runtime's own interpreter does,
+            // under QEMU for the foreign ISA.
             progress("      compiling the standard library to bytecode");
-            crate::binfmt::ensure(arch)?;
             let version = recipe.interpreter.trim_start_matches("/usr/bin/python");
-            let out = Command::new("bwrap")
-                .arg("--bind")
-                .arg(&staging)
-                .arg("/")
-                .args([
-                    "--proc",
-                    "/proc",
-                    "--dev",
-                    "/dev",
-                    "--tmpfs",
-                    "/tmp",
-                    "--unshare-pid",
-                    "--die-with-parent",
-                ])
-                .args([recipe.interpreter, "-m", "compileall", "-q", "-j", "0"])
-                .arg(format!("/usr/lib/python{version}"))
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .output()?;
+            let stdlib = format!("/usr/lib/python{version}");
+            let native = Architecture::host()
+                .filter(|h| *h != arch)
+                .and_then(|h| self.rootfs(runtime, h).ok());
+            let compile =
+                |host_rootfs: Option<&PathBuf>| -> Result<std::process::Output, SandboxError> {
+                    let mut cmd = Command::new("bwrap");
+                    match host_rootfs {
+                        Some(root) => {
+                            cmd.arg("--ro-bind").arg(root).arg("/");
+                            cmd.arg("--bind")
+                                .arg(staging.join(&stdlib[1..]))
+                                .arg(&stdlib);
+                        }
+                        None => {
+                            crate::binfmt::ensure(arch)?;
+                            cmd.arg("--bind").arg(&staging).arg("/");
+                        }
+                    }
+                    Ok(cmd
+                        .args([
+                            "--proc",
+                            "/proc",
+                            "--dev",
+                            "/dev",
+                            "--tmpfs",
+                            "/tmp",
+                            "--unshare-pid",
+                            "--die-with-parent",
+                        ])
+                        .args([recipe.interpreter, "-m", "compileall", "-q", "-j", "0"])
+                        .arg(&stdlib)
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::piped())
+                        .output()?)
+                };
+            let mut out = compile(native.as_ref())?;
+            if !out.status.success() && native.is_some() {
+                // The native interpreter could not run on the foreign tree: compile emulated.
+                out = compile(None)?;
+            }
             if !out.status.success() {
                 return Err(SandboxError::Tool(format!(
                     "compiling the standard library failed: {}",
