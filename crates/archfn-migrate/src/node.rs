@@ -90,11 +90,7 @@ pub(crate) fn migrate(
             .arg(format!("{replacement}@{version}"))
             .output()
             .map_err(|e| MigrateError::Tool(format!("{} pack: {e}", opts.npm)))?;
-        let tgz = fs::read_dir(&dest)
-            .ok()
-            .and_then(|mut d| d.find_map(|e| e.ok().map(|e| e.path())))
-            .filter(|p| p.extension().is_some_and(|x| x == "tgz"));
-        let Some(tgz) = tgz.filter(|_| out.status.success()) else {
+        let Some(tgz) = tree::fetched(&dest, "tgz").filter(|_| out.status.success()) else {
             let why = String::from_utf8_lossy(&out.stderr);
             outcome.left.push(format!(
                 "{name} {version}: {replacement}@{version} could not be fetched ({})",

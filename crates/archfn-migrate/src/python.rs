@@ -120,11 +120,7 @@ pub(crate) fn migrate(
         let out = cmd
             .output()
             .map_err(|e| MigrateError::Tool(format!("{} -m pip: {e}", opts.python)))?;
-        let fetched = fs::read_dir(&dest)
-            .ok()
-            .and_then(|mut d| d.find_map(|e| e.ok().map(|e| e.path())))
-            .filter(|p| p.extension().is_some_and(|x| x == "whl"));
-        let Some(new_wheel) = fetched.filter(|_| out.status.success()) else {
+        let Some(new_wheel) = tree::fetched(&dest, "whl").filter(|_| out.status.success()) else {
             let why = String::from_utf8_lossy(&out.stderr);
             outcome.left.push(format!(
                 "{} {}: no {want} wheel on PyPI for this version and Python {} ({})",

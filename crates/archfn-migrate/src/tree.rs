@@ -114,6 +114,14 @@ pub(crate) fn copy_dir(from: &Path, to: &Path) -> Result<(), MigrateError> {
     Ok(())
 }
 
+/// The file a download tool (pip download, npm pack) left in `dir`, if it has extension `ext`.
+pub(crate) fn fetched(dir: &Path, ext: &str) -> Option<PathBuf> {
+    fs::read_dir(dir)
+        .ok()?
+        .find_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == ext))
+}
+
 /// Every file under `root`, relative and `/`-separated, sorted.
 pub(crate) fn files(root: &Path) -> Vec<String> {
     let mut out = Vec::new();

@@ -112,32 +112,7 @@ enum Command {
     /// Rebuild a Python or Node.js package for another architecture: each platform wheel or
     /// npm platform package is swapped for the target's build of the same version, then the
     /// result is scanned. Exit status as `scan`.
-    Migrate {
-        /// The package's language.
-        #[arg(value_enum)]
-        language: MigrateLanguage,
-        /// The package: a zip or a directory.
-        input: PathBuf,
-        /// The architecture to rebuild for.
-        #[arg(long, default_value = "arm64")]
-        to: String,
-        /// The zip to write.
-        #[arg(long, short)]
-        output: PathBuf,
-        /// The Lambda runtime the package is for: sets the Python version and the newest
-        /// glibc a wheel may need (Amazon Linux 2: 2.26, the default; 2023: 2.34).
-        #[arg(long)]
-        runtime: Option<String>,
-        /// The Python interpreter whose pip fetches wheels.
-        #[arg(long, env = "ARCHFN_PYTHON", default_value = "python3")]
-        python: String,
-        /// The npm command.
-        #[arg(long, env = "ARCHFN_NPM", default_value = "npm")]
-        npm: String,
-        /// Output format of the scan of the result.
-        #[arg(long, value_enum, default_value = "text")]
-        format: ScanFormat,
-    },
+    Migrate(MigrateArgs),
     /// Print a function's log (START/END/REPORT lines and its output).
     Logs {
         /// Function name.
@@ -260,28 +235,7 @@ fn main() -> anyhow::Result<()> {
                 };
                 std::process::exit(status)
             }
-            Command::Migrate {
-                language,
-                input,
-                to,
-                output,
-                runtime,
-                python,
-                npm,
-                format,
-            } => {
-                let args = MigrateArgs {
-                    language,
-                    input,
-                    to,
-                    output,
-                    runtime,
-                    python,
-                    npm,
-                    format,
-                };
-                std::process::exit(migrate(&args))
-            }
+            Command::Migrate(args) => std::process::exit(migrate(&args)),
             Command::Logs {
                 function,
                 follow,
@@ -409,14 +363,32 @@ fn scan(
     status
 }
 
+/// Arguments of `archfn migrate`.
+#[derive(Debug, clap::Args)]
 struct MigrateArgs {
+    /// The package's language.
+    #[arg(value_enum)]
     language: MigrateLanguage,
+    /// The package: a zip or a directory.
     input: PathBuf,
+    /// The architecture to rebuild for.
+    #[arg(long, default_value = "arm64")]
     to: String,
+    /// The zip to write.
+    #[arg(long, short)]
     output: PathBuf,
+    /// The Lambda runtime the package is for: sets the Python version and the newest
+    /// glibc a wheel may need (Amazon Linux 2: 2.26, the default; 2023: 2.34).
+    #[arg(long)]
     runtime: Option<String>,
+    /// The Python interpreter whose pip fetches wheels.
+    #[arg(long, env = "ARCHFN_PYTHON", default_value = "python3")]
     python: String,
+    /// The npm command.
+    #[arg(long, env = "ARCHFN_NPM", default_value = "npm")]
     npm: String,
+    /// Output format of the scan of the result.
+    #[arg(long, value_enum, default_value = "text")]
     format: ScanFormat,
 }
 
