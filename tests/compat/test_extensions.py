@@ -5,11 +5,15 @@ started with the runtime, register for INVOKE and SHUTDOWN, hold init open until
 import base64
 import io
 import json
+import subprocess
+import tempfile
+import time
 import zipfile
+from pathlib import Path
 
 import pytest
 
-from conftest import create, make_zip
+from conftest import Server, archfn_bin, create, make_zip
 
 RECORDER = '''#!/usr/bin/python3.11
 import json, os, sys, urllib.request
@@ -29,6 +33,7 @@ with open("/tmp/recorder-registered", "w") as f:
 while True:
     _, ev = call("GET", "event/next", headers={"Lambda-Extension-Identifier": ext_id})
     if ev["eventType"] == "SHUTDOWN":
+        print(f"recorder got SHUTDOWN {ev['shutdownReason']}", flush=True)
         sys.exit(0)
     print(f"recorder saw {ev['eventType']} {ev['requestId']} {ev['invokedFunctionArn']}", flush=True)
     with open("/tmp/recorder-invokes", "a") as f:
@@ -101,3 +106,26 @@ def test_extensions_api_errors(lam, runtimes):
     assert body["bad_event"][0] == 400 and body["bad_event"][1]["errorType"] == "InvalidEventType"
     assert body["unknown_id"] == [403, {"errorMessage": "missing or unknown Lambda-Extension-Identifier",
                                         "errorType": "Extension.UnknownExtensionIdentifier"}]
+
+
+def test_extensions_hear_shutdown_and_what_they_print_is_kept(runtimes):
+    with tempfile.TemporaryDirectory(prefix="archfn-ext-") as d:
+        server = Server(Path(d) / "data", ["--idle-timeout", "1"]).start()
+        try:
+            lam = server.client()
+            layer = lam.publish_layer_version(LayerName="recorder", Content={"ZipFile": layer_zip()})["LayerVersionArn"]
+            name, _ = create(lam, runtime="python3.11", arch="x86_64", zip_bytes=make_zip({"app.py": APP}),
+                             Handler="app.handler", Layers=[layer])
+            assert "FunctionError" not in lam.invoke(FunctionName=name, Payload=b"{}")
+            # The idle environment is reaped after a second; the extension gets SHUTDOWN and
+            # what it prints then lands in the function's log.
+            deadline = time.time() + 15
+            while time.time() < deadline:
+                out = subprocess.run([archfn_bin(), "logs", name, "--data-dir", str(server.data_dir)],
+                                     capture_output=True, text=True).stdout
+                if "recorder got SHUTDOWN spindown" in out:
+                    break
+                time.sleep(0.5)
+            assert "recorder got SHUTDOWN spindown" in out, out
+        finally:
+            server.stop()

@@ -500,6 +500,11 @@ impl Engine {
                     Ok(mut env) => {
                         log.push_str(&env.read_new_log());
                         log.push_str(&env.extension_lines());
+                        env.log_sink = Some((
+                            self.inner.config.work_dir.join("logs"),
+                            target.region.clone(),
+                            c.name.clone(),
+                        ));
                         if suppressed_init.is_some() {
                             env.init_ms = None;
                         }

@@ -49,6 +49,9 @@ pub(crate) struct Environment {
     pub cgroup: Option<EnvCgroup>,
     pub init_ms: Option<f64>,
     pub last_used: Instant,
+    /// Where output written after the last invocation goes when the environment ends (what
+    /// extensions print on SHUTDOWN): the function's log, as (logs root, region, name).
+    pub log_sink: Option<(PathBuf, String, String)>,
 }
 
 /// How long extensions subscribed to SHUTDOWN get before the environment is killed.
@@ -58,6 +61,7 @@ impl Drop for Environment {
     fn drop(&mut self) {
         let kill = self.kill.take();
         let log_path = self.log_path.clone();
+        let (sink, offset) = (self.log_sink.take(), self.log_offset);
         let deadline_ms = archfn_model::time::now_ms() + 2000;
         let event = serde_json::json!({
             "eventType": "SHUTDOWN",
@@ -69,6 +73,12 @@ impl Drop for Environment {
             if let Some(k) = kill {
                 let _ = k.send(());
             }
+            if let Some((root, region, name)) = sink {
+                let (rest, _) = read_from(&log_path, offset);
+                if !rest.is_empty() {
+                    crate::logs::append(&root, &region, &name, &rest);
+                }
+            }
             let _ = std::fs::remove_file(&log_path);
         };
         match tokio::runtime::Handle::try_current() {
@@ -77,6 +87,7 @@ impl Drop for Environment {
             Ok(handle) if told => {
                 let mut busy = self.api.extensions_busy.clone();
                 let mut exited = self.exited.clone();
+                let server = self.api.take_server();
                 handle.spawn(async move {
                     tokio::select! {
                         _ = busy.wait_for(|n| *n == 0) => {}
@@ -84,6 +95,9 @@ impl Drop for Environment {
                         _ = tokio::time::sleep(SHUTDOWN_GRACE) => {}
                     }
                     finish();
+                    if let Some(s) = server {
+                        s.abort();
+                    }
                 });
             }
             _ => finish(),
@@ -175,6 +189,7 @@ impl Environment {
             cgroup,
             init_ms: None,
             last_used: Instant::now(),
+            log_sink: None,
         };
         let mut ready = env.api.ready.clone();
         let mut extensions = env.api.extensions_started.clone();
@@ -298,17 +313,9 @@ impl Environment {
     /// Output the runtime wrote since the last call. stdout and stderr go to a file, so what a
     /// handler printed before answering is all there when the answer arrives.
     pub(crate) fn read_new_log(&mut self) -> String {
-        let Ok(mut f) = std::fs::File::open(&self.log_path) else {
-            return String::new();
-        };
-        if f.seek(SeekFrom::Start(self.log_offset)).is_err() {
-            return String::new();
-        }
-        let mut buf = Vec::new();
-        // Cap what one invocation can put in memory; the rest stays in the file.
-        let n = (&mut f).take(1 << 20).read_to_end(&mut buf).unwrap_or(0);
-        self.log_offset += n as u64;
-        String::from_utf8_lossy(&buf).into_owned()
+        let (text, n) = read_from(&self.log_path, self.log_offset);
+        self.log_offset += n;
+        text
     }
 
     /// Peak memory of the environment, MB.
@@ -324,6 +331,20 @@ impl Environment {
     pub(crate) fn oom_killed(&self) -> bool {
         self.cgroup.as_ref().is_some_and(EnvCgroup::oom_killed)
     }
+}
+
+/// Up to 1 MB of a log file from `offset` (the cap bounds what one invocation puts in memory;
+/// the rest stays in the file), and how many bytes that was.
+fn read_from(path: &std::path::Path, offset: u64) -> (String, u64) {
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return (String::new(), 0);
+    };
+    if f.seek(SeekFrom::Start(offset)).is_err() {
+        return (String::new(), 0);
+    }
+    let mut buf = Vec::new();
+    let n = (&mut f).take(1 << 20).read_to_end(&mut buf).unwrap_or(0);
+    (String::from_utf8_lossy(&buf).into_owned(), n as u64)
 }
 
 /// An invocation to send (its reply channel is set by `Environment::invoke`).

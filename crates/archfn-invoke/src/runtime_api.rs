@@ -115,12 +115,14 @@ pub struct RuntimeApi {
     /// Extensions still working on the last event they were given.
     pub extensions_busy: watch::Receiver<usize>,
     state: Arc<ApiState>,
-    server: tokio::task::JoinHandle<()>,
+    server: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for RuntimeApi {
     fn drop(&mut self) {
-        self.server.abort();
+        if let Some(s) = self.server.take() {
+            s.abort();
+        }
     }
 }
 
@@ -402,6 +404,12 @@ async fn extension_error(
 }
 
 impl RuntimeApi {
+    /// The server task, for a caller that keeps serving after this handle is gone (extensions
+    /// answering SHUTDOWN); it is the caller's to abort.
+    pub(crate) fn take_server(&mut self) -> Option<tokio::task::JoinHandle<()>> {
+        self.server.take()
+    }
+
     /// Registered extensions: name and events, in registration order.
     pub fn extensions(&self) -> Vec<(String, Vec<String>)> {
         self.state
@@ -484,7 +492,7 @@ impl RuntimeApi {
             extensions_started: started_rx,
             extensions_busy: busy_rx,
             state,
-            server,
+            server: Some(server),
         })
     }
 }
