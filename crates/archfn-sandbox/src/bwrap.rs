@@ -32,6 +32,22 @@ pub struct EnvironmentSpec {
     pub own_binfmt: bool,
 }
 
+/// Where bwrap is, found once on `PATH` (Debian's is `/usr/bin/bwrap`), so that no cold start
+/// pays for a `PATH` search.
+fn bwrap_path() -> &'static str {
+    static PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        std::env::var_os("PATH")
+            .and_then(|paths| {
+                std::env::split_paths(&paths)
+                    .map(|d| d.join("bwrap"))
+                    .find(|p| p.is_file())
+                    .map(|p| p.to_string_lossy().into_owned())
+            })
+            .unwrap_or_else(|| "bwrap".into())
+    })
+}
+
 /// The bubblewrap invocation for `spec`.
 pub fn command(spec: &EnvironmentSpec) -> tokio::process::Command {
     // With cgroups, a shell joins them first and then becomes bwrap, so that nothing of the
@@ -43,12 +59,12 @@ pub fn command(spec: &EnvironmentSpec) -> tokio::process::Command {
                 "-c",
                 r#"for p in $ARCHFN_CGROUP_PROCS; do echo $$ > "$p" || exit 125; done; exec "$@""#,
                 "sh",
-                "bwrap",
+                bwrap_path(),
             ]);
             sh.env("ARCHFN_CGROUP_PROCS", procs);
             sh
         }
-        None => tokio::process::Command::new("bwrap"),
+        None => tokio::process::Command::new(bwrap_path()),
     };
     c.arg("--ro-bind").arg(&spec.rootfs).arg("/");
     c.arg("--ro-bind").arg(&spec.task_dir).arg("/var/task");
