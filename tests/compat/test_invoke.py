@@ -290,3 +290,39 @@ def test_metrics_say_native_or_emulated(lam, fns, server):
     assert arm and all('arch="arm64",execution="emulated"' in l for l in arm)
     assert x86 and all('arch="x86_64",execution="native"' in l for l in x86)
     assert int(arm[0].rsplit(" ", 1)[1]) >= 1
+
+
+SHELL_BOOTSTRAP = """#!/bin/sh
+set -euo pipefail
+. "$LAMBDA_TASK_ROOT/$(echo "$_HANDLER" | cut -d. -f1).sh"
+while true; do
+  headers="$(mktemp)"
+  event=$(curl -sS -D "$headers" "http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime/invocation/next")
+  id=$(grep -i '^lambda-runtime-aws-request-id:' "$headers" | cut -d: -f2 | tr -d '[:space:]')
+  out=$("$(echo "$_HANDLER" | cut -d. -f2)" "$event")
+  curl -sS -o /dev/null "http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime/invocation/$id/response" -d "$out"
+done
+"""
+
+SHELL_FUNCTION = """handler () {
+  echo "{\\"machine\\": \\"$(uname -m)\\", \\"event\\": $1}"
+}
+"""
+
+
+@pytest.mark.parametrize("arch,machine", [("x86_64", "x86_64"), ("arm64", "aarch64")])
+def test_shell_custom_runtime(lam, runtimes, arch, machine):
+    """A bash + curl bootstrap, as in AWS's custom runtime tutorial, on provided.al2023."""
+    import io
+    import zipfile
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name, text in (("bootstrap", SHELL_BOOTSTRAP), ("function.sh", SHELL_FUNCTION)):
+            info = zipfile.ZipInfo(name)
+            info.external_attr = 0o100755 << 16
+            z.writestr(info, text)
+    name, _ = create(lam, runtime="provided.al2023", arch=arch, zip_bytes=buf.getvalue(), Handler="function.handler",
+                     Timeout=30)
+    r, body = invoke(lam, name, {"n": 1})
+    assert "FunctionError" not in r, body
+    assert body == {"machine": machine, "event": {"n": 1}}

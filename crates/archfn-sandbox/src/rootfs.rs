@@ -39,6 +39,10 @@ pub struct Recipe {
     pub interpreter: &'static str,
 }
 
+/// What an OS-only runtime holds: glibc, and the shell and tools Amazon Linux's minimal image
+/// has, so that a shell custom runtime (AWS's tutorial: bash, curl, grep, cut, tr, mktemp) runs.
+const PROVIDED_PACKAGES: &[&str] = &["libc6", "bash", "coreutils", "grep", "sed", "curl"];
+
 /// Runtimes archfn can build. Only where Debian's interpreter has the major.minor of the
 /// Lambda identifier.
 pub static RECIPES: &[Recipe] = &[
@@ -73,14 +77,14 @@ pub static RECIPES: &[Recipe] = &[
     Recipe {
         runtime: "provided.al2",
         suite: "bookworm",
-        packages: &["libc6"],
+        packages: PROVIDED_PACKAGES,
         kind: RuntimeKind::Provided,
         interpreter: "",
     },
     Recipe {
         runtime: "provided.al2023",
         suite: "bookworm",
-        packages: &["libc6"],
+        packages: PROVIDED_PACKAGES,
         kind: RuntimeKind::Provided,
         interpreter: "",
     },
@@ -249,6 +253,13 @@ impl RuntimeStore {
         }
         for m in MOUNT_POINTS {
             std::fs::create_dir_all(staging.join(m))?;
+        }
+        // Amazon Linux's /bin/sh is bash; an extract installs no /bin/sh at all.
+        for dir in ["bin", "usr/bin"] {
+            let sh = staging.join(dir).join("sh");
+            if staging.join(dir).join("bash").exists() && std::fs::symlink_metadata(&sh).is_err() {
+                std::os::unix::fs::symlink("bash", &sh)?;
+            }
         }
         if !recipe.interpreter.is_empty()
             && !staging
