@@ -143,7 +143,8 @@ def wait_updated(lam, name):
 @pytest.fixture(scope="session")
 def runtimes():
     """Installs the runtimes the execution tests use (once; kept under target/test-runtimes)."""
-    wanted = [(rt, arch) for rt in ("python3.11", "provided.al2023", "nodejs20.x", "python3.13") for arch in ("x86_64", "arm64")]
+    wanted = [(rt, arch) for rt in ("python3.11", "provided.al2023", "nodejs20.x", "python3.13", "nodejs18.x")
+              for arch in ("x86_64", "arm64")]
     for name, arch in wanted:
         if not (RUNTIMES_DIR / name / arch / "installed.json").exists():
             subprocess.run([archfn_bin(), "runtime", "install", name, "--arch", arch, "--runtimes-dir", str(RUNTIMES_DIR)], check=True)

@@ -1,5 +1,6 @@
-"""Node.js functions (Debian's nodejs 20 as nodejs20.x) on both ISAs. nodejs20.x is past AWS's
-"block function create" date, so this server judges runtime policy at an earlier date."""
+"""Node.js functions (Debian's nodejs 20 as nodejs20.x, and bookworm's nodejs 18 as nodejs18.x) on
+both ISAs. Both are past AWS's "block function create" date, so this server judges runtime policy
+at an earlier date."""
 
 import json
 import tempfile
@@ -29,9 +30,10 @@ def lam(runtimes):
         s.stop()
 
 
+@pytest.mark.parametrize("runtime", ["nodejs20.x", "nodejs18.x"])
 @pytest.mark.parametrize("arch,node_arch", [("x86_64", "x64"), ("arm64", "arm64")])
-def test_process_arch_matches(lam, arch, node_arch):
-    name, _ = create(lam, runtime="nodejs20.x", arch=arch, zip_bytes=make_zip({"index.js": HANDLER}), Handler="index.handler")
+def test_process_arch_matches(lam, runtime, arch, node_arch):
+    name, _ = create(lam, runtime=runtime, arch=arch, zip_bytes=make_zip({"index.js": HANDLER}), Handler="index.handler")
     r = lam.invoke(FunctionName=name, Payload=json.dumps({"x": 1}))
     body = json.loads(r["Payload"].read())
     assert "FunctionError" not in r, body
