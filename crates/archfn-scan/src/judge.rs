@@ -342,23 +342,23 @@ impl Judge {
                     };
                     if let Some(role) = role(path) {
                         let target = self.target;
-                        let f = self.push(
+                        self.push(
                             full,
                             component.as_ref(),
                             Kind::ForeignBinary,
                             Severity::Incompatible,
                             format!("{what} {role}: Lambda runs Linux"),
-                        );
-                        f.advice = Some(format!("build the {role} for linux/{target}"));
+                        )
+                        .advise(format!("build the {role} for linux/{target}"));
                     } else {
-                        let f = self.push(
+                        self.push(
                             full,
                             component.as_ref(),
                             Kind::ForeignBinary,
                             Severity::Ok,
                             format!("{what} binary: never loaded on Lambda"),
-                        );
-                        f.advice = Some("remove it from the package to save space".into());
+                        )
+                        .advise("remove it from the package to save space");
                     }
                 }
             }
@@ -371,14 +371,14 @@ impl Judge {
                     .iter()
                     .any(|f| f.path == format!("{prefix}{dir}package.json"));
                 if !already {
-                    let f = self.push(
+                    self.push(
                         format!("{prefix}{dir}package.json"),
                         Some(comp),
                         Kind::NpmPackage,
                         Severity::Ok,
                         "no native code: runs on any architecture".into(),
-                    );
-                    f.architecture = Some("any".into());
+                    )
+                    .found("any");
                 }
             }
         }
@@ -552,44 +552,38 @@ impl Judge {
                 .as_deref()
                 .is_some_and(|i| i.contains("musl"))
             {
-                let f = self.push(
+                self.push(
                     full.to_string(),
                     component,
                     Kind::Elf,
                     Severity::Warning,
                     format!("musl-linked {what}: Lambda's OS is glibc, so it needs its own loader"),
-                );
-                f.architecture = Some(found);
-                f.advice = Some("link it statically, or against glibc".into());
+                )
+                .found(found)
+                .advise("link it statically, or against glibc");
                 return;
             }
             if let Some(need) = info.glibc
                 && let Some((severity, message)) = self.glibc.judge(need)
             {
-                let f = self.push(
+                self.push(
                     full.to_string(),
                     component,
                     Kind::Glibc,
                     severity,
                     format!("{what}: {message}"),
-                );
-                f.architecture = Some(found);
-                f.advice = Some(
-                    "build it against an older glibc (a manylinux2014 or Amazon Linux 2 build image), or use a runtime on Amazon Linux 2023"
-                        .into(),
-                );
+                ).found(found).advise("build it against an older glibc (a manylinux2014 or Amazon Linux 2 build image), or use a runtime on Amazon Linux 2023");
             }
             return;
         }
         if twin {
-            let f = self.push(
+            self.push(
                 full.to_string(),
                 component,
                 Kind::Elf,
                 Severity::Ok,
                 format!("{found} build of a multi-platform package: its {target} build is in the package too, and is the one loaded"),
-            );
-            f.architecture = Some(found);
+            ).found(found);
             return;
         }
         let linkage = if info.dynamic { "" } else { "static " };
@@ -602,15 +596,15 @@ impl Judge {
             _ => "will not load",
         };
         let advice = self.advice(component, path, language);
-        let f = self.push(
+        self.push(
             full.to_string(),
             component,
             Kind::Elf,
             Severity::Incompatible,
             format!("{found} {linkage}{what}: {consequence} on {target}"),
-        );
-        f.architecture = Some(found);
-        f.advice = Some(advice);
+        )
+        .found(found)
+        .advise(advice);
     }
 
     fn advice(
@@ -745,14 +739,14 @@ impl Judge {
             return;
         }
         if platforms.iter().all(|p| *p == "any") {
-            let f = self.push(
+            self.push(
                 path,
                 Some(comp),
                 Kind::Wheel,
                 Severity::Ok,
                 "pure-Python wheel: runs on any architecture".into(),
-            );
-            f.architecture = Some("any".into());
+            )
+            .found("any");
             return;
         }
         let want = python_arch(self.target);
@@ -765,27 +759,23 @@ impl Judge {
         if matching.is_empty() {
             let advice = self.advice(Some(comp), &path, None);
             let target = self.target;
-            let f = self.push(
+            self.push(
                 path,
                 Some(comp),
                 Kind::Wheel,
                 Severity::Incompatible,
                 format!("platform wheel built for {found}: its compiled modules will not load on {target}"),
-            );
-            f.architecture = Some(found);
-            f.advice = Some(advice);
+            ).found(found).advise(advice);
             return;
         }
         if matching.iter().all(|p| p.starts_with("musllinux")) {
-            let f = self.push(
+            self.push(
                 path,
                 Some(comp),
                 Kind::Wheel,
                 Severity::Incompatible,
                 format!("musllinux wheel ({found}): Lambda's OS uses glibc, not musl"),
-            );
-            f.architecture = Some(found);
-            f.advice = Some(format!(
+            ).found(found).advise(format!(
                 "use the manylinux wheel: pip download --platform manylinux2014_{want} --only-binary=:all: {}=={}",
                 comp.name, comp.version
             ));
@@ -794,15 +784,13 @@ impl Judge {
         if let Some(need) = matching.iter().filter_map(|p| manylinux_glibc(p)).min()
             && let Some((severity, message)) = self.glibc.judge(need)
         {
-            let f = self.push(
+            self.push(
                 path,
                 Some(comp),
                 Kind::Glibc,
                 severity,
                 format!("wheel {found}: {message}"),
-            );
-            f.architecture = Some(found);
-            f.advice = Some(format!(
+            ).found(found).advise(format!(
                 "pick a wheel with an older manylinux tag: pip download --platform manylinux2014_{want} --only-binary=:all: {}=={}",
                 comp.name, comp.version
             ));
@@ -836,30 +824,29 @@ impl Judge {
         let cpus = cpu.join(", ");
         let counterpart = comp.name.replace(node_arch(other_arch(self.target)), want);
         if (!allowed || excluded) && counterpart != comp.name && present.contains(&counterpart) {
-            let f = self.push(
+            self.push(
                 path,
                 Some(comp),
                 Kind::NpmPackage,
                 Severity::Ok,
                 format!("npm package for cpu [{cpus}], unused on {}: {counterpart} is in the package too", self.target),
-            );
-            f.architecture = Some(cpus);
+            ).found(cpus);
             return true;
         }
         if !allowed || excluded {
             let advice = self.advice(Some(comp), &path, None);
             let target = self.target;
-            let f = self.push(
+            self.push(
                 path,
                 Some(comp),
                 Kind::NpmPackage,
                 Severity::Incompatible,
                 format!("npm package for cpu [{cpus}]: will not run on {target}"),
-            );
-            f.architecture = Some(cpus);
-            f.advice = Some(advice);
+            )
+            .found(cpus)
+            .advise(advice);
         } else {
-            let f = self.push(
+            self.push(
                 path,
                 Some(comp),
                 Kind::NpmPackage,
@@ -868,8 +855,8 @@ impl Judge {
                     "npm platform package for cpu [{cpus}]: the {} build",
                     self.target
                 ),
-            );
-            f.architecture = Some(cpus);
+            )
+            .found(cpus);
         }
         false
     }
@@ -888,22 +875,21 @@ impl Judge {
             return;
         };
         if !info.supports(target) {
-            let f = self.push(
+            self.push(
                 id.to_string(),
                 None,
                 Kind::Runtime,
                 Severity::Incompatible,
                 format!("runtime {id} is not offered on {target}"),
-            );
-            f.advice = Some(match info.os {
+            )
+            .advise(match info.os {
                 OsFamily::AmazonLinux1 => {
                     "move to provided.al2023 (Go, custom runtimes) or a current language runtime"
-                        .into()
                 }
-                _ => "move to a current runtime of the same language".into(),
+                _ => "move to a current runtime of the same language",
             });
         } else if info.deprecated(today) {
-            let f = self.push(
+            self.push(
                 id.to_string(),
                 None,
                 Kind::Runtime,
@@ -912,11 +898,7 @@ impl Judge {
                     "runtime {id} is deprecated (since {})",
                     info.deprecation.unwrap_or("?")
                 ),
-            );
-            f.advice = Some(
-                "upgrade the runtime while migrating: creates and updates on it are or will be blocked"
-                    .into(),
-            );
+            ).advise("upgrade the runtime while migrating: creates and updates on it are or will be blocked");
         }
     }
 }

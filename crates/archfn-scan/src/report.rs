@@ -58,6 +58,20 @@ pub struct Finding {
     pub advice: Option<String>,
 }
 
+impl Finding {
+    /// Sets the architecture found.
+    pub(crate) fn found(&mut self, architecture: impl Into<String>) -> &mut Finding {
+        self.architecture = Some(architecture.into());
+        self
+    }
+
+    /// Sets what to do.
+    pub(crate) fn advise(&mut self, advice: impl Into<String>) -> &mut Finding {
+        self.advice = Some(advice.into());
+        self
+    }
+}
+
 /// The outcome of a scan.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
