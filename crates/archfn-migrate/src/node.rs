@@ -6,16 +6,7 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use archfn_model::Architecture;
-
 use crate::{MigrateError, Options, Outcome, tree};
-
-fn node_arch(a: Architecture) -> &'static str {
-    match a {
-        Architecture::X86_64 => "x64",
-        Architecture::Arm64 => "arm64",
-    }
-}
 
 /// `node_modules/@scope/pkg/package.json` → `node_modules/@scope/pkg`, for package roots only.
 fn package_root(path: &str) -> Option<&str> {
@@ -33,11 +24,8 @@ pub(crate) fn migrate(
     opts: &Options,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Outcome, MigrateError> {
-    let want = node_arch(opts.target);
-    let other = node_arch(match opts.target {
-        Architecture::X86_64 => Architecture::Arm64,
-        Architecture::Arm64 => Architecture::X86_64,
-    });
+    let want = opts.target.node_arch();
+    let other = opts.target.other().node_arch();
     let mut todo = Vec::new();
     for file in tree::files(root) {
         let Some(dir) = package_root(&file) else {

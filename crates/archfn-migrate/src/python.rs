@@ -6,16 +6,7 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use archfn_model::Architecture;
-
 use crate::{MigrateError, Options, Outcome, tree};
-
-fn py_arch(a: Architecture) -> &'static str {
-    match a {
-        Architecture::X86_64 => "x86_64",
-        Architecture::Arm64 => "aarch64",
-    }
-}
 
 /// One installed wheel, read from its dist-info.
 struct Installed {
@@ -69,7 +60,7 @@ pub(crate) fn migrate(
     opts: &Options,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Outcome, MigrateError> {
-    let want = py_arch(opts.target);
+    let want = opts.target.machine();
     let wheels: Vec<Installed> = installed(root)
         .into_iter()
         .filter(|w| {

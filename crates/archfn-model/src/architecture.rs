@@ -25,6 +25,39 @@ impl Architecture {
         }
     }
 
+    /// The other architecture.
+    pub fn other(self) -> Architecture {
+        match self {
+            Architecture::X86_64 => Architecture::Arm64,
+            Architecture::Arm64 => Architecture::X86_64,
+        }
+    }
+
+    /// The machine name as `uname -m`, Python wheel tags and Debian triplets say it
+    /// (`x86_64`, `aarch64`).
+    pub fn machine(self) -> &'static str {
+        match self {
+            Architecture::X86_64 => "x86_64",
+            Architecture::Arm64 => "aarch64",
+        }
+    }
+
+    /// The name Node.js and npm use (`process.arch`, package `cpu` fields): `x64`, `arm64`.
+    pub fn node_arch(self) -> &'static str {
+        match self {
+            Architecture::X86_64 => "x64",
+            Architecture::Arm64 => "arm64",
+        }
+    }
+
+    /// The name container images and Go use (`GOARCH`, OCI platforms): `amd64`, `arm64`.
+    pub fn go_arch(self) -> &'static str {
+        match self {
+            Architecture::X86_64 => "amd64",
+            Architecture::Arm64 => "arm64",
+        }
+    }
+
     /// Parses a Lambda identifier; case-sensitive, as Lambda is.
     pub fn parse(s: &str) -> Option<Architecture> {
         match s {

@@ -54,20 +54,13 @@ pub fn install(dir: &Path) -> Result<(), SandboxError> {
     write_executable(&dir.join("isa-init"), &init).map_err(io)?;
     write_executable(&dir.join("isa-refuse"), &init).map_err(io)?;
     if let Some(host) = Architecture::host() {
-        let foreign = other(host);
+        let foreign = host.other();
         let qemu = binfmt::qemu_path(foreign);
         if let Ok(bytes) = std::fs::read(qemu) {
             write_executable(&dir.join(qemu_name(foreign)), &marked(bytes)).map_err(io)?;
         }
     }
     Ok(())
-}
-
-fn other(arch: Architecture) -> Architecture {
-    match arch {
-        Architecture::X86_64 => Architecture::Arm64,
-        Architecture::Arm64 => Architecture::X86_64,
-    }
 }
 
 /// The command that starts an environment of `arch` (before the runtime's own argv): isa-init
@@ -87,7 +80,7 @@ pub fn init_argv(arch: Architecture, dir: &Path, extensions: &[String]) -> Vec<S
             qemu_name(arch)
         ));
     }
-    let (magic, mask) = binfmt::magic_and_mask(other(arch));
+    let (magic, mask) = binfmt::magic_and_mask(arch.other());
     argv.push("--register".into());
     argv.push(format!(
         ":archfn-refuse:M::{magic}:{mask}:{INSIDE}/isa-refuse:F"
@@ -132,7 +125,7 @@ mod tests {
             native.iter().any(|a| a.starts_with(":archfn-refuse:")
                 && a.ends_with("/var/runtime/isa/isa-refuse:F"))
         );
-        let (other_magic, _) = binfmt::magic_and_mask(other(host));
+        let (other_magic, _) = binfmt::magic_and_mask(host.other());
         assert!(native.iter().any(|a| a.contains(other_magic)));
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -94,13 +94,6 @@ fn blob_path(digest: &str) -> Option<String> {
     (safe(alg) && safe(hex)).then(|| format!("blobs/{alg}/{hex}"))
 }
 
-fn docker_arch(a: Architecture) -> &'static str {
-    match a {
-        Architecture::X86_64 => "amd64",
-        Architecture::Arm64 => "arm64",
-    }
-}
-
 fn platform_of(v: &Value) -> String {
     let field = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("");
     let mut p = format!("{}/{}", field("os"), field("architecture"));
@@ -151,7 +144,7 @@ fn choose(files: &ImageFiles, target: Architecture) -> Result<Chosen, ScanError>
                     m.get("platform")
                         .and_then(|p| p.get("architecture"))
                         .and_then(Value::as_str)
-                        == Some(docker_arch(target))
+                        == Some(target.go_arch())
                 })
                 .copied()
                 .or_else(|| manifests.first())
@@ -244,7 +237,7 @@ pub(crate) fn scan_image(files: &ImageFiles, judge: &mut Judge) -> Result<(), Sc
         .config
         .clone()
         .unwrap_or_else(|| "image config".into());
-    if arch == docker_arch(target) {
+    if arch == target.go_arch() {
         judge.push_image(
             path,
             Severity::Ok,
@@ -255,7 +248,7 @@ pub(crate) fn scan_image(files: &ImageFiles, judge: &mut Judge) -> Result<(), Sc
     } else {
         let advice = format!(
             "rebuild the image for linux/{0}: docker buildx build --platform linux/{0} (AWS base images have {1} tags, e.g. public.ecr.aws/lambda/python:3.12-{1})",
-            docker_arch(target),
+            target.go_arch(),
             if target == Architecture::Arm64 {
                 "arm64"
             } else {

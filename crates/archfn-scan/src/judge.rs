@@ -110,27 +110,6 @@ pub(crate) struct Judge {
     pub files: u64,
 }
 
-fn python_arch(a: Architecture) -> &'static str {
-    match a {
-        Architecture::X86_64 => "x86_64",
-        Architecture::Arm64 => "aarch64",
-    }
-}
-
-fn node_arch(a: Architecture) -> &'static str {
-    match a {
-        Architecture::X86_64 => "x64",
-        Architecture::Arm64 => "arm64",
-    }
-}
-
-fn other_arch(a: Architecture) -> Architecture {
-    match a {
-        Architecture::X86_64 => Architecture::Arm64,
-        Architecture::Arm64 => Architecture::X86_64,
-    }
-}
-
 /// Architecture names as they appear in paths, longest first so `x86_64` wins over `x86`.
 const ARCH_TOKENS: &[&str] = &[
     "loongarch64",
@@ -614,7 +593,7 @@ impl Judge {
         language: Option<&Language>,
     ) -> String {
         let target = self.target;
-        let (py, node) = (python_arch(target), node_arch(target));
+        let (py, node) = (target.machine(), target.node_arch());
         let packaged = component.is_some_and(|c| c.ecosystem != Ecosystem::Other);
         match language.filter(|_| !packaged) {
             Some(Language::Go(_)) => {
@@ -685,7 +664,7 @@ impl Judge {
                 }
             }
             Ecosystem::Npm => {
-                let other = node_arch(other_arch(target));
+                let other = target.other().node_arch();
                 if c.name.contains(other) {
                     let replacement = c.name.replace(other, node);
                     let mut a = format!(
@@ -749,7 +728,7 @@ impl Judge {
             .found("any");
             return;
         }
-        let want = python_arch(self.target);
+        let want = self.target.machine();
         let matching: Vec<&str> = platforms
             .iter()
             .copied()
@@ -816,13 +795,13 @@ impl Judge {
         let Some(cpu) = list("cpu") else {
             return false;
         };
-        let want = node_arch(self.target);
+        let want = self.target.node_arch();
         let allowed = cpu
             .iter()
             .any(|c| c == want || (c.starts_with('!') && &c[1..] != want));
         let excluded = cpu.iter().any(|c| c.strip_prefix('!') == Some(want));
         let cpus = cpu.join(", ");
-        let counterpart = comp.name.replace(node_arch(other_arch(self.target)), want);
+        let counterpart = comp.name.replace(self.target.other().node_arch(), want);
         if (!allowed || excluded) && counterpart != comp.name && present.contains(&counterpart) {
             self.push(
                 path,
