@@ -62,13 +62,15 @@ impl Drop for Environment {
         let kill = self.kill.take();
         let log_path = self.log_path.clone();
         let (sink, offset) = (self.log_sink.take(), self.log_offset);
-        let deadline_ms = archfn_model::time::now_ms() + 2000;
-        let event = serde_json::json!({
-            "eventType": "SHUTDOWN",
-            "shutdownReason": "spindown",
-            "deadlineMs": deadline_ms,
-        });
-        let told = self.alive() && self.api.dispatch("SHUTDOWN", &event) > 0;
+        let told = self.alive()
+            && self.api.dispatch("SHUTDOWN", || {
+                serde_json::json!({
+                    "eventType": "SHUTDOWN",
+                    "shutdownReason": "spindown",
+                    "deadlineMs": archfn_model::time::now_ms()
+                        + i64::try_from(SHUTDOWN_GRACE.as_millis()).unwrap_or(2000),
+                })
+            }) > 0;
         let finish = move || {
             if let Some(k) = kill {
                 let _ = k.send(());
@@ -258,14 +260,15 @@ impl Environment {
         if exited.borrow().is_some() {
             return Outcome::Exited(exited.borrow().clone().unwrap_or_default());
         }
-        let event = serde_json::json!({
-            "eventType": "INVOKE",
-            "deadlineMs": inv.deadline_ms,
-            "requestId": inv.request_id,
-            "invokedFunctionArn": inv.invoked_arn,
-            "tracing": { "type": "X-Amzn-Trace-Id", "value": inv.trace_id },
+        let told = self.api.dispatch("INVOKE", || {
+            serde_json::json!({
+                "eventType": "INVOKE",
+                "deadlineMs": inv.deadline_ms,
+                "requestId": inv.request_id,
+                "invokedFunctionArn": inv.invoked_arn,
+                "tracing": { "type": "X-Amzn-Trace-Id", "value": inv.trace_id },
+            })
         });
-        let told = self.api.dispatch("INVOKE", &event);
         if self.api.invocations.send(inv).await.is_err() {
             return Outcome::Exited("runtime api closed".into());
         }

@@ -423,17 +423,23 @@ impl RuntimeApi {
             .unwrap_or_default()
     }
 
-    /// Gives `event` to every extension subscribed to `event_type`; returns how many.
-    pub fn dispatch(&self, event_type: &str, event: &serde_json::Value) -> usize {
+    /// Gives the event `make` builds to every extension subscribed to `event_type`; returns how
+    /// many. Nothing is built when none is (the common case, on every invocation).
+    pub fn dispatch(&self, event_type: &str, make: impl FnOnce() -> serde_json::Value) -> usize {
         use std::sync::atomic::Ordering;
         let Ok(all) = self.state.extensions.lock() else {
             return 0;
         };
-        let mut sent = 0;
-        for e in all
+        let mut subscribed = all
             .iter()
             .filter(|e| e.events.iter().any(|t| t == event_type))
-        {
+            .peekable();
+        if subscribed.peek().is_none() {
+            return 0;
+        }
+        let event = make();
+        let mut sent = 0;
+        for e in subscribed {
             if !e.busy.swap(true, Ordering::SeqCst) {
                 self.state.extensions_busy.send_modify(|n| *n += 1);
             }

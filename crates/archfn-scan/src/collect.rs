@@ -51,7 +51,7 @@ pub(crate) enum Binary {
 /// What one pass over an artifact found.
 #[derive(Debug, Default)]
 pub(crate) struct Collected {
-    /// Regular files seen (nested archives' files included).
+    /// Regular files seen in this archive (a nested archive counts its own, in `nested`).
     pub files: u64,
     /// Metadata files, whole, by path.
     pub metadata: Vec<(String, Vec<u8>)>,
@@ -95,9 +95,6 @@ impl Collected {
             } else {
                 collect_nested(format, size, reader, depth + 1)
             };
-            if let Ok(c) = &inner {
-                self.files += c.files;
-            }
             self.nested.push((path.to_string(), inner));
             return;
         }
@@ -393,28 +390,29 @@ impl<R: Read + Seek> Indexed for zip::ZipArchive<R> {
     }
 
     fn visit(&mut self, i: usize, into: &mut Collected, depth: usize) {
+        let error = match self.by_index(i) {
+            Ok(mut entry) => {
+                let is_link = entry.unix_mode().is_some_and(|m| m & 0o170000 == 0o120000);
+                if entry.is_dir() || is_link {
+                    return;
+                }
+                let Ok(name) = entry.name().map(|n| n.trim_start_matches('/').to_string()) else {
+                    into.errors
+                        .push((format!("entry {i}"), "a name that is not UTF-8".into()));
+                    return;
+                };
+                let size = entry.size();
+                into.take(&name, size, &mut entry, depth);
+                return;
+            }
+            Err(e) => e.to_string(),
+        };
+        // Only an entry that cannot be opened needs its name looked up again.
         let label = match self.name_for_index(i) {
             Some(Ok(n)) => n.to_string(),
             _ => format!("entry {i}"),
         };
-        let mut entry = match self.by_index(i) {
-            Ok(e) => e,
-            Err(e) => {
-                into.errors.push((label, e.to_string()));
-                return;
-            }
-        };
-        let is_link = entry.unix_mode().is_some_and(|m| m & 0o170000 == 0o120000);
-        if entry.is_dir() || is_link {
-            return;
-        }
-        let Ok(name) = entry.name().map(|n| n.trim_start_matches('/').to_string()) else {
-            into.errors
-                .push((format!("entry {i}"), "a name that is not UTF-8".into()));
-            return;
-        };
-        let size = entry.size();
-        into.take(&name, size, &mut entry, depth);
+        into.errors.push((label, error));
     }
 }
 

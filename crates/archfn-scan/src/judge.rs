@@ -262,12 +262,7 @@ impl Judge {
     /// Judges one scope: `prefix` is shown before its paths, `fallback` names the component of
     /// files no metadata claims (a layer, a jar known by name).
     pub(crate) fn scope(&mut self, c: &Collected, prefix: &str, fallback: Option<&Component>) {
-        self.files += c.files
-            - c.nested
-                .iter()
-                .filter_map(|(_, r)| r.as_ref().ok().map(|n| n.files))
-                .sum::<u64>()
-                .min(c.files);
+        self.files += c.files;
         let comps = self.metadata(c, prefix);
         let mut binaries: Vec<&(String, Binary)> = c.binaries.iter().collect();
         binaries.sort_by(|a, b| a.0.cmp(&b.0));

@@ -97,24 +97,16 @@ pub(crate) async fn invoke(
         .control
         .resolve_invocation(&ctx.region, &name, q.get("Qualifier").map(String::as_str))
         .await?;
-    // A synchronous invocation holds a concurrency slot until it answers; Event and DryRun
-    // are only turned away by a reservation of zero (Lambda queues events, it does not
-    // throttle their acceptance).
-    let _admission = if invocation_type == "RequestResponse" {
-        Some(
-            state
-                .control
-                .admit(&ctx.region, &inv.config.name, inv.reserved_concurrency)
-                .await?,
+    // A synchronous invocation holds its concurrency slot until it answers.
+    let _admission = state
+        .control
+        .admit(
+            &ctx.region,
+            &inv.config.name,
+            inv.reserved_concurrency,
+            invocation_type == "RequestResponse",
         )
-    } else if inv.reserved_concurrency == Some(0) {
-        return Err(ApiError::TooManyRequestsException(
-            "Rate Exceeded.".into(),
-            "ReservedFunctionConcurrentInvocationLimitExceeded",
-        ));
-    } else {
-        None
-    };
+        .await?;
     if invocation_type == "DryRun" {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
