@@ -12,7 +12,7 @@ use archfn_sandbox::{ExecutionMode, SandboxError, binfmt, bwrap};
 use bytes::Bytes;
 
 use crate::environment::{Environment, InitFailure, Outcome, StartParams, invocation};
-use crate::logs::{self, Report};
+use crate::logs::{self, FunctionLogs, Report};
 use crate::runtime_api::RuntimeReply;
 
 const PYTHON_BOOTSTRAP: &str = include_str!("bootstrap/python.py");
@@ -119,6 +119,8 @@ struct Inner {
     runtimes: RuntimeStore,
     idle: Mutex<HashMap<PoolKey, Vec<Environment>>>,
     metrics: crate::metrics::Metrics,
+    /// Per-function log files under `<work>/logs`.
+    logs: Arc<FunctionLogs>,
     /// The ISA helpers are installed: environments refuse executables of the other ISA.
     isa_enforced: bool,
 }
@@ -182,6 +184,7 @@ impl Engine {
         let engine = Engine {
             inner: Arc::new(Inner {
                 runtimes: RuntimeStore::new(&config.runtimes_dir),
+                logs: Arc::new(FunctionLogs::new(config.work_dir.join("logs"))),
                 config,
                 idle: Mutex::new(HashMap::new()),
                 metrics: crate::metrics::Metrics::default(),
@@ -501,7 +504,7 @@ impl Engine {
                         log.push_str(&env.read_new_log());
                         log.push_str(&env.extension_lines());
                         env.log_sink = Some((
-                            self.inner.config.work_dir.join("logs"),
+                            self.inner.logs.clone(),
                             target.region.clone(),
                             c.name.clone(),
                         ));
@@ -634,12 +637,7 @@ impl Engine {
             ));
         }
         log.push_str(&logs::report_line(&request_id, &report, status));
-        logs::append(
-            &self.inner.config.work_dir.join("logs"),
-            &target.region,
-            &c.name,
-            &log,
-        );
+        self.inner.logs.append(&target.region, &c.name, &log);
         self.inner.metrics.record(
             crate::metrics::Labels {
                 function: c.name.clone(),
@@ -689,12 +687,7 @@ impl Engine {
             0.0,
             true,
         );
-        logs::append(
-            &self.inner.config.work_dir.join("logs"),
-            &req.target.region,
-            &c.name,
-            &log,
-        );
+        self.inner.logs.append(&req.target.region, &c.name, &log);
         InvokeOutcome {
             request_id,
             payload,

@@ -1,7 +1,7 @@
 //! One execution environment: a sandboxed runtime process and its Runtime API.
 
-use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use archfn_sandbox::bwrap;
@@ -9,6 +9,7 @@ use archfn_sandbox::cgroup::EnvCgroup;
 use bytes::Bytes;
 use tokio::sync::{oneshot, watch};
 
+use crate::logs::FunctionLogs;
 use crate::runtime_api::{FunctionInfo, InitError, Invocation, RuntimeApi, RuntimeReply};
 
 /// How an environment's process ended.
@@ -45,13 +46,15 @@ pub(crate) struct Environment {
     kill: Option<oneshot::Sender<()>>,
     exited: watch::Receiver<Option<ExitInfo>>,
     log_path: PathBuf,
+    /// The output file, open for reading (`None` once the environment is being dropped).
+    log_file: Option<std::fs::File>,
     log_offset: u64,
     pub cgroup: Option<EnvCgroup>,
     pub init_ms: Option<f64>,
     pub last_used: Instant,
     /// Where output written after the last invocation goes when the environment ends (what
-    /// extensions print on SHUTDOWN): the function's log, as (logs root, region, name).
-    pub log_sink: Option<(PathBuf, String, String)>,
+    /// extensions print on SHUTDOWN): the function's log, as (logs, region, name).
+    pub log_sink: Option<(Arc<FunctionLogs>, String, String)>,
 }
 
 /// How long extensions subscribed to SHUTDOWN get before the environment is killed.
@@ -61,6 +64,7 @@ impl Drop for Environment {
     fn drop(&mut self) {
         let kill = self.kill.take();
         let log_path = self.log_path.clone();
+        let log_file = self.log_file.take();
         let (sink, offset) = (self.log_sink.take(), self.log_offset);
         let told = self.alive()
             && self.api.dispatch("SHUTDOWN", || {
@@ -75,10 +79,10 @@ impl Drop for Environment {
             if let Some(k) = kill {
                 let _ = k.send(());
             }
-            if let Some((root, region, name)) = sink {
-                let (rest, _) = read_from(&log_path, offset);
+            if let Some((logs, region, name)) = sink {
+                let (rest, _) = read_from(&log_file, offset);
                 if !rest.is_empty() {
-                    crate::logs::append(&root, &region, &name, &rest);
+                    logs.append(&region, &name, &rest);
                 }
             }
             let _ = std::fs::remove_file(&log_path);
@@ -153,9 +157,9 @@ impl Environment {
                 .append(true)
                 .open(&log_path)
         };
-        let (out, err) = match (open(), open()) {
-            (Ok(a), Ok(b)) => (a, b),
-            (Err(e), _) | (_, Err(e)) => {
+        let (out, err, log_file) = match (open(), open(), std::fs::File::open(&log_path)) {
+            (Ok(a), Ok(b), Ok(c)) => (a, b, c),
+            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
                 return Err((InitFailure::Spawn(format!("log file: {e}")), String::new()));
             }
         };
@@ -187,6 +191,7 @@ impl Environment {
             kill: Some(kill_tx),
             exited: exit_rx,
             log_path,
+            log_file: Some(log_file),
             log_offset: 0,
             cgroup,
             init_ms: None,
@@ -316,7 +321,7 @@ impl Environment {
     /// Output the runtime wrote since the last call. stdout and stderr go to a file, so what a
     /// handler printed before answering is all there when the answer arrives.
     pub(crate) fn read_new_log(&mut self) -> String {
-        let (text, n) = read_from(&self.log_path, self.log_offset);
+        let (text, n) = read_from(&self.log_file, self.log_offset);
         self.log_offset += n;
         text
     }
@@ -337,17 +342,24 @@ impl Environment {
 }
 
 /// Up to 1 MB of a log file from `offset` (the cap bounds what one invocation puts in memory;
-/// the rest stays in the file), and how many bytes that was.
-fn read_from(path: &std::path::Path, offset: u64) -> (String, u64) {
-    let Ok(mut f) = std::fs::File::open(path) else {
+/// the rest stays in the file), and how many bytes that was. Positional reads: the kept handle
+/// has no cursor to move, and an invocation without output costs one `pread`.
+fn read_from(file: &Option<std::fs::File>, offset: u64) -> (String, u64) {
+    use std::os::unix::fs::FileExt;
+    let Some(f) = file else {
         return (String::new(), 0);
     };
-    if f.seek(SeekFrom::Start(offset)).is_err() {
-        return (String::new(), 0);
-    }
     let mut buf = Vec::new();
-    let n = (&mut f).take(1 << 20).read_to_end(&mut buf).unwrap_or(0);
-    (String::from_utf8_lossy(&buf).into_owned(), n as u64)
+    let mut chunk = [0u8; 8192];
+    while buf.len() < 1 << 20 {
+        let want = chunk.len().min((1 << 20) - buf.len());
+        match f.read_at(&mut chunk[..want], offset + buf.len() as u64) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let n = buf.len() as u64;
+    (String::from_utf8_lossy(&buf).into_owned(), n)
 }
 
 /// An invocation to send (its reply channel is set by `Environment::invoke`).

@@ -1,7 +1,9 @@
 //! Platform log lines in Lambda's format, and per-function log files.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use archfn_sandbox::ExecutionMode;
 
@@ -55,22 +57,65 @@ pub(crate) fn function_log_path(root: &Path, region: &str, name: &str) -> PathBu
     root.join(region).join(format!("{name}.log"))
 }
 
-/// Appends an invocation's lines to its function's log file.
-pub(crate) fn append(root: &Path, region: &str, name: &str, text: &str) {
-    let path = function_log_path(root, region, name);
-    let result = path
-        .parent()
-        .map(std::fs::create_dir_all)
-        .unwrap_or(Ok(()))
-        .and_then(|()| {
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-        })
-        .and_then(|mut f| f.write_all(text.as_bytes()));
-    if let Err(e) = result {
-        tracing::warn!(path = %path.display(), error = %e, "could not write function log");
+/// Per-function log files, kept open for appending: an invocation's lines cost one `write`.
+/// Nothing deletes these files while the server runs, so a kept handle stays valid.
+#[derive(Debug)]
+pub(crate) struct FunctionLogs {
+    root: PathBuf,
+    open: Mutex<HashMap<(String, String), std::fs::File>>,
+}
+
+/// How many log files stay open at once; past this the handles are closed and reopened on use.
+const MAX_OPEN_LOGS: usize = 256;
+
+impl FunctionLogs {
+    /// Logs kept under `root/<region>/<name>.log`.
+    pub(crate) fn new(root: PathBuf) -> FunctionLogs {
+        FunctionLogs {
+            root,
+            open: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Appends an invocation's lines to function `name`'s log. A failure is logged, not returned:
+    /// the invocation's answer does not depend on it.
+    pub(crate) fn append(&self, region: &str, name: &str, text: &str) {
+        let mut open = self
+            .open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let key = (region.to_string(), name.to_string());
+        if !open.contains_key(&key) {
+            if open.len() >= MAX_OPEN_LOGS {
+                open.clear();
+            }
+            let path = function_log_path(&self.root, region, name);
+            let file = path
+                .parent()
+                .map(std::fs::create_dir_all)
+                .unwrap_or(Ok(()))
+                .and_then(|()| {
+                    std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(&path)
+                });
+            match file {
+                Ok(f) => {
+                    open.insert(key.clone(), f);
+                }
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "could not open function log");
+                    return;
+                }
+            }
+        }
+        if let Some(f) = open.get_mut(&key)
+            && let Err(e) = f.write_all(text.as_bytes())
+        {
+            tracing::warn!(function = name, error = %e, "could not write function log");
+            open.remove(&key);
+        }
     }
 }
 
@@ -97,5 +142,17 @@ mod tests {
         let s = "é".repeat(3000);
         let t = tail_4k(&s);
         assert!(t.len() <= 4096 && s.ends_with(t));
+    }
+
+    #[test]
+    fn appends_keep_order_through_the_kept_handle() -> std::io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let logs = FunctionLogs::new(dir.path().join("logs"));
+        logs.append("us-east-1", "f", "START a\n");
+        logs.append("us-east-1", "g", "START b\n");
+        logs.append("us-east-1", "f", "END a\n");
+        let path = function_log_path(&dir.path().join("logs"), "us-east-1", "f");
+        assert_eq!(std::fs::read_to_string(path)?, "START a\nEND a\n");
+        Ok(())
     }
 }

@@ -11,8 +11,9 @@ const ROOT: &str = "/sys/fs/cgroup";
 pub struct EnvCgroup {
     /// `cgroup.procs` files the environment's first process must join.
     procs: Vec<PathBuf>,
-    /// Peak memory file (`memory.peak` on v2, `memory.max_usage_in_bytes` on v1).
-    peak: PathBuf,
+    /// Peak memory file (`memory.peak` on v2, `memory.max_usage_in_bytes` on v1), kept open:
+    /// it is read after every invocation, and a positional read of it is one syscall.
+    peak: Option<std::fs::File>,
     /// Kill counter (`memory.events` on v2, `memory.failcnt`/oom on v1).
     oom: PathBuf,
     dirs: Vec<PathBuf>,
@@ -46,7 +47,7 @@ impl EnvCgroup {
             let _ = write(&dir.join("pids.max"), &pids.to_string());
             return Some(EnvCgroup {
                 procs: vec![dir.join("cgroup.procs")],
-                peak: dir.join("memory.peak"),
+                peak: std::fs::File::open(dir.join("memory.peak")).ok(),
                 oom: dir.join("memory.events"),
                 dirs: vec![dir],
             });
@@ -70,7 +71,7 @@ impl EnvCgroup {
         }
         Some(EnvCgroup {
             procs,
-            peak: dir.join("memory.max_usage_in_bytes"),
+            peak: std::fs::File::open(dir.join("memory.max_usage_in_bytes")).ok(),
             oom: dir.join("memory.oom_control"),
             dirs,
         })
@@ -87,11 +88,11 @@ impl EnvCgroup {
 
     /// Peak memory use so far, in bytes.
     pub fn peak_bytes(&self) -> Option<u64> {
-        std::fs::read_to_string(&self.peak)
-            .ok()?
-            .trim()
-            .parse()
-            .ok()
+        use std::os::unix::fs::FileExt;
+        let mut buf = [0u8; 32];
+        // Each read from offset 0 renders the value afresh.
+        let n = self.peak.as_ref()?.read_at(&mut buf, 0).ok()?;
+        std::str::from_utf8(&buf[..n]).ok()?.trim().parse().ok()
     }
 
     /// Whether the kernel's OOM killer has fired in this group.
