@@ -48,9 +48,51 @@ struct WarmArgs {
     /// Concurrency levels.
     #[arg(long, value_delimiter = ',', default_value = "1,4")]
     concurrency: Vec<usize>,
+    /// Also measure the CPU time of the processes named COMM (as in /proc/PID/comm), per
+    /// invocation, reported as NAME; e.g. `--cpu server=archfn --cpu function=bootstrap`.
+    #[arg(long, value_parser = parse_cpu_arg)]
+    cpu: Vec<(String, String)>,
     /// Append JSON lines here.
     #[arg(long)]
     json_out: Option<std::path::PathBuf>,
+}
+
+fn parse_cpu_arg(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(n, c)| (n.to_string(), c.to_string()))
+        .ok_or_else(|| format!("expected NAME=COMM, got {s:?}"))
+}
+
+/// CPU time (user + system) of all running processes whose comm is `comm`, in clock ticks.
+fn cpu_ticks(comm: &str) -> u64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    dir.flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .filter_map(|stat| {
+            let (head, tail) = stat.rsplit_once(')')?;
+            let name = head.split_once('(')?.1;
+            if name != comm {
+                return None;
+            }
+            // After the comm: state is field 3; utime and stime are fields 14 and 15.
+            let f: Vec<&str> = tail.split_whitespace().collect();
+            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+        })
+        .sum()
+}
+
+fn ticks_per_second() -> f64 {
+    nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .map_or(100.0, |t| t as f64)
 }
 
 #[derive(Debug, clap::Args)]
@@ -117,6 +159,8 @@ struct Measurement {
     ops: usize,
     elapsed: Duration,
     latencies_ms: Vec<f64>,
+    /// CPU microseconds per operation of named process groups (`warm --cpu`).
+    cpu_us: Vec<(String, f64)>,
 }
 
 impl Measurement {
@@ -237,6 +281,7 @@ where
         ops,
         elapsed: start.elapsed(),
         latencies_ms,
+        cpu_us: Vec::new(),
     })
 }
 
@@ -263,6 +308,7 @@ fn print_and_save(
                 "target": label, "op": m.op, "concurrency": m.concurrency, "ops": m.ops,
                 "ops_per_s": m.per_second(), "p50_ms": m.percentile(0.5), "p99_ms": m.percentile(0.99),
                 "mean_ms": m.latencies_ms.iter().sum::<f64>() / m.latencies_ms.len().max(1) as f64,
+                "cpu_us_per_op": m.cpu_us.iter().map(|(k, v)| (k.clone(), serde_json::json!(v))).collect::<serde_json::Map<String, serde_json::Value>>(),
             })
             .to_string(),
         );
@@ -290,7 +336,8 @@ async fn warm(args: WarmArgs) -> anyhow::Result<()> {
     let mut results = Vec::new();
     for &c in &args.concurrency {
         let (http, url) = (http.clone(), args.url.clone());
-        let m = measure("Invoke (warm)", c, args.ops, move |_| {
+        let before: Vec<u64> = args.cpu.iter().map(|(_, comm)| cpu_ticks(comm)).collect();
+        let mut m = measure("Invoke (warm)", c, args.ops, move |_| {
             let (http, url) = (http.clone(), url.clone());
             async move {
                 let resp = http.post(&url).body(r#"{"bench":true}"#).send().await?;
@@ -304,11 +351,22 @@ async fn warm(args: WarmArgs) -> anyhow::Result<()> {
             }
         })
         .await?;
+        let tick_us = 1e6 / ticks_per_second();
+        m.cpu_us = args
+            .cpu
+            .iter()
+            .zip(before)
+            .map(|((name, comm), b)| {
+                let used = cpu_ticks(comm).saturating_sub(b) as f64 * tick_us;
+                (name.clone(), used / args.ops as f64)
+            })
+            .collect();
         eprintln!(
-            "[{}] warm c={c}: {:.0}/s p50 {:.2} ms",
+            "[{}] warm c={c}: {:.0}/s p50 {:.2} ms cpu µs/invoke {:?}",
             args.label,
             m.per_second(),
-            m.percentile(0.5)
+            m.percentile(0.5),
+            m.cpu_us
         );
         results.push(m);
     }
@@ -365,6 +423,7 @@ async fn cold(args: ColdArgs) -> anyhow::Result<()> {
         ops: args.rounds,
         elapsed: busy,
         latencies_ms,
+        cpu_us: Vec::new(),
     };
     print_and_save(&args.label, &[m], args.json_out.as_deref())
 }
@@ -389,6 +448,7 @@ fn floor(args: FloorArgs) -> anyhow::Result<()> {
         ops: args.rounds,
         elapsed: busy,
         latencies_ms,
+        cpu_us: Vec::new(),
     };
     print_and_save(&args.label, &[m], args.json_out.as_deref())
 }

@@ -125,6 +125,10 @@ struct Inner {
     isa_enforced: bool,
 }
 
+/// Where a controller-less cgroup v1 hierarchy with `favordynmods` is mounted on hosts that have
+/// no cgroup2 mount to remount.
+const FAVORDYNMODS_V1_MOUNT: &str = "/run/archfn/cgroup-favordynmods";
+
 /// The external extensions of merged layers: executable files in `<opt>/extensions/`, as paths
 /// inside the environment, in name order.
 fn external_extensions(opt: &std::path::Path) -> Vec<String> {
@@ -180,6 +184,23 @@ impl Engine {
         let swept = archfn_sandbox::cgroup::sweep_stale();
         if swept > 0 {
             tracing::info!(groups = swept, "removed cgroups left by an earlier process");
+        }
+        if std::env::var("ARCHFN_CGROUP_FAVORDYNMODS").as_deref() == Ok("off") {
+            tracing::info!(
+                "ARCHFN_CGROUP_FAVORDYNMODS=off: cgroup moves left as the host has them"
+            );
+        } else {
+            use archfn_sandbox::cgroup::{FavorDynmods, favor_dynamic_moves};
+            match favor_dynamic_moves(Path::new(FAVORDYNMODS_V1_MOUNT)) {
+                Ok(FavorDynmods::Already(_)) => {}
+                Ok(done) => tracing::info!(
+                    ?done,
+                    "cgroup moves favoured (favordynmods): cold starts skip an RCU grace period"
+                ),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cgroup moves not favoured: each cold start may wait an RCU grace period (5-15 ms)")
+                }
+            }
         }
         let engine = Engine {
             inner: Arc::new(Inner {
