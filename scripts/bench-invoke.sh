@@ -53,8 +53,10 @@ PY
 bench=target/release/archfn-bench
 j="$out/invoke.jsonl"
 echo "==> warm invokes"
+# CPU per invoke of the server and of the function's processes, next to the peer's.
 for f in rust-x86_64 py-x86_64 py-arm64 node-arm64 c-arm64; do
-  $bench warm --url "$ep/2015-03-31/functions/$f/invocations" --label "archfn $f" --json-out "$j" >/dev/null
+  cpu=(); [ "$f" = rust-x86_64 ] && cpu=(--cpu server=archfn --cpu function=bootstrap --cpu client=archfn-bench)
+  $bench warm --url "$ep/2015-03-31/functions/$f/invocations" --label "archfn $f" "${cpu[@]}" --json-out "$j" >/dev/null
 done
 echo "==> cold starts"
 for f in py-x86_64 py-arm64 node-x86_64 node-arm64 rust-x86_64 c-x86_64 c-arm64; do
@@ -73,7 +75,8 @@ if cargo lambda --version >/dev/null 2>&1; then
   cp=$(port)
   (cd test-functions/rust-echo && cargo lambda watch --invoke-port "$cp" --release >"$work/cargo-lambda.log" 2>&1) &
   for _ in $(seq 600); do curl -fs -o /dev/null -X POST -d '{}' "http://127.0.0.1:$cp/2015-03-31/functions/rust-echo/invocations" && break; sleep 0.5; done
-  $bench warm --url "http://127.0.0.1:$cp/2015-03-31/functions/rust-echo/invocations" --label "cargo-lambda rust-echo" --json-out "$j" >/dev/null
+  $bench warm --url "http://127.0.0.1:$cp/2015-03-31/functions/rust-echo/invocations" --label "cargo-lambda rust-echo" \
+    --cpu server=cargo-lambda --cpu function=rust-echo --cpu client=archfn-bench --json-out "$j" >/dev/null
 else
   echo "cargo-lambda is not installed (cargo install cargo-lambda); skipping the peer" >&2
 fi
@@ -100,5 +103,12 @@ if peer:
     for p in peer:
         a = by[("archfn rust-x86_64", "Invoke (warm)", p["concurrency"])]
         print(f"| rust-echo | {p['concurrency']} | {a['p50_ms']:.2f} | {p['p50_ms']:.2f} | {a['p50_ms'] / p['p50_ms']:.2f}x | {a['ops_per_s']:.0f} | {p['ops_per_s']:.0f} | {a['ops_per_s'] / p['ops_per_s']:.2f}x |")
+    print()
+    print("| CPU µs per invoke, same Rust function | concurrency | archfn server | cargo-lambda server | archfn's function | cargo-lambda's function | client (both) |")
+    print("|---|---|---|---|---|---|---|")
+    for p in peer:
+        a = by[("archfn rust-x86_64", "Invoke (warm)", p["concurrency"])]
+        ac, pc = a.get("cpu_us_per_op", {}), p.get("cpu_us_per_op", {})
+        print(f"| rust-echo | {p['concurrency']} | {ac.get('server', 0):.0f} | {pc.get('server', 0):.0f} | {ac.get('function', 0):.0f} | {pc.get('function', 0):.0f} | {ac.get('client', 0):.0f} / {pc.get('client', 0):.0f} |")
 PY
 cat "$out/invoke.md"

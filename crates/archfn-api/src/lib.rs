@@ -66,13 +66,16 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Gives every response an `x-amzn-RequestId`, unless its handler set one (Invoke answers with
+/// the invocation's request id).
 async fn request_id(
     req: axum::extract::Request,
     next: middleware::Next,
 ) -> axum::response::Response {
-    let id = uuid::Uuid::new_v4().to_string();
     let mut resp = next.run(req).await;
-    if let Ok(v) = HeaderValue::from_str(&id) {
+    if !resp.headers().contains_key("x-amzn-RequestId")
+        && let Ok(v) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
+    {
         resp.headers_mut().insert("x-amzn-RequestId", v);
     }
     resp

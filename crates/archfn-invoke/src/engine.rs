@@ -14,6 +14,7 @@ use bytes::Bytes;
 use crate::environment::{Environment, InitFailure, Outcome, StartParams, invocation};
 use crate::logs::{self, FunctionLogs, Report};
 use crate::runtime_api::RuntimeReply;
+use crate::telemetry::Category;
 
 const PYTHON_BOOTSTRAP: &str = include_str!("bootstrap/python.py");
 const NODE_BOOTSTRAP: &str = include_str!("bootstrap/node.js");
@@ -495,6 +496,8 @@ impl Engine {
                         account_id: req.invoked_arn.split(':').nth(4).unwrap_or("").to_string(),
                     },
                     extensions_expected: extensions.len(),
+                    init_phase: "init",
+                    runtime_version: format!("{runtime}.archfn"),
                 };
                 let mut started = Instant::now();
                 let mut result = Environment::start(params.clone()).await;
@@ -510,6 +513,7 @@ impl Engine {
                     started = Instant::now();
                     let retry = StartParams {
                         init_timeout: timeout,
+                        init_phase: "invoke",
                         ..params
                     };
                     result = Environment::start(retry).await;
@@ -522,7 +526,9 @@ impl Engine {
                 };
                 match result {
                     Ok(mut env) => {
-                        log.push_str(&env.read_new_log());
+                        let output = env.read_new_log();
+                        init_telemetry(&env, &output, phase, started.elapsed());
+                        log.push_str(&output);
                         log.push_str(&env.extension_lines());
                         env.log_sink = Some((
                             self.inner.logs.clone(),
@@ -577,6 +583,14 @@ impl Engine {
         let timeout = timeout.saturating_sub(started.elapsed());
         let deadline_ms =
             archfn_model::time::now_ms() + i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX);
+        let telemetry = env.telemetry().wanted();
+        if telemetry {
+            env.telemetry().emit(
+                Category::Platform,
+                "platform.start",
+                serde_json::json!({ "requestId": request_id, "version": c.version }),
+            );
+        }
         let inv = invocation(
             &request_id,
             req.payload.clone(),
@@ -586,7 +600,8 @@ impl Engine {
         );
         let outcome = env.invoke(inv, timeout).await;
         let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
-        log.push_str(&env.read_new_log());
+        let output = env.read_new_log();
+        log.push_str(&output);
         log.push_str(&logs::end_line(&request_id));
         let report = Report {
             duration_ms,
@@ -659,6 +674,17 @@ impl Engine {
         }
         log.push_str(&logs::report_line(&request_id, &report, status));
         self.inner.logs.append(&target.region, &c.name, &log);
+        if telemetry {
+            invoke_telemetry(
+                &env,
+                &request_id,
+                &output,
+                &report,
+                &payload,
+                status,
+                function_error.is_some(),
+            );
+        }
         self.inner.metrics.record(
             crate::metrics::Labels {
                 function: c.name.clone(),
@@ -717,6 +743,65 @@ impl Engine {
             mode,
         }
     }
+}
+
+/// The Telemetry API's events of a successful init: the init's output, `initRuntimeDone` and
+/// `initReport`. Init is then over: no more events are kept for late subscribers.
+fn init_telemetry(env: &Environment, output: &str, phase: &str, took: Duration) {
+    let t = env.telemetry();
+    if t.wanted() {
+        t.function_lines(output);
+        let init = serde_json::json!({ "initializationType": "on-demand", "phase": phase, "status": "success" });
+        t.emit(Category::Platform, "platform.initRuntimeDone", init.clone());
+        let mut report = init;
+        report["metrics"] = serde_json::json!({ "durationMs": took.as_secs_f64() * 1000.0 });
+        t.emit(Category::Platform, "platform.initReport", report);
+    }
+    t.end_init();
+}
+
+/// The Telemetry API's events of one invocation after `platform.start`: its output, then
+/// `runtimeDone` and `report` with the REPORT line's figures.
+fn invoke_telemetry(
+    env: &Environment,
+    request_id: &str,
+    output: &str,
+    report: &Report,
+    payload: &Bytes,
+    status: Option<(&str, &str)>,
+    function_error: bool,
+) {
+    let t = env.telemetry();
+    t.function_lines(output);
+    let status = match (status, function_error) {
+        (Some(("timeout", _)), _) => "timeout",
+        (Some(_), _) => "failure",
+        (None, true) => "error",
+        (None, false) => "success",
+    };
+    t.emit(
+        Category::Platform,
+        "platform.runtimeDone",
+        serde_json::json!({
+            "requestId": request_id,
+            "status": status,
+            "metrics": { "durationMs": report.duration_ms, "producedBytes": payload.len() },
+        }),
+    );
+    let mut metrics = serde_json::json!({
+        "durationMs": report.duration_ms,
+        "billedDurationMs": report.billed_ms(),
+        "memorySizeMB": report.memory_mb,
+        "maxMemoryUsedMB": report.max_memory_used_mb,
+    });
+    if let Some(init) = report.init_ms {
+        metrics["initDurationMs"] = serde_json::json!(init);
+    }
+    t.emit(
+        Category::Platform,
+        "platform.report",
+        serde_json::json!({ "requestId": request_id, "status": status, "metrics": metrics }),
+    );
 }
 
 /// Where function `name`'s log is, for an engine whose work directory is `work_dir`

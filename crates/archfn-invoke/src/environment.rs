@@ -11,6 +11,7 @@ use tokio::sync::{oneshot, watch};
 
 use crate::logs::FunctionLogs;
 use crate::runtime_api::{FunctionInfo, InitError, Invocation, RuntimeApi, RuntimeReply};
+use crate::telemetry::{Category, Telemetry};
 
 /// How an environment's process ended.
 pub(crate) type ExitInfo = String;
@@ -60,21 +61,16 @@ pub(crate) struct Environment {
 /// How long extensions subscribed to SHUTDOWN get before the environment is killed.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(2000);
 
+/// How long buffered telemetry may take to go out before SHUTDOWN is sent.
+const TELEMETRY_FLUSH_LIMIT: Duration = Duration::from_millis(500);
+
 impl Drop for Environment {
     fn drop(&mut self) {
         let kill = self.kill.take();
         let log_path = self.log_path.clone();
         let log_file = self.log_file.take();
         let (sink, offset) = (self.log_sink.take(), self.log_offset);
-        let told = self.alive()
-            && self.api.dispatch("SHUTDOWN", || {
-                serde_json::json!({
-                    "eventType": "SHUTDOWN",
-                    "shutdownReason": "spindown",
-                    "deadlineMs": archfn_model::time::now_ms()
-                        + i64::try_from(SHUTDOWN_GRACE.as_millis()).unwrap_or(2000),
-                })
-            }) > 0;
+        let told = self.alive() && self.api.subscribed("SHUTDOWN");
         let finish = move || {
             if let Some(k) = kill {
                 let _ = k.send(());
@@ -94,7 +90,20 @@ impl Drop for Environment {
                 let mut busy = self.api.extensions_busy.clone();
                 let mut exited = self.exited.clone();
                 let server = self.api.take_server();
+                let api = self.api.shared();
                 handle.spawn(async move {
+                    // Telemetry still buffered goes out first, so that extensions have it all
+                    // when they are told to stop.
+                    api.telemetry.flush(TELEMETRY_FLUSH_LIMIT).await;
+                    let deadline = archfn_model::time::now_ms()
+                        + i64::try_from(SHUTDOWN_GRACE.as_millis()).unwrap_or(2000);
+                    api.dispatch("SHUTDOWN", || {
+                        serde_json::json!({
+                            "eventType": "SHUTDOWN",
+                            "shutdownReason": "spindown",
+                            "deadlineMs": deadline,
+                        })
+                    });
                     tokio::select! {
                         _ = busy.wait_for(|n| *n == 0) => {}
                         _ = exited.wait_for(Option::is_some) => {}
@@ -136,6 +145,10 @@ pub(crate) struct StartParams {
     /// External extensions started with the runtime (`/opt/extensions/*`): init ends when
     /// each has registered and called `/event/next`.
     pub extensions_expected: usize,
+    /// `init`, or `invoke` for an init run again inside the first invocation (telemetry).
+    pub init_phase: &'static str,
+    /// The runtime's version string (telemetry's `runtimeVersion`).
+    pub runtime_version: String,
 }
 
 impl Environment {
@@ -148,6 +161,17 @@ impl Environment {
         p.spec
             .env
             .push(("AWS_LAMBDA_RUNTIME_API".into(), api.addr.to_string()));
+        api.telemetry().emit(
+            Category::Platform,
+            "platform.initStart",
+            serde_json::json!({
+                "initializationType": "on-demand",
+                "phase": p.init_phase,
+                "runtimeVersion": p.runtime_version,
+                "functionName": p.function.function_name,
+                "functionVersion": p.function.function_version,
+            }),
+        );
         let cgroup = EnvCgroup::create(&id, p.memory_mb, 1024);
         p.spec.cgroup_procs = cgroup.as_ref().map(EnvCgroup::procs_files);
         let log_path = p.log_dir.join(format!("env-{id}.log"));
@@ -311,6 +335,11 @@ impl Environment {
             _ = exited.wait_for(Option::is_some) => Outcome::Exited(exit_info()),
             _ = tokio::time::sleep(timeout) => Outcome::TimedOut,
         }
+    }
+
+    /// This environment's Telemetry API.
+    pub(crate) fn telemetry(&self) -> &Telemetry {
+        self.api.telemetry()
     }
 
     /// Whether the process is still running.

@@ -12,6 +12,7 @@ mod environment;
 mod logs;
 mod metrics;
 pub mod runtime_api;
+mod telemetry;
 
 pub use archfn_sandbox::ExecutionMode;
 pub use engine::{

@@ -25,10 +25,19 @@ pub(crate) fn end_line(request_id: &str) -> String {
     format!("END RequestId: {request_id}\n")
 }
 
+impl Report {
+    /// Billed Duration: the invocation plus a cold start's init, rounded up to the millisecond.
+    pub(crate) fn billed_ms(&self) -> u64 {
+        (self.duration_ms + self.init_ms.unwrap_or(0.0))
+            .ceil()
+            .max(1.0) as u64
+    }
+}
+
 /// `REPORT …` with archfn's extra field `Execution: native|emulated`, and Lambda's optional
 /// `Status`/`Error Type` tail.
 pub(crate) fn report_line(request_id: &str, r: &Report, status: Option<(&str, &str)>) -> String {
-    let billed = (r.duration_ms + r.init_ms.unwrap_or(0.0)).ceil().max(1.0) as u64;
+    let billed = r.billed_ms();
     let mut line = format!(
         "REPORT RequestId: {request_id}\tDuration: {:.2} ms\tBilled Duration: {billed} ms\tMemory Size: {} MB\tMax Memory Used: {} MB\t",
         r.duration_ms, r.memory_mb, r.max_memory_used_mb

@@ -6,6 +6,7 @@
 //! Extensions `POST /extension/register` for `INVOKE` and `SHUTDOWN`, then long-poll
 //! `GET /extension/event/next`; an extension's next call after an event says it is done with
 //! it. `POST /extension/init/error` and `/extension/exit/error` report failures.
+//! `PUT /2022-07-01/telemetry` subscribes an extension to the Telemetry API (`telemetry.rs`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,8 +16,10 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use tokio::sync::{Mutex, mpsc, oneshot, watch};
+
+use crate::telemetry::{Subscription, Telemetry};
 
 /// One invocation handed to the runtime.
 #[derive(Debug)]
@@ -86,7 +89,7 @@ struct ExtensionSlot {
     busy: std::sync::atomic::AtomicBool,
 }
 
-struct ApiState {
+pub(crate) struct ApiState {
     next: Mutex<mpsc::Receiver<Invocation>>,
     current: std::sync::Mutex<Option<(String, oneshot::Sender<RuntimeReply>)>>,
     ready: watch::Sender<bool>,
@@ -97,6 +100,8 @@ struct ApiState {
     extensions_started: watch::Sender<usize>,
     /// Extensions still working on an event.
     extensions_busy: watch::Sender<usize>,
+    /// Telemetry API subscriptions and their streams.
+    pub(crate) telemetry: Arc<Telemetry>,
 }
 
 /// The host side of one environment's Runtime API.
@@ -403,6 +408,57 @@ async fn extension_error(
         .into_response()
 }
 
+/// `PUT /2022-07-01/telemetry`: an extension subscribes to the environment's telemetry.
+async fn subscribe_telemetry(
+    State(s): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(slot) = extension(&s, &headers) else {
+        return unknown_extension();
+    };
+    match Subscription::parse(&body) {
+        Ok(sub) => {
+            s.telemetry.subscribe(&slot.name, sub);
+            (StatusCode::OK, axum::Json("OK")).into_response()
+        }
+        Err(message) => api_error(StatusCode::BAD_REQUEST, "ValidationError", &message),
+    }
+}
+
+impl ApiState {
+    /// Gives the event `make` builds to every extension subscribed to `event_type`; returns how
+    /// many. Nothing is built when none is (the common case, on every invocation).
+    pub(crate) fn dispatch(
+        &self,
+        event_type: &str,
+        make: impl FnOnce() -> serde_json::Value,
+    ) -> usize {
+        use std::sync::atomic::Ordering;
+        let Ok(all) = self.extensions.lock() else {
+            return 0;
+        };
+        let mut subscribed = all
+            .iter()
+            .filter(|e| e.events.iter().any(|t| t == event_type))
+            .peekable();
+        if subscribed.peek().is_none() {
+            return 0;
+        }
+        let event = make();
+        let mut sent = 0;
+        for e in subscribed {
+            if !e.busy.swap(true, Ordering::SeqCst) {
+                self.extensions_busy.send_modify(|n| *n += 1);
+            }
+            if e.queue.send(event.clone()).is_ok() {
+                sent += 1;
+            }
+        }
+        sent
+    }
+}
+
 impl RuntimeApi {
     /// The server task, for a caller that keeps serving after this handle is gone (extensions
     /// answering SHUTDOWN); it is the caller's to abort.
@@ -426,28 +482,25 @@ impl RuntimeApi {
     /// Gives the event `make` builds to every extension subscribed to `event_type`; returns how
     /// many. Nothing is built when none is (the common case, on every invocation).
     pub fn dispatch(&self, event_type: &str, make: impl FnOnce() -> serde_json::Value) -> usize {
-        use std::sync::atomic::Ordering;
-        let Ok(all) = self.state.extensions.lock() else {
-            return 0;
-        };
-        let mut subscribed = all
-            .iter()
-            .filter(|e| e.events.iter().any(|t| t == event_type))
-            .peekable();
-        if subscribed.peek().is_none() {
-            return 0;
-        }
-        let event = make();
-        let mut sent = 0;
-        for e in subscribed {
-            if !e.busy.swap(true, Ordering::SeqCst) {
-                self.state.extensions_busy.send_modify(|n| *n += 1);
-            }
-            if e.queue.send(event.clone()).is_ok() {
-                sent += 1;
-            }
-        }
-        sent
+        self.state.dispatch(event_type, make)
+    }
+
+    /// Whether some extension is subscribed to `event_type`.
+    pub(crate) fn subscribed(&self, event_type: &str) -> bool {
+        self.state
+            .extensions
+            .lock()
+            .is_ok_and(|all| all.iter().any(|e| e.events.iter().any(|t| t == event_type)))
+    }
+
+    /// The state the server shares, for work that outlives this handle (SHUTDOWN).
+    pub(crate) fn shared(&self) -> Arc<ApiState> {
+        self.state.clone()
+    }
+
+    /// This environment's telemetry.
+    pub(crate) fn telemetry(&self) -> &Telemetry {
+        &self.state.telemetry
     }
 
     /// Starts the Runtime API of one environment on a free loopback port.
@@ -466,6 +519,7 @@ impl RuntimeApi {
             extensions: std::sync::Mutex::new(Vec::new()),
             extensions_started: started_tx,
             extensions_busy: busy_tx,
+            telemetry: Arc::new(Telemetry::new()),
         });
         let router = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
@@ -481,6 +535,8 @@ impl RuntimeApi {
             .route("/2020-01-01/extension/register", post(register))
             .route("/2020-01-01/extension/event/next", get(event_next))
             .route("/2020-01-01/extension/{kind}/error", post(extension_error))
+            .route("/2022-07-01/telemetry", put(subscribe_telemetry))
+            .route("/2022-07-01/telemetry/", put(subscribe_telemetry))
             .layer(axum::extract::DefaultBodyLimit::max(
                 MAX_RESPONSE_BYTES + 1024 * 1024,
             ))

@@ -5,7 +5,7 @@
 //! Layout: `<runtimes-dir>/<runtime>/<arch>/rootfs/` and `…/installed.json`.
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use archfn_model::Architecture;
@@ -145,6 +145,19 @@ const MOUNT_POINTS: &[&str] = &[
     "etc",
 ];
 
+/// `/etc/hosts` of every environment: Lambda's names for the environment itself, `localhost`
+/// and `sandbox.localdomain` (where extensions' Telemetry API listeners are reached), on the
+/// loopback address, since environments share the host's network.
+const HOSTS: &str = "127.0.0.1\tlocalhost localhost.localdomain sandbox.localdomain\n::1\tlocalhost ip6-localhost ip6-loopback\n";
+
+fn write_hosts(rootfs: &Path) -> std::io::Result<()> {
+    let hosts = rootfs.join("etc").join("hosts");
+    if hosts.exists() {
+        return Ok(());
+    }
+    std::fs::write(hosts, HOSTS)
+}
+
 impl RuntimeStore {
     /// A store rooted at `root`.
     pub fn new(root: impl Into<PathBuf>) -> RuntimeStore {
@@ -159,7 +172,12 @@ impl RuntimeStore {
     pub fn rootfs(&self, runtime: &str, arch: Architecture) -> Result<PathBuf, SandboxError> {
         let dir = self.dir(runtime, arch);
         if dir.join("installed.json").is_file() {
-            Ok(dir.join("rootfs"))
+            let rootfs = dir.join("rootfs");
+            // Installations made before archfn wrote /etc/hosts get it on first use.
+            if !rootfs.join("etc/hosts").exists() {
+                let _ = write_hosts(&rootfs);
+            }
+            Ok(rootfs)
         } else {
             Err(SandboxError::RuntimeNotInstalled {
                 runtime: runtime.to_string(),
@@ -254,6 +272,7 @@ impl RuntimeStore {
         for m in MOUNT_POINTS {
             std::fs::create_dir_all(staging.join(m))?;
         }
+        write_hosts(&staging)?;
         // Amazon Linux's /bin/sh is bash; an extract installs no /bin/sh at all.
         for dir in ["bin", "usr/bin"] {
             let sh = staging.join(dir).join("sh");

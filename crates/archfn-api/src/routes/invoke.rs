@@ -166,6 +166,10 @@ pub(crate) async fn invoke(
     if let Ok(v) = HeaderValue::from_str(outcome.mode.as_str()) {
         h.insert("x-archfn-execution", v);
     }
+    // As on Lambda, the response's request id is the invocation's (START RequestId, context).
+    if let Ok(v) = HeaderValue::from_str(&outcome.request_id) {
+        h.insert("x-amzn-RequestId", v);
+    }
     Ok(resp)
 }
 

@@ -1,0 +1,433 @@
+//! The Telemetry API (2022-07-01) of one environment: extensions subscribe during init with
+//! `PUT /2022-07-01/telemetry`, and archfn streams them the environment's platform events
+//! (`platform.initStart` … `platform.report`) and the function's log lines, in batches, over HTTP
+//! (a POST of a JSON array) or TCP (newline-delimited JSON), to a listener in the environment.
+//!
+//! Environments share the host's network, so `sandbox.localdomain` is the loopback address on
+//! both sides: inside, through the environment's `/etc/hosts`; here, by rewriting the host.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::{mpsc, oneshot};
+
+/// The kinds of telemetry an extension can subscribe to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Category {
+    /// `platform.*` events.
+    Platform,
+    /// The function's log lines.
+    Function,
+    /// Extensions' log lines.
+    Extension,
+}
+
+impl Category {
+    fn parse(s: &str) -> Option<Category> {
+        match s {
+            "platform" => Some(Category::Platform),
+            "function" => Some(Category::Function),
+            "extension" => Some(Category::Extension),
+            _ => None,
+        }
+    }
+}
+
+/// How to reach a subscriber.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Destination {
+    /// POST a JSON array of events to this URL.
+    Http(String),
+    /// Write one JSON event per line to this `host:port`.
+    Tcp(String),
+}
+
+/// When a subscriber's buffer is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Buffering {
+    max_items: usize,
+    max_bytes: usize,
+    timeout: Duration,
+}
+
+/// A validated subscription request.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Subscription {
+    types: Vec<Category>,
+    type_names: Vec<String>,
+    buffering: Buffering,
+    destination: Destination,
+}
+
+/// The bounds the Telemetry API accepts for `buffering` (minimum, default, maximum).
+const MAX_ITEMS: (u64, u64, u64) = (1_000, 10_000, 10_000);
+const MAX_BYTES: (u64, u64, u64) = (262_144, 262_144, 1_048_576);
+const TIMEOUT_MS: (u64, u64, u64) = (25, 1_000, 30_000);
+
+/// Events kept from the start of init for subscribers that have not subscribed yet.
+const MAX_BACKLOG: usize = 1_000;
+
+fn bounded(
+    buffering: &Value,
+    key: &str,
+    (min, default, max): (u64, u64, u64),
+) -> Result<u64, String> {
+    match buffering.get(key) {
+        None | Some(Value::Null) => Ok(default),
+        Some(v) => match v.as_u64() {
+            Some(n) if (min..=max).contains(&n) => Ok(n),
+            _ => Err(format!(
+                "buffering.{key} must be an integer from {min} to {max}"
+            )),
+        },
+    }
+}
+
+impl Subscription {
+    /// Reads a subscription request body; the error is the Telemetry API's ValidationError text.
+    pub(crate) fn parse(body: &[u8]) -> Result<Subscription, String> {
+        let doc: Value =
+            serde_json::from_slice(body).map_err(|e| format!("request body is not JSON: {e}"))?;
+        let version = doc
+            .get("schemaVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if !matches!(version, "2022-07-01" | "2022-12-13" | "2025-01-29") {
+            return Err(format!(
+                "schemaVersion {version:?} is not supported: use 2022-07-01, 2022-12-13 or 2025-01-29"
+            ));
+        }
+        let type_names: Vec<String> = doc
+            .get("types")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|t| t.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if type_names.is_empty() {
+            return Err("types should not be empty".into());
+        }
+        let types = type_names
+            .iter()
+            .map(|t| {
+                Category::parse(t).ok_or_else(|| {
+                    format!("unknown type {t:?}: types are platform, function and extension")
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let none = Value::Null;
+        let b = doc.get("buffering").unwrap_or(&none);
+        let buffering = Buffering {
+            max_items: bounded(b, "maxItems", MAX_ITEMS)? as usize,
+            max_bytes: bounded(b, "maxBytes", MAX_BYTES)? as usize,
+            timeout: Duration::from_millis(bounded(b, "timeoutMs", TIMEOUT_MS)?),
+        };
+        let dest = doc.get("destination").unwrap_or(&none);
+        let uri = dest.get("URI").and_then(Value::as_str).unwrap_or("");
+        let parsed = reqwest::Url::parse(uri).map_err(|_| format!("URI {uri:?} is not a URI"))?;
+        let Some(port) = parsed.port() else {
+            return Err("URI port is not provided".into());
+        };
+        let host = match parsed.host_str() {
+            Some("sandbox.localdomain") | Some("localhost") | None => "127.0.0.1".to_string(),
+            Some(h) => h.to_string(),
+        };
+        let destination = match dest.get("protocol").and_then(Value::as_str) {
+            Some("HTTP") => {
+                let mut url = parsed.clone();
+                url.set_host(Some(&host))
+                    .map_err(|_| format!("URI {uri:?} has no usable host"))?;
+                Destination::Http(url.to_string())
+            }
+            Some("TCP") => Destination::Tcp(format!("{host}:{port}")),
+            other => {
+                return Err(format!(
+                    "destination.protocol {:?} is not supported: use HTTP or TCP",
+                    other.unwrap_or("")
+                ));
+            }
+        };
+        Ok(Subscription {
+            types,
+            type_names,
+            buffering,
+            destination,
+        })
+    }
+}
+
+enum Delivery {
+    Event(Value),
+    /// Send what is buffered now, then answer.
+    Flush(oneshot::Sender<()>),
+}
+
+struct Subscriber {
+    types: Vec<Category>,
+    tx: mpsc::UnboundedSender<Delivery>,
+}
+
+/// One environment's telemetry: its subscribers, and the events of init kept for those that
+/// subscribe later in init.
+#[derive(Default)]
+pub(crate) struct Telemetry {
+    subscribers: Mutex<Vec<Subscriber>>,
+    /// `None` once init is over (no backlog is kept after it).
+    backlog: Mutex<Option<Vec<(Category, Value)>>>,
+}
+
+impl std::fmt::Debug for Telemetry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Telemetry")
+    }
+}
+
+fn event(kind: &str, record: Value) -> Value {
+    json!({
+        "time": archfn_model::time::format_rfc3339_ms(archfn_model::time::now_ms()),
+        "type": kind,
+        "record": record,
+    })
+}
+
+impl Telemetry {
+    /// Telemetry of a new environment, keeping init's events for subscribers to come.
+    pub(crate) fn new() -> Telemetry {
+        Telemetry {
+            subscribers: Mutex::new(Vec::new()),
+            backlog: Mutex::new(Some(Vec::new())),
+        }
+    }
+
+    /// Whether anybody listens (or may still subscribe): callers skip building events otherwise.
+    pub(crate) fn wanted(&self) -> bool {
+        self.backlog.lock().map(|b| b.is_some()).unwrap_or(false)
+            || self
+                .subscribers
+                .lock()
+                .map(|s| !s.is_empty())
+                .unwrap_or(false)
+    }
+
+    /// Emits one event of `category`, `kind` (`platform.start`, `function`, …) with `record`.
+    pub(crate) fn emit(&self, category: Category, kind: &str, record: Value) {
+        let ev = event(kind, record);
+        if let Ok(mut backlog) = self.backlog.lock()
+            && let Some(b) = backlog.as_mut()
+            && b.len() < MAX_BACKLOG
+        {
+            b.push((category, ev.clone()));
+        }
+        if let Ok(subs) = self.subscribers.lock() {
+            for s in subs.iter().filter(|s| s.types.contains(&category)) {
+                let _ = s.tx.send(Delivery::Event(ev.clone()));
+            }
+        }
+    }
+
+    /// Emits each line of `text` as a `function` event.
+    pub(crate) fn function_lines(&self, text: &str) {
+        if text.is_empty() || !self.wanted() {
+            return;
+        }
+        for line in text.lines().filter(|l| !l.is_empty()) {
+            self.emit(
+                Category::Function,
+                "function",
+                Value::String(line.to_string()),
+            );
+        }
+    }
+
+    /// Init is over: events are no longer kept for late subscribers.
+    pub(crate) fn end_init(&self) {
+        if let Ok(mut b) = self.backlog.lock() {
+            *b = None;
+        }
+    }
+
+    /// Adds extension `name`'s subscription: it gets init's events so far, then a
+    /// `platform.telemetrySubscription` event, then everything of its types as it happens.
+    pub(crate) fn subscribe(&self, name: &str, sub: Subscription) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        if let Ok(b) = self.backlog.lock()
+            && let Some(b) = b.as_ref()
+        {
+            for (category, ev) in b {
+                if sub.types.contains(category) {
+                    let _ = tx.send(Delivery::Event(ev.clone()));
+                }
+            }
+        }
+        tokio::spawn(deliver(sub.destination.clone(), sub.buffering, rx));
+        if let Ok(mut subs) = self.subscribers.lock() {
+            subs.push(Subscriber {
+                types: sub.types.clone(),
+                tx,
+            });
+        }
+        self.emit(
+            Category::Platform,
+            "platform.telemetrySubscription",
+            json!({ "name": name, "state": "Subscribed", "types": sub.type_names }),
+        );
+    }
+
+    /// Sends every subscriber's buffer now and waits for that, at most `limit` (before
+    /// SHUTDOWN, so that extensions have everything when they are told to stop).
+    pub(crate) async fn flush(&self, limit: Duration) {
+        let waits: Vec<oneshot::Receiver<()>> = match self.subscribers.lock() {
+            Ok(subs) => subs
+                .iter()
+                .filter_map(|s| {
+                    let (done, wait) = oneshot::channel();
+                    s.tx.send(Delivery::Flush(done)).ok().map(|()| wait)
+                })
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        let _ = tokio::time::timeout(limit, async {
+            for w in waits {
+                let _ = w.await;
+            }
+        })
+        .await;
+    }
+}
+
+/// One subscriber's sender: buffers events and sends them when the batch is full or old enough.
+async fn deliver(
+    dest: Destination,
+    buffering: Buffering,
+    mut rx: mpsc::UnboundedReceiver<Delivery>,
+) {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap_or_default();
+    let mut tcp: Option<tokio::net::TcpStream> = None;
+    let mut batch: Vec<Value> = Vec::new();
+    let mut bytes = 0usize;
+    let mut due = tokio::time::Instant::now();
+    loop {
+        let full = batch.len() >= buffering.max_items || bytes >= buffering.max_bytes;
+        let flush_now = tokio::select! {
+            msg = rx.recv(), if !full => match msg {
+                None => true,
+                Some(Delivery::Event(ev)) => {
+                    if batch.is_empty() {
+                        due = tokio::time::Instant::now() + buffering.timeout;
+                    }
+                    bytes += ev.to_string().len();
+                    batch.push(ev);
+                    false
+                }
+                Some(Delivery::Flush(done)) => {
+                    send(&dest, &http, &mut tcp, std::mem::take(&mut batch)).await;
+                    bytes = 0;
+                    let _ = done.send(());
+                    false
+                }
+            },
+            _ = tokio::time::sleep_until(due), if !batch.is_empty() && !full => true,
+            _ = std::future::ready(()), if full => true,
+        };
+        if flush_now && !batch.is_empty() {
+            send(&dest, &http, &mut tcp, std::mem::take(&mut batch)).await;
+            bytes = 0;
+        }
+        if rx.is_closed() && rx.is_empty() && batch.is_empty() {
+            return;
+        }
+    }
+}
+
+/// Sends one batch. A subscriber that cannot be reached loses the batch (Lambda reports such
+/// losses as `platform.logsDropped`; archfn logs them).
+async fn send(
+    dest: &Destination,
+    http: &reqwest::Client,
+    tcp: &mut Option<tokio::net::TcpStream>,
+    batch: Vec<Value>,
+) {
+    if batch.is_empty() {
+        return;
+    }
+    let result = match dest {
+        Destination::Http(url) => http
+            .post(url)
+            .header("content-type", "application/json")
+            .body(Value::Array(batch.clone()).to_string())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        Destination::Tcp(addr) => {
+            let mut lines = String::new();
+            for ev in &batch {
+                lines.push_str(&ev.to_string());
+                lines.push('\n');
+            }
+            if tcp.is_none() {
+                *tcp = tokio::net::TcpStream::connect(addr).await.ok();
+            }
+            match tcp.as_mut() {
+                Some(stream) => match stream.write_all(lines.as_bytes()).await {
+                    Ok(()) => Ok(()),
+                    Err(e) => {
+                        *tcp = None;
+                        Err(e.to_string())
+                    }
+                },
+                None => Err(format!("cannot connect to {addr}")),
+            }
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(events = batch.len(), error = %e, "telemetry batch dropped");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_a_subscription_with_lambdas_defaults_and_bounds() {
+        let s = Subscription::parse(
+            br#"{"schemaVersion":"2022-07-01","types":["platform","function"],
+                "destination":{"protocol":"HTTP","URI":"http://sandbox.localdomain:4243/t"}}"#,
+        );
+        let s = s.as_ref().map_err(String::as_str);
+        assert!(
+            matches!(s, Ok(s) if s.destination == Destination::Http("http://127.0.0.1:4243/t".into())
+            && s.buffering.max_items == 10_000 && s.buffering.timeout == Duration::from_millis(1_000))
+        );
+        let bad = |body: &str| {
+            Subscription::parse(body.as_bytes())
+                .err()
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            bad(
+                r#"{"schemaVersion":"2022-07-01","types":["platform"],"destination":{"protocol":"HTTP","URI":"http://sandbox.localdomain"}}"#
+            ),
+            "URI port is not provided"
+        );
+        assert_eq!(
+            bad(
+                r#"{"schemaVersion":"2022-07-01","types":[],"destination":{"protocol":"HTTP","URI":"http://sandbox.localdomain:1"}}"#
+            ),
+            "types should not be empty"
+        );
+        assert!(bad(r#"{"schemaVersion":"2022-07-01","types":["platform"],"buffering":{"timeoutMs":5},"destination":{"protocol":"TCP","URI":"http://sandbox.localdomain:1"}}"#)
+            .contains("timeoutMs"));
+        assert!(
+            bad(r#"{"schemaVersion":"1999-01-01","types":["platform"]}"#).contains("schemaVersion")
+        );
+    }
+}

@@ -1,0 +1,161 @@
+"""The Telemetry API (2022-07-01): an extension subscribes during init and is sent the
+environment's platform events and the function's log lines, over HTTP and over TCP, to a listener
+it opens on `sandbox.localdomain`."""
+
+import io
+import json
+import socket
+import time
+import zipfile
+import urllib.request
+
+import pytest
+
+from conftest import create, make_zip
+
+# An extension that opens a listener, subscribes, and appends every event it receives to
+# /tmp/telemetry.jsonl, which the function (same environment, same /tmp) reads back.
+LISTENER = '''#!/usr/bin/python3.11
+import json, os, socketserver, sys, threading, urllib.request, urllib.error
+from http.server import BaseHTTPRequestHandler, HTTPServer
+api = os.environ["AWS_LAMBDA_RUNTIME_API"]
+PROTOCOL, PORT = "%(protocol)s", %(port)d
+
+def record(events):
+    with open("/tmp/telemetry.jsonl", "a") as f:
+        for e in events:
+            f.write(json.dumps(e) + "\\n")
+
+class Http(BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        record(json.loads(body))
+        self.send_response(200); self.end_headers()
+    def log_message(self, *a):
+        pass
+
+class Tcp(socketserver.StreamRequestHandler):
+    def handle(self):
+        for line in self.rfile:
+            record([json.loads(line)])
+
+if PROTOCOL == "HTTP":
+    server = HTTPServer(("sandbox.localdomain", PORT), Http)
+else:
+    server = socketserver.ThreadingTCPServer(("sandbox.localdomain", PORT), Tcp)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+
+def call(method, path, body=None, headers=None):
+    req = urllib.request.Request(f"http://{api}/{path}", data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req) as r:
+            return r.status, r.headers, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read()
+
+_, h, _ = call("POST", "2020-01-01/extension/register", json.dumps({"events": []}).encode(),
+               {"Lambda-Extension-Name": "listener"})
+ext = h["Lambda-Extension-Identifier"]
+# A bad request first: its answer is kept for the test.
+bad = call("PUT", "2022-07-01/telemetry", json.dumps({"schemaVersion": "2022-07-01", "types": ["platform"],
+           "destination": {"protocol": PROTOCOL, "URI": "http://sandbox.localdomain"}}).encode(),
+           {"Lambda-Extension-Identifier": ext})
+status, _, body = call("PUT", "2022-07-01/telemetry", json.dumps({
+    "schemaVersion": "2022-12-13", "types": ["platform", "function"],
+    "buffering": {"maxItems": 1000, "maxBytes": 262144, "timeoutMs": 25},
+    "destination": {"protocol": PROTOCOL, "URI": f"http://sandbox.localdomain:{PORT}"}}).encode(),
+    {"Lambda-Extension-Identifier": ext})
+with open("/tmp/subscribe.json", "w") as f:
+    json.dump({"status": status, "body": body.decode(), "bad": [bad[0], json.loads(bad[2])]}, f)
+while True:
+    call("GET", "2020-01-01/extension/event/next", headers={"Lambda-Extension-Identifier": ext})
+'''
+
+APP = '''
+import json, os, time
+print("function init line", flush=True)
+def handler(event, context):
+    print("handler line " + context.aws_request_id, flush=True)
+    want = event.get("wait_for")
+    deadline = time.time() + 10
+    while True:
+        events = [json.loads(l) for l in open("/tmp/telemetry.jsonl")] if os.path.exists("/tmp/telemetry.jsonl") else []
+        if not want or any(e["type"] == "platform.report" and e["record"]["requestId"] == want for e in events) \\
+                or time.time() > deadline:
+            break
+        time.sleep(0.02)
+    return {"subscribe": json.load(open("/tmp/subscribe.json")), "events": events}
+'''
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def layer_zip(protocol: str, port: int) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        info = zipfile.ZipInfo("extensions/listener")
+        info.external_attr = 0o100755 << 16
+        z.writestr(info, LISTENER % {"protocol": protocol, "port": port})
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("protocol", ["HTTP", "TCP"])
+def test_a_subscribed_extension_receives_platform_events_and_function_logs(lam, runtimes, protocol):
+    layer = lam.publish_layer_version(LayerName="listener", Content={"ZipFile": layer_zip(protocol, free_port())})
+    name, _ = create(lam, runtime="python3.11", zip_bytes=make_zip({"app.py": APP}), Handler="app.handler",
+                     Layers=[layer["LayerVersionArn"]], Timeout=30, MemorySize=256)
+    first = lam.invoke(FunctionName=name, Payload=b"{}")
+    assert "FunctionError" not in first
+    first_id = first["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
+    second = json.loads(lam.invoke(FunctionName=name, Payload=json.dumps({"wait_for": first_id}))["Payload"].read())
+
+    sub = second["subscribe"]
+    assert (sub["status"], json.loads(sub["body"])) == (200, "OK")
+    assert sub["bad"] == [400, {"errorType": "ValidationError", "errorMessage": "URI port is not provided"}]
+
+    events = second["events"]
+    types = [e["type"] for e in events]
+    # Init's events were kept for the subscriber, which subscribed during init.
+    assert types[0] == "platform.initStart", types
+    assert events[0]["record"]["functionName"] == name and events[0]["record"]["phase"] == "init"
+    assert "platform.telemetrySubscription" in types
+    sub_event = events[types.index("platform.telemetrySubscription")]["record"]
+    assert sub_event == {"name": "listener", "state": "Subscribed", "types": ["platform", "function"]}
+    logs = [e["record"] for e in events if e["type"] == "function"]
+    assert "function init line" in logs and f"handler line {first_id}" in logs, logs
+    assert types.index("platform.initRuntimeDone") < types.index("platform.initReport") < types.index("platform.start")
+
+    by_type = {}
+    for e in events:  # the first of each type: the first invocation's
+        by_type.setdefault(e["type"], e)
+    assert by_type["platform.start"]["record"] == {"requestId": first_id, "version": "$LATEST"}
+    done = by_type["platform.runtimeDone"]["record"]
+    assert done["requestId"] == first_id and done["status"] == "success" and done["metrics"]["producedBytes"] > 0
+    report = by_type["platform.report"]["record"]
+    m = report["metrics"]
+    assert report["requestId"] == first_id and report["status"] == "success"
+    assert m["memorySizeMB"] == 256 and 0 < m["maxMemoryUsedMB"] <= 256
+    assert m["billedDurationMs"] >= m["durationMs"] > 0 and m["initDurationMs"] > 0
+    assert all(e["time"].endswith("Z") and "T" in e["time"] for e in events)
+
+
+def test_telemetry_subscription_needs_a_registered_extension(server, lam, runtimes):
+    # The Telemetry API lives on each environment's Runtime API listener; an unknown extension
+    # identifier is refused there. Reached from inside a function, as an extension would.
+    app = '''
+import json, os, urllib.request, urllib.error
+def handler(event, context):
+    req = urllib.request.Request(f"http://{os.environ['AWS_LAMBDA_RUNTIME_API']}/2022-07-01/telemetry", method="PUT",
+        data=b"{}", headers={"Lambda-Extension-Identifier": "not-an-extension"})
+    try:
+        urllib.request.urlopen(req)
+    except urllib.error.HTTPError as e:
+        return [e.code, json.loads(e.read())["errorType"]]
+'''
+    name, _ = create(lam, runtime="python3.11", zip_bytes=make_zip({"app.py": app}), Handler="app.handler")
+    body = json.loads(lam.invoke(FunctionName=name, Payload=b"{}")["Payload"].read())
+    assert body == [403, "Extension.UnknownExtensionIdentifier"]
