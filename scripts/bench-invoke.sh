@@ -58,25 +58,32 @@ for f in rust-x86_64 py-x86_64 py-arm64 node-arm64 c-arm64; do
   cpu=(); [ "$f" = rust-x86_64 ] && cpu=(--cpu server=archfn --cpu function=bootstrap --cpu client=archfn-bench)
   $bench warm --url "$ep/2015-03-31/functions/$f/invocations" --label "archfn $f" "${cpu[@]}" --json-out "$j" >/dev/null
 done
-echo "==> cold starts"
-for f in py-x86_64 py-arm64 node-x86_64 node-arm64 rust-x86_64 c-x86_64 c-arm64; do
-  $bench cold --endpoint "$ep" --function "$f" --label "archfn $f" --rounds 30 --json-out "$j" >/dev/null
-done
-echo "==> floors: the same process started under bwrap without archfn"
+echo "==> cold starts, each interpreted runtime's alternating with its floor"
+# The floor: the bare interpreter started the same way (bwrap, the same root file system),
+# importing what archfn's bootstrap imports, without archfn. It runs once after each cold start,
+# so that both see the machine in the same state.
 sb=(--proc /proc --dev /dev --tmpfs /tmp --unshare-pid --unshare-ipc --unshare-uts --die-with-parent)
 for a in x86_64 arm64; do
-  $bench floor --label "floor py-$a" --rounds 30 --json-out "$j" -- \
+  $bench cold --endpoint "$ep" --function "py-$a" --label "archfn py-$a" --rounds 30 --json-out "$j" \
+    --floor-label "floor py-$a" -- \
     bwrap --ro-bind "$rt/python3.11/$a/rootfs" / "${sb[@]}" /usr/bin/python3.11 -c 'import json, http.client, importlib' >/dev/null
-  $bench floor --label "floor node-$a" --rounds 30 --json-out "$j" -- \
+  $bench cold --endpoint "$ep" --function "node-$a" --label "archfn node-$a" --rounds 30 --json-out "$j" \
+    --floor-label "floor node-$a" -- \
     bwrap --ro-bind "$rt/nodejs20.x/$a/rootfs" / "${sb[@]}" /usr/bin/node -e 'require("http")' >/dev/null
+done
+for f in rust-x86_64 c-x86_64 c-arm64; do
+  $bench cold --endpoint "$ep" --function "$f" --label "archfn $f" --rounds 30 --json-out "$j" >/dev/null
 done
 echo "==> cargo-lambda"
 if cargo lambda --version >/dev/null 2>&1; then
   cp=$(port)
-  (cd test-functions/rust-echo && cargo lambda watch --invoke-port "$cp" --release >"$work/cargo-lambda.log" 2>&1) &
+  # Its own session, so that it and the function it runs can be stopped together afterwards.
+  (cd test-functions/rust-echo && exec setsid cargo lambda watch --invoke-port "$cp" --release >"$work/cargo-lambda.log" 2>&1) &
+  cl=$!
   for _ in $(seq 600); do curl -fs -o /dev/null -X POST -d '{}' "http://127.0.0.1:$cp/2015-03-31/functions/rust-echo/invocations" && break; sleep 0.5; done
   $bench warm --url "http://127.0.0.1:$cp/2015-03-31/functions/rust-echo/invocations" --label "cargo-lambda rust-echo" \
     --cpu server=cargo-lambda --cpu function=rust-echo --cpu client=archfn-bench --json-out "$j" >/dev/null
+  kill -- "-$cl" 2>/dev/null || true
 else
   echo "cargo-lambda is not installed (cargo install cargo-lambda); skipping the peer" >&2
 fi

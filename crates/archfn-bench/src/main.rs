@@ -112,6 +112,14 @@ struct ColdArgs {
     /// Append JSON lines here.
     #[arg(long)]
     json_out: Option<std::path::PathBuf>,
+    /// Name of the floor measurement: with it, the command after `--` runs once after each cold
+    /// start, so that both see the machine in the same state and their ratio is not skewed by
+    /// what else the machine did while one of them ran.
+    #[arg(long, requires = "floor_command")]
+    floor_label: Option<String>,
+    /// The floor command (after `--`).
+    #[arg(last = true)]
+    floor_command: Vec<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -382,6 +390,7 @@ async fn cold(args: ColdArgs) -> anyhow::Result<()> {
     );
     let mut latencies_ms = Vec::new();
     let mut busy = Duration::ZERO;
+    let (mut floor_ms, mut floor_busy) = (Vec::new(), Duration::ZERO);
     for round in 0..args.rounds {
         // A new RevisionId means a new pool: the next invoke starts a new environment.
         client
@@ -416,6 +425,11 @@ async fn cold(args: ColdArgs) -> anyhow::Result<()> {
             round + 1,
             latencies_ms[round]
         );
+        if args.floor_label.is_some() {
+            let took = run_floor_once(&args.floor_command)?;
+            floor_busy += took;
+            floor_ms.push(took.as_secs_f64() * 1000.0);
+        }
     }
     let m = Measurement {
         op: "Invoke (cold)",
@@ -425,22 +439,43 @@ async fn cold(args: ColdArgs) -> anyhow::Result<()> {
         latencies_ms,
         cpu_us: Vec::new(),
     };
-    print_and_save(&args.label, &[m], args.json_out.as_deref())
+    print_and_save(&args.label, &[m], args.json_out.as_deref())?;
+    if let Some(label) = &args.floor_label {
+        let f = Measurement {
+            op: "floor",
+            concurrency: 1,
+            ops: args.rounds,
+            elapsed: floor_busy,
+            latencies_ms: floor_ms,
+            cpu_us: Vec::new(),
+        };
+        print_and_save(label, &[f], args.json_out.as_deref())?;
+    }
+    Ok(())
+}
+
+/// Runs `command` once, to its end, and returns how long it took.
+fn run_floor_once(command: &[String]) -> anyhow::Result<Duration> {
+    let Some((program, args)) = command.split_first() else {
+        anyhow::bail!("no floor command");
+    };
+    let t = Instant::now();
+    let status = std::process::Command::new(program)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()?;
+    anyhow::ensure!(status.success(), "{command:?} failed: {status}");
+    Ok(t.elapsed())
 }
 
 fn floor(args: FloorArgs) -> anyhow::Result<()> {
     let mut latencies_ms = Vec::new();
     let mut busy = Duration::ZERO;
     for _ in 0..args.rounds {
-        let t = Instant::now();
-        let status = std::process::Command::new(&args.command[0])
-            .args(&args.command[1..])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()?;
-        anyhow::ensure!(status.success(), "{:?} failed: {status}", args.command);
-        busy += t.elapsed();
-        latencies_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        let took = run_floor_once(&args.command)?;
+        busy += took;
+        latencies_ms.push(took.as_secs_f64() * 1000.0);
     }
     let m = Measurement {
         op: "floor",
