@@ -4,6 +4,7 @@
 //! Operations: CreateFunction with a small zip, GetFunction, and ListFunctions over 1,000
 //! functions (every page, with the server's default page size), each at concurrency 1 and 8.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -63,28 +64,35 @@ fn parse_cpu_arg(s: &str) -> Result<(String, String), String> {
         .ok_or_else(|| format!("expected NAME=COMM, got {s:?}"))
 }
 
-/// CPU time (user + system) of all running processes whose comm is `comm`, in clock ticks.
-fn cpu_ticks(comm: &str) -> u64 {
+/// CPU time (user + system), in clock ticks, of each running process whose comm is `comm`.
+fn cpu_ticks(comm: &str) -> HashMap<u32, u64> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
-        return 0;
+        return HashMap::new();
     };
     dir.flatten()
-        .filter(|e| {
-            e.file_name()
-                .to_str()
-                .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
-        })
-        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
-        .filter_map(|stat| {
+        .filter_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
             let (head, tail) = stat.rsplit_once(')')?;
-            let name = head.split_once('(')?.1;
-            if name != comm {
+            if head.split_once('(')?.1 != comm {
                 return None;
             }
             // After the comm: state is field 3; utime and stime are fields 14 and 15.
             let f: Vec<&str> = tail.split_whitespace().collect();
-            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+            Some((
+                pid,
+                f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?,
+            ))
         })
+        .collect()
+}
+
+/// Ticks used between two snapshots: by processes in both, and all of a process new in the
+/// second (one that ended in between is not counted).
+fn ticks_between(before: &HashMap<u32, u64>, after: &HashMap<u32, u64>) -> u64 {
+    after
+        .iter()
+        .map(|(pid, t)| t.saturating_sub(before.get(pid).copied().unwrap_or(0)))
         .sum()
 }
 
@@ -344,7 +352,8 @@ async fn warm(args: WarmArgs) -> anyhow::Result<()> {
     let mut results = Vec::new();
     for &c in &args.concurrency {
         let (http, url) = (http.clone(), args.url.clone());
-        let before: Vec<u64> = args.cpu.iter().map(|(_, comm)| cpu_ticks(comm)).collect();
+        let before: Vec<HashMap<u32, u64>> =
+            args.cpu.iter().map(|(_, comm)| cpu_ticks(comm)).collect();
         let mut m = measure("Invoke (warm)", c, args.ops, move |_| {
             let (http, url) = (http.clone(), url.clone());
             async move {
@@ -365,7 +374,7 @@ async fn warm(args: WarmArgs) -> anyhow::Result<()> {
             .iter()
             .zip(before)
             .map(|((name, comm), b)| {
-                let used = cpu_ticks(comm).saturating_sub(b) as f64 * tick_us;
+                let used = ticks_between(&b, &cpu_ticks(comm)) as f64 * tick_us;
                 (name.clone(), used / args.ops as f64)
             })
             .collect();
