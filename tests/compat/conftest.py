@@ -142,10 +142,11 @@ def wait_updated(lam, name):
 
 @pytest.fixture(scope="session")
 def runtimes():
-    """Installs the runtimes the execution tests use (once; kept under target/test-runtimes)."""
+    """Installs the runtimes the execution tests use (kept under target/test-runtimes; `archfn runtime
+    install` does nothing for a runtime already installed from the current recipe)."""
     wanted = [(rt, arch) for rt in ("python3.11", "provided.al2023", "nodejs20.x", "python3.13", "nodejs18.x")
               for arch in ("x86_64", "arm64")]
     for name, arch in wanted:
-        if not (RUNTIMES_DIR / name / arch / "installed.json").exists():
-            subprocess.run([archfn_bin(), "runtime", "install", name, "--arch", arch, "--runtimes-dir", str(RUNTIMES_DIR)], check=True)
+        subprocess.run([archfn_bin(), "runtime", "install", name, "--arch", arch, "--runtimes-dir", str(RUNTIMES_DIR)],
+                       check=True, stdout=subprocess.DEVNULL)
     return RUNTIMES_DIR

@@ -97,9 +97,9 @@ pub enum InvokeError {
 impl From<SandboxError> for InvokeError {
     fn from(e: SandboxError) -> Self {
         match e {
-            SandboxError::RuntimeNotInstalled { .. } | SandboxError::UnknownRuntime(..) => {
-                InvokeError::Runtime(e.to_string())
-            }
+            SandboxError::RuntimeNotInstalled { .. }
+            | SandboxError::RuntimeOutdated { .. }
+            | SandboxError::UnknownRuntime(..) => InvokeError::Runtime(e.to_string()),
             SandboxError::NoEmulation { .. } => InvokeError::Unsupported(e.to_string()),
             other => InvokeError::Internal(other.to_string()),
         }
@@ -311,13 +311,29 @@ impl Engine {
         target: &Target,
         opt: Option<&Path>,
     ) -> Result<Vec<String>, (String, String)> {
+        // A managed runtime is started through the function's wrapper script when it names one:
+        // the script gets the interpreter and its arguments (OS-only runtimes ignore it, as on
+        // Lambda).
+        let wrapper = target
+            .config
+            .environment
+            .as_ref()
+            .and_then(|vars| vars.get("AWS_LAMBDA_EXEC_WRAPPER"))
+            .filter(|w| !w.is_empty());
+        let wrapped = |argv: Vec<String>| match wrapper {
+            Some(w) => std::iter::once(w.clone()).chain(argv).collect(),
+            None => argv,
+        };
         match kind {
-            RuntimeKind::Python => Ok(vec![
+            RuntimeKind::Python => Ok(wrapped(vec![
                 interpreter.into(),
                 "-u".into(),
                 "/var/runtime/python.py".into(),
-            ]),
-            RuntimeKind::Node => Ok(vec![interpreter.into(), "/var/runtime/node.js".into()]),
+            ])),
+            RuntimeKind::Node => Ok(wrapped(vec![
+                interpreter.into(),
+                "/var/runtime/node.js".into(),
+            ])),
             RuntimeKind::Provided => {
                 let candidates = [
                     (target.task_dir.join("bootstrap"), "/var/task/bootstrap"),

@@ -54,6 +54,16 @@ pub enum SandboxError {
         /// Architecture.
         arch: Architecture,
     },
+    /// The runtime was installed by an older archfn whose recipe had fewer packages.
+    #[error(
+        "runtime {runtime} for {arch} was installed from an older recipe: run `archfn runtime install {runtime} --arch {arch}` again"
+    )]
+    RuntimeOutdated {
+        /// Runtime identifier.
+        runtime: String,
+        /// Architecture.
+        arch: Architecture,
+    },
     /// archfn cannot build that runtime.
     #[error("archfn has no recipe for runtime {0} (available: {1})")]
     UnknownRuntime(String, String),

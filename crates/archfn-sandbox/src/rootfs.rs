@@ -44,33 +44,44 @@ pub struct Recipe {
 const PROVIDED_PACKAGES: &[&str] = &["libc6", "bash", "coreutils", "grep", "sed", "curl"];
 
 /// Runtimes archfn can build. Only where Debian's interpreter has the major.minor of the
-/// Lambda identifier.
+/// Lambda identifier. Language runtimes carry bash (as `/bin/sh`) and coreutils, as Lambda's
+/// managed runtimes do: `subprocess` with a shell, and `AWS_LAMBDA_EXEC_WRAPPER` scripts, work.
 pub static RECIPES: &[Recipe] = &[
     Recipe {
         runtime: "python3.11",
         suite: "bookworm",
-        packages: &["python3.11-minimal", "libpython3.11-stdlib"],
+        packages: &[
+            "python3.11-minimal",
+            "libpython3.11-stdlib",
+            "bash",
+            "coreutils",
+        ],
         kind: RuntimeKind::Python,
         interpreter: "/usr/bin/python3.11",
     },
     Recipe {
         runtime: "python3.13",
         suite: "trixie",
-        packages: &["python3.13-minimal", "libpython3.13-stdlib"],
+        packages: &[
+            "python3.13-minimal",
+            "libpython3.13-stdlib",
+            "bash",
+            "coreutils",
+        ],
         kind: RuntimeKind::Python,
         interpreter: "/usr/bin/python3.13",
     },
     Recipe {
         runtime: "nodejs18.x",
         suite: "bookworm",
-        packages: &["nodejs"],
+        packages: &["nodejs", "bash", "coreutils"],
         kind: RuntimeKind::Node,
         interpreter: "/usr/bin/node",
     },
     Recipe {
         runtime: "nodejs20.x",
         suite: "trixie",
-        packages: &["nodejs"],
+        packages: &["nodejs", "bash", "coreutils"],
         kind: RuntimeKind::Node,
         interpreter: "/usr/bin/node",
     },
@@ -158,6 +169,17 @@ fn write_hosts(rootfs: &Path) -> std::io::Result<()> {
     std::fs::write(hosts, HOSTS)
 }
 
+/// Whether an `installed.json` text records every package `recipe` asks for (an installation by
+/// an older archfn may lack some: the shell of the language runtimes, say).
+fn installed_from(recipe: &Recipe, installed_json: &str) -> bool {
+    serde_json::from_str::<InstalledRuntime>(installed_json).is_ok_and(|rec| {
+        recipe
+            .packages
+            .iter()
+            .all(|p| rec.packages.iter().any(|q| q == p))
+    })
+}
+
 impl RuntimeStore {
     /// A store rooted at `root`.
     pub fn new(root: impl Into<PathBuf>) -> RuntimeStore {
@@ -168,22 +190,33 @@ impl RuntimeStore {
         self.root.join(runtime).join(arch.as_str())
     }
 
-    /// The root file system of an installed runtime.
+    /// The root file system of an installed runtime, installed from the current recipe.
     pub fn rootfs(&self, runtime: &str, arch: Architecture) -> Result<PathBuf, SandboxError> {
         let dir = self.dir(runtime, arch);
-        if dir.join("installed.json").is_file() {
-            let rootfs = dir.join("rootfs");
-            // Installations made before archfn wrote /etc/hosts get it on first use.
-            if !rootfs.join("etc/hosts").exists() {
-                let _ = write_hosts(&rootfs);
-            }
-            Ok(rootfs)
-        } else {
-            Err(SandboxError::RuntimeNotInstalled {
+        let Ok(text) = std::fs::read_to_string(dir.join("installed.json")) else {
+            return Err(SandboxError::RuntimeNotInstalled {
                 runtime: runtime.to_string(),
                 arch,
-            })
+            });
+        };
+        if !recipe(runtime).is_ok_and(|r| installed_from(r, &text)) {
+            return Err(SandboxError::RuntimeOutdated {
+                runtime: runtime.to_string(),
+                arch,
+            });
         }
+        let rootfs = dir.join("rootfs");
+        // Installations made before archfn wrote /etc/hosts get it on first use.
+        if !rootfs.join("etc/hosts").exists() {
+            let _ = write_hosts(&rootfs);
+        }
+        Ok(rootfs)
+    }
+
+    /// Whether `runtime` is installed for `arch` from the current recipe.
+    pub fn is_current(&self, runtime: &str, arch: Architecture) -> bool {
+        std::fs::read_to_string(self.dir(runtime, arch).join("installed.json"))
+            .is_ok_and(|text| recipe(runtime).is_ok_and(|r| installed_from(r, &text)))
     }
 
     /// Every installed runtime.
@@ -371,5 +404,45 @@ impl RuntimeStore {
             serde_json::to_string_pretty(&record).map_err(|e| SandboxError::Tool(e.to_string()))?;
         std::fs::write(dir.join("installed.json"), json)?;
         Ok(final_dir)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_installation_from_an_older_recipe_is_refused_with_the_command() -> std::io::Result<()> {
+        let root = tempfile::tempdir()?;
+        let store = RuntimeStore::new(root.path());
+        let dir = root.path().join("python3.11").join("x86_64");
+        std::fs::create_dir_all(dir.join("rootfs").join("etc"))?;
+        let write = |packages: &[&str]| {
+            std::fs::write(
+                dir.join("installed.json"),
+                serde_json::json!({"runtime": "python3.11", "architecture": "x86_64", "suite": "bookworm",
+                                   "packages": packages, "installed_ms": 0})
+                .to_string(),
+            )
+        };
+        write(&["python3.11-minimal", "libpython3.11-stdlib"])?;
+        assert!(!store.is_current("python3.11", Architecture::X86_64));
+        let err = store
+            .rootfs("python3.11", Architecture::X86_64)
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some(
+                "runtime python3.11 for x86_64 was installed from an older recipe: run `archfn runtime install python3.11 --arch x86_64` again"
+            )
+        );
+        write(recipe("python3.11").map(|r| r.packages).unwrap_or_default())?;
+        assert!(store.is_current("python3.11", Architecture::X86_64));
+        assert!(store.rootfs("python3.11", Architecture::X86_64).is_ok());
+        // The environment's /etc/hosts names sandbox.localdomain.
+        let hosts = std::fs::read_to_string(dir.join("rootfs/etc/hosts"))?;
+        assert!(hosts.contains("sandbox.localdomain"));
+        Ok(())
     }
 }

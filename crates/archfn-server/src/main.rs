@@ -163,6 +163,9 @@ enum RuntimeCommand {
             default_value = "./.archfn/runtimes"
         )]
         runtimes_dir: PathBuf,
+        /// Build it again even when it is installed from the current recipe.
+        #[arg(long)]
+        force: bool,
     },
     /// Show installed runtimes and where they are.
     List {
@@ -266,10 +269,19 @@ fn runtime_command(command: RuntimeCommand) -> anyhow::Result<()> {
             name,
             arch,
             runtimes_dir,
+            force,
         } => {
             let arch = archfn_model::Architecture::parse(&arch)
                 .with_context(|| format!("--arch must be x86_64 or arm64, not {arch:?}"))?;
             let store = archfn_sandbox::rootfs::RuntimeStore::new(&runtimes_dir);
+            if !force && store.is_current(&name, arch) {
+                let path = store.rootfs(&name, arch)?;
+                eprintln!(
+                    "{name} ({arch}) is already installed from the current recipe (--force builds it again)"
+                );
+                println!("{}", path.display());
+                return Ok(());
+            }
             let started = std::time::Instant::now();
             let path = store.install(&name, arch, &mut |line| eprintln!("{line}"))?;
             eprintln!(
