@@ -1,6 +1,6 @@
-"""The Telemetry API (2022-07-01): an extension subscribes during init and is sent the
-environment's platform events and the function's log lines, over HTTP and over TCP, to a listener
-it opens on `sandbox.localdomain`."""
+"""The Telemetry API (2022-07-01) and the older Logs API (2020-08-15): an extension subscribes
+during init and is sent the environment's platform events and the function's log lines, over HTTP
+and over TCP, to a listener it opens on `sandbox.localdomain`."""
 
 import io
 import json
@@ -19,7 +19,9 @@ LISTENER = '''#!/usr/bin/python3.11
 import json, os, socketserver, sys, threading, urllib.request, urllib.error
 from http.server import BaseHTTPRequestHandler, HTTPServer
 api = os.environ["AWS_LAMBDA_RUNTIME_API"]
-PROTOCOL, PORT = "%(protocol)s", %(port)d
+PROTOCOL, PORT, API = "%(protocol)s", %(port)d, "%(api)s"
+PATHS = {"telemetry": "2022-07-01/telemetry", "logs": "2020-08-15/logs"}
+VERSIONS = {"telemetry": "2022-12-13", "logs": "2021-03-18"}
 
 def record(events):
     with open("/tmp/telemetry.jsonl", "a") as f:
@@ -57,16 +59,22 @@ _, h, _ = call("POST", "2020-01-01/extension/register", json.dumps({"events": []
                {"Lambda-Extension-Name": "listener"})
 ext = h["Lambda-Extension-Identifier"]
 # A bad request first: its answer is kept for the test.
-bad = call("PUT", "2022-07-01/telemetry", json.dumps({"schemaVersion": "2022-07-01", "types": ["platform"],
+bad = call("PUT", PATHS[API], json.dumps({"schemaVersion": VERSIONS[API], "types": ["platform"],
            "destination": {"protocol": PROTOCOL, "URI": "http://sandbox.localdomain"}}).encode(),
            {"Lambda-Extension-Identifier": ext})
-status, _, body = call("PUT", "2022-07-01/telemetry", json.dumps({
-    "schemaVersion": "2022-12-13", "types": ["platform", "function"],
-    "buffering": {"maxItems": 1000, "maxBytes": 262144, "timeoutMs": 25},
-    "destination": {"protocol": PROTOCOL, "URI": f"http://sandbox.localdomain:{PORT}"}}).encode(),
-    {"Lambda-Extension-Identifier": ext})
+good = {"schemaVersion": VERSIONS[API], "types": ["platform", "function"],
+        "buffering": {"maxItems": 1000, "maxBytes": 262144, "timeoutMs": 25},
+        "destination": {"protocol": PROTOCOL, "URI": f"http://sandbox.localdomain:{PORT}"}}
+status, _, body = call("PUT", PATHS[API], json.dumps(good).encode(), {"Lambda-Extension-Identifier": ext})
+# The same extension again: no second subscription (no duplicated events).
+call("PUT", PATHS[API], json.dumps(good).encode(), {"Lambda-Extension-Identifier": ext})
+# The other API is refused once one is in use.
+other = "logs" if API == "telemetry" else "telemetry"
+mixed = call("PUT", PATHS[other], json.dumps(dict(good, schemaVersion=VERSIONS[other])).encode(),
+             {"Lambda-Extension-Identifier": ext})
 with open("/tmp/subscribe.json", "w") as f:
-    json.dump({"status": status, "body": body.decode(), "bad": [bad[0], json.loads(bad[2])]}, f)
+    json.dump({"status": status, "body": body.decode(), "bad": [bad[0], json.loads(bad[2])],
+               "mixed": [mixed[0], json.loads(mixed[2])["errorType"]]}, f)
 while True:
     call("GET", "2020-01-01/extension/event/next", headers={"Lambda-Extension-Identifier": ext})
 '''
@@ -94,12 +102,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def layer_zip(protocol: str, port: int) -> bytes:
+def layer_zip(protocol: str, port: int, api: str = "telemetry") -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
         info = zipfile.ZipInfo("extensions/listener")
         info.external_attr = 0o100755 << 16
-        z.writestr(info, LISTENER % {"protocol": protocol, "port": port})
+        z.writestr(info, LISTENER % {"protocol": protocol, "port": port, "api": api})
     return buf.getvalue()
 
 
@@ -116,8 +124,10 @@ def test_a_subscribed_extension_receives_platform_events_and_function_logs(lam, 
     sub = second["subscribe"]
     assert (sub["status"], json.loads(sub["body"])) == (200, "OK")
     assert sub["bad"] == [400, {"errorType": "ValidationError", "errorMessage": "URI port is not provided"}]
+    assert sub["mixed"] == [400, "Logs.ValidationError"]
 
     events = second["events"]
+    assert [e["type"] for e in events].count("platform.telemetrySubscription") == 1
     types = [e["type"] for e in events]
     # Init's events were kept for the subscriber, which subscribed during init.
     assert types[0] == "platform.initStart", types
@@ -141,6 +151,30 @@ def test_a_subscribed_extension_receives_platform_events_and_function_logs(lam, 
     assert m["memorySizeMB"] == 256 and 0 < m["maxMemoryUsedMB"] <= 256
     assert m["billedDurationMs"] >= m["durationMs"] > 0 and m["initDurationMs"] > 0
     assert all(e["time"].endswith("Z") and "T" in e["time"] for e in events)
+
+
+def test_the_logs_api_sends_its_own_event_shapes(lam, runtimes):
+    layer = lam.publish_layer_version(LayerName="logs-listener", Content={"ZipFile": layer_zip("HTTP", free_port(), "logs")})
+    name, _ = create(lam, runtime="python3.11", zip_bytes=make_zip({"app.py": APP}), Handler="app.handler",
+                     Layers=[layer["LayerVersionArn"]], Timeout=30, MemorySize=256)
+    first = lam.invoke(FunctionName=name, Payload=b"{}")
+    first_id = first["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
+    second = json.loads(lam.invoke(FunctionName=name, Payload=json.dumps({"wait_for": first_id}))["Payload"].read())
+    sub = second["subscribe"]
+    assert (sub["status"], json.loads(sub["body"])) == (200, "OK")
+    assert sub["bad"] == [400, {"errorType": "Logs.ValidationError", "errorMessage": "URI port is not provided"}]
+    assert sub["mixed"] == [400, "ValidationError"]
+    events = second["events"]
+    types = [e["type"] for e in events]
+    # No Telemetry API events: the Logs API's own, in its shapes (schema 2021-03-18 adds runtimeDone).
+    assert not any(t.startswith("platform.init") or t == "platform.telemetrySubscription" for t in types), types
+    assert types.count("platform.logsSubscription") == 1
+    mine = [e for e in events if isinstance(e["record"], dict) and e["record"].get("requestId") == first_id]
+    assert [e["type"] for e in mine] == ["platform.start", "platform.runtimeDone", "platform.end", "platform.report"]
+    assert mine[0]["record"] == {"requestId": first_id} and mine[2]["record"] == {"requestId": first_id}
+    assert mine[1]["record"] == {"requestId": first_id, "status": "success"}
+    assert set(mine[3]["record"]) == {"requestId", "metrics"} and mine[3]["record"]["metrics"]["memorySizeMB"] == 256
+    assert f"handler line {first_id}" in [e["record"] for e in events if e["type"] == "function"]
 
 
 def test_telemetry_subscription_needs_a_registered_extension(server, lam, runtimes):

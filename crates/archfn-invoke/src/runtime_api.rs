@@ -6,7 +6,8 @@
 //! Extensions `POST /extension/register` for `INVOKE` and `SHUTDOWN`, then long-poll
 //! `GET /extension/event/next`; an extension's next call after an event says it is done with
 //! it. `POST /extension/init/error` and `/extension/exit/error` report failures.
-//! `PUT /2022-07-01/telemetry` subscribes an extension to the Telemetry API (`telemetry.rs`).
+//! `PUT /2022-07-01/telemetry` (or the older `PUT /2020-08-15/logs`) subscribes an extension to
+//! the environment's telemetry (`telemetry.rs`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use tokio::sync::{Mutex, mpsc, oneshot, watch};
 
-use crate::telemetry::{Subscription, Telemetry};
+use crate::telemetry::{Api, Subscription, Telemetry};
 
 /// One invocation handed to the runtime.
 #[derive(Debug)]
@@ -414,15 +415,34 @@ async fn subscribe_telemetry(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Some(slot) = extension(&s, &headers) else {
+    subscribe(&s, &headers, Api::Telemetry, &body)
+}
+
+/// `PUT /2020-08-15/logs`: the Logs API, the Telemetry API's predecessor.
+async fn subscribe_logs(
+    State(s): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    subscribe(
+        &s,
+        &headers,
+        Api::Logs {
+            runtime_done: false,
+        },
+        &body,
+    )
+}
+
+fn subscribe(s: &ApiState, headers: &HeaderMap, api: Api, body: &[u8]) -> Response {
+    let Some(slot) = extension(s, headers) else {
         return unknown_extension();
     };
-    match Subscription::parse(&body) {
-        Ok(sub) => {
-            s.telemetry.subscribe(&slot.name, sub);
-            (StatusCode::OK, axum::Json("OK")).into_response()
-        }
-        Err(message) => api_error(StatusCode::BAD_REQUEST, "ValidationError", &message),
+    let result =
+        Subscription::parse(api, body).and_then(|sub| s.telemetry.subscribe(&slot.name, sub));
+    match result {
+        Ok(()) => (StatusCode::OK, axum::Json("OK")).into_response(),
+        Err(message) => api_error(StatusCode::BAD_REQUEST, api.validation_error(), &message),
     }
 }
 
@@ -537,6 +557,8 @@ impl RuntimeApi {
             .route("/2020-01-01/extension/{kind}/error", post(extension_error))
             .route("/2022-07-01/telemetry", put(subscribe_telemetry))
             .route("/2022-07-01/telemetry/", put(subscribe_telemetry))
+            .route("/2020-08-15/logs", put(subscribe_logs))
+            .route("/2020-08-15/logs/", put(subscribe_logs))
             .layer(axum::extract::DefaultBodyLimit::max(
                 MAX_RESPONSE_BYTES + 1024 * 1024,
             ))

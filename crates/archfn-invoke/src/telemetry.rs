@@ -1,7 +1,9 @@
-//! The Telemetry API (2022-07-01) of one environment: extensions subscribe during init with
-//! `PUT /2022-07-01/telemetry`, and archfn streams them the environment's platform events
-//! (`platform.initStart` … `platform.report`) and the function's log lines, in batches, over HTTP
-//! (a POST of a JSON array) or TCP (newline-delimited JSON), to a listener in the environment.
+//! The Telemetry API (2022-07-01) of one environment, and its predecessor the Logs API
+//! (2020-08-15): extensions subscribe during init with `PUT /2022-07-01/telemetry` (or
+//! `PUT /2020-08-15/logs`), and archfn streams them the environment's platform events
+//! (`platform.initStart` … `platform.report`, or the Logs API's `platform.start`, `platform.end`,
+//! `platform.report`) and the function's log lines, in batches, over HTTP (a POST of a JSON
+//! array) or TCP (newline-delimited JSON), to a listener in the environment.
 //!
 //! Environments share the host's network, so `sandbox.localdomain` is the loopback address on
 //! both sides: inside, through the environment's `/etc/hosts`; here, by rewriting the host.
@@ -52,9 +54,76 @@ struct Buffering {
     timeout: Duration,
 }
 
+/// Which of the two subscription APIs a subscriber used: it decides the events' shapes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Api {
+    /// `PUT /2022-07-01/telemetry`.
+    Telemetry,
+    /// `PUT /2020-08-15/logs`; with schema 2021-03-18 it also gets `platform.runtimeDone`.
+    Logs {
+        /// Schema 2021-03-18 or later.
+        runtime_done: bool,
+    },
+}
+
+impl Api {
+    /// The `errorType` of a bad subscription request.
+    pub(crate) fn validation_error(self) -> &'static str {
+        match self {
+            Api::Telemetry => "ValidationError",
+            Api::Logs { .. } => "Logs.ValidationError",
+        }
+    }
+
+    /// The event of a subscription.
+    fn subscription_event(self) -> &'static str {
+        match self {
+            Api::Telemetry => "platform.telemetrySubscription",
+            Api::Logs { .. } => "platform.logsSubscription",
+        }
+    }
+
+    /// `event` (in the Telemetry API's shapes) as this API sends it: zero, one or two events.
+    fn translate(self, event: &Value) -> Vec<Value> {
+        let Api::Logs { runtime_done } = self else {
+            return vec![event.clone()];
+        };
+        let kind = event["type"].as_str().unwrap_or("");
+        let record = &event["record"];
+        let with = |kind: &str, record: Value| json!({ "time": event["time"], "type": kind, "record": record });
+        match kind {
+            "platform.initStart"
+            | "platform.initRuntimeDone"
+            | "platform.initReport"
+            | "platform.telemetrySubscription" => Vec::new(),
+            "platform.start" => vec![with(kind, json!({ "requestId": record["requestId"] }))],
+            "platform.runtimeDone" => {
+                let mut out = Vec::new();
+                if runtime_done {
+                    out.push(with(
+                        kind,
+                        json!({ "requestId": record["requestId"], "status": record["status"] }),
+                    ));
+                }
+                out.push(with(
+                    "platform.end",
+                    json!({ "requestId": record["requestId"] }),
+                ));
+                out
+            }
+            "platform.report" => vec![with(
+                kind,
+                json!({ "requestId": record["requestId"], "metrics": record["metrics"] }),
+            )],
+            _ => vec![event.clone()],
+        }
+    }
+}
+
 /// A validated subscription request.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Subscription {
+    api: Api,
     types: Vec<Category>,
     type_names: Vec<String>,
     buffering: Buffering,
@@ -86,19 +155,31 @@ fn bounded(
 }
 
 impl Subscription {
-    /// Reads a subscription request body; the error is the Telemetry API's ValidationError text.
-    pub(crate) fn parse(body: &[u8]) -> Result<Subscription, String> {
+    /// Reads a subscription request body of `api` (the Logs API's schema version, read from the
+    /// body, says whether it gets `platform.runtimeDone`); the error is the text of the API's
+    /// validation error.
+    pub(crate) fn parse(api: Api, body: &[u8]) -> Result<Subscription, String> {
         let doc: Value =
             serde_json::from_slice(body).map_err(|e| format!("request body is not JSON: {e}"))?;
-        let version = doc
-            .get("schemaVersion")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        if !matches!(version, "2022-07-01" | "2022-12-13" | "2025-01-29") {
-            return Err(format!(
-                "schemaVersion {version:?} is not supported: use 2022-07-01, 2022-12-13 or 2025-01-29"
-            ));
-        }
+        let version = doc.get("schemaVersion").and_then(Value::as_str);
+        let api = match (api, version) {
+            (Api::Telemetry, Some("2022-07-01" | "2022-12-13" | "2025-01-29")) => api,
+            (Api::Telemetry, v) => {
+                return Err(format!(
+                    "schemaVersion {:?} is not supported: use 2022-07-01, 2022-12-13 or 2025-01-29",
+                    v.unwrap_or("")
+                ));
+            }
+            (Api::Logs { .. }, None | Some("2020-08-15")) => Api::Logs {
+                runtime_done: false,
+            },
+            (Api::Logs { .. }, Some("2021-03-18")) => Api::Logs { runtime_done: true },
+            (Api::Logs { .. }, Some(v)) => {
+                return Err(format!(
+                    "schemaVersion {v:?} is not supported: use 2020-08-15 or 2021-03-18"
+                ));
+            }
+        };
         let type_names: Vec<String> = doc
             .get("types")
             .and_then(Value::as_array)
@@ -152,6 +233,7 @@ impl Subscription {
             }
         };
         Ok(Subscription {
+            api,
             types,
             type_names,
             buffering,
@@ -167,7 +249,12 @@ enum Delivery {
 }
 
 struct Subscriber {
+    /// The extension that subscribed (a second subscription replaces its first).
+    name: String,
+    api: Api,
     types: Vec<Category>,
+    /// What it asked for (the same request again changes nothing).
+    request: Subscription,
     tx: mpsc::UnboundedSender<Delivery>,
 }
 
@@ -224,7 +311,9 @@ impl Telemetry {
         }
         if let Ok(subs) = self.subscribers.lock() {
             for s in subs.iter().filter(|s| s.types.contains(&category)) {
-                let _ = s.tx.send(Delivery::Event(ev.clone()));
+                for ev in s.api.translate(&ev) {
+                    let _ = s.tx.send(Delivery::Event(ev));
+                }
             }
         }
     }
@@ -250,31 +339,54 @@ impl Telemetry {
         }
     }
 
-    /// Adds extension `name`'s subscription: it gets init's events so far, then a
-    /// `platform.telemetrySubscription` event, then everything of its types as it happens.
-    pub(crate) fn subscribe(&self, name: &str, sub: Subscription) {
+    /// Adds extension `name`'s subscription: it gets init's events so far, then its
+    /// subscription's event, then everything of its types as it happens. The same request again
+    /// changes nothing; a different one from the same extension replaces its first. An environment's subscribers all use one API: a
+    /// subscription through the other one is refused (the error is the message).
+    pub(crate) fn subscribe(&self, name: &str, sub: Subscription) -> Result<(), String> {
         let (tx, rx) = mpsc::unbounded_channel();
-        if let Ok(b) = self.backlog.lock()
-            && let Some(b) = b.as_ref()
         {
-            for (category, ev) in b {
-                if sub.types.contains(category) {
-                    let _ = tx.send(Delivery::Event(ev.clone()));
+            let Ok(mut subs) = self.subscribers.lock() else {
+                return Err("telemetry is unavailable".into());
+            };
+            let same_api =
+                |a: Api, b: Api| matches!(a, Api::Telemetry) == matches!(b, Api::Telemetry);
+            if subs.iter().any(|s| !same_api(s.api, sub.api)) {
+                return Err(
+                    "extensions of an environment subscribe through the Telemetry API or the Logs API, not both"
+                        .into(),
+                );
+            }
+            if subs.iter().any(|s| s.name == name && s.request == sub) {
+                return Ok(());
+            }
+            subs.retain(|s| s.name != name);
+            if let Ok(b) = self.backlog.lock()
+                && let Some(b) = b.as_ref()
+            {
+                for (category, ev) in b {
+                    if sub.types.contains(category) {
+                        for ev in sub.api.translate(ev) {
+                            let _ = tx.send(Delivery::Event(ev));
+                        }
+                    }
                 }
             }
-        }
-        tokio::spawn(deliver(sub.destination.clone(), sub.buffering, rx));
-        if let Ok(mut subs) = self.subscribers.lock() {
             subs.push(Subscriber {
+                name: name.to_string(),
+                api: sub.api,
                 types: sub.types.clone(),
+                request: sub.clone(),
                 tx,
             });
         }
+        tokio::spawn(deliver(sub.destination.clone(), sub.buffering, rx));
         self.emit(
             Category::Platform,
-            "platform.telemetrySubscription",
+            sub.api.subscription_event(),
             json!({ "name": name, "state": "Subscribed", "types": sub.type_names }),
         );
+        Ok(())
     }
 
     /// Sends every subscriber's buffer now and waits for that, at most `limit` (before
@@ -399,6 +511,7 @@ mod tests {
     #[test]
     fn reads_a_subscription_with_lambdas_defaults_and_bounds() {
         let s = Subscription::parse(
+            Api::Telemetry,
             br#"{"schemaVersion":"2022-07-01","types":["platform","function"],
                 "destination":{"protocol":"HTTP","URI":"http://sandbox.localdomain:4243/t"}}"#,
         );
@@ -408,7 +521,7 @@ mod tests {
             && s.buffering.max_items == 10_000 && s.buffering.timeout == Duration::from_millis(1_000))
         );
         let bad = |body: &str| {
-            Subscription::parse(body.as_bytes())
+            Subscription::parse(Api::Telemetry, body.as_bytes())
                 .err()
                 .unwrap_or_default()
         };
@@ -429,5 +542,34 @@ mod tests {
         assert!(
             bad(r#"{"schemaVersion":"1999-01-01","types":["platform"]}"#).contains("schemaVersion")
         );
+    }
+
+    #[test]
+    fn the_logs_api_gets_its_own_shapes() {
+        let logs = Api::Logs { runtime_done: true };
+        let done = event(
+            "platform.runtimeDone",
+            json!({"requestId": "r", "status": "success", "metrics": {"durationMs": 1.0}}),
+        );
+        let out = logs.translate(&done);
+        let kinds: Vec<&str> = out.iter().filter_map(|e| e["type"].as_str()).collect();
+        assert_eq!(kinds, ["platform.runtimeDone", "platform.end"]);
+        assert_eq!(out[1]["record"], json!({"requestId": "r"}));
+        assert!(
+            Api::Logs {
+                runtime_done: false
+            }
+            .translate(&done)
+            .len()
+                == 1
+        );
+        let start = event("platform.initStart", json!({"phase": "init"}));
+        assert!(logs.translate(&start).is_empty());
+        assert_eq!(Api::Telemetry.translate(&start), vec![start.clone()]);
+        let parsed = Subscription::parse(
+            Api::Logs { runtime_done: false },
+            br#"{"types":["platform"],"destination":{"protocol":"HTTP","URI":"http://sandbox.localdomain:9"}}"#,
+        );
+        assert!(matches!(parsed, Ok(s) if s.api == Api::Logs { runtime_done: false }));
     }
 }
