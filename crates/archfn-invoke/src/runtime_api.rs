@@ -213,6 +213,10 @@ async fn response(State(s): State<Arc<ApiState>>, Path(id): Path<String>, body: 
         );
     }
     let _ = tx.send(RuntimeReply::Response(body));
+    // The caller's answer first: the invocation woken by that send usually waits on this worker,
+    // and yielding lets it answer its client before this 202 wakes the runtime for its next
+    // `next` (about 6% more throughput at concurrency 4 in BENCHMARKS' warm run).
+    tokio::task::yield_now().await;
     (
         StatusCode::ACCEPTED,
         axum::Json(serde_json::json!({ "status": "OK" })),
@@ -244,6 +248,7 @@ async fn invocation_error(
         error_type: error_type(&headers),
         body,
     });
+    tokio::task::yield_now().await; // the caller's answer first, as in `response`
     (
         StatusCode::ACCEPTED,
         axum::Json(serde_json::json!({ "status": "OK" })),
