@@ -9,6 +9,7 @@ scripts/setup.sh --test
 echo "==> cargo build --release"
 cargo build --release -p archfn-server -p archfn-bench -p rust-echo
 out=bench-out; mkdir -p "$out"; rm -f "$out/invoke.jsonl"
+rounds=${ARCHFN_BENCH_ROUNDS:-5}
 work=$(mktemp -d); trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 rt=target/bench-runtimes
 for r in python3.11 nodejs20.x provided.al2023; do
@@ -52,11 +53,31 @@ print("created", len(fns), "functions")
 PY
 bench=target/release/archfn-bench
 j="$out/invoke.jsonl"
-echo "==> warm invokes"
-# CPU per invoke of the server and of the function's processes, next to the peer's.
-for f in rust-x86_64 py-x86_64 py-arm64 node-arm64 c-arm64; do
-  cpu=(); [ "$f" = rust-x86_64 ] && cpu=(--cpu server=archfn --cpu function=bootstrap --cpu client=archfn-bench)
-  $bench warm --url "$ep/2015-03-31/functions/$f/invocations" --label "archfn $f" "${cpu[@]}" --json-out "$j" >/dev/null
+echo "==> cargo-lambda (the peer)"
+cp=""
+if cargo lambda --version >/dev/null 2>&1; then
+  cp=$(port)
+  # Its own session, so that it and the function it runs can be stopped together afterwards.
+  (cd test-functions/rust-echo && exec setsid cargo lambda watch --invoke-port "$cp" --release >"$work/cargo-lambda.log" 2>&1) &
+  cl=$!
+  for _ in $(seq 600); do curl -fs -o /dev/null -X POST -d '{}' "http://127.0.0.1:$cp/2015-03-31/functions/rust-echo/invocations" && break; sleep 0.5; done
+else
+  echo "cargo-lambda is not installed (cargo install cargo-lambda); skipping the peer" >&2
+fi
+echo "==> warm invokes: the Rust function on archfn and on cargo-lambda, alternating, $rounds rounds"
+# Alternating rounds, so that both see the machine in the same states; the summary takes medians.
+# CPU per invoke of each server, the function's processes and the client.
+for i in $(seq "$rounds"); do
+  $bench warm --url "$ep/2015-03-31/functions/rust-x86_64/invocations" --label "archfn rust-x86_64" \
+    --cpu server=archfn --cpu function=bootstrap --cpu client=archfn-bench --json-out "$j" >/dev/null
+  [ -n "$cp" ] && $bench warm --url "http://127.0.0.1:$cp/2015-03-31/functions/rust-echo/invocations" \
+    --label "cargo-lambda rust-echo" --cpu server=cargo-lambda --cpu function=rust-echo --cpu client=archfn-bench \
+    --json-out "$j" >/dev/null
+done
+[ -n "$cp" ] && { kill -- "-$cl" 2>/dev/null || true; }
+echo "==> warm invokes: the other functions"
+for f in py-x86_64 py-arm64 node-arm64 c-arm64; do
+  $bench warm --url "$ep/2015-03-31/functions/$f/invocations" --label "archfn $f" --json-out "$j" >/dev/null
 done
 echo "==> cold starts, each interpreted runtime's alternating with its floor"
 # The floor: the bare interpreter started the same way (bwrap, the same root file system),
@@ -74,48 +95,48 @@ done
 for f in rust-x86_64 c-x86_64 c-arm64; do
   $bench cold --endpoint "$ep" --function "$f" --label "archfn $f" --rounds 30 --json-out "$j" >/dev/null
 done
-echo "==> cargo-lambda"
-if cargo lambda --version >/dev/null 2>&1; then
-  cp=$(port)
-  # Its own session, so that it and the function it runs can be stopped together afterwards.
-  (cd test-functions/rust-echo && exec setsid cargo lambda watch --invoke-port "$cp" --release >"$work/cargo-lambda.log" 2>&1) &
-  cl=$!
-  for _ in $(seq 600); do curl -fs -o /dev/null -X POST -d '{}' "http://127.0.0.1:$cp/2015-03-31/functions/rust-echo/invocations" && break; sleep 0.5; done
-  $bench warm --url "http://127.0.0.1:$cp/2015-03-31/functions/rust-echo/invocations" --label "cargo-lambda rust-echo" \
-    --cpu server=cargo-lambda --cpu function=rust-echo --cpu client=archfn-bench --json-out "$j" >/dev/null
-  kill -- "-$cl" 2>/dev/null || true
-else
-  echo "cargo-lambda is not installed (cargo install cargo-lambda); skipping the peer" >&2
-fi
 .venv/bin/python - "$j" > "$out/invoke.md" <<'PY'
-import json, sys
+import json, statistics, sys
+from collections import defaultdict
 rows = [json.loads(l) for l in open(sys.argv[1])]
-print("| target | operation | concurrency | ops | ops/s | p50 ms | p99 ms |")
-print("|---|---|---|---|---|---|---|")
+groups = defaultdict(list)  # repeated measurements (alternating rounds) of one target
 for r in rows:
-    print(f"| {r['target']} | {r['op']} | {r['concurrency']} | {r['ops']} | {r['ops_per_s']:.1f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} |")
-by = {(r["target"], r["op"], r["concurrency"]): r for r in rows}
+    groups[(r["target"], r["op"], r["concurrency"])].append(r)
+med = lambda rs, k: statistics.median(r[k] for r in rs)
+print("| target | operation | concurrency | rounds | ops per round | ops/s | p50 ms | p99 ms |")
+print("|---|---|---|---|---|---|---|---|")
+for (t, op, c), rs in groups.items():
+    print(f"| {t} | {op} | {c} | {len(rs)} | {rs[0]['ops']} | {med(rs, 'ops_per_s'):.1f} | {med(rs, 'p50_ms'):.2f} | {med(rs, 'p99_ms'):.2f} |")
+print()
+print("Repeated rows are medians over the rounds.")
 print()
 print("| cold start | archfn p50 ms | floor p50 ms | ratio |")
 print("|---|---|---|---|")
 for f in ("py-x86_64", "py-arm64", "node-x86_64", "node-arm64"):
-    a, fl = by.get((f"archfn {f}", "Invoke (cold)", 1)), by.get((f"floor {f}", "floor", 1))
+    a, fl = groups.get((f"archfn {f}", "Invoke (cold)", 1)), groups.get((f"floor {f}", "floor", 1))
     if a and fl:
-        print(f"| {f} | {a['p50_ms']:.1f} | {fl['p50_ms']:.1f} | {a['p50_ms'] / fl['p50_ms']:.2f}x |")
-peer = [r for r in rows if r["target"].startswith("cargo-lambda")]
-if peer:
-    print()
-    print("| warm, same Rust function | concurrency | archfn p50 ms | cargo-lambda p50 ms | p50 ratio | archfn ops/s | cargo-lambda ops/s | throughput ratio |")
-    print("|---|---|---|---|---|---|---|---|")
-    for p in peer:
-        a = by[("archfn rust-x86_64", "Invoke (warm)", p["concurrency"])]
-        print(f"| rust-echo | {p['concurrency']} | {a['p50_ms']:.2f} | {p['p50_ms']:.2f} | {a['p50_ms'] / p['p50_ms']:.2f}x | {a['ops_per_s']:.0f} | {p['ops_per_s']:.0f} | {a['ops_per_s'] / p['ops_per_s']:.2f}x |")
-    print()
-    print("| CPU µs per invoke, same Rust function | concurrency | archfn server | cargo-lambda server | archfn's function | cargo-lambda's function | client (both) |")
-    print("|---|---|---|---|---|---|---|")
-    for p in peer:
-        a = by[("archfn rust-x86_64", "Invoke (warm)", p["concurrency"])]
-        ac, pc = a.get("cpu_us_per_op", {}), p.get("cpu_us_per_op", {})
-        print(f"| rust-echo | {p['concurrency']} | {ac.get('server', 0):.0f} | {pc.get('server', 0):.0f} | {ac.get('function', 0):.0f} | {pc.get('function', 0):.0f} | {ac.get('client', 0):.0f} / {pc.get('client', 0):.0f} |")
+        print(f"| {f} | {med(a, 'p50_ms'):.1f} | {med(fl, 'p50_ms'):.1f} | {med(a, 'p50_ms') / med(fl, 'p50_ms'):.2f}x |")
+for c in (1, 4):
+    a, p = groups.get(("archfn rust-x86_64", "Invoke (warm)", c)), groups.get(("cargo-lambda rust-echo", "Invoke (warm)", c))
+    if not (a and p):
+        continue
+    if c == 1:
+        print()
+        print("| warm, same Rust function | concurrency | archfn p50 ms | cargo-lambda p50 ms | p50 ratio (rounds) | archfn ops/s | cargo-lambda ops/s | throughput ratio (rounds) |")
+        print("|---|---|---|---|---|---|---|---|")
+    p50 = sorted(x["p50_ms"] / y["p50_ms"] for x, y in zip(a, p))
+    thr = sorted(x["ops_per_s"] / y["ops_per_s"] for x, y in zip(a, p))
+    print(f"| rust-echo | {c} | {med(a, 'p50_ms'):.2f} | {med(p, 'p50_ms'):.2f} | {statistics.median(p50):.2f}x ({p50[0]:.2f}–{p50[-1]:.2f}) "
+          f"| {med(a, 'ops_per_s'):.0f} | {med(p, 'ops_per_s'):.0f} | {statistics.median(thr):.2f}x ({thr[0]:.2f}–{thr[-1]:.2f}) |")
+cpu = lambda rs, k: statistics.median(r.get("cpu_us_per_op", {}).get(k, 0) for r in rs)
+for c in (1, 4):
+    a, p = groups.get(("archfn rust-x86_64", "Invoke (warm)", c)), groups.get(("cargo-lambda rust-echo", "Invoke (warm)", c))
+    if not (a and p):
+        continue
+    if c == 1:
+        print()
+        print("| CPU µs per invoke, same Rust function | concurrency | archfn server | cargo-lambda server | archfn's function | cargo-lambda's function | client (archfn / cargo-lambda) |")
+        print("|---|---|---|---|---|---|---|")
+    print(f"| rust-echo | {c} | {cpu(a, 'server'):.0f} | {cpu(p, 'server'):.0f} | {cpu(a, 'function'):.0f} | {cpu(p, 'function'):.0f} | {cpu(a, 'client'):.0f} / {cpu(p, 'client'):.0f} |")
 PY
 cat "$out/invoke.md"
