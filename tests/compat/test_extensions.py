@@ -102,8 +102,8 @@ def handler(event, context):
 def test_extensions_api_errors(lam, runtimes):
     name, _ = create(lam, runtime="python3.11", arch="x86_64", zip_bytes=make_zip({"app.py": PROBE}), Handler="app.handler")
     body = json.loads(lam.invoke(FunctionName=name, Payload=b"{}")["Payload"].read())
-    assert body["no_name"][0] == 400
-    assert body["bad_event"][0] == 400 and body["bad_event"][1]["errorType"] == "InvalidEventType"
+    assert body["no_name"] == [403, {"errorMessage": "Empty extension name", "errorType": "Extension.InvalidExtensionName"}]
+    assert body["bad_event"][0] == 403 and body["bad_event"][1]["errorType"] == "Extension.InvalidEventType"
     assert body["unknown_id"] == [403, {"errorMessage": "missing or unknown Lambda-Extension-Identifier",
                                         "errorType": "Extension.UnknownExtensionIdentifier"}]
 
@@ -129,3 +129,73 @@ def test_extensions_hear_shutdown_and_what_they_print_is_kept(runtimes):
             assert "recorder got SHUTDOWN spindown" in out, out
         finally:
             server.stop()
+
+
+# An internal extension: code in the runtime's process that registers during init (here at import
+# time, with a thread for its event loop), as tracing agents do.
+INTERNAL = '''
+import json, os, threading, urllib.request, urllib.error
+api = os.environ["AWS_LAMBDA_RUNTIME_API"]
+answers = {}
+seen = []
+
+def call(method, path, body=None, headers=None):
+    req = urllib.request.Request(f"http://{api}/2020-01-01/extension/{path}", data=body, method=method,
+                                 headers=headers or {})
+    try:
+        with urllib.request.urlopen(req) as r:
+            return r.status, r.headers, json.loads(r.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, json.loads(e.read())
+
+def register(name, events):
+    status, headers, body = call("POST", "register", json.dumps({"events": events}).encode(),
+                                 {"Lambda-Extension-Name": name} if name else {})
+    return status, headers.get("Lambda-Extension-Identifier"), body
+
+def loop(ext_id):
+    while True:
+        _, _, ev = call("GET", "event/next", headers={"Lambda-Extension-Identifier": ext_id})
+        seen.append(ev["requestId"])
+
+answers["shutdown"] = register("tracer", ["SHUTDOWN"])[::2]
+answers["empty_name"] = register("", ["INVOKE"])[::2]
+answers["bad_event"] = register("tracer", ["RESTART"])[::2]
+status, ext_id, _ = register("tracer", ["INVOKE"])
+answers["ok"] = status
+answers["again"] = register("tracer", ["INVOKE"])[::2]
+threading.Thread(target=loop, args=(ext_id,), daemon=True).start()
+# Up to ten extensions in all; each must ask for its first event before init can end.
+for i in range(9):
+    status, other, _ = register(f"helper-{i}", [])
+    threading.Thread(target=loop, args=(other,), daemon=True).start()
+answers["eleventh"] = register("one-too-many", [])[::2]
+
+def handler(event, context):
+    answers["after_init"] = register("late", ["INVOKE"])[::2]
+    return {"answers": answers, "seen": list(seen), "request_id": context.aws_request_id}
+'''
+
+
+def test_an_internal_extension_registers_from_the_runtime_process(lam, runtimes):
+    name, _ = create(lam, runtime="python3.11", zip_bytes=make_zip({"app.py": INTERNAL}), Handler="app.handler",
+                     Timeout=30)
+    r = lam.invoke(FunctionName=name, Payload=b"{}", LogType="Tail")
+    body = json.loads(r["Payload"].read())
+    assert "FunctionError" not in r, body
+    a = body["answers"]
+    err = lambda pair: [pair[0], pair[1]["errorType"], pair[1]["errorMessage"]]
+    assert err(a["shutdown"]) == [403, "Extension.InvalidEventType",
+                                  "SHUTDOWN: ShutdownEventNotSupportedForInternalExtension"]
+    assert err(a["empty_name"]) == [403, "Extension.InvalidExtensionName", "Empty extension name"]
+    assert err(a["bad_event"]) == [403, "Extension.InvalidEventType", "RESTART: ErrorInvalidEventType"]
+    assert a["ok"] == 200
+    assert err(a["again"]) == [403, "Extension.InvalidExtensionState", "Extension with this name already registered"]
+    assert err(a["eleventh"]) == [403, "Extension.TooManyExtensions", "Extension limit (10) reached"]
+    assert err(a["after_init"]) == [403, "Extension.RegistrationClosed", "Extension registration closed already"]
+    log = base64.b64decode(r["LogResult"]).decode()
+    assert "EXTENSION\tName: tracer\tState: Ready\tEvents: [INVOKE]" in log, log
+    # The internal extension gets INVOKE events like an external one, and the invocation waits
+    # for it: by the second invocation it has seen the first.
+    second = json.loads(lam.invoke(FunctionName=name, Payload=b"{}")["Payload"].read())
+    assert body["request_id"] in second["seen"]

@@ -510,6 +510,10 @@ impl Engine {
                         function_version: c.version.clone(),
                         handler: c.handler.clone().unwrap_or_default(),
                         account_id: req.invoked_arn.split(':').nth(4).unwrap_or("").to_string(),
+                        external_extensions: extensions
+                            .iter()
+                            .filter_map(|p| p.rsplit('/').next().map(str::to_string))
+                            .collect(),
                     },
                     extensions_expected: extensions.len(),
                     init_phase: "init",

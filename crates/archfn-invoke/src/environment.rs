@@ -234,7 +234,10 @@ impl Environment {
                 let log = env.read_new_log();
                 return Err((InitFailure::Reported(e), log));
             }
-            let is_ready = *ready.borrow() && *extensions.borrow() >= p.extensions_expected;
+            // Init ends when the runtime and every extension, the launched ones and those that
+            // registered from inside the runtime, have asked for their first event.
+            let waiting_for = p.extensions_expected.max(env.api.registered());
+            let is_ready = *ready.borrow() && *extensions.borrow() >= waiting_for;
             if is_ready {
                 break;
             }

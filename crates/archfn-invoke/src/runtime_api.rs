@@ -75,7 +75,13 @@ pub struct FunctionInfo {
     pub handler: String,
     /// The account id (sent when the extension asks for the `accountId` feature).
     pub account_id: String,
+    /// Names of the external extensions started with the runtime (`/opt/extensions/*`); any
+    /// other name that registers is an internal extension (a part of the runtime's process).
+    pub external_extensions: Vec<String>,
 }
+
+/// Lambda's limit on extensions per function, external and internal together.
+const MAX_EXTENSIONS: usize = 10;
 
 /// A registered extension.
 struct ExtensionSlot {
@@ -274,29 +280,43 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty())
 }
 
+/// `POST /extension/register`, with the Extensions API's answers: every refusal is a 403 with
+/// the API's error type.
 async fn register(State(s): State<Arc<ApiState>>, headers: HeaderMap, body: Bytes) -> Response {
+    let forbidden =
+        |error_type: &str, message: &str| api_error(StatusCode::FORBIDDEN, error_type, message);
     let Some(name) = header_str(&headers, "lambda-extension-name") else {
-        return api_error(
-            StatusCode::BAD_REQUEST,
-            "InvalidRequest",
-            "missing header Lambda-Extension-Name",
-        );
+        return forbidden("Extension.InvalidExtensionName", "Empty extension name");
     };
-    let events: Vec<String> = serde_json::from_slice::<serde_json::Value>(&body)
-        .ok()
-        .and_then(|v| {
-            v.get("events")?.as_array().map(|a| {
-                a.iter()
-                    .filter_map(|e| e.as_str().map(str::to_string))
-                    .collect()
-            })
-        })
-        .unwrap_or_default();
-    if let Some(bad) = events.iter().find(|e| *e != "INVOKE" && *e != "SHUTDOWN") {
-        return api_error(
-            StatusCode::BAD_REQUEST,
-            "InvalidEventType",
-            &format!("unknown event type {bad}: extensions subscribe to INVOKE and SHUTDOWN"),
+    #[derive(serde::Deserialize)]
+    struct RegisterRequest {
+        #[serde(default)]
+        events: Vec<String>,
+    }
+    let events = match serde_json::from_slice::<RegisterRequest>(&body) {
+        Ok(r) => r.events,
+        Err(e) => return forbidden("InvalidRequestFormat", &e.to_string()),
+    };
+    let external = s.info.external_extensions.iter().any(|e| e == name);
+    for e in &events {
+        let problem = match e.as_str() {
+            "INVOKE" => None,
+            "SHUTDOWN" if external => None,
+            // SHUTDOWN comes after the runtime is stopped: an extension inside it never sees it.
+            "SHUTDOWN" => Some("ShutdownEventNotSupportedForInternalExtension"),
+            _ => Some("ErrorInvalidEventType"),
+        };
+        if let Some(problem) = problem {
+            return forbidden("Extension.InvalidEventType", &format!("{e}: {problem}"));
+        }
+    }
+    // Registration closes when the runtime asks for its first event. Launched extensions are
+    // awaited by init whatever the order (archfn starts them with the runtime, where Lambda starts
+    // them first), so only internal ones can come too late.
+    if !external && *s.ready.borrow() {
+        return forbidden(
+            "Extension.RegistrationClosed",
+            "Extension registration closed already",
         );
     }
     let (queue, inbox) = mpsc::unbounded_channel();
@@ -311,10 +331,15 @@ async fn register(State(s): State<Arc<ApiState>>, headers: HeaderMap, body: Byte
     });
     if let Ok(mut all) = s.extensions.lock() {
         if all.iter().any(|e| e.name == slot.name) {
-            return api_error(
-                StatusCode::CONFLICT,
-                "Extension.AlreadyRegistered",
-                &format!("extension {name} is already registered"),
+            return forbidden(
+                "Extension.InvalidExtensionState",
+                "Extension with this name already registered",
+            );
+        }
+        if all.len() >= MAX_EXTENSIONS {
+            return forbidden(
+                "Extension.TooManyExtensions",
+                &format!("Extension limit ({MAX_EXTENSIONS}) reached"),
             );
         }
         all.push(slot.clone());
@@ -489,6 +514,15 @@ impl RuntimeApi {
     /// answering SHUTDOWN); it is the caller's to abort.
     pub(crate) fn take_server(&mut self) -> Option<tokio::task::JoinHandle<()>> {
         self.server.take()
+    }
+
+    /// How many extensions have registered, external and internal.
+    pub(crate) fn registered(&self) -> usize {
+        self.state
+            .extensions
+            .lock()
+            .map(|all| all.len())
+            .unwrap_or(0)
     }
 
     /// Registered extensions: name and events, in registration order.
