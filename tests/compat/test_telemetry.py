@@ -41,11 +41,17 @@ class Tcp(socketserver.StreamRequestHandler):
         for line in self.rfile:
             record([json.loads(line)])
 
-if PROTOCOL == "HTTP":
-    server = HTTPServer(("sandbox.localdomain", PORT), Http)
-else:
-    server = socketserver.ThreadingTCPServer(("sandbox.localdomain", PORT), Tcp)
-threading.Thread(target=server.serve_forever, daemon=True).start()
+LATE = %(late)s  # listen only from the second INVOKE on: what came before cannot be delivered
+
+def listen():
+    if PROTOCOL == "HTTP":
+        server = HTTPServer(("sandbox.localdomain", PORT), Http)
+    else:
+        server = socketserver.ThreadingTCPServer(("sandbox.localdomain", PORT), Tcp)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+if not LATE:
+    listen()
 
 def call(method, path, body=None, headers=None):
     req = urllib.request.Request(f"http://{api}/{path}", data=body, method=method, headers=headers or {})
@@ -55,7 +61,7 @@ def call(method, path, body=None, headers=None):
     except urllib.error.HTTPError as e:
         return e.code, e.headers, e.read()
 
-_, h, _ = call("POST", "2020-01-01/extension/register", json.dumps({"events": []}).encode(),
+_, h, _ = call("POST", "2020-01-01/extension/register", json.dumps({"events": ["INVOKE"] if LATE else []}).encode(),
                {"Lambda-Extension-Name": "listener"})
 ext = h["Lambda-Extension-Identifier"]
 # A bad request first: its answer is kept for the test.
@@ -75,8 +81,12 @@ mixed = call("PUT", PATHS[other], json.dumps(dict(good, schemaVersion=VERSIONS[o
 with open("/tmp/subscribe.json", "w") as f:
     json.dump({"status": status, "body": body.decode(), "bad": [bad[0], json.loads(bad[2])],
                "mixed": [mixed[0], json.loads(mixed[2])["errorType"]]}, f)
+invokes = 0
 while True:
     call("GET", "2020-01-01/extension/event/next", headers={"Lambda-Extension-Identifier": ext})
+    invokes += 1
+    if LATE and invokes == 2:
+        listen()
 '''
 
 APP = '''
@@ -102,12 +112,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def layer_zip(protocol: str, port: int, api: str = "telemetry") -> bytes:
+def layer_zip(protocol: str, port: int, api: str = "telemetry", late: bool = False) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
         info = zipfile.ZipInfo("extensions/listener")
         info.external_attr = 0o100755 << 16
-        z.writestr(info, LISTENER % {"protocol": protocol, "port": port, "api": api})
+        z.writestr(info, LISTENER % {"protocol": protocol, "port": port, "api": api, "late": late})
     return buf.getvalue()
 
 
@@ -175,6 +185,27 @@ def test_the_logs_api_sends_its_own_event_shapes(lam, runtimes):
     assert mine[1]["record"] == {"requestId": first_id, "status": "success"}
     assert set(mine[3]["record"]) == {"requestId", "metrics"} and mine[3]["record"]["metrics"]["memorySizeMB"] == 256
     assert f"handler line {first_id}" in [e["record"] for e in events if e["type"] == "function"]
+
+
+def test_what_a_subscriber_could_not_take_is_reported_as_dropped(lam, runtimes):
+    # The listener opens only at the second INVOKE, so init's and the first invocation's events
+    # cannot be delivered; the first batch it does get starts with platform.logsDropped.
+    layer = lam.publish_layer_version(LayerName="late-listener",
+                                      Content={"ZipFile": layer_zip("HTTP", free_port(), late=True)})
+    name, _ = create(lam, runtime="python3.11", zip_bytes=make_zip({"app.py": APP}), Handler="app.handler",
+                     Layers=[layer["LayerVersionArn"]], Timeout=30)
+    lam.invoke(FunctionName=name, Payload=b"{}")
+    time.sleep(0.5)  # well past the 25 ms batching: every delivery so far has been tried, and failed
+    second = lam.invoke(FunctionName=name, Payload=b"{}")
+    second_id = second["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
+    events = json.loads(lam.invoke(FunctionName=name, Payload=json.dumps({"wait_for": second_id}))["Payload"].read())["events"]
+    types = [e["type"] for e in events]
+    assert "platform.initStart" not in types, types
+    assert types[0] == "platform.logsDropped", types
+    record = events[0]["record"]
+    # At least init's five events and the first invocation's start, runtimeDone and report.
+    assert record["droppedRecords"] >= 8 and record["droppedBytes"] > 500, record
+    assert record["reason"].startswith("Consumer seems to have fallen behind")
 
 
 def test_telemetry_subscription_needs_a_registered_extension(server, lam, runtimes):

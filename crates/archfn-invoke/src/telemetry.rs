@@ -8,7 +8,8 @@
 //! Environments share the host's network, so `sandbox.localdomain` is the loopback address on
 //! both sides: inside, through the environment's `/etc/hosts`; here, by rewriting the host.
 
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -255,7 +256,50 @@ struct Subscriber {
     types: Vec<Category>,
     /// What it asked for (the same request again changes nothing).
     request: Subscription,
-    tx: mpsc::UnboundedSender<Delivery>,
+    /// Its queue, as long as its `maxItems`: what does not fit is dropped and counted, so that a
+    /// subscriber that does not keep up costs bounded memory.
+    tx: mpsc::Sender<Delivery>,
+    dropped: Arc<Dropped>,
+}
+
+/// Events a subscriber did not get (its queue was full, or a batch could not be delivered),
+/// reported to it as `platform.logsDropped` with its next batch, as Lambda does.
+#[derive(Debug, Default)]
+struct Dropped {
+    records: AtomicU64,
+    bytes: AtomicU64,
+}
+
+impl Dropped {
+    fn add(&self, records: usize, bytes: usize) {
+        self.records.fetch_add(records as u64, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// The `platform.logsDropped` event for what was dropped since the last one, if anything was.
+    fn take_event(&self) -> Option<Value> {
+        let records = self.records.swap(0, Ordering::Relaxed);
+        let bytes = self.bytes.swap(0, Ordering::Relaxed);
+        (records > 0).then(|| {
+            event(
+                "platform.logsDropped",
+                json!({
+                    "reason": "Consumer seems to have fallen behind as it has not acknowledged receipt of logs.",
+                    "droppedRecords": records,
+                    "droppedBytes": bytes,
+                }),
+            )
+        })
+    }
+}
+
+/// Queues `ev` for a subscriber, or counts it as dropped when its queue is full.
+fn offer(tx: &mpsc::Sender<Delivery>, dropped: &Dropped, ev: Value) {
+    if let Err(mpsc::error::TrySendError::Full(Delivery::Event(ev))) =
+        tx.try_send(Delivery::Event(ev))
+    {
+        dropped.add(1, ev.to_string().len());
+    }
 }
 
 /// One environment's telemetry: its subscribers, and the events of init kept for those that
@@ -312,7 +356,7 @@ impl Telemetry {
         if let Ok(subs) = self.subscribers.lock() {
             for s in subs.iter().filter(|s| s.types.contains(&category)) {
                 for ev in s.api.translate(&ev) {
-                    let _ = s.tx.send(Delivery::Event(ev));
+                    offer(&s.tx, &s.dropped, ev);
                 }
             }
         }
@@ -344,7 +388,8 @@ impl Telemetry {
     /// changes nothing; a different one from the same extension replaces its first. An environment's subscribers all use one API: a
     /// subscription through the other one is refused (the error is the message).
     pub(crate) fn subscribe(&self, name: &str, sub: Subscription) -> Result<(), String> {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(sub.buffering.max_items);
+        let dropped = Arc::new(Dropped::default());
         {
             let Ok(mut subs) = self.subscribers.lock() else {
                 return Err("telemetry is unavailable".into());
@@ -367,7 +412,7 @@ impl Telemetry {
                 for (category, ev) in b {
                     if sub.types.contains(category) {
                         for ev in sub.api.translate(ev) {
-                            let _ = tx.send(Delivery::Event(ev));
+                            offer(&tx, &dropped, ev);
                         }
                     }
                 }
@@ -378,9 +423,10 @@ impl Telemetry {
                 types: sub.types.clone(),
                 request: sub.clone(),
                 tx,
+                dropped: dropped.clone(),
             });
         }
-        tokio::spawn(deliver(sub.destination.clone(), sub.buffering, rx));
+        tokio::spawn(deliver(sub.destination.clone(), sub.buffering, rx, dropped));
         self.emit(
             Category::Platform,
             sub.api.subscription_event(),
@@ -392,19 +438,16 @@ impl Telemetry {
     /// Sends every subscriber's buffer now and waits for that, at most `limit` (before
     /// SHUTDOWN, so that extensions have everything when they are told to stop).
     pub(crate) async fn flush(&self, limit: Duration) {
-        let waits: Vec<oneshot::Receiver<()>> = match self.subscribers.lock() {
-            Ok(subs) => subs
-                .iter()
-                .filter_map(|s| {
-                    let (done, wait) = oneshot::channel();
-                    s.tx.send(Delivery::Flush(done)).ok().map(|()| wait)
-                })
-                .collect(),
+        let senders: Vec<mpsc::Sender<Delivery>> = match self.subscribers.lock() {
+            Ok(subs) => subs.iter().map(|s| s.tx.clone()).collect(),
             Err(_) => Vec::new(),
         };
         let _ = tokio::time::timeout(limit, async {
-            for w in waits {
-                let _ = w.await;
+            for tx in senders {
+                let (done, wait) = oneshot::channel();
+                if tx.send(Delivery::Flush(done)).await.is_ok() {
+                    let _ = wait.await;
+                }
             }
         })
         .await;
@@ -415,7 +458,8 @@ impl Telemetry {
 async fn deliver(
     dest: Destination,
     buffering: Buffering,
-    mut rx: mpsc::UnboundedReceiver<Delivery>,
+    mut rx: mpsc::Receiver<Delivery>,
+    dropped: Arc<Dropped>,
 ) {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
@@ -439,7 +483,7 @@ async fn deliver(
                     false
                 }
                 Some(Delivery::Flush(done)) => {
-                    send(&dest, &http, &mut tcp, std::mem::take(&mut batch)).await;
+                    send(&dest, &http, &mut tcp, std::mem::take(&mut batch), &dropped).await;
                     bytes = 0;
                     let _ = done.send(());
                     false
@@ -449,7 +493,7 @@ async fn deliver(
             _ = std::future::ready(()), if full => true,
         };
         if flush_now && !batch.is_empty() {
-            send(&dest, &http, &mut tcp, std::mem::take(&mut batch)).await;
+            send(&dest, &http, &mut tcp, std::mem::take(&mut batch), &dropped).await;
             bytes = 0;
         }
         if rx.is_closed() && rx.is_empty() && batch.is_empty() {
@@ -458,24 +502,34 @@ async fn deliver(
     }
 }
 
-/// Sends one batch. A subscriber that cannot be reached loses the batch (Lambda reports such
-/// losses as `platform.logsDropped`; archfn logs them).
+/// Sends one batch, with a `platform.logsDropped` event first when events were dropped since
+/// the last one. A batch that cannot be delivered is counted as dropped in turn.
 async fn send(
     dest: &Destination,
     http: &reqwest::Client,
     tcp: &mut Option<tokio::net::TcpStream>,
-    batch: Vec<Value>,
+    mut batch: Vec<Value>,
+    dropped: &Dropped,
 ) {
     if batch.is_empty() {
         return;
+    }
+    let (mut records, mut bytes) = (batch.len(), batch.iter().map(|e| e.to_string().len()).sum());
+    if let Some(report) = dropped.take_event() {
+        // Should this batch fail too, what it reports stays to be reported.
+        let count = |k: &str| report["record"][k].as_u64().unwrap_or(0) as usize;
+        records += count("droppedRecords");
+        bytes += count("droppedBytes");
+        batch.insert(0, report);
     }
     let result = match dest {
         Destination::Http(url) => http
             .post(url)
             .header("content-type", "application/json")
-            .body(Value::Array(batch.clone()).to_string())
+            .body(Value::Array(batch).to_string())
             .send()
             .await
+            .and_then(reqwest::Response::error_for_status)
             .map(|_| ())
             .map_err(|e| e.to_string()),
         Destination::Tcp(addr) => {
@@ -500,7 +554,8 @@ async fn send(
         }
     };
     if let Err(e) = result {
-        tracing::debug!(events = batch.len(), error = %e, "telemetry batch dropped");
+        dropped.add(records, bytes);
+        tracing::debug!(events = records, error = %e, "telemetry batch not delivered");
     }
 }
 
@@ -571,5 +626,35 @@ mod tests {
             br#"{"types":["platform"],"destination":{"protocol":"HTTP","URI":"http://sandbox.localdomain:9"}}"#,
         );
         assert!(matches!(parsed, Ok(s) if s.api == Api::Logs { runtime_done: false }));
+    }
+
+    #[test]
+    fn a_full_queue_drops_and_counts_then_reports() {
+        let (tx, mut rx) = mpsc::channel(2);
+        let dropped = Dropped::default();
+        for i in 0..5 {
+            offer(
+                &tx,
+                &dropped,
+                json!({"type": "function", "record": format!("line {i}")}),
+            );
+        }
+        let mut kept = 0;
+        while let Ok(Delivery::Event(_)) = rx.try_recv() {
+            kept += 1;
+        }
+        assert_eq!(kept, 2);
+        let report = dropped.take_event();
+        let record = report
+            .as_ref()
+            .map(|e| e["record"].clone())
+            .unwrap_or_default();
+        assert_eq!(
+            report.as_ref().map(|e| e["type"].clone()),
+            Some(json!("platform.logsDropped"))
+        );
+        assert_eq!(record["droppedRecords"], json!(3));
+        assert!(record["droppedBytes"].as_u64().is_some_and(|b| b > 3 * 20));
+        assert!(dropped.take_event().is_none(), "reported once");
     }
 }
