@@ -199,3 +199,33 @@ def test_an_internal_extension_registers_from_the_runtime_process(lam, runtimes)
     # for it: by the second invocation it has seen the first.
     second = json.loads(lam.invoke(FunctionName=name, Payload=b"{}")["Payload"].read())
     assert body["request_id"] in second["seen"]
+
+
+def c_program(cc: str) -> bytes:
+    """A static C program that does nothing, built with `cc` (gcc, or the aarch64 cross gcc)."""
+    d = Path(tempfile.mkdtemp())
+    (d / "ext.c").write_text("int main(void) { return 0; }\n")
+    subprocess.run([cc, "-static", "-O2", "-o", str(d / "ext"), str(d / "ext.c")], check=True)
+    return (d / "ext").read_bytes()
+
+
+@pytest.mark.parametrize("arch,cc", [("x86_64", "aarch64-linux-gnu-gcc"), ("arm64", "gcc")])
+def test_an_extension_of_the_other_isa_fails_init_with_a_launch_error(lam, runtimes, arch, cc):
+    # The migration case: a layer's extension built for x86_64 on an arm64 function (and the
+    # reverse) cannot start; init fails with Extension.LaunchError instead of waiting for it.
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        info = zipfile.ZipInfo("extensions/agent")
+        info.external_attr = 0o100755 << 16
+        z.writestr(info, c_program(cc))
+    layer = lam.publish_layer_version(LayerName="foreign-agent", Content={"ZipFile": buf.getvalue()})["LayerVersionArn"]
+    name, _ = create(lam, runtime="python3.11", arch=arch, zip_bytes=make_zip({"app.py": APP}), Handler="app.handler",
+                     Layers=[layer], Timeout=30)
+    r = lam.invoke(FunctionName=name, Payload=b"{}", LogType="Tail")
+    body = json.loads(r["Payload"].read())
+    assert r.get("FunctionError") == "Unhandled", body
+    assert body["errorType"] == "Extension.LaunchError", body
+    assert body["errorMessage"].endswith("Error: fork/exec /opt/extensions/agent: exec format error")
+    log = base64.b64decode(r["LogResult"]).decode()
+    assert "EXTENSION\tName: agent\tState: LaunchError\tEvents: []\tError Type: UnknownError" in log, log
+    assert "Status: error\tError Type: Extension.LaunchError" in log, log

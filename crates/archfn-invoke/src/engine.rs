@@ -152,6 +152,21 @@ fn external_extensions(opt: &std::path::Path) -> Vec<String> {
         .collect()
 }
 
+/// The first of the external `extensions` (paths inside the environment) that is an ELF program
+/// of another ISA than `arch`, by name.
+fn foreign_extension(opt: &Path, extensions: &[String], arch: Architecture) -> Option<String> {
+    extensions.iter().find_map(|inside| {
+        let name = inside.rsplit('/').next()?;
+        let mut head = [0u8; 20];
+        let n = std::fs::File::open(opt.join("extensions").join(name))
+            .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+            .ok()?;
+        binfmt::elf_architecture(&head[..n])
+            .filter(|found| *found != arch)
+            .map(|_| name.to_string())
+    })
+}
+
 fn error_doc(error_type: &str, message: String) -> Bytes {
     Bytes::from(serde_json::json!({ "errorType": error_type, "errorMessage": message }).to_string())
 }
@@ -477,6 +492,29 @@ impl Engine {
                 } else {
                     Vec::new()
                 };
+                // An extension built for the other ISA cannot be launched: init fails at once
+                // with Extension.LaunchError, as on Lambda, instead of waiting for it to register.
+                if let Some(name) = opt
+                    .as_deref()
+                    .and_then(|o| foreign_extension(o, &extensions, arch))
+                {
+                    log.push_str(&format!(
+                        "INIT_START Runtime Version: {runtime}.archfn\tExecution: {}\n",
+                        mode.as_str()
+                    ));
+                    log.push_str(&format!("EXTENSION\tName: {name}\tState: LaunchError\tEvents: []\tError Type: UnknownError\n"));
+                    log.push_str(&format!("INIT_REPORT Init Duration: 0.00 ms\tPhase: init\tStatus: error\tError Type: Extension.LaunchError\tExecution: {}\n", mode.as_str()));
+                    let message = format!(
+                        "RequestId: {request_id} Error: fork/exec /opt/extensions/{name}: exec format error"
+                    );
+                    return Ok(self.failed(
+                        &req,
+                        request_id,
+                        error_doc("Extension.LaunchError", message),
+                        log,
+                        mode,
+                    ));
+                }
                 let mut full = if self.inner.isa_enforced {
                     let dir = self.inner.config.work_dir.join("runtime").join("isa");
                     archfn_sandbox::isa::init_argv(arch, &dir, &extensions)
