@@ -116,27 +116,25 @@ for f in ("py-x86_64", "py-arm64", "node-x86_64", "node-arm64"):
     a, fl = groups.get((f"archfn {f}", "Invoke (cold)", 1)), groups.get((f"floor {f}", "floor", 1))
     if a and fl:
         print(f"| {f} | {med(a, 'p50_ms'):.1f} | {med(fl, 'p50_ms'):.1f} | {med(a, 'p50_ms') / med(fl, 'p50_ms'):.2f}x |")
-for c in (1, 4):
-    a, p = groups.get(("archfn rust-x86_64", "Invoke (warm)", c)), groups.get(("cargo-lambda rust-echo", "Invoke (warm)", c))
-    if not (a and p):
-        continue
-    if c == 1:
-        print()
-        print("| warm, same Rust function | concurrency | archfn p50 ms | cargo-lambda p50 ms | p50 ratio (rounds) | archfn ops/s | cargo-lambda ops/s | throughput ratio (rounds) |")
-        print("|---|---|---|---|---|---|---|---|")
+# The same Rust function on both platforms, per concurrency level, round by round.
+pairs = [(c, groups[("archfn rust-x86_64", "Invoke (warm)", c)], groups[("cargo-lambda rust-echo", "Invoke (warm)", c)])
+         for c in (1, 4)
+         if ("archfn rust-x86_64", "Invoke (warm)", c) in groups and ("cargo-lambda rust-echo", "Invoke (warm)", c) in groups]
+if pairs:
+    print()
+    print("| warm, same Rust function | concurrency | archfn p50 ms | cargo-lambda p50 ms | p50 ratio (rounds) | archfn ops/s | cargo-lambda ops/s | throughput ratio (rounds) |")
+    print("|---|---|---|---|---|---|---|---|")
+for c, a, p in pairs:
     p50 = sorted(x["p50_ms"] / y["p50_ms"] for x, y in zip(a, p))
     thr = sorted(x["ops_per_s"] / y["ops_per_s"] for x, y in zip(a, p))
     print(f"| rust-echo | {c} | {med(a, 'p50_ms'):.2f} | {med(p, 'p50_ms'):.2f} | {statistics.median(p50):.2f}x ({p50[0]:.2f}–{p50[-1]:.2f}) "
           f"| {med(a, 'ops_per_s'):.0f} | {med(p, 'ops_per_s'):.0f} | {statistics.median(thr):.2f}x ({thr[0]:.2f}–{thr[-1]:.2f}) |")
 cpu = lambda rs, k: statistics.median(r.get("cpu_us_per_op", {}).get(k, 0) for r in rs)
-for c in (1, 4):
-    a, p = groups.get(("archfn rust-x86_64", "Invoke (warm)", c)), groups.get(("cargo-lambda rust-echo", "Invoke (warm)", c))
-    if not (a and p):
-        continue
-    if c == 1:
-        print()
-        print("| CPU µs per invoke, same Rust function | concurrency | archfn server | cargo-lambda server | archfn's function | cargo-lambda's function | client (archfn / cargo-lambda) |")
-        print("|---|---|---|---|---|---|---|")
+if pairs:
+    print()
+    print("| CPU µs per invoke, same Rust function | concurrency | archfn server | cargo-lambda server | archfn's function | cargo-lambda's function | client (archfn / cargo-lambda) |")
+    print("|---|---|---|---|---|---|---|")
+for c, a, p in pairs:
     print(f"| rust-echo | {c} | {cpu(a, 'server'):.0f} | {cpu(p, 'server'):.0f} | {cpu(a, 'function'):.0f} | {cpu(p, 'function'):.0f} | {cpu(a, 'client'):.0f} / {cpu(p, 'client'):.0f} |")
 PY
 cat "$out/invoke.md"

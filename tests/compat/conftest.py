@@ -101,11 +101,32 @@ def lam(server):
     return server.client()
 
 
-def make_zip(files=None) -> bytes:
+def server_fixture(*args: str, prefix: str = "archfn-test-"):
+    """A module-scoped fixture: a boto3 client of a server of its own, started with `args`
+    (e.g. `--runtime-policy-date 2026-01-01`), with the runtimes installed."""
+
+    @pytest.fixture(scope="module")
+    def fixture(runtimes):
+        with tempfile.TemporaryDirectory(prefix=prefix) as d:
+            s = Server(Path(d) / "data", list(args)).start()
+            yield s.client()
+            s.stop()
+
+    return fixture
+
+
+def make_zip(files=None, executable: bool = False) -> bytes:
+    """A zip of `files` (name to text or bytes); `executable` marks every file 0755 (bootstraps,
+    wrapper scripts, extensions)."""
     files = files or {"lambda_function.py": "def handler(event, context):\n    return event\n"}
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
         for name, data in files.items():
+            if executable:
+                info = zipfile.ZipInfo(name)
+                info.compress_type = zipfile.ZIP_DEFLATED
+                info.external_attr = 0o100755 << 16
+                name = info
             z.writestr(name, data)
     return buf.getvalue()
 

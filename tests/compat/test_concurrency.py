@@ -3,14 +3,12 @@ invocations; every other function shares the account's unreserved pool; over eit
 answers 429 TooManyRequestsException with Lambda's Reason."""
 
 import json
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import botocore.exceptions
 import pytest
 
-from conftest import Server, create, make_zip
+from conftest import create, make_zip, server_fixture
 
 SLEEPY = """
 import time
@@ -52,12 +50,7 @@ def test_reserved_concurrency_caps_a_function(lam, runtimes):
     assert json.loads(lam.invoke(FunctionName=name, Payload=b"{}")["Payload"].read()) == {"ok": True}
 
 
-@pytest.fixture(scope="module")
-def small_account(runtimes):
-    with tempfile.TemporaryDirectory(prefix="archfn-quota-") as d:
-        s = Server(Path(d) / "data", ["--account-concurrency", "3"]).start()
-        yield s.client()
-        s.stop()
+small_account = server_fixture("--account-concurrency", "3", prefix="archfn-quota-")
 
 
 def test_the_account_pool_is_shared_by_unreserved_functions(small_account):

@@ -10,7 +10,6 @@ import urllib.request
 from pathlib import Path
 
 import botocore.exceptions
-import pytest
 
 from conftest import ROLE, Server, make_zip
 

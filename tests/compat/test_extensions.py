@@ -3,12 +3,10 @@ started with the runtime, register for INVOKE and SHUTDOWN, hold init open until
 `/event/next`, get every invocation's INVOKE event, and the invocation ends when they are done."""
 
 import base64
-import io
 import json
 import subprocess
 import tempfile
 import time
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -50,12 +48,7 @@ def handler(event, context):
 
 
 def layer_zip() -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        info = zipfile.ZipInfo("extensions/recorder")
-        info.external_attr = 0o100755 << 16
-        z.writestr(info, RECORDER)
-    return buf.getvalue()
+    return make_zip({"extensions/recorder": RECORDER}, executable=True)
 
 
 @pytest.mark.parametrize("arch", ["x86_64", "arm64"])
@@ -213,12 +206,8 @@ def c_program(cc: str) -> bytes:
 def test_an_extension_of_the_other_isa_fails_init_with_a_launch_error(lam, runtimes, arch, cc):
     # The migration case: a layer's extension built for x86_64 on an arm64 function (and the
     # reverse) cannot start; init fails with Extension.LaunchError instead of waiting for it.
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        info = zipfile.ZipInfo("extensions/agent")
-        info.external_attr = 0o100755 << 16
-        z.writestr(info, c_program(cc))
-    layer = lam.publish_layer_version(LayerName="foreign-agent", Content={"ZipFile": buf.getvalue()})["LayerVersionArn"]
+    agent = make_zip({"extensions/agent": c_program(cc)}, executable=True)
+    layer = lam.publish_layer_version(LayerName="foreign-agent", Content={"ZipFile": agent})["LayerVersionArn"]
     name, _ = create(lam, runtime="python3.11", arch=arch, zip_bytes=make_zip({"app.py": APP}), Handler="app.handler",
                      Layers=[layer], Timeout=30)
     r = lam.invoke(FunctionName=name, Payload=b"{}", LogType="Tail")

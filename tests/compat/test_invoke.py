@@ -3,8 +3,6 @@ on this x86_64 host), with Lambda's failure semantics, logs and routing."""
 
 import base64
 import json
-import os
-import shutil
 import subprocess
 import tempfile
 import time
@@ -13,7 +11,7 @@ from pathlib import Path
 import botocore.exceptions
 import pytest
 
-from conftest import REPO, ROLE, archfn_bin, create, make_zip, unique, wait_updated
+from conftest import REPO, archfn_bin, create, make_zip, unique, wait_updated
 
 PY = """
 import os, platform, sys, time
@@ -229,13 +227,7 @@ def build_c_runtime(arch: str) -> bytes:
     cc = {"x86_64": "gcc", "arm64": "aarch64-linux-gnu-gcc"}[arch]
     out = Path(tempfile.mkdtemp()) / "bootstrap"
     subprocess.run([cc, "-static", "-O2", "-o", str(out), str(REPO / "tests/functions/c-runtime/bootstrap.c")], check=True)
-    import io, zipfile
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        info = zipfile.ZipInfo("bootstrap")
-        info.external_attr = 0o100755 << 16
-        z.writestr(info, out.read_bytes())
-    return buf.getvalue()
+    return make_zip({"bootstrap": out.read_bytes()}, executable=True)
 
 
 @pytest.mark.parametrize("arch,machine", [("arm64", "aarch64"), ("x86_64", "x86_64")])
@@ -258,18 +250,11 @@ def test_x86_bootstrap_in_arm64_function_fails_fast(lam, runtimes):
 
 def test_rust_lambda_runtime_function(lam, runtimes):
     """A bootstrap built with the `lambda_runtime` crate (test-functions/rust-echo), provided.al2023 x86_64."""
-    import io, zipfile
-
     binary = REPO / "target" / "debug" / "rust-echo"
     if not binary.exists():
         subprocess.run(["cargo", "build", "-p", "rust-echo"], cwd=REPO, check=True)
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        info = zipfile.ZipInfo("bootstrap")
-        info.external_attr = 0o100755 << 16
-        info.compress_type = zipfile.ZIP_DEFLATED
-        z.writestr(info, binary.read_bytes())
-    name, _ = create(lam, runtime="provided.al2023", arch="x86_64", zip_bytes=buf.getvalue(), Handler="bootstrap")
+    zipped = make_zip({"bootstrap": binary.read_bytes()}, executable=True)
+    name, _ = create(lam, runtime="provided.al2023", arch="x86_64", zip_bytes=zipped, Handler="bootstrap")
     r, body = invoke(lam, name, {"hi": 1})
     assert "FunctionError" not in r, body
     assert body["machine"] == "x86_64" and body["event"] == {"hi": 1} and body["function"] == name
@@ -313,15 +298,8 @@ SHELL_FUNCTION = """handler () {
 @pytest.mark.parametrize("arch,machine", [("x86_64", "x86_64"), ("arm64", "aarch64")])
 def test_shell_custom_runtime(lam, runtimes, arch, machine):
     """A bash + curl bootstrap, as in AWS's custom runtime tutorial, on provided.al2023."""
-    import io
-    import zipfile
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        for name, text in (("bootstrap", SHELL_BOOTSTRAP), ("function.sh", SHELL_FUNCTION)):
-            info = zipfile.ZipInfo(name)
-            info.external_attr = 0o100755 << 16
-            z.writestr(info, text)
-    name, _ = create(lam, runtime="provided.al2023", arch=arch, zip_bytes=buf.getvalue(), Handler="function.handler",
+    zipped = make_zip({"bootstrap": SHELL_BOOTSTRAP, "function.sh": SHELL_FUNCTION}, executable=True)
+    name, _ = create(lam, runtime="provided.al2023", arch=arch, zip_bytes=zipped, Handler="function.handler",
                      Timeout=30)
     r, body = invoke(lam, name, {"n": 1})
     assert "FunctionError" not in r, body

@@ -3,12 +3,10 @@ both ISAs. Both are past AWS's "block function create" date, so this server judg
 at an earlier date."""
 
 import json
-import tempfile
-from pathlib import Path
 
 import pytest
 
-from conftest import Server, create, make_zip
+from conftest import create, make_zip, server_fixture
 
 HANDLER = """
 let count = 0;
@@ -22,12 +20,7 @@ exports.callback = (event, context, cb) => cb(null, { viaCallback: true, arch: p
 """
 
 
-@pytest.fixture(scope="module")
-def lam(runtimes):
-    with tempfile.TemporaryDirectory(prefix="archfn-node-") as d:
-        s = Server(Path(d) / "data", ["--runtime-policy-date", "2026-01-01"]).start()
-        yield s.client()
-        s.stop()
+lam = server_fixture("--runtime-policy-date", "2026-01-01", prefix="archfn-node-")
 
 
 @pytest.mark.parametrize("runtime", ["nodejs20.x", "nodejs18.x"])

@@ -5,13 +5,11 @@ the host natively or under the host's QEMU (shared/spec/isa-enforcement.md)."""
 import json
 import subprocess
 import tempfile
-import zipfile
-import io
 from pathlib import Path
 
 import pytest
 
-from conftest import create
+from conftest import create, make_zip
 
 HELPER_C = r'''
 #include <stdio.h>
@@ -40,14 +38,8 @@ def helper(cc: str) -> bytes:
 
 @pytest.fixture(scope="module")
 def package():
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        for name, data in (("app.py", APP.encode()), ("helper-x86_64", helper("gcc")),
-                           ("helper-aarch64", helper("aarch64-linux-gnu-gcc"))):
-            info = zipfile.ZipInfo(name)
-            info.external_attr = 0o100755 << 16
-            z.writestr(info, data)
-    return buf.getvalue()
+    return make_zip({"app.py": APP, "helper-x86_64": helper("gcc"),
+                     "helper-aarch64": helper("aarch64-linux-gnu-gcc")}, executable=True)
 
 
 @pytest.mark.parametrize("arch,machine,other", [("arm64", "aarch64", "x86_64"), ("x86_64", "x86_64", "aarch64")])

@@ -4,14 +4,10 @@ that scans clean for arm64 and runs as arm64."""
 import json
 import subprocess
 import sys
-import tempfile
 import zipfile
-from pathlib import Path
-
-import pytest
 
 from artifacts import install_wheels, npm_package, wheels
-from conftest import Server, archfn_bin, create, make_zip
+from conftest import archfn_bin, create, make_zip, server_fixture
 from test_invoke_wheels import APP
 
 
@@ -24,13 +20,8 @@ def scan(path, *args):
     return subprocess.run([archfn_bin(), "scan", str(path), *args], capture_output=True, text=True)
 
 
-@pytest.fixture(scope="module")
-def lam(runtimes):
-    # nodejs20.x is past AWS's block-create date; judge runtime policy at an earlier date.
-    with tempfile.TemporaryDirectory(prefix="archfn-migrate-") as d:
-        s = Server(Path(d) / "data", ["--runtime-policy-date", "2026-01-01"]).start()
-        yield s.client()
-        s.stop()
+# nodejs20.x is past AWS's block-create date; judge runtime policy at an earlier date.
+lam = server_fixture("--runtime-policy-date", "2026-01-01", prefix="archfn-migrate-")
 
 
 def test_python_package_with_native_wheels_moves_to_arm64(lam, tmp_path):

@@ -1,7 +1,6 @@
 """`archfn scan` on real artifacts: numpy's manylinux aarch64 wheel from PyPI, and C bootstraps
 built for each ISA. Exit 0 compatible, 1 incompatible, 2 unreadable."""
 
-import io
 import json
 import subprocess
 import zipfile

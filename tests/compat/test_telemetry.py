@@ -2,16 +2,12 @@
 during init and is sent the environment's platform events and the function's log lines, over HTTP
 and over TCP, to a listener it opens on `sandbox.localdomain`."""
 
-import io
 import json
-import socket
 import time
-import zipfile
-import urllib.request
 
 import pytest
 
-from conftest import create, make_zip
+from conftest import create, free_port, make_zip
 
 # An extension that opens a listener, subscribes, and appends every event it receives to
 # /tmp/telemetry.jsonl, which the function (same environment, same /tmp) reads back.
@@ -106,30 +102,33 @@ def handler(event, context):
 '''
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def layer_zip(protocol: str, port: int, api: str = "telemetry", late: bool = False) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        info = zipfile.ZipInfo("extensions/listener")
-        info.external_attr = 0o100755 << 16
-        z.writestr(info, LISTENER % {"protocol": protocol, "port": port, "api": api, "late": late})
-    return buf.getvalue()
+    listener = LISTENER % {"protocol": protocol, "port": port, "api": api, "late": late}
+    return make_zip({"extensions/listener": listener}, executable=True)
+
+
+def with_listener(lam, layer_name: str, layer: bytes, **config) -> str:
+    """A function running APP with the listener extension of `layer`; its name."""
+    arn = lam.publish_layer_version(LayerName=layer_name, Content={"ZipFile": layer})["LayerVersionArn"]
+    name, _ = create(lam, runtime="python3.11", zip_bytes=make_zip({"app.py": APP}), Handler="app.handler",
+                     Layers=[arn], Timeout=30, **config)
+    return name
+
+
+def invoke_and_collect(lam, name):
+    """Invokes `name`, then invokes it again to read what the listener had received once the
+    first invocation's platform.report arrived: (first response, its request id, second's body)."""
+    first = lam.invoke(FunctionName=name, Payload=b"{}")
+    first_id = first["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
+    second = json.loads(lam.invoke(FunctionName=name, Payload=json.dumps({"wait_for": first_id}))["Payload"].read())
+    return first, first_id, second
 
 
 @pytest.mark.parametrize("protocol", ["HTTP", "TCP"])
 def test_a_subscribed_extension_receives_platform_events_and_function_logs(lam, runtimes, protocol):
-    layer = lam.publish_layer_version(LayerName="listener", Content={"ZipFile": layer_zip(protocol, free_port())})
-    name, _ = create(lam, runtime="python3.11", zip_bytes=make_zip({"app.py": APP}), Handler="app.handler",
-                     Layers=[layer["LayerVersionArn"]], Timeout=30, MemorySize=256)
-    first = lam.invoke(FunctionName=name, Payload=b"{}")
+    name = with_listener(lam, "listener", layer_zip(protocol, free_port()), MemorySize=256)
+    first, first_id, second = invoke_and_collect(lam, name)
     assert "FunctionError" not in first
-    first_id = first["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
-    second = json.loads(lam.invoke(FunctionName=name, Payload=json.dumps({"wait_for": first_id}))["Payload"].read())
 
     sub = second["subscribe"]
     assert (sub["status"], json.loads(sub["body"])) == (200, "OK")
@@ -137,8 +136,8 @@ def test_a_subscribed_extension_receives_platform_events_and_function_logs(lam, 
     assert sub["mixed"] == [400, "Logs.ValidationError"]
 
     events = second["events"]
-    assert [e["type"] for e in events].count("platform.telemetrySubscription") == 1
     types = [e["type"] for e in events]
+    assert types.count("platform.telemetrySubscription") == 1
     # Init's events were kept for the subscriber, which subscribed during init.
     assert types[0] == "platform.initStart", types
     assert events[0]["record"]["functionName"] == name and events[0]["record"]["phase"] == "init"
@@ -164,12 +163,8 @@ def test_a_subscribed_extension_receives_platform_events_and_function_logs(lam, 
 
 
 def test_the_logs_api_sends_its_own_event_shapes(lam, runtimes):
-    layer = lam.publish_layer_version(LayerName="logs-listener", Content={"ZipFile": layer_zip("HTTP", free_port(), "logs")})
-    name, _ = create(lam, runtime="python3.11", zip_bytes=make_zip({"app.py": APP}), Handler="app.handler",
-                     Layers=[layer["LayerVersionArn"]], Timeout=30, MemorySize=256)
-    first = lam.invoke(FunctionName=name, Payload=b"{}")
-    first_id = first["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
-    second = json.loads(lam.invoke(FunctionName=name, Payload=json.dumps({"wait_for": first_id}))["Payload"].read())
+    name = with_listener(lam, "logs-listener", layer_zip("HTTP", free_port(), "logs"), MemorySize=256)
+    _, first_id, second = invoke_and_collect(lam, name)
     sub = second["subscribe"]
     assert (sub["status"], json.loads(sub["body"])) == (200, "OK")
     assert sub["bad"] == [400, {"errorType": "Logs.ValidationError", "errorMessage": "URI port is not provided"}]
@@ -190,15 +185,10 @@ def test_the_logs_api_sends_its_own_event_shapes(lam, runtimes):
 def test_what_a_subscriber_could_not_take_is_reported_as_dropped(lam, runtimes):
     # The listener opens only at the second INVOKE, so init's and the first invocation's events
     # cannot be delivered; the first batch it does get starts with platform.logsDropped.
-    layer = lam.publish_layer_version(LayerName="late-listener",
-                                      Content={"ZipFile": layer_zip("HTTP", free_port(), late=True)})
-    name, _ = create(lam, runtime="python3.11", zip_bytes=make_zip({"app.py": APP}), Handler="app.handler",
-                     Layers=[layer["LayerVersionArn"]], Timeout=30)
+    name = with_listener(lam, "late-listener", layer_zip("HTTP", free_port(), late=True))
     lam.invoke(FunctionName=name, Payload=b"{}")
     time.sleep(0.5)  # well past the 25 ms batching: every delivery so far has been tried, and failed
-    second = lam.invoke(FunctionName=name, Payload=b"{}")
-    second_id = second["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
-    events = json.loads(lam.invoke(FunctionName=name, Payload=json.dumps({"wait_for": second_id}))["Payload"].read())["events"]
+    events = invoke_and_collect(lam, name)[2]["events"]
     types = [e["type"] for e in events]
     assert "platform.initStart" not in types, types
     assert types[0] == "platform.logsDropped", types

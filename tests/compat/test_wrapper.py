@@ -2,36 +2,14 @@
 `AWS_LAMBDA_EXEC_WRAPPER` starts the runtime through the function's wrapper script, which gets
 the interpreter and its arguments. OS-only runtimes ignore the variable, as on Lambda."""
 
-import io
 import json
-import tempfile
-import zipfile
-from pathlib import Path
 
 import pytest
 
-from conftest import Server, create
+from conftest import create, make_zip, server_fixture
 
-
-@pytest.fixture(scope="module")
-def lam(runtimes):
-    # nodejs20.x is past AWS's "block function create" date: judge runtime policy earlier.
-    with tempfile.TemporaryDirectory(prefix="archfn-wrapper-") as d:
-        s = Server(Path(d) / "data", ["--runtime-policy-date", "2026-01-01"]).start()
-        yield s.client()
-        s.stop()
-
-
-def make_zip(files) -> bytes:
-    """A zip whose files are executable (the wrapper and bootstrap must be)."""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, data in files.items():
-            info = zipfile.ZipInfo(name)
-            info.external_attr = 0o100755 << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            z.writestr(info, data)
-    return buf.getvalue()
+# nodejs20.x is past AWS's "block function create" date: judge runtime policy earlier.
+lam = server_fixture("--runtime-policy-date", "2026-01-01", prefix="archfn-wrapper-")
 
 WRAPPER = '''#!/bin/bash
 # Records how it was called, sets a variable, and starts the runtime with an extra option.
@@ -57,7 +35,7 @@ exports.handler = async () => ({ wrapped_by: process.env.WRAPPED_BY,
 
 @pytest.mark.parametrize("arch,machine", [("x86_64", "x86_64"), ("arm64", "aarch64")])
 def test_python_starts_through_the_wrapper_script(lam, arch, machine):
-    name, _ = create(lam, runtime="python3.11", arch=arch, zip_bytes=make_zip({"app.py": PY_APP, "wrapper": WRAPPER}),
+    name, _ = create(lam, runtime="python3.11", arch=arch, zip_bytes=make_zip({"app.py": PY_APP, "wrapper": WRAPPER}, executable=True),
                      Handler="app.handler", Environment={"Variables": {"AWS_LAMBDA_EXEC_WRAPPER": "/var/task/wrapper"}},
                      Timeout=30)
     r = lam.invoke(FunctionName=name, Payload=b"{}")
@@ -70,7 +48,7 @@ def test_python_starts_through_the_wrapper_script(lam, arch, machine):
 
 
 def test_node_starts_through_the_wrapper_script(lam):
-    name, _ = create(lam, runtime="nodejs20.x", zip_bytes=make_zip({"index.js": NODE_APP, "wrapper": WRAPPER}),
+    name, _ = create(lam, runtime="nodejs20.x", zip_bytes=make_zip({"index.js": NODE_APP, "wrapper": WRAPPER}, executable=True),
                      Handler="index.handler", Environment={"Variables": {"AWS_LAMBDA_EXEC_WRAPPER": "/var/task/wrapper"}},
                      Timeout=30)
     r = lam.invoke(FunctionName=name, Payload=b"{}")
@@ -97,7 +75,7 @@ while true; do
   curl -sS -X POST "http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime/invocation/$id/response" -d "\\"${WRAPPED_BY:-unwrapped}\\"" > /dev/null
 done
 '''
-    name, _ = create(lam, runtime="provided.al2023", zip_bytes=make_zip({"bootstrap": bootstrap, "wrapper": WRAPPER}),
+    name, _ = create(lam, runtime="provided.al2023", zip_bytes=make_zip({"bootstrap": bootstrap, "wrapper": WRAPPER}, executable=True),
                      Handler="bootstrap", Environment={"Variables": {"AWS_LAMBDA_EXEC_WRAPPER": "/var/task/wrapper"}})
     r = lam.invoke(FunctionName=name, Payload=b"{}")
     assert json.loads(r["Payload"].read()) == "unwrapped"

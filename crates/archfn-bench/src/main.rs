@@ -25,10 +25,9 @@ enum Bench {
     Control(Args),
     /// Warm invoke latency and throughput over plain HTTP (any Lambda Invoke endpoint).
     Warm(WarmArgs),
-    /// Cold starts: a configuration change forces a new environment before each invoke.
+    /// Cold starts: a configuration change forces a new environment before each invoke; with
+    /// `--floor-label … -- CMD`, each alternates with a run of the floor command.
     Cold(ColdArgs),
-    /// The floor: a command run the same way N times (e.g. a bare interpreter under bwrap).
-    Floor(FloorArgs),
     /// `archfn scan` on a large package next to `unzip -tq` of it: wall time and peak memory.
     Scan(scan::ScanArgs),
     /// Runs one command, printing its wall time and peak memory as JSON (used by `scan`).
@@ -128,22 +127,6 @@ struct ColdArgs {
     /// The floor command (after `--`).
     #[arg(last = true)]
     floor_command: Vec<String>,
-}
-
-#[derive(Debug, clap::Args)]
-struct FloorArgs {
-    /// Name of the measurement.
-    #[arg(long)]
-    label: String,
-    /// Runs to measure.
-    #[arg(long, default_value_t = 10)]
-    rounds: usize,
-    /// Append JSON lines here.
-    #[arg(long)]
-    json_out: Option<std::path::PathBuf>,
-    /// The command.
-    #[arg(last = true, required = true)]
-    command: Vec<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -478,32 +461,12 @@ fn run_floor_once(command: &[String]) -> anyhow::Result<Duration> {
     Ok(t.elapsed())
 }
 
-fn floor(args: FloorArgs) -> anyhow::Result<()> {
-    let mut latencies_ms = Vec::new();
-    let mut busy = Duration::ZERO;
-    for _ in 0..args.rounds {
-        let took = run_floor_once(&args.command)?;
-        busy += took;
-        latencies_ms.push(took.as_secs_f64() * 1000.0);
-    }
-    let m = Measurement {
-        op: "floor",
-        concurrency: 1,
-        ops: args.rounds,
-        elapsed: busy,
-        latencies_ms,
-        cpu_us: Vec::new(),
-    };
-    print_and_save(&args.label, &[m], args.json_out.as_deref())
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = match Bench::parse() {
         Bench::Control(a) => a,
         Bench::Warm(a) => return warm(a).await,
         Bench::Cold(a) => return cold(a).await,
-        Bench::Floor(a) => return floor(a),
         Bench::Scan(a) => return scan::scan(a),
         Bench::Measure(a) => return scan::measure(a),
     };

@@ -130,8 +130,8 @@ struct Inner {
 /// no cgroup2 mount to remount.
 const FAVORDYNMODS_V1_MOUNT: &str = "/run/archfn/cgroup-favordynmods";
 
-/// The external extensions of merged layers: executable files in `<opt>/extensions/`, as paths
-/// inside the environment, in name order.
+/// The external extensions of merged layers: the names of the executable files in
+/// `<opt>/extensions/` (`/opt/extensions/NAME` inside the environment), in name order.
 fn external_extensions(opt: &std::path::Path) -> Vec<String> {
     use std::os::unix::fs::PermissionsExt;
     let Ok(entries) = std::fs::read_dir(opt.join("extensions")) else {
@@ -147,23 +147,20 @@ fn external_extensions(opt: &std::path::Path) -> Vec<String> {
         .collect();
     names.sort();
     names
-        .into_iter()
-        .map(|n| format!("/opt/extensions/{n}"))
-        .collect()
 }
 
-/// The first of the external `extensions` (paths inside the environment) that is an ELF program
-/// of another ISA than `arch`, by name.
-fn foreign_extension(opt: &Path, extensions: &[String], arch: Architecture) -> Option<String> {
-    extensions.iter().find_map(|inside| {
-        let name = inside.rsplit('/').next()?;
+/// The first of the external `extensions` (names in `<opt>/extensions/`) that is an ELF program
+/// of another ISA than `arch`.
+fn foreign_extension<'a>(
+    opt: &Path,
+    extensions: &'a [String],
+    arch: Architecture,
+) -> Option<&'a str> {
+    extensions.iter().map(String::as_str).find(|name| {
         let mut head = [0u8; 20];
-        let n = std::fs::File::open(opt.join("extensions").join(name))
+        std::fs::File::open(opt.join("extensions").join(name))
             .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
-            .ok()?;
-        binfmt::elf_architecture(&head[..n])
-            .filter(|found| *found != arch)
-            .map(|_| name.to_string())
+            .is_ok_and(|n| binfmt::elf_architecture(&head[..n]).is_some_and(|found| found != arch))
     })
 }
 
@@ -468,6 +465,7 @@ impl Engine {
             Some(env) => env,
             None => {
                 binfmt::ensure(arch)?;
+                let runtime_version = format!("{runtime}.archfn");
                 let rootfs = self.inner.runtimes.rootfs(&runtime, arch)?;
                 let opt = self.merged_opt(&target.layer_dirs)?;
                 let argv = match Self::argv(recipe.kind, recipe.interpreter, target, opt.as_deref())
@@ -475,7 +473,13 @@ impl Engine {
                     Ok(a) => a,
                     Err((error_type, message)) => {
                         let message = format!("RequestId: {request_id} Error: {message}");
-                        log.push_str(&format!("INIT_REPORT Init Duration: 0.00 ms\tPhase: init\tStatus: error\tError Type: {error_type}\n"));
+                        log.push_str(&logs::init_report_line(
+                            0.0,
+                            "init",
+                            "error",
+                            Some(&error_type),
+                            mode,
+                        ));
                         return Ok(self.failed(
                             &req,
                             request_id,
@@ -498,12 +502,15 @@ impl Engine {
                     .as_deref()
                     .and_then(|o| foreign_extension(o, &extensions, arch))
                 {
-                    log.push_str(&format!(
-                        "INIT_START Runtime Version: {runtime}.archfn\tExecution: {}\n",
-                        mode.as_str()
-                    ));
+                    log.push_str(&logs::init_start_line(&runtime_version, mode));
                     log.push_str(&format!("EXTENSION\tName: {name}\tState: LaunchError\tEvents: []\tError Type: UnknownError\n"));
-                    log.push_str(&format!("INIT_REPORT Init Duration: 0.00 ms\tPhase: init\tStatus: error\tError Type: Extension.LaunchError\tExecution: {}\n", mode.as_str()));
+                    log.push_str(&logs::init_report_line(
+                        0.0,
+                        "init",
+                        "error",
+                        Some("Extension.LaunchError"),
+                        mode,
+                    ));
                     let message = format!(
                         "RequestId: {request_id} Error: fork/exec /opt/extensions/{name}: exec format error"
                     );
@@ -517,7 +524,11 @@ impl Engine {
                 }
                 let mut full = if self.inner.isa_enforced {
                     let dir = self.inner.config.work_dir.join("runtime").join("isa");
-                    archfn_sandbox::isa::init_argv(arch, &dir, &extensions)
+                    let paths: Vec<String> = extensions
+                        .iter()
+                        .map(|n| format!("/opt/extensions/{n}"))
+                        .collect();
+                    archfn_sandbox::isa::init_argv(arch, &dir, &paths)
                 } else {
                     Vec::new()
                 };
@@ -534,10 +545,7 @@ impl Engine {
                     argv: full,
                     cgroup_procs: None,
                 };
-                log.push_str(&format!(
-                    "INIT_START Runtime Version: {runtime}.archfn\tExecution: {}\n",
-                    mode.as_str()
-                ));
+                log.push_str(&logs::init_start_line(&runtime_version, mode));
                 let params = StartParams {
                     spec,
                     log_dir: self.inner.config.work_dir.join("env-logs"),
@@ -548,14 +556,11 @@ impl Engine {
                         function_version: c.version.clone(),
                         handler: c.handler.clone().unwrap_or_default(),
                         account_id: req.invoked_arn.split(':').nth(4).unwrap_or("").to_string(),
-                        external_extensions: extensions
-                            .iter()
-                            .filter_map(|p| p.rsplit('/').next().map(str::to_string))
-                            .collect(),
+                        external_extensions: extensions.clone(),
                     },
                     extensions_expected: extensions.len(),
                     init_phase: "init",
-                    runtime_version: format!("{runtime}.archfn"),
+                    runtime_version,
                 };
                 let mut started = Instant::now();
                 let mut result = Environment::start(params.clone()).await;
@@ -564,9 +569,8 @@ impl Engine {
                     // ("suppressed init"), under the function's timeout, and bills it as invoke.
                     log.push_str(output);
                     let init_ms = started.elapsed().as_secs_f64() * 1000.0;
-                    log.push_str(&format!(
-                        "INIT_REPORT Init Duration: {init_ms:.2} ms\tPhase: init\tStatus: timeout\tExecution: {}\n",
-                        mode.as_str()
+                    log.push_str(&logs::init_report_line(
+                        init_ms, "init", "timeout", None, mode,
                     ));
                     started = Instant::now();
                     let retry = StartParams {
@@ -629,7 +633,13 @@ impl Engine {
                         } else {
                             "error"
                         };
-                        log.push_str(&format!("INIT_REPORT Init Duration: {init_ms:.2} ms\tPhase: {phase}\tStatus: {status}\tError Type: {error_type}\tExecution: {}\n", mode.as_str()));
+                        log.push_str(&logs::init_report_line(
+                            init_ms,
+                            phase,
+                            status,
+                            Some(&error_type),
+                            mode,
+                        ));
                         return Ok(self.failed(&req, request_id, body, log, mode));
                     }
                 }
@@ -732,16 +742,9 @@ impl Engine {
         }
         log.push_str(&logs::report_line(&request_id, &report, status));
         self.inner.logs.append(&target.region, &c.name, &log);
+        let ending = Ending::of(function_error.is_some(), status);
         if telemetry {
-            invoke_telemetry(
-                &env,
-                &request_id,
-                &output,
-                &report,
-                &payload,
-                status,
-                function_error.is_some(),
-            );
+            invoke_telemetry(&env, &request_id, &output, &report, &payload, ending);
         }
         self.inner.metrics.record(
             crate::metrics::Labels {
@@ -749,12 +752,7 @@ impl Engine {
                 version: c.version.clone(),
                 arch: arch.as_str(),
                 execution: mode.as_str(),
-                outcome: match (&function_error, status) {
-                    (None, _) => "success",
-                    (Some(_), Some(("timeout", _))) => "timeout",
-                    (Some(_), Some(_)) => "crash",
-                    (Some(_), None) => "function_error",
-                },
+                outcome: ending.metric(),
             },
             duration_ms,
             report.init_ms.is_some(),
@@ -803,6 +801,49 @@ impl Engine {
     }
 }
 
+/// How an invocation ended, in the words of the metrics and of the Telemetry API.
+#[derive(Debug, Clone, Copy)]
+enum Ending {
+    Success,
+    /// The function reported an error (`/error`).
+    FunctionError,
+    Timeout,
+    /// The runtime died, ran out of memory, or answered too much: the platform's verdict.
+    Crash,
+}
+
+impl Ending {
+    /// From whether the answer is a function error, and the REPORT line's status.
+    fn of(function_error: bool, status: Option<(&str, &str)>) -> Ending {
+        match (function_error, status) {
+            (false, _) => Ending::Success,
+            (true, Some(("timeout", _))) => Ending::Timeout,
+            (true, Some(_)) => Ending::Crash,
+            (true, None) => Ending::FunctionError,
+        }
+    }
+
+    /// The `outcome` label of `/metrics`.
+    fn metric(self) -> &'static str {
+        match self {
+            Ending::Success => "success",
+            Ending::FunctionError => "function_error",
+            Ending::Timeout => "timeout",
+            Ending::Crash => "crash",
+        }
+    }
+
+    /// The Telemetry API's `status`.
+    fn telemetry(self) -> &'static str {
+        match self {
+            Ending::Success => "success",
+            Ending::FunctionError => "error",
+            Ending::Timeout => "timeout",
+            Ending::Crash => "failure",
+        }
+    }
+}
+
 /// The Telemetry API's events of a successful init: the init's output, `initRuntimeDone` and
 /// `initReport`. Init is then over: no more events are kept for late subscribers.
 fn init_telemetry(env: &Environment, output: &str, phase: &str, took: Duration) {
@@ -826,17 +867,11 @@ fn invoke_telemetry(
     output: &str,
     report: &Report,
     payload: &Bytes,
-    status: Option<(&str, &str)>,
-    function_error: bool,
+    ending: Ending,
 ) {
     let t = env.telemetry();
     t.function_lines(output);
-    let status = match (status, function_error) {
-        (Some(("timeout", _)), _) => "timeout",
-        (Some(_), _) => "failure",
-        (None, true) => "error",
-        (None, false) => "success",
-    };
+    let status = ending.telemetry();
     t.emit(
         Category::Platform,
         "platform.runtimeDone",

@@ -17,6 +17,32 @@ pub(crate) struct Report {
     pub mode: ExecutionMode,
 }
 
+/// `INIT_START` with the runtime's version and archfn's `Execution` field.
+pub(crate) fn init_start_line(runtime_version: &str, mode: ExecutionMode) -> String {
+    format!(
+        "INIT_START Runtime Version: {runtime_version}\tExecution: {}\n",
+        mode.as_str()
+    )
+}
+
+/// `INIT_REPORT` of an init that did not end in a ready environment: its phase (`init`, or
+/// `invoke` for an init run again inside the first invocation), status and error type.
+pub(crate) fn init_report_line(
+    init_ms: f64,
+    phase: &str,
+    status: &str,
+    error_type: Option<&str>,
+    mode: ExecutionMode,
+) -> String {
+    let error = error_type
+        .map(|e| format!("\tError Type: {e}"))
+        .unwrap_or_default();
+    format!(
+        "INIT_REPORT Init Duration: {init_ms:.2} ms\tPhase: {phase}\tStatus: {status}{error}\tExecution: {}\n",
+        mode.as_str()
+    )
+}
+
 pub(crate) fn start_line(request_id: &str, version: &str) -> String {
     format!("START RequestId: {request_id} Version: {version}\n")
 }

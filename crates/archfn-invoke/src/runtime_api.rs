@@ -96,6 +96,13 @@ struct ExtensionSlot {
     busy: std::sync::atomic::AtomicBool,
 }
 
+impl ExtensionSlot {
+    /// Whether it registered for `event_type` (`INVOKE`, `SHUTDOWN`).
+    fn wants(&self, event_type: &str) -> bool {
+        self.events.iter().any(|t| t == event_type)
+    }
+}
+
 pub(crate) struct ApiState {
     next: Mutex<mpsc::Receiver<Invocation>>,
     current: std::sync::Mutex<Option<(String, oneshot::Sender<RuntimeReply>)>>,
@@ -108,7 +115,7 @@ pub(crate) struct ApiState {
     /// Extensions still working on an event.
     extensions_busy: watch::Sender<usize>,
     /// Telemetry API subscriptions and their streams.
-    pub(crate) telemetry: Arc<Telemetry>,
+    pub(crate) telemetry: Telemetry,
 }
 
 /// The host side of one environment's Runtime API.
@@ -488,10 +495,7 @@ impl ApiState {
         let Ok(all) = self.extensions.lock() else {
             return 0;
         };
-        let mut subscribed = all
-            .iter()
-            .filter(|e| e.events.iter().any(|t| t == event_type))
-            .peekable();
+        let mut subscribed = all.iter().filter(|e| e.wants(event_type)).peekable();
         if subscribed.peek().is_none() {
             return 0;
         }
@@ -549,7 +553,7 @@ impl RuntimeApi {
         self.state
             .extensions
             .lock()
-            .is_ok_and(|all| all.iter().any(|e| e.events.iter().any(|t| t == event_type)))
+            .is_ok_and(|all| all.iter().any(|e| e.wants(event_type)))
     }
 
     /// The state the server shares, for work that outlives this handle (SHUTDOWN).
@@ -578,7 +582,7 @@ impl RuntimeApi {
             extensions: std::sync::Mutex::new(Vec::new()),
             extensions_started: started_tx,
             extensions_busy: busy_tx,
-            telemetry: Arc::new(Telemetry::new()),
+            telemetry: Telemetry::new(),
         });
         let router = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))

@@ -252,8 +252,6 @@ enum Delivery {
 struct Subscriber {
     /// The extension that subscribed (a second subscription replaces its first).
     name: String,
-    api: Api,
-    types: Vec<Category>,
     /// What it asked for (the same request again changes nothing).
     request: Subscription,
     /// Its queue, as long as its `maxItems`: what does not fit is dropped and counted, so that a
@@ -276,21 +274,24 @@ impl Dropped {
         self.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
-    /// The `platform.logsDropped` event for what was dropped since the last one, if anything was.
-    fn take_event(&self) -> Option<Value> {
+    /// What was dropped since the last call, as (records, bytes), if anything was.
+    fn take(&self) -> Option<(u64, u64)> {
         let records = self.records.swap(0, Ordering::Relaxed);
         let bytes = self.bytes.swap(0, Ordering::Relaxed);
-        (records > 0).then(|| {
-            event(
-                "platform.logsDropped",
-                json!({
-                    "reason": "Consumer seems to have fallen behind as it has not acknowledged receipt of logs.",
-                    "droppedRecords": records,
-                    "droppedBytes": bytes,
-                }),
-            )
-        })
+        (records > 0).then_some((records, bytes))
     }
+}
+
+/// The `platform.logsDropped` event for `records` events of `bytes` bytes.
+fn logs_dropped(records: u64, bytes: u64) -> Value {
+    event(
+        "platform.logsDropped",
+        json!({
+            "reason": "Consumer seems to have fallen behind as it has not acknowledged receipt of logs.",
+            "droppedRecords": records,
+            "droppedBytes": bytes,
+        }),
+    )
 }
 
 /// Queues `ev` for a subscriber, or counts it as dropped when its queue is full.
@@ -304,7 +305,6 @@ fn offer(tx: &mpsc::Sender<Delivery>, dropped: &Dropped, ev: Value) {
 
 /// One environment's telemetry: its subscribers, and the events of init kept for those that
 /// subscribe later in init.
-#[derive(Default)]
 pub(crate) struct Telemetry {
     subscribers: Mutex<Vec<Subscriber>>,
     /// `None` once init is over (no backlog is kept after it).
@@ -354,8 +354,8 @@ impl Telemetry {
             b.push((category, ev.clone()));
         }
         if let Ok(subs) = self.subscribers.lock() {
-            for s in subs.iter().filter(|s| s.types.contains(&category)) {
-                for ev in s.api.translate(&ev) {
+            for s in subs.iter().filter(|s| s.request.types.contains(&category)) {
+                for ev in s.request.api.translate(&ev) {
                     offer(&s.tx, &s.dropped, ev);
                 }
             }
@@ -385,8 +385,9 @@ impl Telemetry {
 
     /// Adds extension `name`'s subscription: it gets init's events so far, then its
     /// subscription's event, then everything of its types as it happens. The same request again
-    /// changes nothing; a different one from the same extension replaces its first. An environment's subscribers all use one API: a
-    /// subscription through the other one is refused (the error is the message).
+    /// changes nothing; a different one from the same extension replaces its first. An
+    /// environment's subscribers all use one API: a subscription through the other one is
+    /// refused (the error is the message).
     pub(crate) fn subscribe(&self, name: &str, sub: Subscription) -> Result<(), String> {
         let (tx, rx) = mpsc::channel(sub.buffering.max_items);
         let dropped = Arc::new(Dropped::default());
@@ -396,7 +397,7 @@ impl Telemetry {
             };
             let same_api =
                 |a: Api, b: Api| matches!(a, Api::Telemetry) == matches!(b, Api::Telemetry);
-            if subs.iter().any(|s| !same_api(s.api, sub.api)) {
+            if subs.iter().any(|s| !same_api(s.request.api, sub.api)) {
                 return Err(
                     "extensions of an environment subscribe through the Telemetry API or the Logs API, not both"
                         .into(),
@@ -419,8 +420,6 @@ impl Telemetry {
             }
             subs.push(Subscriber {
                 name: name.to_string(),
-                api: sub.api,
-                types: sub.types.clone(),
                 request: sub.clone(),
                 tx,
                 dropped: dropped.clone(),
@@ -466,7 +465,9 @@ async fn deliver(
         .build()
         .unwrap_or_default();
     let mut tcp: Option<tokio::net::TcpStream> = None;
-    let mut batch: Vec<Value> = Vec::new();
+    // Each event is serialized once, when it arrives: its size counts against maxBytes, and the
+    // text is what goes out.
+    let mut batch: Vec<String> = Vec::new();
     let mut bytes = 0usize;
     let mut due = tokio::time::Instant::now();
     loop {
@@ -478,13 +479,13 @@ async fn deliver(
                     if batch.is_empty() {
                         due = tokio::time::Instant::now() + buffering.timeout;
                     }
-                    bytes += ev.to_string().len();
-                    batch.push(ev);
+                    let text = ev.to_string();
+                    bytes += text.len();
+                    batch.push(text);
                     false
                 }
                 Some(Delivery::Flush(done)) => {
-                    send(&dest, &http, &mut tcp, std::mem::take(&mut batch), &dropped).await;
-                    bytes = 0;
+                    send(&dest, &http, &mut tcp, std::mem::take(&mut batch), std::mem::take(&mut bytes), &dropped).await;
                     let _ = done.send(());
                     false
                 }
@@ -493,8 +494,15 @@ async fn deliver(
             _ = std::future::ready(()), if full => true,
         };
         if flush_now && !batch.is_empty() {
-            send(&dest, &http, &mut tcp, std::mem::take(&mut batch), &dropped).await;
-            bytes = 0;
+            send(
+                &dest,
+                &http,
+                &mut tcp,
+                std::mem::take(&mut batch),
+                std::mem::take(&mut bytes),
+                &dropped,
+            )
+            .await;
         }
         if rx.is_closed() && rx.is_empty() && batch.is_empty() {
             return;
@@ -502,42 +510,40 @@ async fn deliver(
     }
 }
 
-/// Sends one batch, with a `platform.logsDropped` event first when events were dropped since
-/// the last one. A batch that cannot be delivered is counted as dropped in turn.
+/// Sends one batch of serialized events (`bytes` long in all), with a `platform.logsDropped`
+/// event first when events were dropped since the last one. A batch that cannot be delivered is
+/// counted as dropped in turn.
 async fn send(
     dest: &Destination,
     http: &reqwest::Client,
     tcp: &mut Option<tokio::net::TcpStream>,
-    mut batch: Vec<Value>,
+    batch: Vec<String>,
+    bytes: usize,
     dropped: &Dropped,
 ) {
     if batch.is_empty() {
         return;
     }
-    let (mut records, mut bytes) = (batch.len(), batch.iter().map(|e| e.to_string().len()).sum());
-    if let Some(report) = dropped.take_event() {
-        // Should this batch fail too, what it reports stays to be reported.
-        let count = |k: &str| report["record"][k].as_u64().unwrap_or(0) as usize;
-        records += count("droppedRecords");
-        bytes += count("droppedBytes");
-        batch.insert(0, report);
-    }
+    let (mut lost_records, mut lost_bytes) = (batch.len() as u64, bytes as u64);
+    // Should this batch fail too, what it reports stays to be reported.
+    let report = dropped.take().map(|(records, bytes)| {
+        lost_records += records;
+        lost_bytes += bytes;
+        logs_dropped(records, bytes).to_string()
+    });
+    let events = report.iter().chain(batch.iter()).map(String::as_str);
     let result = match dest {
         Destination::Http(url) => http
             .post(url)
             .header("content-type", "application/json")
-            .body(Value::Array(batch).to_string())
+            .body(format!("[{}]", events.collect::<Vec<_>>().join(",")))
             .send()
             .await
             .and_then(reqwest::Response::error_for_status)
             .map(|_| ())
             .map_err(|e| e.to_string()),
         Destination::Tcp(addr) => {
-            let mut lines = String::new();
-            for ev in &batch {
-                lines.push_str(&ev.to_string());
-                lines.push('\n');
-            }
+            let lines: String = events.flat_map(|e| [e, "\n"]).collect();
             if tcp.is_none() {
                 *tcp = tokio::net::TcpStream::connect(addr).await.ok();
             }
@@ -554,8 +560,8 @@ async fn send(
         }
     };
     if let Err(e) = result {
-        dropped.add(records, bytes);
-        tracing::debug!(events = records, error = %e, "telemetry batch not delivered");
+        dropped.add(lost_records as usize, lost_bytes as usize);
+        tracing::debug!(events = lost_records, error = %e, "telemetry batch not delivered");
     }
 }
 
@@ -644,7 +650,9 @@ mod tests {
             kept += 1;
         }
         assert_eq!(kept, 2);
-        let report = dropped.take_event();
+        let report = dropped
+            .take()
+            .map(|(records, bytes)| logs_dropped(records, bytes));
         let record = report
             .as_ref()
             .map(|e| e["record"].clone())
@@ -655,6 +663,6 @@ mod tests {
         );
         assert_eq!(record["droppedRecords"], json!(3));
         assert!(record["droppedBytes"].as_u64().is_some_and(|b| b > 3 * 20));
-        assert!(dropped.take_event().is_none(), "reported once");
+        assert!(dropped.take().is_none(), "reported once");
     }
 }

@@ -190,33 +190,34 @@ impl RuntimeStore {
         self.root.join(runtime).join(arch.as_str())
     }
 
-    /// The root file system of an installed runtime, installed from the current recipe.
-    pub fn rootfs(&self, runtime: &str, arch: Architecture) -> Result<PathBuf, SandboxError> {
-        let dir = self.dir(runtime, arch);
-        let Ok(text) = std::fs::read_to_string(dir.join("installed.json")) else {
-            return Err(SandboxError::RuntimeNotInstalled {
+    /// Whether `runtime` is installed for `arch` from the current recipe: `Ok(true)`, or
+    /// `Ok(false)` for an installation from an older recipe; an error when it is not installed.
+    fn installed_current(&self, runtime: &str, arch: Architecture) -> Result<bool, SandboxError> {
+        let text = std::fs::read_to_string(self.dir(runtime, arch).join("installed.json"))
+            .map_err(|_| SandboxError::RuntimeNotInstalled {
                 runtime: runtime.to_string(),
                 arch,
-            });
-        };
-        if !recipe(runtime).is_ok_and(|r| installed_from(r, &text)) {
+            })?;
+        Ok(recipe(runtime).is_ok_and(|r| installed_from(r, &text)))
+    }
+
+    /// The root file system of an installed runtime, installed from the current recipe.
+    pub fn rootfs(&self, runtime: &str, arch: Architecture) -> Result<PathBuf, SandboxError> {
+        if !self.installed_current(runtime, arch)? {
             return Err(SandboxError::RuntimeOutdated {
                 runtime: runtime.to_string(),
                 arch,
             });
         }
-        let rootfs = dir.join("rootfs");
+        let rootfs = self.dir(runtime, arch).join("rootfs");
         // Installations made before archfn wrote /etc/hosts get it on first use.
-        if !rootfs.join("etc/hosts").exists() {
-            let _ = write_hosts(&rootfs);
-        }
+        let _ = write_hosts(&rootfs);
         Ok(rootfs)
     }
 
     /// Whether `runtime` is installed for `arch` from the current recipe.
     pub fn is_current(&self, runtime: &str, arch: Architecture) -> bool {
-        std::fs::read_to_string(self.dir(runtime, arch).join("installed.json"))
-            .is_ok_and(|text| recipe(runtime).is_ok_and(|r| installed_from(r, &text)))
+        self.installed_current(runtime, arch).unwrap_or(false)
     }
 
     /// Every installed runtime.
