@@ -1,6 +1,7 @@
 """Functions through boto3: defaults, the architecture and runtime rules, reads, lists, updates, deletes."""
 
 import hashlib
+import uuid
 import base64
 import urllib.request
 
@@ -243,8 +244,12 @@ def test_update_configuration_and_revision_ids(lam):
 
 
 def slow_zip():
-    """An archive whose preparation (unpacking 3,000 files) takes long enough to overlap a request."""
-    return make_zip({f"pkg/f{i}.txt": "z" * 4000 for i in range(3000)})
+    """An archive whose preparation (unpacking 3,000 files) takes long enough to overlap a request.
+    Each one is distinct: archfn unpacks a digest once, so a second archive with the same bytes
+    (zips built within the same second are identical) would be ready at once."""
+    files = {f"pkg/f{i}.txt": "z" * 4000 for i in range(3000)}
+    files["pkg/unique.txt"] = uuid.uuid4().hex
+    return make_zip(files)
 
 
 def test_update_while_pending_conflicts(lam):
