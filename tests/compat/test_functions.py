@@ -296,18 +296,6 @@ def test_delete_function(lam):
     assert error_of(e)[0] == "ResourceNotFoundException"
 
 
-def test_image_functions_have_no_runtime(lam):
-    name = unique()
-    resp = lam.create_function(FunctionName=name, Role=ROLE, PackageType="Image", Code={"ImageUri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/app:latest"}, Architectures=["arm64"])
-    assert resp["PackageType"] == "Image" and "Runtime" not in resp and "Handler" not in resp
-    lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.1, "MaxAttempts": 100})
-    got = lam.get_function(FunctionName=name)
-    assert got["Code"]["RepositoryType"] == "ECR"
-    with pytest.raises(botocore.exceptions.ClientError) as e:
-        lam.update_function_code(FunctionName=name, ZipFile=make_zip())
-    assert error_of(e)[1] == "Please provide ImageUri when updating a function with packageType Image."
-
-
 def test_settings_archfn_does_not_act_on_are_kept(lam):
     name, resp = create(
         lam,

@@ -178,12 +178,28 @@ impl Control {
         layers_unzipped: u64,
     ) -> Result<StagedCode, ControlError> {
         if let Some(uri) = &code.image_uri {
+            let image = match self.inner.images.resolve(uri) {
+                Ok(image) => image,
+                Err(
+                    crate::image::ImageError::NotFound | crate::image::ImageError::BadReference(_),
+                ) => {
+                    return Err(ControlError::InvalidParameter(format!(
+                        "Source image {uri} does not exist. Provide a valid source image."
+                    )));
+                }
+                Err(e) => return Err(ControlError::Internal(format!("image store: {e}"))),
+            };
+            if !image.platforms.is_empty() {
+                return Err(ControlError::InvalidParameter(format!(
+                    "The image manifest, config or layer media type for the source image {uri} is not supported."
+                )));
+            }
             return Ok(StagedCode {
                 location: CodeLocation {
-                    sha256: String::new(),
-                    size: 0,
+                    sha256: image.id.clone(),
+                    size: image.size,
                     unzipped_size: 0,
-                    digest: String::new(),
+                    digest: format!("image-{}", image.id),
                     image_uri: Some(uri.clone()),
                 },
                 package_type: PackageType::Image,

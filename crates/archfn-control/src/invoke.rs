@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use archfn_model::{FunctionConfig, LastUpdateStatus, Qualifier, State};
+use archfn_model::{FunctionConfig, ImageLaunch, LastUpdateStatus, PackageType, Qualifier, State};
 
 use crate::{Control, ControlError};
 
@@ -23,6 +23,8 @@ pub struct Invocable {
     pub layer_dirs: Vec<PathBuf>,
     /// Reserved concurrency of the function, if set.
     pub reserved_concurrency: Option<u32>,
+    /// How a container image function starts (`None` for a .zip function).
+    pub image: Option<ImageLaunch>,
 }
 
 /// Picks the additional version with probability `weight`, else the primary.
@@ -116,7 +118,12 @@ impl Control {
                 .iter()
                 .map(|l| self.code_dir(&l.digest))
                 .collect();
+            let image = match config.package_type {
+                PackageType::Image => Some(self.image_launch(&config)?),
+                PackageType::Zip => None,
+            };
             return Ok(Invocable {
+                image,
                 executed_version: config.version.clone(),
                 config,
                 invoked_arn,

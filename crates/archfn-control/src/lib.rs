@@ -11,6 +11,7 @@ pub mod archive;
 mod concurrency;
 mod error;
 mod function;
+pub mod image;
 mod input;
 mod invoke;
 mod layer;
@@ -48,6 +49,7 @@ struct Inner {
     store: Arc<dyn MetadataStore>,
     blobs: Arc<dyn BlobStore>,
     code_root: PathBuf,
+    images: image::ImageStore,
     account: String,
     policy_date: Option<String>,
     account_concurrency: u32,
@@ -63,6 +65,8 @@ pub struct ControlConfig {
     pub blobs: Arc<dyn BlobStore>,
     /// Directory that receives prepared (unpacked) code, one directory per archive digest.
     pub code_root: PathBuf,
+    /// The local image store (`archfn image import`), which `ImageUri`s name.
+    pub image_root: PathBuf,
     /// The account id in every ARN.
     pub account: String,
     /// The date runtime deprecation rules are judged at (`YYYY-MM-DD`); today when `None`.
@@ -81,6 +85,7 @@ impl Control {
                 store: config.store,
                 blobs: config.blobs,
                 code_root: config.code_root,
+                images: image::ImageStore::new(config.image_root),
                 account: config.account,
                 policy_date: config.policy_date,
                 account_concurrency: config.account_concurrency,
@@ -99,6 +104,25 @@ impl Control {
     /// The blob store, for serving code downloads.
     pub fn blobs(&self) -> &Arc<dyn BlobStore> {
         &self.inner.blobs
+    }
+
+    /// The local image store.
+    pub fn images(&self) -> &image::ImageStore {
+        &self.inner.images
+    }
+
+    /// How a container image function version starts.
+    pub fn image_launch(
+        &self,
+        config: &archfn_model::FunctionConfig,
+    ) -> Result<archfn_model::ImageLaunch, ControlError> {
+        let id = config.code.digest.trim_start_matches("image-");
+        let image = self
+            .inner
+            .images
+            .cached(id)
+            .map_err(|e| ControlError::Internal(format!("image {id}: {e}")))?;
+        Ok(image::launch(&image, config))
     }
 
     /// Where the unpacked code of archive `digest` is, once prepared.

@@ -32,8 +32,7 @@ impl Control {
 
     /// Unpacks an archive into its digest's directory unless it is there already.
     async fn unpack(&self, digest: &str) -> Result<(), String> {
-        let dest = self.code_dir(digest);
-        if dest.is_dir() {
+        if self.code_dir(digest).is_dir() {
             return Ok(());
         }
         let bytes = self
@@ -42,18 +41,44 @@ impl Control {
             .get(digest)
             .await
             .map_err(|e| e.to_string())?;
+        self.fill(digest, move |tmp| {
+            crate::archive::extract(&bytes, tmp).map_err(|e| e.to_string())
+        })
+        .await
+    }
+
+    /// Unpacks an image's layers into its directory (`image-<id>`) unless it is there already.
+    async fn unpack_image(&self, digest: &str) -> Result<(), String> {
+        if self.code_dir(digest).is_dir() {
+            return Ok(());
+        }
+        let id = digest.strip_prefix("image-").unwrap_or(digest);
+        let images = self.inner.images.clone();
+        let image = images.by_id(id).map_err(|e| format!("image {id}: {e}"))?;
+        self.fill(digest, move |tmp| {
+            images.unpack(&image, tmp).map_err(|e| e.to_string())
+        })
+        .await
+    }
+
+    /// Builds `digest`'s directory with `build` in a temporary directory, then renames it into
+    /// place (a concurrent preparation that got there first wins), off the async threads.
+    async fn fill(
+        &self,
+        digest: &str,
+        build: impl FnOnce(&std::path::Path) -> Result<(), String> + Send + 'static,
+    ) -> Result<(), String> {
+        let dest = self.code_dir(digest);
         let tmp = self
             .inner
             .code_root
             .join(format!(".tmp-{}", uuid::Uuid::new_v4()));
         tokio::task::spawn_blocking(move || {
-            let result = crate::archive::extract(&bytes, &tmp)
-                .map_err(|e| e.to_string())
-                .and_then(|()| match std::fs::rename(&tmp, &dest) {
-                    Ok(()) => Ok(()),
-                    Err(_) if dest.is_dir() => Ok(()),
-                    Err(e) => Err(e.to_string()),
-                });
+            let result = build(&tmp).and_then(|()| match std::fs::rename(&tmp, &dest) {
+                Ok(()) => Ok(()),
+                Err(_) if dest.is_dir() => Ok(()),
+                Err(e) => Err(e.to_string()),
+            });
             if tmp.exists() {
                 let _ = std::fs::remove_dir_all(&tmp);
             }
@@ -65,7 +90,7 @@ impl Control {
 
     async fn materialize(&self, config: &FunctionConfig) -> Result<(), String> {
         if config.package_type == PackageType::Image {
-            return Ok(());
+            return self.unpack_image(&config.code.digest).await;
         }
         self.unpack(&config.code.digest).await?;
         for layer in &config.layers {

@@ -6,12 +6,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use archfn_model::{Architecture, FunctionConfig};
+use archfn_model::{Architecture, FunctionConfig, ImageLaunch};
 use archfn_sandbox::rootfs::{RuntimeKind, RuntimeStore};
 use archfn_sandbox::{ExecutionMode, SandboxError, binfmt, bwrap};
 use bytes::Bytes;
 
 use crate::environment::{Environment, InitFailure, Outcome, StartParams, invocation};
+use crate::image::{image_argv, image_launch_error_line};
 use crate::logs::{self, FunctionLogs, Report};
 use crate::runtime_api::RuntimeReply;
 use crate::telemetry::Category;
@@ -43,6 +44,8 @@ pub struct Target {
     pub task_dir: PathBuf,
     /// Unpacked layers, in order.
     pub layer_dirs: Vec<PathBuf>,
+    /// How a container image function starts; its unpacked image is `task_dir`.
+    pub image: Option<ImageLaunch>,
 }
 
 /// One synchronous invocation.
@@ -336,6 +339,9 @@ impl Engine {
             Some(w) => std::iter::once(w.clone()).chain(argv).collect(),
             None => argv,
         };
+        if let Some(image) = &target.image {
+            return image_argv(image, &target.task_dir, target.config.architecture);
+        }
         match kind {
             RuntimeKind::Python => Ok(wrapped(vec![
                 interpreter.into(),
@@ -397,15 +403,27 @@ impl Engine {
             uuid::Uuid::new_v4().simple()
         );
         let mut env: Vec<(String, String)> = Vec::new();
-        // User variables first, so that Lambda's own win where names collide.
+        // The image's ENV, then the function's variables, then Lambda's own (the later wins).
+        let image_env = target
+            .image
+            .as_ref()
+            .map(|i| &i.env[..])
+            .unwrap_or_default();
+        env.extend(image_env.iter().cloned());
         if let Some(vars) = &c.environment {
             env.extend(vars.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
+        // Where the image sets these for its own programs, its values stand.
+        let from_image = |k: &str| image_env.iter().any(|(name, _)| name == k);
         let mut set = |k: &str, v: String| env.push((k.to_string(), v));
-        set("_HANDLER", c.handler.clone().unwrap_or_default());
+        let handler = match &target.image {
+            Some(image) => image.command.first().cloned(),
+            None => c.handler.clone(),
+        };
+        set("_HANDLER", handler.unwrap_or_default());
         set("AWS_REGION", target.region.clone());
         set("AWS_DEFAULT_REGION", target.region.clone());
-        if kind != RuntimeKind::Provided {
+        if kind != RuntimeKind::Provided && target.image.is_none() {
             set("AWS_EXECUTION_ENV", format!("AWS_Lambda_{runtime}"));
         }
         set("AWS_LAMBDA_FUNCTION_NAME", c.name.clone());
@@ -419,13 +437,23 @@ impl Engine {
         set("AWS_LAMBDA_LOG_STREAM_NAME", stream);
         set("LAMBDA_TASK_ROOT", "/var/task".into());
         set("LAMBDA_RUNTIME_DIR", "/var/runtime".into());
-        set("TZ", ":UTC".into());
-        set("LANG", "en_US.UTF-8".into());
-        set(
-            "PATH",
-            "/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin".into(),
-        );
-        set("LD_LIBRARY_PATH", "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib".into());
+        let defaults = [
+            ("TZ", ":UTC"),
+            ("LANG", "en_US.UTF-8"),
+            (
+                "PATH",
+                "/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin",
+            ),
+            (
+                "LD_LIBRARY_PATH",
+                "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib",
+            ),
+        ];
+        for (k, v) in defaults {
+            if !from_image(k) {
+                set(k, v.into());
+            }
+        }
         if kind == RuntimeKind::Node {
             let major = runtime.trim_start_matches("nodejs").trim_end_matches(".x");
             set(
@@ -444,10 +472,19 @@ impl Engine {
         let c = &target.config;
         let arch: Architecture = c.architecture;
         let mode = ExecutionMode::for_arch(arch);
-        let runtime = c.runtime.clone().ok_or_else(|| {
-            InvokeError::Runtime("container image functions cannot be invoked yet".into())
-        })?;
-        let recipe = archfn_sandbox::rootfs::recipe(&runtime)?;
+        // A container image brings its own runtime: it starts like an OS-only runtime would.
+        let (runtime, kind, interpreter) = match (&c.runtime, &target.image) {
+            (Some(runtime), _) => {
+                let recipe = archfn_sandbox::rootfs::recipe(runtime)?;
+                (runtime.clone(), recipe.kind, recipe.interpreter)
+            }
+            (None, Some(_)) => ("image".to_string(), RuntimeKind::Provided, ""),
+            (None, None) => {
+                return Err(InvokeError::Runtime(
+                    "the function has neither a runtime nor an image".into(),
+                ));
+            }
+        };
         let request_id = uuid::Uuid::new_v4().to_string();
         let key: PoolKey = (
             target.region.clone(),
@@ -466,12 +503,23 @@ impl Engine {
             None => {
                 binfmt::ensure(arch)?;
                 let runtime_version = format!("{runtime}.archfn");
-                let rootfs = self.inner.runtimes.rootfs(&runtime, arch)?;
-                let opt = self.merged_opt(&target.layer_dirs)?;
-                let argv = match Self::argv(recipe.kind, recipe.interpreter, target, opt.as_deref())
-                {
+                let (rootfs, opt) = match &target.image {
+                    // The image is the root file system; its /opt may hold extensions.
+                    Some(_) => (
+                        target.task_dir.clone(),
+                        Some(target.task_dir.join("opt")).filter(|o| o.is_dir()),
+                    ),
+                    None => (
+                        self.inner.runtimes.rootfs(&runtime, arch)?,
+                        self.merged_opt(&target.layer_dirs)?,
+                    ),
+                };
+                let argv = match Self::argv(kind, interpreter, target, opt.as_deref()) {
                     Ok(a) => a,
                     Err((error_type, message)) => {
+                        if let Some(image) = &target.image {
+                            log.push_str(&image_launch_error_line(image, &message));
+                        }
                         let message = format!("RequestId: {request_id} Error: {message}");
                         log.push_str(&logs::init_report_line(
                             0.0,
@@ -537,15 +585,25 @@ impl Engine {
                 let spec = bwrap::EnvironmentSpec {
                     own_binfmt,
                     rootfs,
-                    task_dir: target.task_dir.clone(),
+                    task_dir: match &target.image {
+                        Some(_) => target.task_dir.join("var/task"),
+                        None => target.task_dir.clone(),
+                    },
                     opt_dir: opt,
                     runtime_dir: self.inner.config.work_dir.join("runtime"),
                     tmp_size_mb: c.ephemeral_storage_mb,
-                    env: Self::environment_variables(target, &runtime, recipe.kind),
+                    env: Self::environment_variables(target, &runtime, kind),
                     argv: full,
                     cgroup_procs: None,
+                    working_dir: target
+                        .image
+                        .as_ref()
+                        .map_or_else(|| "/var/task".to_string(), |i| i.working_dir.clone()),
                 };
-                log.push_str(&logs::init_start_line(&runtime_version, mode));
+                // Lambda names a runtime version for managed runtimes only, not for images.
+                if target.image.is_none() {
+                    log.push_str(&logs::init_start_line(&runtime_version, mode));
+                }
                 let params = StartParams {
                     spec,
                     log_dir: self.inner.config.work_dir.join("env-logs"),

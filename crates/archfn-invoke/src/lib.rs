@@ -9,6 +9,7 @@
 
 mod engine;
 mod environment;
+mod image;
 mod logs;
 mod metrics;
 pub mod runtime_api;

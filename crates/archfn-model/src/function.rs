@@ -178,3 +178,19 @@ pub struct AliasRecord {
     /// Changes on every update of the alias.
     pub revision_id: String,
 }
+
+/// How a container image function starts: the image config's ENTRYPOINT, CMD, WORKDIR and ENV,
+/// with the function's `ImageConfig` (EntryPoint, Command, WorkingDirectory) applied over them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ImageLaunch {
+    /// ENTRYPOINT.
+    pub entrypoint: Vec<String>,
+    /// CMD (its first element is the handler, `_HANDLER`).
+    pub command: Vec<String>,
+    /// WORKDIR (`/` when the image names none).
+    pub working_dir: String,
+    /// ENV, in order.
+    pub env: Vec<(String, String)>,
+    /// The image's platform architecture in its own words (`amd64`, `arm64`).
+    pub image_architecture: String,
+}

@@ -18,8 +18,8 @@ pub mod validation;
 pub use architecture::Architecture;
 pub use arn::{FunctionRef, Qualifier, Scope};
 pub use function::{
-    AliasRecord, CodeLocation, FunctionConfig, FunctionRecord, LastUpdateStatus, LayerAttachment,
-    PackageType, State,
+    AliasRecord, CodeLocation, FunctionConfig, FunctionRecord, ImageLaunch, LastUpdateStatus,
+    LayerAttachment, PackageType, State,
 };
 pub use layer::LayerVersionRecord;
 pub use runtime::{OsFamily, RuntimeInfo};

@@ -27,6 +27,8 @@ pub struct EnvironmentSpec {
     pub argv: Vec<String>,
     /// `cgroup.procs` files (space separated) the sandbox joins before it starts.
     pub cgroup_procs: Option<String>,
+    /// The runtime's working directory (`/var/task`; an image's WORKDIR).
+    pub working_dir: String,
     /// Run in a user namespace of its own, whose first process (`isa-init`, at the head of
     /// `argv`) may mount a private binfmt_misc; it drops every capability before the runtime.
     pub own_binfmt: bool,
@@ -93,8 +95,8 @@ pub fn command(spec: &EnvironmentSpec) -> tokio::process::Command {
         "--new-session",
         "--clearenv",
         "--chdir",
-        "/var/task",
     ]);
+    c.arg(&spec.working_dir);
     for (k, v) in &spec.env {
         c.arg("--setenv").arg(k).arg(v);
     }

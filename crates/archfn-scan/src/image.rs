@@ -214,6 +214,81 @@ fn choose(files: &ImageFiles, target: Architecture) -> Result<Chosen, ScanError>
     })
 }
 
+/// A container image to read whole (for `archfn image import`): an OCI image layout, as a
+/// directory or a tar, or a `docker save` archive.
+pub struct ImageArchive {
+    files: ImageFiles,
+}
+
+impl std::fmt::Debug for ImageArchive {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ImageArchive")
+    }
+}
+
+/// What an image archive holds.
+#[derive(Debug)]
+pub enum ImageContents {
+    /// One image: its config document (verbatim) and its layers' names in the archive, in order.
+    Single {
+        /// The image config (`architecture`, `os`, `config.Entrypoint`, …), as stored.
+        config: Vec<u8>,
+        /// Layer files, lowest first.
+        layers: Vec<String>,
+    },
+    /// An index offering several platforms (`linux/amd64`, `linux/arm64`, …).
+    MultiPlatform(Vec<String>),
+}
+
+impl ImageArchive {
+    /// Opens an OCI layout directory, or a tar holding an OCI layout or a `docker save` archive.
+    pub fn open(path: &Path) -> Result<ImageArchive, ScanError> {
+        let files = if path.is_dir() {
+            ImageFiles::is_layout(path)
+                .then(|| ImageFiles::Dir(path.to_path_buf()))
+                .ok_or_else(|| {
+                    ScanError::NotAnArchive("a directory without oci-layout and index.json".into())
+                })?
+        } else {
+            ImageFiles::from_tar(path)?.ok_or_else(|| {
+                ScanError::NotAnArchive(
+                    "a tar without index.json (OCI layout) or manifest.json (docker save)".into(),
+                )
+            })?
+        };
+        Ok(ImageArchive { files })
+    }
+
+    /// The image's config and layers, or the platforms of a multi-platform index.
+    pub fn contents(&self) -> Result<ImageContents, ScanError> {
+        let chosen = choose(&self.files, Architecture::X86_64)?;
+        if chosen.offered.len() > 1 {
+            return Ok(ImageContents::MultiPlatform(chosen.offered));
+        }
+        let name = chosen
+            .config
+            .ok_or_else(|| ScanError::NotAnArchive("image: no config".into()))?;
+        let mut config = Vec::new();
+        self.files
+            .open(&name)
+            .ok_or_else(|| ScanError::NotAnArchive(format!("image: {name} is missing")))?
+            .take(16 * 1024 * 1024)
+            .read_to_end(&mut config)
+            .map_err(|e| ScanError::Io(e.to_string()))?;
+        Ok(ImageContents::Single {
+            config,
+            layers: chosen.layers.into_iter().map(|(file, _)| file).collect(),
+        })
+    }
+
+    /// A layer's bytes as stored (a tar, gzip-compressed or not).
+    pub fn layer(&self, name: &str) -> Result<Box<dyn Read + '_>, ScanError> {
+        self.files
+            .open(name)
+            .ok_or_else(|| ScanError::NotAnArchive(format!("image: layer {name} is missing")))
+    }
+}
+
 /// Scans an image: its platform, then every layer of the manifest for the target.
 pub(crate) fn scan_image(files: &ImageFiles, judge: &mut Judge) -> Result<(), ScanError> {
     let target = judge.target;

@@ -20,6 +20,7 @@ use std::path::Path;
 
 use archfn_model::Architecture;
 
+pub use image::{ImageArchive, ImageContents};
 pub use report::{Finding, Kind, Report, Severity};
 
 use crate::collect::Collected;

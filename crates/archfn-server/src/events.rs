@@ -76,6 +76,7 @@ async fn run_once(control: &Control, engine: &Engine, event: &archfn_store::Asyn
             config: inv.config,
             task_dir: inv.task_dir,
             layer_dirs: inv.layer_dirs,
+            image: inv.image,
         },
         invoked_arn: inv.invoked_arn,
         payload: bytes::Bytes::from(event.payload.clone()),

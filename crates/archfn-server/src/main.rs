@@ -113,6 +113,11 @@ enum Command {
     /// npm platform package is swapped for the target's build of the same version, then the
     /// result is scanned. Exit status as `scan`.
     Migrate(MigrateArgs),
+    /// Container images for `PackageType: Image` functions (archfn's stand-in for Amazon ECR).
+    Image {
+        #[command(subcommand)]
+        command: ImageCommand,
+    },
     /// Print a function's log (START/END/REPORT lines and its output).
     Logs {
         /// Function name.
@@ -145,6 +150,23 @@ enum ScanFormat {
     Json,
     /// SARIF 2.1.0, for code-scanning tools.
     Sarif,
+}
+
+#[derive(Debug, Subcommand)]
+enum ImageCommand {
+    /// Copy an image (an OCI image layout, as a directory or tar, or a `docker save` archive)
+    /// into the store as REPOSITORY[:TAG]. A function names it by `ImageUri`, with any
+    /// registry in front (`123456789012.dkr.ecr.us-east-1.amazonaws.com/REPOSITORY:TAG`).
+    Import {
+        /// The image archive or layout directory.
+        path: PathBuf,
+        /// REPOSITORY[:TAG] (tag `latest` by default).
+        #[arg(long)]
+        tag: String,
+        /// The server's data directory.
+        #[arg(long, env = "ARCHFN_DATA_DIR", default_value = "./.archfn")]
+        data_dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -239,6 +261,14 @@ fn main() -> anyhow::Result<()> {
                 std::process::exit(status)
             }
             Command::Migrate(args) => std::process::exit(migrate(&args)),
+            Command::Image {
+                command:
+                    ImageCommand::Import {
+                        path,
+                        tag,
+                        data_dir,
+                    },
+            } => import_image(&path, &tag, &data_dir),
             Command::Logs {
                 function,
                 follow,
@@ -247,6 +277,30 @@ fn main() -> anyhow::Result<()> {
             } => logs(&data_dir, &region, &function, follow).await,
         }
     })
+}
+
+fn import_image(path: &Path, reference: &str, data_dir: &Path) -> anyhow::Result<()> {
+    let store = archfn_control::image::ImageStore::new(data_dir.join("images"));
+    let image = store
+        .import(path, reference, |n, total| {
+            eprintln!("copying layer {n}/{total}");
+        })
+        .with_context(|| format!("importing {}", path.display()))?;
+    if image.platforms.is_empty() {
+        println!(
+            "{reference}: image {} for linux/{}, {} layers, {} bytes",
+            image.id,
+            image.architecture,
+            image.layers.len(),
+            image.size
+        );
+    } else {
+        println!(
+            "{reference}: an index of several platforms ({}); Lambda takes one-platform images only",
+            image.platforms.join(", ")
+        );
+    }
+    Ok(())
 }
 
 struct ServeArgs {
@@ -592,6 +646,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         store: Arc::new(CachedStore::new(store)),
         blobs: Arc::new(blobs),
         code_root: args.data_dir.join("code"),
+        image_root: args.data_dir.join("images"),
         account: args.account_id,
         policy_date: args.runtime_policy_date,
         account_concurrency: args.account_concurrency,

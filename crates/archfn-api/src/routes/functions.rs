@@ -93,7 +93,9 @@ pub(crate) async fn get_function(
         .await?;
     let c = &d.view.config;
     let code = match &c.code.image_uri {
-        Some(uri) => json!({ "RepositoryType": "ECR", "ImageUri": uri, "ResolvedImageUri": uri }),
+        Some(uri) => {
+            json!({ "RepositoryType": "ECR", "ImageUri": uri, "ResolvedImageUri": resolved_image_uri(uri, &c.code.sha256) })
+        }
         None => {
             json!({ "RepositoryType": "S3", "Location": code_location(&state, &headers, &c.code.digest) })
         }
@@ -313,4 +315,15 @@ pub(crate) async fn list_versions_by_function(
         .map(|v| function_configuration(v, &ctx.region, false))
         .collect();
     Ok(paged("Versions", items, next))
+}
+
+/// The image by digest (`registry/repository@sha256:…`), as Lambda resolves a tag at deploy time.
+fn resolved_image_uri(uri: &str, id: &str) -> String {
+    let name = uri.split_once('@').map_or(uri, |(n, _)| n);
+    let slash = name.rfind('/').map_or(0, |i| i + 1);
+    let repository = match name[slash..].rfind(':') {
+        Some(colon) => &name[..slash + colon],
+        None => name,
+    };
+    format!("{repository}@sha256:{id}")
 }

@@ -135,6 +135,7 @@ pub(crate) async fn invoke(
             config: inv.config,
             task_dir: inv.task_dir,
             layer_dirs: inv.layer_dirs,
+            image: inv.image,
         },
         invoked_arn: inv.invoked_arn,
         payload: if body.is_empty() {

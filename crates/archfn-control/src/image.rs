@@ -1,0 +1,523 @@
+//! Container images: archfn's local image store, standing in for Amazon ECR.
+//!
+//! `archfn image import` copies an image (an OCI layout, or a `docker save` archive) into
+//! `<root>/blobs/sha256/<hex>` (each layer as stored, digest checked) and records it twice:
+//! `<root>/images/<id>.json` by image id, and `<root>/repositories/<repo>/<tag>.json` by name.
+//! CreateFunction and UpdateFunctionCode resolve an `ImageUri` against it; preparation unpacks
+//! the layers, lowest first and with their whiteouts applied, into the code root.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufReader, Read, Write};
+use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use archfn_model::{Architecture, FunctionConfig, ImageLaunch};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// An image in the store.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredImage {
+    /// The image id: the hex SHA-256 of its config document.
+    pub id: String,
+    /// The platform's architecture in the image's words (`amd64`, `arm64`).
+    pub architecture: String,
+    /// The image config document (`config.Entrypoint`, `config.Cmd`, `config.Env`, …).
+    pub config: serde_json::Value,
+    /// Layer digests (`sha256:<hex>`), lowest first.
+    pub layers: Vec<String>,
+    /// Bytes of all layers as stored.
+    pub size: u64,
+    /// The platforms of a multi-platform index; empty for a single image.
+    #[serde(default)]
+    pub platforms: Vec<String>,
+}
+
+impl StoredImage {
+    /// The function architecture the image was built for, if Lambda has it.
+    pub fn function_architecture(&self) -> Option<Architecture> {
+        match self.architecture.as_str() {
+            "amd64" => Some(Architecture::X86_64),
+            "arm64" => Some(Architecture::Arm64),
+            _ => None,
+        }
+    }
+
+    /// A field of the image's `config` section (`Entrypoint`, `Cmd`, `WorkingDir`, `Env`).
+    pub fn run_config(&self, field: &str) -> Option<&serde_json::Value> {
+        self.config
+            .get("config")
+            .and_then(|c| c.get(field))
+            .filter(|v| !v.is_null())
+    }
+}
+
+/// Why an image could not be imported, found or unpacked.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    /// No image of that name in the store.
+    #[error("no such image")]
+    NotFound,
+    /// The reference is not `[registry/]repository[:tag|@sha256:hex]`.
+    #[error("not an image reference: {0}")]
+    BadReference(String),
+    /// The archive is not an image archfn reads.
+    #[error("{0}")]
+    Unreadable(String),
+    /// Reading or writing the store failed.
+    #[error("{0}")]
+    Io(String),
+}
+
+fn io(e: std::io::Error) -> ImageError {
+    ImageError::Io(e.to_string())
+}
+
+/// A parsed image reference: repository and tag (or image digest).
+#[derive(Debug, PartialEq)]
+struct Reference {
+    repository: String,
+    tag: Option<String>,
+    digest: Option<String>,
+}
+
+/// `[registry/]repository[:tag][@sha256:hex]`. The registry (the first part when it holds a
+/// `.` or `:` or is `localhost`, as Docker reads it) is dropped: every ECR host maps to this store.
+fn parse_reference(uri: &str) -> Result<Reference, ImageError> {
+    let bad = || ImageError::BadReference(uri.to_string());
+    let (name, digest) = match uri.split_once('@') {
+        Some((n, d)) => {
+            let hex = d.strip_prefix("sha256:").ok_or_else(bad)?;
+            if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+                return Err(bad());
+            }
+            (n, Some(hex.to_ascii_lowercase()))
+        }
+        None => (uri, None),
+    };
+    let path = match name.split_once('/') {
+        Some((host, rest)) if host.contains('.') || host.contains(':') || host == "localhost" => {
+            rest
+        }
+        _ => name,
+    };
+    let (repository, tag) = match path.rsplit_once(':') {
+        Some((r, t)) if !t.contains('/') => (r, Some(t.to_string())),
+        _ => (path, None),
+    };
+    let repo_ok = !repository.is_empty()
+        && repository.len() <= 256
+        && repository.split('/').all(|part| {
+            !part.is_empty()
+                && part != "."
+                && part != ".."
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
+        });
+    let tag_ok = tag.as_deref().is_none_or(|t| {
+        !t.is_empty()
+            && t.len() <= 128
+            && !t.starts_with('.')
+            && t.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+    });
+    if !repo_ok || !tag_ok {
+        return Err(bad());
+    }
+    let tag = if tag.is_none() && digest.is_none() {
+        Some("latest".into())
+    } else {
+        tag
+    };
+    Ok(Reference {
+        repository: repository.to_string(),
+        tag,
+        digest,
+    })
+}
+
+/// The local image store.
+#[derive(Debug, Clone)]
+pub struct ImageStore {
+    root: PathBuf,
+    /// Images read by id: an id names one config, so an entry never goes stale.
+    by_id: Arc<Mutex<HashMap<String, Arc<StoredImage>>>>,
+}
+
+impl ImageStore {
+    /// The store under `root` (created on first import).
+    pub fn new(root: PathBuf) -> ImageStore {
+        ImageStore {
+            root,
+            by_id: Arc::default(),
+        }
+    }
+
+    /// The image with this id, read once and then kept.
+    pub fn cached(&self, id: &str) -> Result<Arc<StoredImage>, ImageError> {
+        if let Some(image) = self.by_id.lock().ok().and_then(|m| m.get(id).cloned()) {
+            return Ok(image);
+        }
+        let image = Arc::new(self.by_id(id)?);
+        if let Ok(mut m) = self.by_id.lock() {
+            m.insert(id.to_string(), image.clone());
+        }
+        Ok(image)
+    }
+
+    fn blob(&self, digest: &str) -> Option<PathBuf> {
+        let hex = digest.strip_prefix("sha256:")?;
+        (hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit()))
+            .then(|| self.root.join("blobs").join("sha256").join(hex))
+    }
+
+    /// Imports the image at `path` (an OCI layout directory or tar, or a `docker save` tar) as
+    /// `reference` (`repository[:tag]`, tag `latest` by default). `progress` hears each layer
+    /// as it is copied (`n` of `total`).
+    pub fn import(
+        &self,
+        path: &Path,
+        reference: &str,
+        mut progress: impl FnMut(usize, usize),
+    ) -> Result<StoredImage, ImageError> {
+        let reference = parse_reference(reference)?;
+        let Some(tag) = reference.tag.clone() else {
+            return Err(ImageError::BadReference(
+                "import names a tag, not a digest".into(),
+            ));
+        };
+        let unreadable = |e: archfn_scan::ScanError| ImageError::Unreadable(e.to_string());
+        let archive = archfn_scan::ImageArchive::open(path).map_err(unreadable)?;
+        let image = match archive.contents().map_err(unreadable)? {
+            archfn_scan::ImageContents::MultiPlatform(platforms) => {
+                // Kept as it is, so that CreateFunction can refuse it as Lambda does.
+                let id = hex::encode(Sha256::digest(platforms.join(",").as_bytes()));
+                StoredImage {
+                    id,
+                    architecture: String::new(),
+                    config: serde_json::Value::Null,
+                    layers: Vec::new(),
+                    size: 0,
+                    platforms,
+                }
+            }
+            archfn_scan::ImageContents::Single { config, layers } => {
+                let id = hex::encode(Sha256::digest(&config));
+                let config: serde_json::Value = serde_json::from_slice(&config)
+                    .map_err(|e| ImageError::Unreadable(format!("image config: {e}")))?;
+                let architecture = config
+                    .get("architecture")
+                    .and_then(|a| a.as_str())
+                    .unwrap_or("")
+                    .to_string();
+                let dir = self.root.join("blobs").join("sha256");
+                std::fs::create_dir_all(&dir).map_err(io)?;
+                let mut digests = Vec::new();
+                let mut size = 0;
+                for (n, name) in layers.iter().enumerate() {
+                    progress(n + 1, layers.len());
+                    let reader = archive.layer(name).map_err(unreadable)?;
+                    let (digest, bytes) = self.store_blob(reader, &dir)?;
+                    size += bytes;
+                    digests.push(digest);
+                }
+                StoredImage {
+                    id,
+                    architecture,
+                    config,
+                    layers: digests,
+                    size,
+                    platforms: Vec::new(),
+                }
+            }
+        };
+        let record =
+            serde_json::to_vec_pretty(&image).map_err(|e| ImageError::Io(e.to_string()))?;
+        write_atomically(
+            &self.root.join("images").join(format!("{}.json", image.id)),
+            &record,
+        )?;
+        write_atomically(
+            &self
+                .root
+                .join("repositories")
+                .join(&reference.repository)
+                .join(format!("{tag}.json")),
+            &record,
+        )?;
+        Ok(image)
+    }
+
+    /// Copies a layer into the blob directory under its SHA-256; returns its digest and size.
+    fn store_blob(&self, mut reader: impl Read, dir: &Path) -> Result<(String, u64), ImageError> {
+        let tmp = dir.join(format!(".tmp-{}", uuid::Uuid::new_v4().simple()));
+        let result = (|| {
+            let mut out = File::create(&tmp).map_err(io)?;
+            let mut hasher = Sha256::new();
+            let mut buf = vec![0u8; 1 << 16];
+            let mut size = 0u64;
+            loop {
+                let n = reader.read(&mut buf).map_err(io)?;
+                if n == 0 {
+                    break;
+                }
+                hasher.update(&buf[..n]);
+                out.write_all(&buf[..n]).map_err(io)?;
+                size += n as u64;
+            }
+            let hex = hex::encode(hasher.finalize());
+            std::fs::rename(&tmp, dir.join(&hex)).map_err(io)?;
+            Ok((format!("sha256:{hex}"), size))
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result
+    }
+
+    /// The image an `ImageUri` names.
+    pub fn resolve(&self, uri: &str) -> Result<StoredImage, ImageError> {
+        let reference = parse_reference(uri)?;
+        let repo_dir = self.root.join("repositories").join(&reference.repository);
+        let image = match &reference.tag {
+            Some(tag) => read_record(&repo_dir.join(format!("{tag}.json")))?,
+            None => self.by_id(reference.digest.as_deref().unwrap_or(""))?,
+        };
+        match &reference.digest {
+            Some(d) if *d != image.id => Err(ImageError::NotFound),
+            _ => Ok(image),
+        }
+    }
+
+    /// The image with this id.
+    pub fn by_id(&self, id: &str) -> Result<StoredImage, ImageError> {
+        if id.len() != 64 || !id.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(ImageError::NotFound);
+        }
+        read_record(&self.root.join("images").join(format!("{id}.json")))
+    }
+
+    /// Unpacks an image's layers into `dest` (which must not exist), lowest first, applying
+    /// whiteouts, and adds the mount points an execution environment needs.
+    pub fn unpack(&self, image: &StoredImage, dest: &Path) -> Result<(), ImageError> {
+        std::fs::create_dir_all(dest).map_err(io)?;
+        for digest in &image.layers {
+            let path = self
+                .blob(digest)
+                .ok_or_else(|| ImageError::Unreadable(format!("bad layer digest {digest}")))?;
+            let file = File::open(&path).map_err(|e| {
+                ImageError::Unreadable(format!("layer {digest} is missing from the store: {e}"))
+            })?;
+            let mut reader = BufReader::new(file);
+            let mut magic = [0u8; 2];
+            let n = reader.read(&mut magic).map_err(io)?;
+            let head = std::io::Cursor::new(magic[..n].to_vec()).chain(reader);
+            if magic[..n] == [0x1f, 0x8b] {
+                apply_layer(flate2::read::GzDecoder::new(head), dest)
+            } else {
+                apply_layer(head, dest)
+            }
+            .map_err(|e| ImageError::Unreadable(format!("layer {digest}: {e}")))?;
+        }
+        for dir in ["var/task", "var/runtime", "opt", "proc", "dev", "tmp"] {
+            make_dir_inside(dest, dir)?;
+        }
+        Ok(())
+    }
+}
+
+/// Strings of a JSON array (`["a", "b"]`); anything else is empty.
+fn strings(v: Option<&serde_json::Value>) -> Option<Vec<String>> {
+    v.and_then(|v| v.as_array()).map(|a| {
+        a.iter()
+            .filter_map(|s| s.as_str().map(str::to_string))
+            .collect()
+    })
+}
+
+/// How `config` (a container image function) starts from `image`: the image's ENTRYPOINT, CMD,
+/// WORKDIR and ENV, each overridden by the function's `ImageConfig` where it sets one.
+pub fn launch(image: &StoredImage, config: &FunctionConfig) -> ImageLaunch {
+    let overrides = config.opaque.get("ImageConfig");
+    let field = |k: &str| overrides.and_then(|o| o.get(k)).filter(|v| !v.is_null());
+    let entrypoint = strings(field("EntryPoint"))
+        .or_else(|| strings(image.run_config("Entrypoint")))
+        .unwrap_or_default();
+    let command = strings(field("Command"))
+        .or_else(|| strings(image.run_config("Cmd")))
+        .unwrap_or_default();
+    let working_dir = field("WorkingDirectory")
+        .or_else(|| image.run_config("WorkingDir"))
+        .and_then(|v| v.as_str())
+        .filter(|w| !w.is_empty())
+        .unwrap_or("/")
+        .to_string();
+    let env = strings(image.run_config("Env"))
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+        })
+        .collect();
+    ImageLaunch {
+        entrypoint,
+        command,
+        working_dir,
+        env,
+        image_architecture: image.architecture.clone(),
+    }
+}
+
+fn read_record(path: &Path) -> Result<StoredImage, ImageError> {
+    let raw = match std::fs::read(path) {
+        Ok(raw) => raw,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(ImageError::NotFound),
+        Err(e) => return Err(io(e)),
+    };
+    serde_json::from_slice(&raw).map_err(|e| ImageError::Io(format!("{}: {e}", path.display())))
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ImageError> {
+    let dir = path
+        .parent()
+        .ok_or_else(|| ImageError::Io("no parent directory".into()))?;
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let tmp = dir.join(format!(".tmp-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&tmp, bytes).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+/// Creates `rel` under `root` unless a component on the way is a symbolic link (which could
+/// point out of the image); the environment then fails to start, visibly, instead.
+fn make_dir_inside(root: &Path, rel: &str) -> Result<(), ImageError> {
+    let mut at = root.to_path_buf();
+    for part in rel.split('/') {
+        at.push(part);
+        match std::fs::symlink_metadata(&at) {
+            Ok(m) if m.file_type().is_symlink() || !m.is_dir() => return Ok(()),
+            Ok(_) => {}
+            Err(_) => std::fs::create_dir(&at).map_err(io)?,
+        }
+    }
+    Ok(())
+}
+
+/// Applies one layer (an uncompressed tar stream) on top of `dest`: `.wh.NAME` removes NAME,
+/// `.wh..wh..opq` empties its directory of what lower layers put there, anything else is
+/// unpacked (the tar crate keeps every entry inside `dest`).
+fn apply_layer(reader: impl Read, dest: &Path) -> std::io::Result<()> {
+    let mut archive = tar::Archive::new(reader);
+    archive.set_preserve_permissions(true);
+    archive.set_unpack_xattrs(false);
+    archive.set_overwrite(true);
+    // What this layer put in place itself: its own whiteouts apply only to lower layers.
+    let mut own = std::collections::HashSet::new();
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let path = entry.path()?.into_owned();
+        if path
+            .components()
+            .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+        {
+            continue;
+        }
+        let kind = entry.header().entry_type();
+        if kind.is_block_special() || kind.is_character_special() || kind.is_fifo() {
+            continue;
+        }
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            entry.unpack_in(dest)?;
+            continue;
+        };
+        let parent = dest.join(path.parent().unwrap_or(Path::new("")));
+        if name == ".wh..wh..opq" {
+            if is_real_dir(&parent) {
+                for child in std::fs::read_dir(&parent)? {
+                    let child = child?.path();
+                    if !own.contains(&child) {
+                        remove_any(&child)?;
+                    }
+                }
+            }
+        } else if let Some(hidden) = name.strip_prefix(".wh.") {
+            if is_real_dir(&parent) {
+                remove_any(&parent.join(hidden))?;
+            }
+        } else {
+            entry.unpack_in(dest)?;
+            own.insert(parent.join(name));
+        }
+    }
+    Ok(())
+}
+
+fn is_real_dir(p: &Path) -> bool {
+    std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir())
+}
+
+fn remove_any(p: &Path) -> std::io::Result<()> {
+    match std::fs::symlink_metadata(p) {
+        Ok(m) if m.is_dir() => std::fs::remove_dir_all(p),
+        Ok(_) => std::fs::remove_file(p),
+        Err(_) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_drop_the_registry_and_default_to_latest() {
+        let r = parse_reference("123456789012.dkr.ecr.us-east-1.amazonaws.com/team/app:v1")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (r.repository.as_str(), r.tag.as_deref()),
+            ("team/app", Some("v1"))
+        );
+        let r = parse_reference("localhost:5000/app").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (r.repository.as_str(), r.tag.as_deref()),
+            ("app", Some("latest"))
+        );
+        let hex = "ab".repeat(32);
+        let r = parse_reference(&format!("app@sha256:{hex}")).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((r.tag, r.digest), (None, Some(hex)));
+        for bad in ["", "App:1", "app/../x", "app:", "app@sha256:12", "a//b"] {
+            assert!(parse_reference(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn whiteouts_remove_what_lower_layers_put_there() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let layer = |files: &[(&str, &[u8])]| {
+            let mut b = tar::Builder::new(Vec::new());
+            for (name, data) in files {
+                let mut h = tar::Header::new_gnu();
+                h.set_size(data.len() as u64);
+                h.set_mode(0o644);
+                h.set_cksum();
+                b.append_data(&mut h, name, *data)
+                    .unwrap_or_else(|e| panic!("{e}"));
+            }
+            b.into_inner().unwrap_or_else(|e| panic!("{e}"))
+        };
+        let lower = layer(&[
+            ("a/keep", b"1"),
+            ("a/gone", b"2"),
+            ("b/x", b"3"),
+            ("b/y", b"4"),
+        ]);
+        let upper = layer(&[("a/.wh.gone", b""), ("b/z", b"5"), ("b/.wh..wh..opq", b"")]);
+        apply_layer(&lower[..], dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        apply_layer(&upper[..], dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let d = dir.path();
+        assert!(d.join("a/keep").is_file() && !d.join("a/gone").exists());
+        assert!(!d.join("b/x").exists() && !d.join("b/y").exists() && d.join("b/z").is_file());
+        assert!(!d.join("a/.wh.gone").exists());
+    }
+}

@@ -1,0 +1,212 @@
+"""Container image functions (PackageType Image) through boto3: images imported with
+`archfn image import` (an OCI layout tar or a `docker save` archive, built here without Docker),
+named by an ECR-style ImageUri, run on the function's architecture; a foreign-ISA image fails
+as Lambda fails it."""
+
+import base64
+import gzip
+import hashlib
+import io
+import json
+import subprocess
+import tarfile
+import tempfile
+from pathlib import Path
+
+import botocore.exceptions
+import pytest
+from conftest import REPO, ROLE, archfn_bin, make_zip, unique, wait_updated
+
+REGISTRY = "000000000000.dkr.ecr.us-east-1.amazonaws.com"
+
+
+def c_bootstrap(arch: str) -> bytes:
+    cc = {"x86_64": "gcc", "arm64": "aarch64-linux-gnu-gcc"}[arch]
+    out = Path(tempfile.mkdtemp()) / "bootstrap"
+    subprocess.run([cc, "-static", "-O2", "-o", str(out), str(REPO / "tests/functions/c-runtime/bootstrap.c")], check=True)
+    return out.read_bytes()
+
+
+def layer_tar(files: dict) -> bytes:
+    """An uncompressed layer: path to (bytes, mode)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        for path, (data, mode) in files.items():
+            info = tarfile.TarInfo(path)
+            info.size, info.mode = len(data), mode
+            t.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def image_config(go_arch: str, entrypoint, cmd, workdir="/var/task") -> bytes:
+    return json.dumps({
+        "architecture": go_arch, "os": "linux",
+        "config": {"Entrypoint": entrypoint, "Cmd": cmd, "WorkingDir": workdir, "Env": ["PATH=/usr/bin:/bin", "LANG=C.UTF-8"]},
+        "rootfs": {"type": "layers", "diff_ids": []},
+    }).encode()
+
+
+def add(t: tarfile.TarFile, name: str, data: bytes):
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    t.addfile(info, io.BytesIO(data))
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def oci_archive(images: list) -> bytes:
+    """An OCI image layout in a tar; `images` is a list of (config bytes, [layer bytes]). More
+    than one image makes a multi-platform index."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        add(t, "oci-layout", json.dumps({"imageLayoutVersion": "1.0.0"}).encode())
+        manifests = []
+        for config, layers in images:
+            gz = [gzip.compress(layer, mtime=0) for layer in layers]
+            for blob in [config, *gz]:
+                add(t, f"blobs/sha256/{sha(blob)}", blob)
+            manifest = json.dumps({
+                "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": f"sha256:{sha(config)}", "size": len(config)},
+                "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": f"sha256:{sha(b)}", "size": len(b)} for b in gz],
+            }).encode()
+            add(t, f"blobs/sha256/{sha(manifest)}", manifest)
+            manifests.append({
+                "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": f"sha256:{sha(manifest)}", "size": len(manifest),
+                "platform": {"architecture": json.loads(config)["architecture"], "os": "linux"},
+            })
+        add(t, "index.json", json.dumps({"schemaVersion": 2, "manifests": manifests}).encode())
+    return buf.getvalue()
+
+
+def docker_save_archive(config: bytes, layers: list) -> bytes:
+    """What `docker save` writes: manifest.json naming the config and uncompressed layer tars."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        add(t, f"{sha(config)}.json", config)
+        names = []
+        for layer in layers:
+            names.append(f"{sha(layer)}/layer.tar")
+            add(t, names[-1], layer)
+        add(t, "manifest.json", json.dumps([{"Config": f"{sha(config)}.json", "RepoTags": ["x:latest"], "Layers": names}]).encode())
+    return buf.getvalue()
+
+
+def import_image(server, archive: bytes, tag: str) -> str:
+    path = Path(tempfile.mkdtemp()) / "image.tar"
+    path.write_bytes(archive)
+    out = subprocess.run([archfn_bin(), "image", "import", str(path), "--tag", tag, "--data-dir", str(server.data_dir)],
+                         check=True, capture_output=True, text=True)
+    assert "copying layer" in out.stderr or "several platforms" in out.stdout
+    return out.stdout
+
+
+def bootstrap_image(arch: str, entrypoint=("/lambda-entrypoint",)) -> tuple:
+    """A one-program image: the C runtime (tests/functions/c-runtime) as /lambda-entrypoint,
+    with an empty /var/task in a second layer."""
+    go_arch = {"x86_64": "amd64", "arm64": "arm64"}[arch]
+    config = image_config(go_arch, list(entrypoint), ["app.handler"])
+    layers = [layer_tar({"lambda-entrypoint": (c_bootstrap(arch), 0o755)}), layer_tar({"var/task/README": (b"image\n", 0o644)})]
+    return config, layers
+
+
+def create_image_function(lam, uri: str, arch: str, **kw) -> str:
+    name = unique("img")
+    resp = lam.create_function(FunctionName=name, Role=ROLE, PackageType="Image", Code={"ImageUri": uri},
+                               Architectures=[arch], **kw)
+    assert resp["PackageType"] == "Image" and "Runtime" not in resp and "Handler" not in resp
+    lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.1, "MaxAttempts": 300})
+    return name
+
+
+def invoke(lam, name, event=None):
+    r = lam.invoke(FunctionName=name, Payload=json.dumps(event or {}), LogType="Tail")
+    return r, json.loads(r["Payload"].read()), base64.b64decode(r["LogResult"]).decode()
+
+
+@pytest.mark.parametrize("arch,machine,fmt", [("x86_64", "x86_64", "oci"), ("arm64", "aarch64", "docker-save")])
+def test_image_function_runs_on_its_architecture(server, lam, runtimes, arch, machine, fmt):
+    config, layers = bootstrap_image(arch)
+    archive = oci_archive([(config, layers)]) if fmt == "oci" else docker_save_archive(config, layers)
+    repo = unique("team/app").lower()
+    printed = import_image(server, archive, f"{repo}:v1")
+    assert sha(config) in printed
+    name = create_image_function(lam, f"{REGISTRY}/{repo}:v1", arch)
+    r, body, log = invoke(lam, name, {"from": "image"})
+    assert "FunctionError" not in r, body
+    assert body == {"machine": machine, "event": {"from": "image"}}
+    mode = "native" if arch == "x86_64" else "emulated"
+    assert f"Execution: {mode}" in log.splitlines()[-1] and "REPORT" in log
+    got = lam.get_function(FunctionName=name)
+    assert got["Code"]["RepositoryType"] == "ECR" and got["Code"]["ImageUri"] == f"{REGISTRY}/{repo}:v1"
+    assert got["Code"]["ResolvedImageUri"] == f"{REGISTRY}/{repo}@sha256:{sha(config)}"
+    assert got["Configuration"]["CodeSha256"] == sha(config)
+
+
+def test_image_config_overrides_the_entrypoint(server, lam, runtimes):
+    """ImageConfig.EntryPoint replaces the image's ENTRYPOINT (here one that does not exist)."""
+    config, layers = bootstrap_image("x86_64", entrypoint=("/no/such/program",))
+    repo = unique("override")
+    import_image(server, oci_archive([(config, layers)]), repo)
+    uri = f"{REGISTRY}/{repo}:latest"
+    broken = create_image_function(lam, uri, "x86_64")
+    r, body, log = invoke(lam, broken)
+    assert r["FunctionError"] == "Unhandled" and body["errorType"] == "Runtime.InvalidEntrypoint"
+    assert "fork/exec /no/such/program: no such file or directory" in body["errorMessage"]
+    assert "IMAGE\tLaunch error: fork/exec /no/such/program: no such file or directory\tEntrypoint: [/no/such/program]\tCmd: [app.handler]\tWorkingDir: [/var/task]" in log
+    fixed = create_image_function(lam, uri, "x86_64", ImageConfig={"EntryPoint": ["/lambda-entrypoint"]})
+    r, body, _ = invoke(lam, fixed, {"n": 1})
+    assert "FunctionError" not in r, body
+    assert body["event"] == {"n": 1}
+    assert lam.get_function_configuration(FunctionName=fixed)["ImageConfigResponse"] == {"ImageConfig": {"EntryPoint": ["/lambda-entrypoint"]}}
+
+
+def test_x86_64_image_in_an_arm64_function_fails_to_launch(server, lam, runtimes):
+    """The migration mistake: an amd64 image deployed as arm64. Lambda fails the launch with
+    exec format error; so does archfn, at once."""
+    config, layers = bootstrap_image("x86_64")
+    repo = unique("wrongarch")
+    import_image(server, oci_archive([(config, layers)]), f"{repo}:v1")
+    name = create_image_function(lam, f"{REGISTRY}/{repo}:v1", "arm64")
+    r, body, log = invoke(lam, name)
+    assert r["FunctionError"] == "Unhandled"
+    assert body["errorType"] == "Runtime.InvalidEntrypoint"
+    assert body["errorMessage"].endswith("Error: fork/exec /lambda-entrypoint: exec format error")
+    assert "IMAGE\tLaunch error: fork/exec /lambda-entrypoint: exec format error" in log
+
+
+def test_unknown_and_multi_platform_images_are_refused(server, lam):
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        lam.create_function(FunctionName=unique("img"), Role=ROLE, PackageType="Image", Code={"ImageUri": f"{REGISTRY}/nothing:here"})
+    err = e.value.response["Error"]
+    assert err["Code"] == "InvalidParameterValueException"
+    assert err["Message"] == f"Source image {REGISTRY}/nothing:here does not exist. Provide a valid source image."
+    repo = unique("multi")
+    x86, arm = bootstrap_image("x86_64"), bootstrap_image("arm64")
+    printed = import_image(server, oci_archive([x86, arm]), repo)
+    assert "linux/amd64" in printed and "linux/arm64" in printed
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        lam.create_function(FunctionName=unique("img"), Role=ROLE, PackageType="Image", Code={"ImageUri": f"{REGISTRY}/{repo}"})
+    assert e.value.response["Error"]["Message"] == (
+        f"The image manifest, config or layer media type for the source image {REGISTRY}/{repo} is not supported."
+    )
+
+
+def test_image_code_updates_take_image_uris_only(server, lam, runtimes):
+    repo = unique("updates")
+    x86, arm = bootstrap_image("x86_64"), bootstrap_image("arm64")
+    import_image(server, oci_archive([x86]), f"{repo}:x86")
+    import_image(server, oci_archive([arm]), f"{repo}:arm")
+    name = create_image_function(lam, f"{REGISTRY}/{repo}:x86", "x86_64")
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        lam.update_function_code(FunctionName=name, ZipFile=make_zip())
+    assert e.value.response["Error"]["Message"] == "Please provide ImageUri when updating a function with packageType Image."
+    # Moving to arm64: the arm64 image and the architecture in one update.
+    resp = lam.update_function_code(FunctionName=name, ImageUri=f"{REGISTRY}/{repo}:arm", Architectures=["arm64"])
+    assert resp["CodeSha256"] == sha(arm[0]) and resp["Architectures"] == ["arm64"]
+    wait_updated(lam, name)
+    r, body, _ = invoke(lam, name)
+    assert "FunctionError" not in r, body
+    assert body["machine"] == "aarch64"
