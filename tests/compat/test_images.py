@@ -11,11 +11,13 @@ import json
 import subprocess
 import tarfile
 import tempfile
+import zipfile
 from pathlib import Path
 
 import botocore.exceptions
 import pytest
-from conftest import REPO, ROLE, archfn_bin, make_zip, unique, wait_updated
+from artifacts import debian_package, wheels
+from conftest import REPO, ROLE, RUNTIMES_DIR, archfn_bin, make_zip, unique, wait_updated
 
 REGISTRY = "000000000000.dkr.ecr.us-east-1.amazonaws.com"
 
@@ -210,3 +212,55 @@ def test_image_code_updates_take_image_uris_only(server, lam, runtimes):
     r, body, _ = invoke(lam, name)
     assert "FunctionError" not in r, body
     assert body["machine"] == "aarch64"
+
+
+def tree_layer(root: Path, prefix: str = "") -> bytes:
+    """An uncompressed layer of a directory tree, as `docker save` stores layers."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        for path in sorted(root.rglob("*")):
+            t.add(path, arcname=prefix + str(path.relative_to(root)), recursive=False)
+    return buf.getvalue()
+
+
+APP = """import platform
+
+
+def handler(event, context):
+    if event.get("fail"):
+        raise ValueError("asked to fail")
+    return {"machine": platform.machine(), "request_id": context.aws_request_id,
+            "function": context.function_name, "remaining_ok": 0 < context.get_remaining_time_in_millis() <= 30000}
+"""
+
+
+@pytest.mark.parametrize("arch,machine", [("x86_64", "x86_64"), ("arm64", "aarch64")])
+def test_awslambdaric_image(server, lam, runtimes, arch, machine):
+    """An image made as AWS documents for a non-AWS base image: a Debian Python with AWS's own
+    runtime interface client (awslambdaric, from PyPI, built for the image's platform) as
+    ENTRYPOINT and the handler as CMD. AWS's client runs unmodified against archfn's Runtime API."""
+    platform_tag = {"x86_64": "manylinux2014_x86_64", "arm64": "manylinux2014_aarch64"}[arch]
+    task = Path(tempfile.mkdtemp())
+    # Installed by unpacking: pip on this host will not install another platform's wheels.
+    for wheel in wheels("awslambdaric==4.2.2", "simplejson==4.3.0", "snapshot-restore-py==1.0.0", platform=platform_tag):
+        zipfile.ZipFile(wheel).extractall(task)
+    (task / "app.py").write_text(APP)
+    go_arch = {"x86_64": "amd64", "arm64": "arm64"}[arch]
+    config = json.dumps({
+        "architecture": go_arch, "os": "linux",
+        "config": {"Entrypoint": ["/usr/bin/python3.11", "-m", "awslambdaric"], "Cmd": ["app.handler"],
+                   "WorkingDir": "/var/task", "Env": ["PATH=/usr/local/bin:/usr/bin:/bin"]},
+    }).encode()
+    base = tree_layer(RUNTIMES_DIR / "python3.11" / arch / "rootfs")
+    # The client's C extension links libstdc++: the image installs it, as a Dockerfile would.
+    libs = [tree_layer(debian_package(p, go_arch)) for p in ("libstdc++6", "libgcc-s1")]
+    repo = unique("ric")
+    import_image(server, docker_save_archive(config, [base, *libs, tree_layer(task, "var/task/")]), repo)
+    name = create_image_function(lam, f"{REGISTRY}/{repo}", arch, Timeout=30)
+    r, body, log = invoke(lam, name)
+    assert "FunctionError" not in r, log
+    assert body["machine"] == machine and body["function"] == name and body["remaining_ok"]
+    assert body["request_id"] == r["ResponseMetadata"]["RequestId"]
+    r, body, _ = invoke(lam, name, {"fail": True})
+    assert r["FunctionError"] == "Unhandled"
+    assert body["errorType"] == "ValueError" and body["errorMessage"] == "asked to fail"
