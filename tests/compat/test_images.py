@@ -11,6 +11,7 @@ import json
 import subprocess
 import tarfile
 import tempfile
+import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -177,6 +178,16 @@ def test_x86_64_image_in_an_arm64_function_fails_to_launch(server, lam, runtimes
     assert body["errorType"] == "Runtime.InvalidEntrypoint"
     assert body["errorMessage"].endswith("Error: fork/exec /lambda-entrypoint: exec format error")
     assert "IMAGE\tLaunch error: fork/exec /lambda-entrypoint: exec format error" in log
+    # The scanner says why, from the stored image: its platform and its entrypoint.
+    with urllib.request.urlopen(f"{server.url}/archfn/v1/functions/{name}/readiness?target=arm64") as resp:
+        report = json.loads(resp.read())
+    assert report["compatible"] is False
+    bad = {f["path"]: f["message"] for f in report["findings"] if f["severity"] == "incompatible"}
+    assert any("linux/amd64" in m for m in bad.values()), bad
+    assert any(p.endswith("!/lambda-entrypoint") for p in bad), bad
+    out = subprocess.run([archfn_bin(), "scan", "--function", name, "--endpoint", server.url, "--target", "x86_64"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout
 
 
 def test_unknown_and_multi_platform_images_are_refused(server, lam):

@@ -205,7 +205,8 @@ impl ImageStore {
             }
             archfn_scan::ImageContents::Single { config, layers } => {
                 let id = hex::encode(Sha256::digest(&config));
-                let config: serde_json::Value = serde_json::from_slice(&config)
+                let raw_config = config;
+                let config: serde_json::Value = serde_json::from_slice(&raw_config)
                     .map_err(|e| ImageError::Unreadable(format!("image config: {e}")))?;
                 let architecture = config
                     .get("architecture")
@@ -215,14 +216,21 @@ impl ImageStore {
                 let dir = self.root.join("blobs").join("sha256");
                 std::fs::create_dir_all(&dir).map_err(io)?;
                 let mut digests = Vec::new();
+                let mut described = Vec::new();
                 let mut size = 0;
                 for (n, name) in layers.iter().enumerate() {
                     progress(n + 1, layers.len());
                     let reader = archive.layer(name).map_err(unreadable)?;
                     let (digest, bytes) = self.store_blob(reader, &dir)?;
                     size += bytes;
+                    described.push(serde_json::json!({
+                        "mediaType": layer_media_type(&self.root, &digest),
+                        "digest": digest,
+                        "size": bytes,
+                    }));
                     digests.push(digest);
                 }
+                self.write_layout(&id, &raw_config, &architecture, described)?;
                 StoredImage {
                     id,
                     architecture,
@@ -248,6 +256,55 @@ impl ImageStore {
             &record,
         )?;
         Ok(image)
+    }
+
+    /// An OCI image layout of one image (`<root>/layouts/<id>`), whose `blobs` is the store's
+    /// own: what `archfn scan` and the readiness API read, and what OCI tools can copy from.
+    pub fn layout(&self, id: &str) -> PathBuf {
+        self.root.join("layouts").join(id)
+    }
+
+    fn write_layout(
+        &self,
+        id: &str,
+        config: &[u8],
+        architecture: &str,
+        layers: Vec<serde_json::Value>,
+    ) -> Result<(), ImageError> {
+        let dir = self.root.join("blobs").join("sha256");
+        let (config_digest, config_size) = self.store_blob(config, &dir)?;
+        let manifest = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": config_digest,
+                "size": config_size,
+            },
+            "layers": layers,
+        }))
+        .map_err(|e| ImageError::Io(e.to_string()))?;
+        let (manifest_digest, manifest_size) = self.store_blob(&manifest[..], &dir)?;
+        let layout = self.layout(id);
+        std::fs::create_dir_all(&layout).map_err(io)?;
+        let blobs = layout.join("blobs");
+        if std::fs::symlink_metadata(&blobs).is_err() {
+            std::os::unix::fs::symlink("../../blobs", &blobs).map_err(io)?;
+        }
+        write_atomically(
+            &layout.join("oci-layout"),
+            br#"{"imageLayoutVersion":"1.0.0"}"#,
+        )?;
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "manifests": [{
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": manifest_digest,
+                "size": manifest_size,
+                "platform": { "architecture": architecture, "os": "linux" },
+            }],
+        });
+        write_atomically(&layout.join("index.json"), index.to_string().as_bytes())
     }
 
     /// Copies a layer into the blob directory under its SHA-256; returns its digest and size.
@@ -368,6 +425,24 @@ pub fn launch(image: &StoredImage, config: &FunctionConfig) -> ImageLaunch {
         working_dir,
         env,
         image_architecture: image.architecture.clone(),
+    }
+}
+
+/// A stored layer's OCI media type: gzip-compressed or a plain tar, by its first bytes.
+fn layer_media_type(root: &Path, digest: &str) -> &'static str {
+    let path = root
+        .join("blobs")
+        .join("sha256")
+        .join(digest.trim_start_matches("sha256:"));
+    let mut magic = [0u8; 2];
+    let gzip = File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok()
+        && magic == [0x1f, 0x8b];
+    if gzip {
+        "application/vnd.oci.image.layer.v1.tar+gzip"
+    } else {
+        "application/vnd.oci.image.layer.v1.tar"
     }
 }
 

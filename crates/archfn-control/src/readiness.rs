@@ -17,6 +17,23 @@ impl Control {
     ) -> Result<Report, ControlError> {
         let r = self.resolve(region, name, qualifier).await?;
         let config = self.select(&r).await?.config;
+        if config.package_type == archfn_model::PackageType::Image {
+            // The image as an OCI layout: its platform, then every layer.
+            let layout = self
+                .inner
+                .images
+                .layout(config.code.digest.trim_start_matches("image-"));
+            let opts = archfn_scan::ScanOptions {
+                today: self.today(),
+                ..archfn_scan::ScanOptions::new(target)
+            };
+            return tokio::task::spawn_blocking(move || archfn_scan::scan_path(&layout, &opts))
+                .await
+                .map_err(|e| ControlError::Internal(e.to_string()))?
+                .map_err(|e| {
+                    ControlError::Internal(format!("the image could not be scanned: {e}"))
+                });
+        }
         let mut archives = Vec::new();
         if !config.code.digest.is_empty() {
             archives.push((
