@@ -21,6 +21,8 @@ command -v mmdebstrap >/dev/null || need_apt+=(mmdebstrap)
 if [ "$want_test" = 1 ]; then
   # Test functions: C custom runtimes cross-compiled for arm64.
   command -v aarch64-linux-gnu-gcc >/dev/null || need_apt+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
+  # Image tests push images through archfn's registry API as `docker push` would.
+  command -v skopeo >/dev/null || need_apt+=(skopeo)
   # Scanner and migration tests: npm fetches real platform packages.
   command -v npm >/dev/null || need_apt+=(npm)
   # Scanner tests fetch Debian binaries of both architectures with apt-get download.

@@ -1,5 +1,6 @@
 """`--auth sigv4`: signatures by known keys pass; unsigned, unknown-key and badly signed requests get 403."""
 
+import json
 import tempfile
 import urllib.request
 from pathlib import Path
@@ -75,3 +76,13 @@ def test_tampered_body_is_refused(signed_server):
 def test_open_mode_accepts_any_signature(server):
     lam = server.client(key="anything", secret="whatever")
     assert "Functions" in lam.list_functions()
+
+
+def test_the_image_registry_is_off_when_requests_are_signed(signed_server, server):
+    """The registry API has no authentication of its own, so a signed server refuses it."""
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(signed_server.url + "/v2/")
+    assert e.value.code == 401
+    assert json.loads(e.value.read())["errors"][0]["code"] == "UNAUTHORIZED"
+    with urllib.request.urlopen(server.url + "/v2/") as r:
+        assert r.status == 200 and r.headers["Docker-Distribution-Api-Version"] == "registry/2.0"

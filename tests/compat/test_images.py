@@ -41,11 +41,11 @@ def layer_tar(files: dict) -> bytes:
     return buf.getvalue()
 
 
-def image_config(go_arch: str, entrypoint, cmd, workdir="/var/task") -> bytes:
+def image_config(go_arch: str, entrypoint, cmd, layers: list, workdir="/var/task") -> bytes:
     return json.dumps({
         "architecture": go_arch, "os": "linux",
         "config": {"Entrypoint": entrypoint, "Cmd": cmd, "WorkingDir": workdir, "Env": ["PATH=/usr/bin:/bin", "LANG=C.UTF-8"]},
-        "rootfs": {"type": "layers", "diff_ids": []},
+        "rootfs": {"type": "layers", "diff_ids": [f"sha256:{sha(layer)}" for layer in layers]},
     }).encode()
 
 
@@ -61,7 +61,7 @@ def sha(data: bytes) -> str:
 
 def oci_archive(images: list) -> bytes:
     """An OCI image layout in a tar; `images` is a list of (config bytes, [layer bytes]). More
-    than one image makes a multi-platform index."""
+    than one image makes a multi-platform image (an image index)."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as t:
         add(t, "oci-layout", json.dumps({"imageLayoutVersion": "1.0.0"}).encode())
@@ -80,6 +80,13 @@ def oci_archive(images: list) -> bytes:
                 "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": f"sha256:{sha(manifest)}", "size": len(manifest),
                 "platform": {"architecture": json.loads(config)["architecture"], "os": "linux"},
             })
+        if len(manifests) > 1:
+            # A multi-platform image, as buildx writes it: the layout points at an image index.
+            nested = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                                 "manifests": manifests}).encode()
+            add(t, f"blobs/sha256/{sha(nested)}", nested)
+            manifests = [{"mediaType": "application/vnd.oci.image.index.v1+json", "digest": f"sha256:{sha(nested)}",
+                          "size": len(nested)}]
         add(t, "index.json", json.dumps({"schemaVersion": 2, "manifests": manifests}).encode())
     return buf.getvalue()
 
@@ -110,9 +117,8 @@ def bootstrap_image(arch: str, entrypoint=("/lambda-entrypoint",)) -> tuple:
     """A one-program image: the C runtime (tests/functions/c-runtime) as /lambda-entrypoint,
     with an empty /var/task in a second layer."""
     go_arch = {"x86_64": "amd64", "arm64": "arm64"}[arch]
-    config = image_config(go_arch, list(entrypoint), ["app.handler"])
     layers = [layer_tar({"lambda-entrypoint": (c_bootstrap(arch), 0o755)}), layer_tar({"var/task/README": (b"image\n", 0o644)})]
-    return config, layers
+    return image_config(go_arch, list(entrypoint), ["app.handler"], layers), layers
 
 
 def create_image_function(lam, uri: str, arch: str, **kw) -> str:
@@ -257,16 +263,13 @@ def test_awslambdaric_image(server, lam, runtimes, arch, machine):
         zipfile.ZipFile(wheel).extractall(task)
     (task / "app.py").write_text(APP)
     go_arch = {"x86_64": "amd64", "arm64": "arm64"}[arch]
-    config = json.dumps({
-        "architecture": go_arch, "os": "linux",
-        "config": {"Entrypoint": ["/usr/bin/python3.11", "-m", "awslambdaric"], "Cmd": ["app.handler"],
-                   "WorkingDir": "/var/task", "Env": ["PATH=/usr/local/bin:/usr/bin:/bin"]},
-    }).encode()
     base = tree_layer(RUNTIMES_DIR / "python3.11" / arch / "rootfs")
     # The client's C extension links libstdc++: the image installs it, as a Dockerfile would.
     libs = [tree_layer(debian_package(p, go_arch)) for p in ("libstdc++6", "libgcc-s1")]
+    layers = [base, *libs, tree_layer(task, "var/task/")]
+    config = image_config(go_arch, ["/usr/bin/python3.11", "-m", "awslambdaric"], ["app.handler"], layers)
     repo = unique("ric")
-    import_image(server, docker_save_archive(config, [base, *libs, tree_layer(task, "var/task/")]), repo)
+    import_image(server, docker_save_archive(config, layers), repo)
     name = create_image_function(lam, f"{REGISTRY}/{repo}", arch, Timeout=30)
     r, body, log = invoke(lam, name)
     assert "FunctionError" not in r, log
@@ -275,3 +278,47 @@ def test_awslambdaric_image(server, lam, runtimes, arch, machine):
     r, body, _ = invoke(lam, name, {"fail": True})
     assert r["FunctionError"] == "Unhandled"
     assert body["errorType"] == "ValueError" and body["errorMessage"] == "asked to fail"
+
+
+def skopeo_push(server, source: str, repo_tag: str, *flags: str):
+    dest = f"docker://127.0.0.1:{server.port}/{repo_tag}"
+    out = subprocess.run(["skopeo", "copy", "--quiet", "--dest-tls-verify=false", *flags, source, dest],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+
+
+@pytest.mark.parametrize("fmt", ["oci-archive", "docker-archive"])
+def test_images_pushed_with_skopeo_run(server, lam, runtimes, fmt):
+    """`skopeo copy … docker://archfn/REPO:TAG` (what `docker push` does) through archfn's
+    registry API; the function then names the image by ImageUri and runs on arm64."""
+    config, layers = bootstrap_image("arm64")
+    path = Path(tempfile.mkdtemp()) / "image.tar"
+    path.write_bytes(oci_archive([(config, layers)]) if fmt == "oci-archive" else docker_save_archive(config, layers))
+    repo = unique("pushed")
+    skopeo_push(server, f"{fmt}:{path}", f"{repo}:v1")
+    name = create_image_function(lam, f"{REGISTRY}/{repo}:v1", "arm64")
+    r, body, _ = invoke(lam, name, {"pushed": fmt})
+    assert "FunctionError" not in r, body
+    assert body == {"machine": "aarch64", "event": {"pushed": fmt}}
+    assert lam.get_function(FunctionName=name)["Configuration"]["CodeSha256"] == sha(config)
+    # The registry serves what was pushed: the manifest names the same config.
+    out = subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://127.0.0.1:{server.port}/{repo}:v1"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["config"]["digest"] == f"sha256:{sha(config)}"
+    # And it can be pulled back whole.
+    back = Path(tempfile.mkdtemp()) / "back"
+    out = subprocess.run(["skopeo", "copy", "--quiet", "--src-tls-verify=false",
+                          f"docker://127.0.0.1:{server.port}/{repo}:v1", f"oci:{back}"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+
+
+def test_a_pushed_multi_platform_index_is_refused(server, lam):
+    x86, arm = bootstrap_image("x86_64"), bootstrap_image("arm64")
+    path = Path(tempfile.mkdtemp()) / "image.tar"
+    path.write_bytes(oci_archive([x86, arm]))
+    repo = unique("pushedmulti")
+    skopeo_push(server, f"oci-archive:{path}", repo, "--all")
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        lam.create_function(FunctionName=unique("img"), Role=ROLE, PackageType="Image", Code={"ImageUri": f"{REGISTRY}/{repo}:latest"})
+    assert "is not supported" in e.value.response["Error"]["Message"]

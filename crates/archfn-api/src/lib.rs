@@ -56,6 +56,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(api)
         .merge(routes::local_routes())
+        .merge(routes::registry_routes())
         .fallback(routes::unknown_operation)
         .layer(middleware::from_fn(request_id))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {

@@ -4,6 +4,7 @@ mod aliases;
 mod functions;
 mod invoke;
 mod layers;
+mod registry;
 mod settings;
 
 use std::collections::HashMap;
@@ -100,6 +101,14 @@ pub(crate) fn lambda_routes() -> Router<AppState> {
 }
 
 /// archfn's own routes: health and code downloads (authorized by a token in the URL).
+/// The image store's registry API (`/v2/…`), without Lambda's body limit: layers stream to disk.
+pub(crate) fn registry_routes() -> Router<AppState> {
+    Router::new()
+        .route("/v2/", get(registry::base))
+        .route("/v2/{*path}", axum::routing::any(registry::dispatch))
+        .layer(axum::extract::DefaultBodyLimit::disable())
+}
+
 pub(crate) fn local_routes() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))

@@ -32,6 +32,13 @@ pub struct StoredImage {
     /// The platforms of a multi-platform index; empty for a single image.
     #[serde(default)]
     pub platforms: Vec<String>,
+    /// The manifest (or index) this image was stored with: its digest and media type, as a
+    /// registry serves it.
+    #[serde(default)]
+    pub manifest: String,
+    /// The manifest's media type.
+    #[serde(default)]
+    pub manifest_media_type: String,
 }
 
 impl StoredImage {
@@ -74,17 +81,20 @@ fn io(e: std::io::Error) -> ImageError {
     ImageError::Io(e.to_string())
 }
 
+/// The media type of an OCI image manifest.
+pub(crate) const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+
 /// A parsed image reference: repository and tag (or image digest).
 #[derive(Debug, PartialEq)]
-struct Reference {
-    repository: String,
-    tag: Option<String>,
-    digest: Option<String>,
+pub(crate) struct Reference {
+    pub(crate) repository: String,
+    pub(crate) tag: Option<String>,
+    pub(crate) digest: Option<String>,
 }
 
 /// `[registry/]repository[:tag][@sha256:hex]`. The registry (the first part when it holds a
 /// `.` or `:` or is `localhost`, as Docker reads it) is dropped: every ECR host maps to this store.
-fn parse_reference(uri: &str) -> Result<Reference, ImageError> {
+pub(crate) fn parse_reference(uri: &str) -> Result<Reference, ImageError> {
     let bad = || ImageError::BadReference(uri.to_string());
     let (name, digest) = match uri.split_once('@') {
         Some((n, d)) => {
@@ -141,7 +151,7 @@ fn parse_reference(uri: &str) -> Result<Reference, ImageError> {
 /// The local image store.
 #[derive(Debug, Clone)]
 pub struct ImageStore {
-    root: PathBuf,
+    pub(crate) root: PathBuf,
     /// Images read by id: an id names one config, so an entry never goes stale.
     by_id: Arc<Mutex<HashMap<String, Arc<StoredImage>>>>,
 }
@@ -167,7 +177,8 @@ impl ImageStore {
         Ok(image)
     }
 
-    fn blob(&self, digest: &str) -> Option<PathBuf> {
+    /// Where a blob (`sha256:<hex>`) is kept, whether or not it is there.
+    pub fn blob(&self, digest: &str) -> Option<PathBuf> {
         let hex = digest.strip_prefix("sha256:")?;
         (hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit()))
             .then(|| self.root.join("blobs").join("sha256").join(hex))
@@ -201,6 +212,8 @@ impl ImageStore {
                     layers: Vec::new(),
                     size: 0,
                     platforms,
+                    manifest: String::new(),
+                    manifest_media_type: String::new(),
                 }
             }
             archfn_scan::ImageContents::Single { config, layers } => {
@@ -230,7 +243,20 @@ impl ImageStore {
                     }));
                     digests.push(digest);
                 }
-                self.write_layout(&id, &raw_config, &architecture, described)?;
+                let (config_digest, config_size) = self.store_blob(&raw_config[..], &dir)?;
+                let manifest = serde_json::to_vec(&serde_json::json!({
+                    "schemaVersion": 2,
+                    "mediaType": OCI_MANIFEST,
+                    "config": {
+                        "mediaType": "application/vnd.oci.image.config.v1+json",
+                        "digest": config_digest,
+                        "size": config_size,
+                    },
+                    "layers": described,
+                }))
+                .map_err(|e| ImageError::Io(e.to_string()))?;
+                let (manifest, manifest_size) = self.store_blob(&manifest[..], &dir)?;
+                self.write_layout(&id, &manifest, manifest_size, OCI_MANIFEST, &architecture)?;
                 StoredImage {
                     id,
                     architecture,
@@ -238,24 +264,38 @@ impl ImageStore {
                     layers: digests,
                     size,
                     platforms: Vec::new(),
+                    manifest,
+                    manifest_media_type: OCI_MANIFEST.into(),
                 }
             }
         };
-        let record =
-            serde_json::to_vec_pretty(&image).map_err(|e| ImageError::Io(e.to_string()))?;
+        self.save(&reference.repository, Some(&tag), &image)?;
+        Ok(image)
+    }
+
+    /// Records an image by id and, with a tag, by `repository:tag`.
+    pub(crate) fn save(
+        &self,
+        repository: &str,
+        tag: Option<&str>,
+        image: &StoredImage,
+    ) -> Result<(), ImageError> {
+        let record = serde_json::to_vec_pretty(image).map_err(|e| ImageError::Io(e.to_string()))?;
         write_atomically(
             &self.root.join("images").join(format!("{}.json", image.id)),
             &record,
         )?;
-        write_atomically(
-            &self
-                .root
-                .join("repositories")
-                .join(&reference.repository)
-                .join(format!("{tag}.json")),
-            &record,
-        )?;
-        Ok(image)
+        if let Some(tag) = tag {
+            write_atomically(
+                &self
+                    .root
+                    .join("repositories")
+                    .join(repository)
+                    .join(format!("{tag}.json")),
+                &record,
+            )?;
+        }
+        Ok(())
     }
 
     /// An OCI image layout of one image (`<root>/layouts/<id>`), whose `blobs` is the store's
@@ -264,27 +304,14 @@ impl ImageStore {
         self.root.join("layouts").join(id)
     }
 
-    fn write_layout(
+    pub(crate) fn write_layout(
         &self,
         id: &str,
-        config: &[u8],
+        manifest: &str,
+        manifest_size: u64,
+        media_type: &str,
         architecture: &str,
-        layers: Vec<serde_json::Value>,
     ) -> Result<(), ImageError> {
-        let dir = self.root.join("blobs").join("sha256");
-        let (config_digest, config_size) = self.store_blob(config, &dir)?;
-        let manifest = serde_json::to_vec(&serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": {
-                "mediaType": "application/vnd.oci.image.config.v1+json",
-                "digest": config_digest,
-                "size": config_size,
-            },
-            "layers": layers,
-        }))
-        .map_err(|e| ImageError::Io(e.to_string()))?;
-        let (manifest_digest, manifest_size) = self.store_blob(&manifest[..], &dir)?;
         let layout = self.layout(id);
         std::fs::create_dir_all(&layout).map_err(io)?;
         let blobs = layout.join("blobs");
@@ -298,8 +325,8 @@ impl ImageStore {
         let index = serde_json::json!({
             "schemaVersion": 2,
             "manifests": [{
-                "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                "digest": manifest_digest,
+                "mediaType": media_type,
+                "digest": manifest,
                 "size": manifest_size,
                 "platform": { "architecture": architecture, "os": "linux" },
             }],
@@ -308,7 +335,11 @@ impl ImageStore {
     }
 
     /// Copies a layer into the blob directory under its SHA-256; returns its digest and size.
-    fn store_blob(&self, mut reader: impl Read, dir: &Path) -> Result<(String, u64), ImageError> {
+    pub(crate) fn store_blob(
+        &self,
+        mut reader: impl Read,
+        dir: &Path,
+    ) -> Result<(String, u64), ImageError> {
         let tmp = dir.join(format!(".tmp-{}", uuid::Uuid::new_v4().simple()));
         let result = (|| {
             let mut out = File::create(&tmp).map_err(io)?;
@@ -429,7 +460,7 @@ pub fn launch(image: &StoredImage, config: &FunctionConfig) -> ImageLaunch {
 }
 
 /// A stored layer's OCI media type: gzip-compressed or a plain tar, by its first bytes.
-fn layer_media_type(root: &Path, digest: &str) -> &'static str {
+pub(crate) fn layer_media_type(root: &Path, digest: &str) -> &'static str {
     let path = root
         .join("blobs")
         .join("sha256")
@@ -446,7 +477,7 @@ fn layer_media_type(root: &Path, digest: &str) -> &'static str {
     }
 }
 
-fn read_record(path: &Path) -> Result<StoredImage, ImageError> {
+pub(crate) fn read_record(path: &Path) -> Result<StoredImage, ImageError> {
     let raw = match std::fs::read(path) {
         Ok(raw) => raw,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(ImageError::NotFound),
@@ -455,7 +486,7 @@ fn read_record(path: &Path) -> Result<StoredImage, ImageError> {
     serde_json::from_slice(&raw).map_err(|e| ImageError::Io(format!("{}: {e}", path.display())))
 }
 
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ImageError> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ImageError> {
     let dir = path
         .parent()
         .ok_or_else(|| ImageError::Io("no parent directory".into()))?;

@@ -17,6 +17,7 @@ mod invoke;
 mod layer;
 mod prepare;
 mod readiness;
+pub mod registry;
 mod validate;
 mod version;
 
