@@ -142,6 +142,10 @@ def test_image_function_runs_on_its_architecture(server, lam, runtimes, arch, ma
     repo = unique("team/app").lower()
     printed = import_image(server, archive, f"{repo}:v1")
     assert sha(config) in printed
+    listed = subprocess.run([archfn_bin(), "image", "list", "--data-dir", str(server.data_dir)],
+                            check=True, capture_output=True, text=True).stdout
+    go_arch = {"x86_64": "amd64", "arm64": "arm64"}[arch]
+    assert any(l.split()[:3] == [f"{repo}:v1", sha(config)[:12], f"linux/{go_arch}"] for l in listed.splitlines()), listed
     name = create_image_function(lam, f"{REGISTRY}/{repo}:v1", arch)
     r, body, log = invoke(lam, name, {"from": "image"})
     assert "FunctionError" not in r, body

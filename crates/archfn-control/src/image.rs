@@ -379,6 +379,34 @@ impl ImageStore {
         }
     }
 
+    /// Every tagged image: `(repository, tag, image)`, sorted by name.
+    pub fn list(&self) -> Vec<(String, String, StoredImage)> {
+        let root = self.root.join("repositories");
+        let mut found = Vec::new();
+        let mut dirs = vec![root.clone()];
+        while let Some(dir) = dirs.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    dirs.push(path);
+                } else if let (Some(tag), Ok(repo)) = (
+                    path.file_name()
+                        .and_then(|n| n.to_str())
+                        .and_then(|n| n.strip_suffix(".json")),
+                    dir.strip_prefix(&root),
+                ) && let Ok(image) = read_record(&path)
+                {
+                    found.push((repo.to_string_lossy().into_owned(), tag.to_string(), image));
+                }
+            }
+        }
+        found.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        found
+    }
+
     /// The image with this id.
     pub fn by_id(&self, id: &str) -> Result<StoredImage, ImageError> {
         if id.len() != 64 || !id.chars().all(|c| c.is_ascii_hexdigit()) {

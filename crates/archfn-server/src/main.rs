@@ -167,6 +167,12 @@ enum ImageCommand {
         #[arg(long, env = "ARCHFN_DATA_DIR", default_value = "./.archfn")]
         data_dir: PathBuf,
     },
+    /// Show the images in the store: name, id, platform, size.
+    List {
+        /// The server's data directory.
+        #[arg(long, env = "ARCHFN_DATA_DIR", default_value = "./.archfn")]
+        data_dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -261,14 +267,17 @@ fn main() -> anyhow::Result<()> {
                 std::process::exit(status)
             }
             Command::Migrate(args) => std::process::exit(migrate(&args)),
-            Command::Image {
-                command:
-                    ImageCommand::Import {
-                        path,
-                        tag,
-                        data_dir,
-                    },
-            } => import_image(&path, &tag, &data_dir),
+            Command::Image { command } => match command {
+                ImageCommand::Import {
+                    path,
+                    tag,
+                    data_dir,
+                } => import_image(&path, &tag, &data_dir),
+                ImageCommand::List { data_dir } => {
+                    list_images(&data_dir);
+                    Ok(())
+                }
+            },
             Command::Logs {
                 function,
                 follow,
@@ -301,6 +310,29 @@ fn import_image(path: &Path, reference: &str, data_dir: &Path) -> anyhow::Result
         );
     }
     Ok(())
+}
+
+fn list_images(data_dir: &Path) {
+    let store = archfn_control::image::ImageStore::new(data_dir.join("images"));
+    println!(
+        "{:<40} {:<14} {:<24} {:>12}",
+        "IMAGE", "ID", "PLATFORM", "SIZE"
+    );
+    for (repo, tag, image) in store.list() {
+        let platform = if image.platforms.is_empty() {
+            format!("linux/{}", image.architecture)
+        } else {
+            image.platforms.join(",")
+        };
+        let id: String = image.id.chars().take(12).collect();
+        println!(
+            "{:<40} {:<14} {:<24} {:>12}",
+            format!("{repo}:{tag}"),
+            id,
+            platform,
+            image.size
+        );
+    }
 }
 
 struct ServeArgs {
