@@ -42,6 +42,25 @@ pub struct StoredImage {
 }
 
 impl StoredImage {
+    /// A multi-platform index, kept so that CreateFunction can refuse it as Lambda does.
+    pub(crate) fn index(
+        id: String,
+        platforms: Vec<String>,
+        manifest: String,
+        manifest_media_type: String,
+    ) -> StoredImage {
+        StoredImage {
+            id,
+            architecture: String::new(),
+            config: serde_json::Value::Null,
+            layers: Vec::new(),
+            size: 0,
+            platforms,
+            manifest,
+            manifest_media_type,
+        }
+    }
+
     /// The function architecture the image was built for, if Lambda has it.
     pub fn function_architecture(&self) -> Option<Architecture> {
         match self.architecture.as_str() {
@@ -203,18 +222,8 @@ impl ImageStore {
         let archive = archfn_scan::ImageArchive::open(path).map_err(unreadable)?;
         let image = match archive.contents().map_err(unreadable)? {
             archfn_scan::ImageContents::MultiPlatform(platforms) => {
-                // Kept as it is, so that CreateFunction can refuse it as Lambda does.
                 let id = hex::encode(Sha256::digest(platforms.join(",").as_bytes()));
-                StoredImage {
-                    id,
-                    architecture: String::new(),
-                    config: serde_json::Value::Null,
-                    layers: Vec::new(),
-                    size: 0,
-                    platforms,
-                    manifest: String::new(),
-                    manifest_media_type: String::new(),
-                }
+                StoredImage::index(id, platforms, String::new(), String::new())
             }
             archfn_scan::ImageContents::Single { config, layers } => {
                 let id = hex::encode(Sha256::digest(&config));

@@ -172,16 +172,8 @@ impl ImageStore {
                         .collect()
                 })
                 .unwrap_or_default();
-            StoredImage {
-                id: stored.trim_start_matches("sha256:").to_string(),
-                architecture: String::new(),
-                config: serde_json::Value::Null,
-                layers: Vec::new(),
-                size: 0,
-                platforms,
-                manifest: stored,
-                manifest_media_type: media_type,
-            }
+            let id = stored.trim_start_matches("sha256:").to_string();
+            StoredImage::index(id, platforms, stored, media_type)
         } else {
             self.image_of_manifest(&doc, stored.clone(), size, media_type)?
         };
