@@ -93,6 +93,7 @@ impl Control {
                 in_flight: Arc::default(),
             }),
         };
+        control.inner.images.clear_uploads();
         control.resume_preparations().await?;
         Ok(control)
     }

@@ -73,6 +73,11 @@ impl ImageStore {
         self.root.join("uploads")
     }
 
+    /// Drops the uploads a previous process left unfinished (a client starts over anyway).
+    pub fn clear_uploads(&self) {
+        let _ = std::fs::remove_dir_all(self.uploads());
+    }
+
     /// Starts a blob upload; returns its id.
     pub fn start_upload(&self) -> Result<String, RegistryError> {
         std::fs::create_dir_all(self.uploads()).map_err(io)?;
