@@ -590,8 +590,16 @@ fn apply_layer(reader: impl Read, dest: &Path) -> std::io::Result<()> {
                 remove_any(&parent.join(hidden))?;
             }
         } else {
+            let mode = entry.header().mode().unwrap_or(0o644);
             entry.unpack_in(dest)?;
-            own.insert(parent.join(name));
+            let target = parent.join(name);
+            // No setuid or setgid programs from an image on the host's disk (inside the
+            // sandbox they would be powerless anyway: no new privileges).
+            if kind.is_file() && mode & 0o6000 != 0 {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&target, std::fs::Permissions::from_mode(mode & 0o777))?;
+            }
+            own.insert(target);
         }
     }
     Ok(())
@@ -658,7 +666,21 @@ mod tests {
         let upper = layer(&[("a/.wh.gone", b""), ("b/z", b"5"), ("b/.wh..wh..opq", b"")]);
         apply_layer(&lower[..], dir.path()).unwrap_or_else(|e| panic!("{e}"));
         apply_layer(&upper[..], dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(1);
+        h.set_mode(0o4755);
+        h.set_cksum();
+        b.append_data(&mut h, "a/suid", &b"x"[..])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let suid = b.into_inner().unwrap_or_else(|e| panic!("{e}"));
+        apply_layer(&suid[..], dir.path()).unwrap_or_else(|e| panic!("{e}"));
         let d = dir.path();
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(d.join("a/suid"))
+            .map(|m| m.permissions().mode() & 0o7777)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(mode, 0o755, "setuid dropped, the rest kept");
         assert!(d.join("a/keep").is_file() && !d.join("a/gone").exists());
         assert!(!d.join("b/x").exists() && !d.join("b/y").exists() && d.join("b/z").is_file());
         assert!(!d.join("a/.wh.gone").exists());
