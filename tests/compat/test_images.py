@@ -59,6 +59,17 @@ def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def oci_manifest(config: bytes, layers: list) -> bytes:
+    """The OCI manifest `oci_archive` writes for an image (layers gzip-compressed): its SHA-256
+    is the image's digest."""
+    gz = [gzip.compress(layer, mtime=0) for layer in layers]
+    return json.dumps({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": f"sha256:{sha(config)}", "size": len(config)},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": f"sha256:{sha(b)}", "size": len(b)} for b in gz],
+    }).encode()
+
+
 def oci_archive(images: list) -> bytes:
     """An OCI image layout in a tar; `images` is a list of (config bytes, [layer bytes]). More
     than one image makes a multi-platform image (an image index)."""
@@ -70,11 +81,7 @@ def oci_archive(images: list) -> bytes:
             gz = [gzip.compress(layer, mtime=0) for layer in layers]
             for blob in [config, *gz]:
                 add(t, f"blobs/sha256/{sha(blob)}", blob)
-            manifest = json.dumps({
-                "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": f"sha256:{sha(config)}", "size": len(config)},
-                "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": f"sha256:{sha(b)}", "size": len(b)} for b in gz],
-            }).encode()
+            manifest = oci_manifest(config, layers)
             add(t, f"blobs/sha256/{sha(manifest)}", manifest)
             manifests.append({
                 "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": f"sha256:{sha(manifest)}", "size": len(manifest),
@@ -102,6 +109,11 @@ def docker_save_archive(config: bytes, layers: list) -> bytes:
             add(t, names[-1], layer)
         add(t, "manifest.json", json.dumps([{"Config": f"{sha(config)}.json", "RepoTags": ["x:latest"], "Layers": names}]).encode())
     return buf.getvalue()
+
+
+def printed_id(printed: str) -> str:
+    """The image digest `archfn image import` prints ("REPO:TAG: image <id> for …")."""
+    return printed.split(" image ", 1)[1].split()[0]
 
 
 def import_image(server, archive: bytes, tag: str) -> str:
@@ -141,11 +153,14 @@ def test_image_function_runs_on_its_architecture(server, lam, runtimes, arch, ma
     archive = oci_archive([(config, layers)]) if fmt == "oci" else docker_save_archive(config, layers)
     repo = unique("team/app").lower()
     printed = import_image(server, archive, f"{repo}:v1")
-    assert sha(config) in printed
+    digest = printed_id(printed)
+    if fmt == "oci":
+        # The layout's own manifest is kept, so the image keeps the digest its builder reported.
+        assert digest == sha(oci_manifest(config, layers))
     listed = subprocess.run([archfn_bin(), "image", "list", "--data-dir", str(server.data_dir)],
                             check=True, capture_output=True, text=True).stdout
     go_arch = {"x86_64": "amd64", "arm64": "arm64"}[arch]
-    assert any(l.split()[:3] == [f"{repo}:v1", sha(config)[:12], f"linux/{go_arch}"] for l in listed.splitlines()), listed
+    assert any(l.split()[:3] == [f"{repo}:v1", digest[:12], f"linux/{go_arch}"] for l in listed.splitlines()), listed
     name = create_image_function(lam, f"{REGISTRY}/{repo}:v1", arch)
     r, body, log = invoke(lam, name, {"from": "image"})
     assert "FunctionError" not in r, body
@@ -154,8 +169,11 @@ def test_image_function_runs_on_its_architecture(server, lam, runtimes, arch, ma
     assert f"Execution: {mode}" in log.splitlines()[-1] and "REPORT" in log
     got = lam.get_function(FunctionName=name)
     assert got["Code"]["RepositoryType"] == "ECR" and got["Code"]["ImageUri"] == f"{REGISTRY}/{repo}:v1"
-    assert got["Code"]["ResolvedImageUri"] == f"{REGISTRY}/{repo}@sha256:{sha(config)}"
-    assert got["Configuration"]["CodeSha256"] == sha(config)
+    assert got["Code"]["ResolvedImageUri"] == f"{REGISTRY}/{repo}@sha256:{digest}"
+    assert got["Configuration"]["CodeSha256"] == digest
+    # By digest, as ECR URIs often name images.
+    by_digest = create_image_function(lam, f"{REGISTRY}/{repo}@sha256:{digest}", arch)
+    assert invoke(lam, by_digest)[1]["machine"] == machine
 
 
 def test_image_config_overrides_the_entrypoint(server, lam, runtimes):
@@ -228,7 +246,7 @@ def test_image_code_updates_take_image_uris_only(server, lam, runtimes):
     assert e.value.response["Error"]["Message"] == "Please provide ImageUri when updating a function with packageType Image."
     # Moving to arm64: the arm64 image and the architecture in one update.
     resp = lam.update_function_code(FunctionName=name, ImageUri=f"{REGISTRY}/{repo}:arm", Architectures=["arm64"])
-    assert resp["CodeSha256"] == sha(arm[0]) and resp["Architectures"] == ["arm64"]
+    assert resp["CodeSha256"] == sha(oci_manifest(*arm)) and resp["Architectures"] == ["arm64"]
     wait_updated(lam, name)
     r, body, _ = invoke(lam, name)
     assert "FunctionError" not in r, body
@@ -304,12 +322,13 @@ def test_images_pushed_with_skopeo_run(server, lam, runtimes, fmt):
     r, body, _ = invoke(lam, name, {"pushed": fmt})
     assert "FunctionError" not in r, body
     assert body == {"machine": "aarch64", "event": {"pushed": fmt}}
-    assert lam.get_function(FunctionName=name)["Configuration"]["CodeSha256"] == sha(config)
-    # The registry serves what was pushed: the manifest names the same config.
+    # The registry serves what was pushed: the manifest names the same config, and its digest
+    # is the function's CodeSha256.
     out = subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://127.0.0.1:{server.port}/{repo}:v1"],
-                         capture_output=True, text=True)
+                         capture_output=True)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["config"]["digest"] == f"sha256:{sha(config)}"
+    assert lam.get_function(FunctionName=name)["Configuration"]["CodeSha256"] == sha(out.stdout)
     # And it can be pulled back whole.
     back = Path(tempfile.mkdtemp()) / "back"
     out = subprocess.run(["skopeo", "copy", "--quiet", "--src-tls-verify=false",
@@ -317,7 +336,7 @@ def test_images_pushed_with_skopeo_run(server, lam, runtimes, fmt):
     assert out.returncode == 0, out.stderr
 
 
-def test_a_pushed_multi_platform_index_is_refused(server, lam):
+def test_a_pushed_multi_platform_index_is_refused_but_its_platforms_are_not(server, lam, runtimes):
     x86, arm = bootstrap_image("x86_64"), bootstrap_image("arm64")
     path = Path(tempfile.mkdtemp()) / "image.tar"
     path.write_bytes(oci_archive([x86, arm]))
@@ -326,3 +345,9 @@ def test_a_pushed_multi_platform_index_is_refused(server, lam):
     with pytest.raises(botocore.exceptions.ClientError) as e:
         lam.create_function(FunctionName=unique("img"), Role=ROLE, PackageType="Image", Code={"ImageUri": f"{REGISTRY}/{repo}:latest"})
     assert "is not supported" in e.value.response["Error"]["Message"]
+    # One platform of it, by its manifest's digest, is an image Lambda takes.
+    arm_digest = sha(oci_manifest(*arm))
+    name = create_image_function(lam, f"{REGISTRY}/{repo}@sha256:{arm_digest}", "arm64")
+    r, body, _ = invoke(lam, name)
+    assert "FunctionError" not in r, body
+    assert body["machine"] == "aarch64"

@@ -19,7 +19,8 @@ use sha2::{Digest, Sha256};
 /// An image in the store.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StoredImage {
-    /// The image id: the hex SHA-256 of its config document.
+    /// The image digest (hex): the SHA-256 of its manifest, what registries and ECR call the
+    /// image's digest (`REPO@sha256:<id>`).
     pub id: String,
     /// The platform's architecture in the image's words (`amd64`, `arm64`).
     pub architecture: String,
@@ -225,8 +226,11 @@ impl ImageStore {
                 let id = hex::encode(Sha256::digest(platforms.join(",").as_bytes()));
                 StoredImage::index(id, platforms, String::new(), String::new())
             }
-            archfn_scan::ImageContents::Single { config, layers } => {
-                let id = hex::encode(Sha256::digest(&config));
+            archfn_scan::ImageContents::Single {
+                manifest: original,
+                config,
+                layers,
+            } => {
                 let raw_config = config;
                 let config: serde_json::Value = serde_json::from_slice(&raw_config)
                     .map_err(|e| ImageError::Unreadable(format!("image config: {e}")))?;
@@ -253,19 +257,30 @@ impl ImageStore {
                     digests.push(digest);
                 }
                 let (config_digest, config_size) = self.store_blob(&raw_config[..], &dir)?;
-                let manifest = serde_json::to_vec(&serde_json::json!({
-                    "schemaVersion": 2,
-                    "mediaType": OCI_MANIFEST,
-                    "config": {
-                        "mediaType": "application/vnd.oci.image.config.v1+json",
-                        "digest": config_digest,
-                        "size": config_size,
-                    },
-                    "layers": described,
-                }))
-                .map_err(|e| ImageError::Io(e.to_string()))?;
+                // The archive's own manifest keeps the image's digest; a `docker save` archive
+                // has none, so one is written for it.
+                let original = original.filter(|m| manifest_layers(m) == digests);
+                let manifest = match original {
+                    Some(m) => m,
+                    None => serde_json::to_vec(&serde_json::json!({
+                        "schemaVersion": 2,
+                        "mediaType": OCI_MANIFEST,
+                        "config": {
+                            "mediaType": "application/vnd.oci.image.config.v1+json",
+                            "digest": config_digest,
+                            "size": config_size,
+                        },
+                        "layers": described,
+                    }))
+                    .map_err(|e| ImageError::Io(e.to_string()))?,
+                };
+                let media_type = serde_json::from_slice::<serde_json::Value>(&manifest)
+                    .ok()
+                    .and_then(|m| m.get("mediaType")?.as_str().map(str::to_string))
+                    .unwrap_or_else(|| OCI_MANIFEST.to_string());
                 let (manifest, manifest_size) = self.store_blob(&manifest[..], &dir)?;
-                self.write_layout(&id, &manifest, manifest_size, OCI_MANIFEST, &architecture)?;
+                let id = manifest.trim_start_matches("sha256:").to_string();
+                self.write_layout(&id, &manifest, manifest_size, &media_type, &architecture)?;
                 StoredImage {
                     id,
                     architecture,
@@ -274,7 +289,7 @@ impl ImageStore {
                     size,
                     platforms: Vec::new(),
                     manifest,
-                    manifest_media_type: OCI_MANIFEST.into(),
+                    manifest_media_type: media_type,
                 }
             }
         };
@@ -494,6 +509,20 @@ pub fn launch(image: &StoredImage, config: &FunctionConfig) -> ImageLaunch {
         env,
         image_architecture: image.architecture.clone(),
     }
+}
+
+/// The layer digests a manifest lists.
+fn manifest_layers(manifest: &[u8]) -> Vec<String> {
+    serde_json::from_slice::<serde_json::Value>(manifest)
+        .ok()
+        .and_then(|m| {
+            m.get("layers")?.as_array().map(|ls| {
+                ls.iter()
+                    .filter_map(|l| l.get("digest")?.as_str().map(str::to_string))
+                    .collect()
+            })
+        })
+        .unwrap_or_default()
 }
 
 /// A stored layer's OCI media type: gzip-compressed or a plain tar, by its first bytes.

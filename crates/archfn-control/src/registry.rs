@@ -223,7 +223,7 @@ impl ImageStore {
                 .ok_or_else(|| RegistryError::ManifestBlobUnknown(digest.into()))?;
             layers.push(digest.to_string());
         }
-        let id = hex::encode(Sha256::digest(&raw));
+        let id = manifest.trim_start_matches("sha256:").to_string();
         let architecture = config
             .get("architecture")
             .and_then(|a| a.as_str())

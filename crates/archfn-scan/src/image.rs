@@ -106,6 +106,8 @@ fn platform_of(v: &Value) -> String {
 
 /// The chosen manifest's config and layer files, and the platforms an index offers.
 struct Chosen {
+    /// The chosen manifest's file, when the archive has registry manifests (OCI layouts).
+    manifest: Option<String>,
     config: Option<String>,
     layers: Vec<(String, String)>,
     offered: Vec<String>,
@@ -179,6 +181,7 @@ fn choose(files: &ImageFiles, target: Architecture) -> Result<Chosen, ScanError>
                 })
                 .unwrap_or_default();
             return Ok(Chosen {
+                manifest: Some(digest),
                 config,
                 layers,
                 offered,
@@ -208,6 +211,7 @@ fn choose(files: &ImageFiles, target: Architecture) -> Result<Chosen, ScanError>
         })
         .unwrap_or_default();
     Ok(Chosen {
+        manifest: None,
         config,
         layers,
         offered: Vec::new(),
@@ -231,6 +235,9 @@ impl std::fmt::Debug for ImageArchive {
 pub enum ImageContents {
     /// One image: its config document (verbatim) and its layers' names in the archive, in order.
     Single {
+        /// The image manifest as stored, when the archive has one (an OCI layout does; a
+        /// `docker save` archive does not).
+        manifest: Option<Vec<u8>>,
         /// The image config (`architecture`, `os`, `config.Entrypoint`, …), as stored.
         config: Vec<u8>,
         /// Layer files, lowest first.
@@ -268,17 +275,28 @@ impl ImageArchive {
         let name = chosen
             .config
             .ok_or_else(|| ScanError::NotAnArchive("image: no config".into()))?;
-        let mut config = Vec::new();
-        self.files
-            .open(&name)
-            .ok_or_else(|| ScanError::NotAnArchive(format!("image: {name} is missing")))?
-            .take(16 * 1024 * 1024)
-            .read_to_end(&mut config)
-            .map_err(|e| ScanError::Io(e.to_string()))?;
+        let config = self.read_whole(&name)?;
+        let manifest = match &chosen.manifest {
+            Some(m) => Some(self.read_whole(m)?),
+            None => None,
+        };
         Ok(ImageContents::Single {
+            manifest,
             config,
             layers: chosen.layers.into_iter().map(|(file, _)| file).collect(),
         })
+    }
+
+    /// A JSON document of the archive (a config or manifest), up to 16 MB.
+    fn read_whole(&self, name: &str) -> Result<Vec<u8>, ScanError> {
+        let mut bytes = Vec::new();
+        self.files
+            .open(name)
+            .ok_or_else(|| ScanError::NotAnArchive(format!("image: {name} is missing")))?
+            .take(16 * 1024 * 1024)
+            .read_to_end(&mut bytes)
+            .map_err(|e| ScanError::Io(e.to_string()))?;
+        Ok(bytes)
     }
 
     /// A layer's bytes as stored (a tar, gzip-compressed or not).
