@@ -218,7 +218,7 @@ def test_x86_64_image_in_an_arm64_function_fails_to_launch(server, lam, runtimes
     assert out.returncode == 0, out.stdout
 
 
-def test_unknown_and_multi_platform_images_are_refused(server, lam):
+def test_unknown_and_multi_platform_images_are_refused(server, lam, runtimes):
     with pytest.raises(botocore.exceptions.ClientError) as e:
         lam.create_function(FunctionName=unique("img"), Role=ROLE, PackageType="Image", Code={"ImageUri": f"{REGISTRY}/nothing:here"})
     err = e.value.response["Error"]
@@ -233,6 +233,19 @@ def test_unknown_and_multi_platform_images_are_refused(server, lam):
     assert e.value.response["Error"]["Message"] == (
         f"The image manifest, config or layer media type for the source image {REGISTRY}/{repo} is not supported."
     )
+    # The arm64 half of the same build, picked at import, is one Lambda takes.
+    path = Path(tempfile.mkdtemp()) / "multi.tar"
+    path.write_bytes(oci_archive([x86, arm]))
+    out = subprocess.run([archfn_bin(), "image", "import", str(path), "--tag", f"{repo}:arm64", "--platform", "linux/arm64",
+                          "--data-dir", str(server.data_dir)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert printed_id(out.stdout) == sha(oci_manifest(*arm))
+    name = create_image_function(lam, f"{REGISTRY}/{repo}:arm64", "arm64")
+    r, body, _ = invoke(lam, name)
+    assert "FunctionError" not in r and body["machine"] == "aarch64", body
+    out = subprocess.run([archfn_bin(), "image", "import", str(path), "--tag", repo, "--platform", "linux/s390x",
+                          "--data-dir", str(server.data_dir)], capture_output=True, text=True)
+    assert out.returncode != 0 and "linux/amd64 (x86_64) and linux/arm64 only" in out.stderr
 
 
 def test_image_code_updates_take_image_uris_only(server, lam, runtimes):

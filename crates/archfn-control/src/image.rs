@@ -205,12 +205,14 @@ impl ImageStore {
     }
 
     /// Imports the image at `path` (an OCI layout directory or tar, or a `docker save` tar) as
-    /// `reference` (`repository[:tag]`, tag `latest` by default). `progress` hears each layer
-    /// as it is copied (`n` of `total`).
+    /// `reference` (`repository[:tag]`, tag `latest` by default); of a multi-platform image,
+    /// the `platform` one when given. `progress` hears each layer as it is copied (`n` of
+    /// `total`).
     pub fn import(
         &self,
         path: &Path,
         reference: &str,
+        platform: Option<Architecture>,
         mut progress: impl FnMut(usize, usize),
     ) -> Result<StoredImage, ImageError> {
         let reference = parse_reference(reference)?;
@@ -221,7 +223,7 @@ impl ImageStore {
         };
         let unreadable = |e: archfn_scan::ScanError| ImageError::Unreadable(e.to_string());
         let archive = archfn_scan::ImageArchive::open(path).map_err(unreadable)?;
-        let image = match archive.contents().map_err(unreadable)? {
+        let image = match archive.contents(platform).map_err(unreadable)? {
             archfn_scan::ImageContents::MultiPlatform(platforms) => {
                 let id = hex::encode(Sha256::digest(platforms.join(",").as_bytes()));
                 StoredImage::index(id, platforms, String::new(), String::new())

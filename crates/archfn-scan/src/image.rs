@@ -266,11 +266,21 @@ impl ImageArchive {
         Ok(ImageArchive { files })
     }
 
-    /// The image's config and layers, or the platforms of a multi-platform index.
-    pub fn contents(&self) -> Result<ImageContents, ScanError> {
-        let chosen = choose(&self.files, Architecture::X86_64)?;
+    /// The image's config and layers, or the platforms of a multi-platform index. With
+    /// `platform`, a multi-platform index gives that platform's image instead.
+    pub fn contents(&self, platform: Option<Architecture>) -> Result<ImageContents, ScanError> {
+        let chosen = choose(&self.files, platform.unwrap_or(Architecture::X86_64))?;
         if chosen.offered.len() > 1 {
-            return Ok(ImageContents::MultiPlatform(chosen.offered));
+            let Some(wanted) = platform else {
+                return Ok(ImageContents::MultiPlatform(chosen.offered));
+            };
+            let wanted = format!("linux/{}", wanted.go_arch());
+            if !chosen.offered.contains(&wanted) {
+                return Err(ScanError::NotAnArchive(format!(
+                    "the image offers {}, not {wanted}",
+                    chosen.offered.join(", ")
+                )));
+            }
         }
         let name = chosen
             .config

@@ -163,6 +163,11 @@ enum ImageCommand {
         /// REPOSITORY[:TAG] (tag `latest` by default).
         #[arg(long)]
         tag: String,
+        /// Of a multi-platform image, import this platform's image (`linux/arm64`,
+        /// `linux/amd64`, or a function architecture: `arm64`, `x86_64`). Lambda takes
+        /// one-platform images only.
+        #[arg(long)]
+        platform: Option<String>,
         /// The server's data directory.
         #[arg(long, env = "ARCHFN_DATA_DIR", default_value = "./.archfn")]
         data_dir: PathBuf,
@@ -271,8 +276,9 @@ fn main() -> anyhow::Result<()> {
                 ImageCommand::Import {
                     path,
                     tag,
+                    platform,
                     data_dir,
-                } => import_image(&path, &tag, &data_dir),
+                } => import_image(&path, &tag, platform.as_deref(), &data_dir),
                 ImageCommand::List { data_dir } => {
                     list_images(&data_dir);
                     Ok(())
@@ -288,10 +294,27 @@ fn main() -> anyhow::Result<()> {
     })
 }
 
-fn import_image(path: &Path, reference: &str, data_dir: &Path) -> anyhow::Result<()> {
+fn import_image(
+    path: &Path,
+    reference: &str,
+    platform: Option<&str>,
+    data_dir: &Path,
+) -> anyhow::Result<()> {
+    let platform = match platform {
+        None => None,
+        Some(p) => {
+            let arch = match p.trim_start_matches("linux/") {
+                "amd64" => Some(archfn_model::Architecture::X86_64),
+                other => archfn_model::Architecture::parse(other),
+            };
+            Some(arch.with_context(|| {
+                format!("--platform {p}: Lambda has linux/amd64 (x86_64) and linux/arm64 only")
+            })?)
+        }
+    };
     let store = archfn_control::image::ImageStore::new(data_dir.join("images"));
     let image = store
-        .import(path, reference, |n, total| {
+        .import(path, reference, platform, |n, total| {
             eprintln!("copying layer {n}/{total}");
         })
         .with_context(|| format!("importing {}", path.display()))?;
