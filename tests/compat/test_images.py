@@ -364,3 +364,33 @@ def test_a_pushed_multi_platform_index_is_refused_but_its_platforms_are_not(serv
     r, body, _ = invoke(lam, name)
     assert "FunctionError" not in r, body
     assert body["machine"] == "aarch64"
+
+
+def test_registry_refuses_what_it_cannot_take(server):
+    """Bad pushes get the distribution API's errors, and the server keeps serving."""
+    def put(path, body, method="PUT"):
+        req = urllib.request.Request(f"{server.url}/v2/{path}", data=body, method=method,
+                                     headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(req)
+        error = json.loads(e.value.read())["errors"][0]
+        put.message = error["message"]
+        return e.value.code, error["code"]
+    # Over the 4 MiB manifests are held to (a valid document otherwise: the limit refuses it).
+    big = json.dumps({"schemaVersion": 2, "annotations": {"x": "x" * (5 * 1024 * 1024)}}).encode()
+    assert put("app/manifests/v1", big) == (400, "MANIFEST_INVALID")
+    assert "length limit exceeded" in put.message
+    assert put("app/manifests/v1", b"not json") == (400, "MANIFEST_INVALID")
+    missing = json.dumps({"schemaVersion": 2, "config": {"digest": "sha256:" + "0" * 64}, "layers": []}).encode()
+    assert put("app/manifests/v1", missing) == (400, "MANIFEST_BLOB_UNKNOWN")
+    assert put(f"app/blobs/uploads/{'f' * 32}", b"data", "PATCH") == (404, "BLOB_UPLOAD_UNKNOWN")
+    # An upload whose content does not match its digest is refused and not kept.
+    req = urllib.request.Request(f"{server.url}/v2/app/blobs/uploads/?digest=sha256:{'1' * 64}", data=b"data", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req)
+    assert e.value.code == 400 and json.loads(e.value.read())["errors"][0]["code"] == "DIGEST_INVALID"
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(urllib.request.Request(f"{server.url}/v2/app/blobs/sha256:{'1' * 64}", method="HEAD"))
+    assert e.value.code == 404
+    with urllib.request.urlopen(server.url + "/v2/") as r:
+        assert r.status == 200

@@ -19,6 +19,9 @@ use crate::auth::AuthMode;
 /// Bodies larger than this are refused (Lambda's image size limit).
 const MAX_BLOB_BYTES: u64 = 10 * 1024 * 1024 * 1024;
 
+/// Manifests are small documents; registries cap them at 4 MiB.
+const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
+
 fn error(status: StatusCode, code: &str, message: &str) -> Response {
     let body = serde_json::json!({ "errors": [{ "code": code, "message": message }] });
     (
@@ -139,7 +142,10 @@ pub(crate) async fn dispatch(State(state): State<AppState>, req: Request) -> Res
                 .get(CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string);
-            match req.into_body().collect().await {
+            match http_body_util::Limited::new(req.into_body(), MAX_MANIFEST_BYTES)
+                .collect()
+                .await
+            {
                 Ok(body) => {
                     let body = body.to_bytes();
                     let (name, reference) = (name.to_string(), reference.to_string());
