@@ -124,19 +124,25 @@ def invoke_and_collect(lam, name):
     return first, first_id, second
 
 
+def subscribed(second, own_error: str, other_apis_error: str):
+    """Checks what the listener's subscriptions were answered (accepted; a URI without a port
+    refused with this API's error type; a subscription through the other API refused with its
+    type) and returns the events it received with their types."""
+    sub = second["subscribe"]
+    assert (sub["status"], json.loads(sub["body"])) == (200, "OK")
+    assert sub["bad"] == [400, {"errorType": own_error, "errorMessage": "URI port is not provided"}]
+    assert sub["mixed"] == [400, other_apis_error]
+    events = second["events"]
+    return events, [e["type"] for e in events]
+
+
 @pytest.mark.parametrize("protocol", ["HTTP", "TCP"])
 def test_a_subscribed_extension_receives_platform_events_and_function_logs(lam, runtimes, protocol):
     name = with_listener(lam, "listener", layer_zip(protocol, free_port()), MemorySize=256)
     first, first_id, second = invoke_and_collect(lam, name)
     assert "FunctionError" not in first
 
-    sub = second["subscribe"]
-    assert (sub["status"], json.loads(sub["body"])) == (200, "OK")
-    assert sub["bad"] == [400, {"errorType": "ValidationError", "errorMessage": "URI port is not provided"}]
-    assert sub["mixed"] == [400, "Logs.ValidationError"]
-
-    events = second["events"]
-    types = [e["type"] for e in events]
+    events, types = subscribed(second, "ValidationError", "Logs.ValidationError")
     assert types.count("platform.telemetrySubscription") == 1
     # Init's events were kept for the subscriber, which subscribed during init.
     assert types[0] == "platform.initStart", types
@@ -165,12 +171,7 @@ def test_a_subscribed_extension_receives_platform_events_and_function_logs(lam, 
 def test_the_logs_api_sends_its_own_event_shapes(lam, runtimes):
     name = with_listener(lam, "logs-listener", layer_zip("HTTP", free_port(), "logs"), MemorySize=256)
     _, first_id, second = invoke_and_collect(lam, name)
-    sub = second["subscribe"]
-    assert (sub["status"], json.loads(sub["body"])) == (200, "OK")
-    assert sub["bad"] == [400, {"errorType": "Logs.ValidationError", "errorMessage": "URI port is not provided"}]
-    assert sub["mixed"] == [400, "ValidationError"]
-    events = second["events"]
-    types = [e["type"] for e in events]
+    events, types = subscribed(second, "Logs.ValidationError", "ValidationError")
     # No Telemetry API events: the Logs API's own, in its shapes (schema 2021-03-18 adds runtimeDone).
     assert not any(t.startswith("platform.init") or t == "platform.telemetrySubscription" for t in types), types
     assert types.count("platform.logsSubscription") == 1

@@ -112,6 +112,30 @@ pub(crate) struct Reference {
     pub(crate) digest: Option<String>,
 }
 
+/// A repository name: lowercase path components (`team/app`), never `.` or `..`.
+pub(crate) fn valid_repository(repository: &str) -> bool {
+    !repository.is_empty()
+        && repository.len() <= 256
+        && repository.split('/').all(|part| {
+            !part.is_empty()
+                && part != "."
+                && part != ".."
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
+        })
+}
+
+/// A tag: up to 128 letters, digits, `.`, `_` and `-`, not starting with `.`.
+pub(crate) fn valid_tag(tag: &str) -> bool {
+    !tag.is_empty()
+        && tag.len() <= 128
+        && !tag.starts_with('.')
+        && tag
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+}
+
 /// `[registry/]repository[:tag][@sha256:hex]`. The registry (the first part when it holds a
 /// `.` or `:` or is `localhost`, as Docker reads it) is dropped: every ECR host maps to this store.
 pub(crate) fn parse_reference(uri: &str) -> Result<Reference, ImageError> {
@@ -136,24 +160,7 @@ pub(crate) fn parse_reference(uri: &str) -> Result<Reference, ImageError> {
         Some((r, t)) if !t.contains('/') => (r, Some(t.to_string())),
         _ => (path, None),
     };
-    let repo_ok = !repository.is_empty()
-        && repository.len() <= 256
-        && repository.split('/').all(|part| {
-            !part.is_empty()
-                && part != "."
-                && part != ".."
-                && part
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
-        });
-    let tag_ok = tag.as_deref().is_none_or(|t| {
-        !t.is_empty()
-            && t.len() <= 128
-            && !t.starts_with('.')
-            && t.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-    });
-    if !repo_ok || !tag_ok {
+    if !valid_repository(repository) || !tag.as_deref().is_none_or(valid_tag) {
         return Err(bad());
     }
     let tag = if tag.is_none() && digest.is_none() {
@@ -381,8 +388,10 @@ impl ImageStore {
                 out.write_all(&buf[..n]).map_err(io)?;
                 size += n as u64;
             }
+            out.sync_all().map_err(io)?;
             let hex = hex::encode(hasher.finalize());
             std::fs::rename(&tmp, dir.join(&hex)).map_err(io)?;
+            sync_dir(dir)?;
             Ok((format!("sha256:{hex}"), size))
         })();
         if result.is_err() {
@@ -560,8 +569,16 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ImageErr
         .ok_or_else(|| ImageError::Io("no parent directory".into()))?;
     std::fs::create_dir_all(dir).map_err(io)?;
     let tmp = dir.join(format!(".tmp-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::write(&tmp, bytes).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+    let mut file = File::create(&tmp).map_err(io)?;
+    file.write_all(bytes).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)?;
+    sync_dir(dir)
+}
+
+/// Makes a rename in `dir` durable, as the blob store does before it acknowledges.
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), ImageError> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io)
 }
 
 /// Creates `rel` under `root` unless a component on the way is a symbolic link (which could

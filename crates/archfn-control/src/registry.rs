@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use sha2::{Digest, Sha256};
 
 use crate::image::{
-    ImageError, ImageStore, OCI_MANIFEST, StoredImage, parse_reference, read_record,
+    ImageError, ImageStore, OCI_MANIFEST, StoredImage, read_record, valid_repository, valid_tag,
 };
 
 /// A registry request's failure, as the distribution API names it (`{"errors":[{"code":…}]}`).
@@ -113,10 +113,11 @@ impl ImageStore {
             let _ = std::fs::remove_file(&path);
             return Err(RegistryError::DigestInvalid);
         }
-        if let Some(dir) = dest.parent() {
-            std::fs::create_dir_all(dir).map_err(io)?;
-        }
-        std::fs::rename(&path, &dest).map_err(io)
+        file.sync_all().map_err(io)?;
+        let dir = dest.parent().ok_or(RegistryError::DigestInvalid)?;
+        std::fs::create_dir_all(dir).map_err(io)?;
+        std::fs::rename(&path, &dest).map_err(io)?;
+        crate::image::sync_dir(dir).map_err(image_io)
     }
 
     /// A blob's size, if the store has it.
@@ -135,8 +136,7 @@ impl ImageStore {
         body: &[u8],
         content_type: Option<&str>,
     ) -> Result<String, RegistryError> {
-        let name = parse_reference(repository).map_err(|_| RegistryError::NameInvalid)?;
-        if name.tag.as_deref() != Some("latest") || name.repository != repository {
+        if !valid_repository(repository) {
             return Err(RegistryError::NameInvalid);
         }
         let doc: serde_json::Value = serde_json::from_slice(body)
@@ -153,10 +153,10 @@ impl ImageStore {
                 return Err(RegistryError::DigestInvalid);
             }
             None
-        } else {
-            parse_reference(&format!("{repository}:{reference}"))
-                .map_err(|_| RegistryError::ManifestInvalid("bad tag".into()))?;
+        } else if valid_tag(reference) {
             Some(reference)
+        } else {
+            return Err(RegistryError::ManifestInvalid("bad tag".into()));
         };
         let dir = self.root.join("blobs").join("sha256");
         std::fs::create_dir_all(&dir).map_err(io)?;
@@ -252,8 +252,9 @@ impl ImageStore {
         let digest = if reference.starts_with("sha256:") {
             reference.to_string()
         } else {
-            parse_reference(&format!("{repository}:{reference}"))
-                .map_err(|_| RegistryError::ManifestUnknown)?;
+            if !valid_repository(repository) || !valid_tag(reference) {
+                return Err(RegistryError::ManifestUnknown);
+            }
             let record = self
                 .root
                 .join("repositories")

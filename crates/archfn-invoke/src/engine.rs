@@ -503,6 +503,11 @@ impl Engine {
             None => {
                 binfmt::ensure(arch)?;
                 let runtime_version = format!("{runtime}.archfn");
+                // Lambda names a runtime version for managed runtimes only, not for images.
+                let init_start = match &target.image {
+                    Some(_) => String::new(),
+                    None => logs::init_start_line(&runtime_version, mode),
+                };
                 let (rootfs, opt) = match &target.image {
                     // The image is the root file system; its /opt may hold extensions.
                     Some(_) => (
@@ -550,7 +555,7 @@ impl Engine {
                     .as_deref()
                     .and_then(|o| foreign_extension(o, &extensions, arch))
                 {
-                    log.push_str(&logs::init_start_line(&runtime_version, mode));
+                    log.push_str(&init_start);
                     log.push_str(&format!("EXTENSION\tName: {name}\tState: LaunchError\tEvents: []\tError Type: UnknownError\n"));
                     log.push_str(&logs::init_report_line(
                         0.0,
@@ -600,10 +605,7 @@ impl Engine {
                         .as_ref()
                         .map_or_else(|| "/var/task".to_string(), |i| i.working_dir.clone()),
                 };
-                // Lambda names a runtime version for managed runtimes only, not for images.
-                if target.image.is_none() {
-                    log.push_str(&logs::init_start_line(&runtime_version, mode));
-                }
+                log.push_str(&init_start);
                 let params = StartParams {
                     spec,
                     log_dir: self.inner.config.work_dir.join("env-logs"),
