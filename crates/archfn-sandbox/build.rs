@@ -1,15 +1,15 @@
-//! Builds `isa/isa-init.c` into a static program for the host: the first process of every
+//! Builds `init/env-init.c` into a static program for the host: the first process of every
 //! execution environment (see `src/isa.rs`).
 
 use std::path::PathBuf;
 use std::process::Command;
 
 fn main() {
-    let src = "isa/isa-init.c";
+    let src = "init/env-init.c";
     println!("cargo:rerun-if-changed={src}");
     println!("cargo:rerun-if-env-changed=CC");
     let out =
-        PathBuf::from(std::env::var("OUT_DIR").unwrap_or_else(|_| ".".into())).join("isa-init");
+        PathBuf::from(std::env::var("OUT_DIR").unwrap_or_else(|_| ".".into())).join("env-init");
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
     let status = Command::new(&cc)
         .args(["-static", "-O2", "-Wall", "-o"])

@@ -7,11 +7,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use archfn_model::{Architecture, FunctionConfig, ImageLaunch};
+use archfn_sandbox::netns::{FunctionNetwork, NetworkPool};
 use archfn_sandbox::rootfs::{RuntimeKind, RuntimeStore};
 use archfn_sandbox::{ExecutionMode, SandboxError, binfmt, bwrap};
 use bytes::Bytes;
 
-use crate::environment::{Environment, InitFailure, Outcome, StartParams, invocation};
+use crate::environment::{Confiner, Environment, InitFailure, Outcome, StartParams, invocation};
 use crate::image::{image_argv, image_launch_error_line};
 use crate::logs::{self, FunctionLogs, Report};
 use crate::runtime_api::RuntimeReply;
@@ -31,6 +32,12 @@ pub struct EngineConfig {
     pub idle_timeout: Duration,
     /// Lambda's init window.
     pub init_timeout: Duration,
+    /// Names this server's cgroups (`archfn-<instance>`), apart from other servers' on the host.
+    pub instance: String,
+    /// What functions' networks reach.
+    pub network: FunctionNetwork,
+    /// The first host uid of the range environments run under.
+    pub sandbox_uid_base: u32,
 }
 
 /// The function version to run, as the control plane resolved it.
@@ -125,9 +132,17 @@ struct Inner {
     metrics: crate::metrics::Metrics,
     /// Per-function log files under `<work>/logs`.
     logs: Arc<FunctionLogs>,
-    /// The ISA helpers are installed: environments refuse executables of the other ISA.
+    /// Environments refuse executables of the other ISA.
     isa_enforced: bool,
+    /// What confines each environment.
+    confiner: Arc<Confiner>,
 }
+
+/// How many network namespaces are kept prepared for cold starts.
+const PREPARED_NETWORKS: usize = 4;
+
+/// Lambda's limit of processes and threads per environment.
+const MAX_PROCESSES: u32 = 1024;
 
 /// Where a controller-less cgroup v1 hierarchy with `favordynmods` is mounted on hosts that have
 /// no cgroup2 mount to remount.
@@ -182,22 +197,19 @@ impl Engine {
             std::fs::write(config.work_dir.join("runtime").join(file), text).map_err(io)?;
         }
         let isa_dir = config.work_dir.join("runtime").join("isa");
-        let isa_enforced = match std::env::var("ARCHFN_ISA_ENFORCEMENT").as_deref() {
-            Ok("off") => {
-                tracing::warn!(
-                    "ARCHFN_ISA_ENFORCEMENT=off: executables of the other ISA will not be refused, and layers' extensions will not start"
-                );
-                false
-            }
-            _ => match archfn_sandbox::isa::install(&isa_dir) {
-                Ok(()) => true,
-                Err(e) => {
-                    tracing::warn!(error = %e, "executables of the other ISA will not be refused, and layers' extensions will not start");
-                    false
-                }
-            },
+        // env-init is every environment's first process: without it nothing starts.
+        archfn_sandbox::isa::install(&isa_dir)
+            .map_err(|e| InvokeError::Internal(format!("installing env-init: {e}")))?;
+        let isa_enforced = if std::env::var("ARCHFN_ISA_ENFORCEMENT").as_deref() == Ok("off") {
+            tracing::warn!(
+                "ARCHFN_ISA_ENFORCEMENT=off: executables of the other ISA will not be refused"
+            );
+            false
+        } else {
+            true
         };
-        let swept = archfn_sandbox::cgroup::sweep_stale();
+        let cgroups = archfn_sandbox::cgroup::CgroupParent::new(&config.instance);
+        let swept = cgroups.sweep_stale();
         if swept > 0 {
             tracing::info!(groups = swept, "removed cgroups left by an earlier process");
         }
@@ -218,8 +230,35 @@ impl Engine {
                 }
             }
         }
+        let network = Arc::new(NetworkPool::new(config.network, PREPARED_NETWORKS));
+        let confiner = Arc::new(Confiner {
+            cgroups,
+            ids: archfn_sandbox::identity::HostIds::new(config.sandbox_uid_base),
+            network: network.clone(),
+            max_processes: MAX_PROCESSES,
+        });
+        // Network namespaces are prepared ahead of the cold starts that take them.
+        std::thread::Builder::new()
+            .name("archfn-netns".into())
+            .spawn(move || {
+                let mut warned = false;
+                loop {
+                    if let Err(e) = network.refill()
+                        && !warned
+                    {
+                        tracing::warn!(error = %e, "network namespaces cannot be prepared ahead");
+                        warned = true;
+                    }
+                    if Arc::strong_count(&network) == 1 {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            })
+            .map_err(|e| InvokeError::Internal(format!("network preparation thread: {e}")))?;
         let engine = Engine {
             inner: Arc::new(Inner {
+                confiner,
                 runtimes: RuntimeStore::new(&config.runtimes_dir),
                 logs: Arc::new(FunctionLogs::new(config.work_dir.join("logs"))),
                 config,
@@ -271,17 +310,22 @@ impl Engine {
     }
 
     fn take_idle(&self, key: &PoolKey) -> Option<Environment> {
-        let mut idle = self.inner.idle.lock().ok()?;
-        let envs = idle.get_mut(key)?;
-        while let Some(env) = envs.pop() {
-            if env.alive() {
-                return Some(env);
+        let mut env = {
+            let mut idle = self.inner.idle.lock().ok()?;
+            let envs = idle.get_mut(key)?;
+            loop {
+                let env = envs.pop()?;
+                if env.alive() {
+                    break env;
+                }
             }
-        }
-        None
+        };
+        env.thaw();
+        Some(env)
     }
 
     fn put_idle(&self, key: PoolKey, mut env: Environment) {
+        env.freeze();
         env.last_used = Instant::now();
         if let Ok(mut idle) = self.inner.idle.lock() {
             idle.entry(key).or_default().push(env);
@@ -542,13 +586,10 @@ impl Engine {
                         ));
                     }
                 };
-                // isa-init first, so that the environment refuses the other ISA's executables;
-                // it also starts the layers' external extensions before the runtime.
-                let extensions = if self.inner.isa_enforced {
-                    opt.as_deref().map(external_extensions).unwrap_or_default()
-                } else {
-                    Vec::new()
-                };
+                // env-init first: the environment's identity, limits and seccomp filter, and
+                // (enforced) its refusal of the other ISA's executables; it also starts the
+                // layers' external extensions before the runtime.
+                let extensions = opt.as_deref().map(external_extensions).unwrap_or_default();
                 // An extension built for the other ISA cannot be launched: init fails at once
                 // with Extension.LaunchError, as on Lambda, instead of waiting for it to register.
                 if let Some(name) = opt
@@ -575,20 +616,15 @@ impl Engine {
                         mode,
                     ));
                 }
-                let mut full = if self.inner.isa_enforced {
-                    let dir = self.inner.config.work_dir.join("runtime").join("isa");
-                    let paths: Vec<String> = extensions
-                        .iter()
-                        .map(|n| format!("/opt/extensions/{n}"))
-                        .collect();
-                    archfn_sandbox::isa::init_argv(arch, &dir, &paths)
-                } else {
-                    Vec::new()
-                };
-                let own_binfmt = !full.is_empty();
+                let dir = self.inner.config.work_dir.join("runtime").join("isa");
+                let paths: Vec<String> = extensions
+                    .iter()
+                    .map(|n| format!("/opt/extensions/{n}"))
+                    .collect();
+                let mut full =
+                    archfn_sandbox::isa::init_argv(arch, &dir, self.inner.isa_enforced, &paths);
                 full.extend(argv);
                 let spec = bwrap::EnvironmentSpec {
-                    own_binfmt,
                     rootfs,
                     task_dir: match &target.image {
                         Some(_) => target.task_dir.join("var/task"),
@@ -599,7 +635,6 @@ impl Engine {
                     tmp_size_mb: c.ephemeral_storage_mb,
                     env: Self::environment_variables(target, &runtime, kind),
                     argv: full,
-                    cgroup_procs: None,
                     working_dir: target
                         .image
                         .as_ref()
@@ -607,6 +642,7 @@ impl Engine {
                 };
                 log.push_str(&init_start);
                 let params = StartParams {
+                    confiner: self.inner.confiner.clone(),
                     spec,
                     log_dir: self.inner.config.work_dir.join("env-logs"),
                     memory_mb: c.memory_mb,

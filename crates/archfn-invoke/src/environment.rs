@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use archfn_sandbox::bwrap;
-use archfn_sandbox::cgroup::EnvCgroup;
+use archfn_sandbox::cgroup::{CgroupParent, EnvCgroup, EnvLimits};
+use archfn_sandbox::identity::{HostId, HostIds};
+use archfn_sandbox::netns::{NetworkPool, PreparedNetwork};
 use bytes::Bytes;
 use tokio::sync::{oneshot, watch};
 
@@ -51,6 +53,12 @@ pub(crate) struct Environment {
     log_file: Option<std::fs::File>,
     log_offset: u64,
     pub cgroup: Option<EnvCgroup>,
+    /// Its network namespace (and the link to the outside), kept for the environment's life.
+    _network: PreparedNetwork,
+    /// Its host uid, returned to the range when the environment goes.
+    _host_id: HostId,
+    /// Frozen between invocations.
+    frozen: bool,
     pub init_ms: Option<f64>,
     pub last_used: Instant,
     /// Where output written after the last invocation goes when the environment ends (what
@@ -66,6 +74,8 @@ const TELEMETRY_FLUSH_LIMIT: Duration = Duration::from_millis(500);
 
 impl Drop for Environment {
     fn drop(&mut self) {
+        // Extensions get SHUTDOWN, and processes can be killed, only once they run again.
+        self.thaw();
         let kill = self.kill.take();
         let log_path = self.log_path.clone();
         let log_file = self.log_file.take();
@@ -133,9 +143,21 @@ fn describe_exit(status: std::io::Result<std::process::ExitStatus>) -> ExitInfo 
     }
 }
 
+/// What confines every environment of an engine: each gets a cgroup under the server's parent,
+/// a host uid of the sandbox range, and a prepared network namespace.
+#[derive(Debug)]
+pub(crate) struct Confiner {
+    pub cgroups: CgroupParent,
+    pub ids: HostIds,
+    pub network: Arc<NetworkPool>,
+    /// Lambda's per-environment process and thread limit.
+    pub max_processes: u32,
+}
+
 /// What starting an environment needs besides the sandbox layout.
 #[derive(Clone)]
 pub(crate) struct StartParams {
+    pub confiner: Arc<Confiner>,
     pub spec: bwrap::EnvironmentSpec,
     pub log_dir: PathBuf,
     pub memory_mb: u32,
@@ -155,12 +177,35 @@ impl Environment {
     /// Starts the runtime and waits for its first `/next` (the end of init).
     pub(crate) async fn start(mut p: StartParams) -> Result<Environment, (InitFailure, String)> {
         let id = uuid::Uuid::new_v4().simple().to_string();
-        let api = RuntimeApi::start(p.function.clone())
+        let spawn_error = |what: &str, e: &dyn std::fmt::Display| {
+            (InitFailure::Spawn(format!("{what}: {e}")), String::new())
+        };
+        let pool = p.confiner.network.clone();
+        let network = tokio::task::spawn_blocking(move || pool.take())
             .await
-            .map_err(|e| (InitFailure::Spawn(e.to_string()), String::new()))?;
-        p.spec
-            .env
-            .push(("AWS_LAMBDA_RUNTIME_API".into(), api.addr.to_string()));
+            .map_err(|e| spawn_error("network namespace", &e))?
+            .map_err(|e| spawn_error("network namespace", &e))?;
+        let listener = network
+            .listener
+            .try_clone()
+            .map_err(|e| spawn_error("runtime api", &e))?;
+        let api = RuntimeApi::start(
+            p.function.clone(),
+            Some(listener),
+            Some(network.namespace.clone()),
+        )
+        .await
+        .map_err(|e| spawn_error("runtime api", &e))?;
+        p.spec.env.push((
+            "AWS_LAMBDA_RUNTIME_API".into(),
+            archfn_sandbox::netns::RUNTIME_API.into(),
+        ));
+        let host_id = p.confiner.ids.allocate().ok_or_else(|| {
+            spawn_error(
+                "sandbox identity",
+                &"every host uid of the sandbox range is in use",
+            )
+        })?;
         api.telemetry().emit(
             Category::Platform,
             "platform.initStart",
@@ -172,8 +217,22 @@ impl Environment {
                 "functionVersion": p.function.function_version,
             }),
         );
-        let cgroup = EnvCgroup::create(&id, p.memory_mb, 1024);
-        p.spec.cgroup_procs = cgroup.as_ref().map(EnvCgroup::procs_files);
+        let cgroup = p.confiner.cgroups.create(
+            &id,
+            EnvLimits {
+                memory_mb: p.memory_mb,
+                pids: p.confiner.max_processes,
+            },
+        );
+        let cgroup_procs = match &cgroup {
+            Some(c) => c.open_procs().map_err(|e| spawn_error("cgroup", &e))?,
+            None => Vec::new(),
+        };
+        let netns = network
+            .namespace
+            .fd()
+            .try_clone_to_owned()
+            .map_err(|e| spawn_error("network namespace", &e))?;
         let log_path = p.log_dir.join(format!("env-{id}.log"));
         let open = || {
             std::fs::OpenOptions::new()
@@ -187,7 +246,14 @@ impl Environment {
                 return Err((InitFailure::Spawn(format!("log file: {e}")), String::new()));
             }
         };
-        let mut cmd = bwrap::command(&p.spec);
+        let mut cmd = bwrap::command(
+            &p.spec,
+            bwrap::Confinement {
+                cgroups: cgroup_procs,
+                netns: Some(netns),
+                host_id: host_id.get(),
+            },
+        );
         cmd.stdin(std::process::Stdio::null())
             .stdout(out)
             .stderr(err);
@@ -218,6 +284,9 @@ impl Environment {
             log_file: Some(log_file),
             log_offset: 0,
             cgroup,
+            _network: network,
+            _host_id: host_id,
+            frozen: false,
             init_ms: None,
             last_used: Instant::now(),
             log_sink: None,
@@ -337,6 +406,26 @@ impl Environment {
             },
             _ = exited.wait_for(Option::is_some) => Outcome::Exited(exit_info()),
             _ = tokio::time::sleep(timeout) => Outcome::TimedOut,
+        }
+    }
+
+    /// Stops every process of the environment until [`Environment::thaw`], as Lambda freezes an
+    /// environment between invocations: nothing it started runs while nobody invokes it.
+    pub(crate) fn freeze(&mut self) {
+        if let Some(c) = &self.cgroup
+            && c.freeze().is_ok()
+        {
+            self.frozen = c.can_freeze();
+        }
+    }
+
+    /// Lets a frozen environment run again.
+    pub(crate) fn thaw(&mut self) {
+        if self.frozen {
+            if let Some(c) = &self.cgroup {
+                let _ = c.thaw();
+            }
+            self.frozen = false;
         }
     }
 

@@ -566,8 +566,14 @@ impl RuntimeApi {
         &self.state.telemetry
     }
 
-    /// Starts the Runtime API of one environment on a free loopback port.
-    pub async fn start(info: FunctionInfo) -> std::io::Result<RuntimeApi> {
+    /// Serves the Runtime API of one environment on `listener` (bound inside the environment's
+    /// network namespace, `network`, where telemetry subscribers are reached too; `None` for a
+    /// free port on the server's own loopback).
+    pub async fn start(
+        info: FunctionInfo,
+        listener: Option<std::net::TcpListener>,
+        network: Option<Arc<archfn_sandbox::netns::NetworkNamespace>>,
+    ) -> std::io::Result<RuntimeApi> {
         let (tx, rx) = mpsc::channel(1);
         let (ready_tx, ready_rx) = watch::channel(false);
         let (err_tx, err_rx) = watch::channel(None);
@@ -582,7 +588,7 @@ impl RuntimeApi {
             extensions: std::sync::Mutex::new(Vec::new()),
             extensions_started: started_tx,
             extensions_busy: busy_tx,
-            telemetry: Telemetry::new(),
+            telemetry: Telemetry::new(network),
         });
         let router = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
@@ -606,7 +612,10 @@ impl RuntimeApi {
                 MAX_RESPONSE_BYTES + 1024 * 1024,
             ))
             .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let listener = match listener {
+            Some(l) => tokio::net::TcpListener::from_std(l)?,
+            None => tokio::net::TcpListener::bind("127.0.0.1:0").await?,
+        };
         let addr = listener.local_addr()?;
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;

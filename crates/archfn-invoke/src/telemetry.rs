@@ -5,12 +5,17 @@
 //! `platform.report`) and the function's log lines, in batches, over HTTP (a POST of a JSON
 //! array) or TCP (newline-delimited JSON), to a listener in the environment.
 //!
-//! Environments share the host's network, so `sandbox.localdomain` is the loopback address on
-//! both sides: inside, through the environment's `/etc/hosts`; here, by rewriting the host.
+//! The listener is in the environment's own network namespace, so archfn connects from inside
+//! it: `sandbox.localdomain` is the environment's loopback on both sides (inside, through the
+//! environment's `/etc/hosts`), two environments of one function can listen on the same port,
+//! and a destination reaches nothing the function itself could not.
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use archfn_sandbox::netns::NetworkNamespace;
 
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
@@ -38,13 +43,17 @@ impl Category {
     }
 }
 
-/// How to reach a subscriber.
+/// How to reach a subscriber, inside its environment's network namespace.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Destination {
-    /// POST a JSON array of events to this URL.
-    Http(String),
-    /// Write one JSON event per line to this `host:port`.
-    Tcp(String),
+    /// POST a JSON array of events to this address, with this `Host` header and path.
+    Http {
+        addr: SocketAddr,
+        host: String,
+        path: String,
+    },
+    /// Write one JSON event per line to this address.
+    Tcp(SocketAddr),
 }
 
 /// When a subscriber's buffer is sent.
@@ -214,18 +223,32 @@ impl Subscription {
         let Some(port) = parsed.port() else {
             return Err("URI port is not provided".into());
         };
-        let host = match parsed.host_str() {
-            Some("sandbox.localdomain") | Some("localhost") | None => "127.0.0.1".to_string(),
-            Some(h) => h.to_string(),
-        };
-        let destination = match dest.get("protocol").and_then(Value::as_str) {
-            Some("HTTP") => {
-                let mut url = parsed.clone();
-                url.set_host(Some(&host))
-                    .map_err(|_| format!("URI {uri:?} has no usable host"))?;
-                Destination::Http(url.to_string())
+        // The subscriber listens inside its environment: `sandbox.localdomain` is the
+        // environment's loopback, and an address is one of the environment's network.
+        let ip: std::net::IpAddr = match parsed.host_str() {
+            Some("sandbox.localdomain") | Some("localhost") | None => {
+                std::net::Ipv4Addr::LOCALHOST.into()
             }
-            Some("TCP") => Destination::Tcp(format!("{host}:{port}")),
+            Some(h) => h
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse()
+                .map_err(|_| format!("URI {uri:?}: the host must be sandbox.localdomain"))?,
+        };
+        let addr = SocketAddr::new(ip, port);
+        let destination = match dest.get("protocol").and_then(Value::as_str) {
+            Some("HTTP") => Destination::Http {
+                addr,
+                host: format!(
+                    "{}:{port}",
+                    parsed.host_str().unwrap_or("sandbox.localdomain")
+                ),
+                path: match parsed.query() {
+                    Some(q) => format!("{}?{q}", parsed.path()),
+                    None => parsed.path().to_string(),
+                },
+            },
+            Some("TCP") => Destination::Tcp(addr),
             other => {
                 return Err(format!(
                     "destination.protocol {:?} is not supported: use HTTP or TCP",
@@ -309,6 +332,67 @@ pub(crate) struct Telemetry {
     subscribers: Mutex<Vec<Subscriber>>,
     /// `None` once init is over (no backlog is kept after it).
     backlog: Mutex<Option<Vec<(Category, Value)>>>,
+    /// The environment's network namespace, where subscribers listen (`None`: the server's).
+    network: Option<Arc<NetworkNamespace>>,
+}
+
+/// How long one batch may take to be delivered.
+const DELIVERY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One subscriber's destination, and the namespace it is reached in.
+struct Link {
+    dest: Destination,
+    network: Option<Arc<NetworkNamespace>>,
+}
+
+impl Link {
+    async fn connect(&self, addr: SocketAddr) -> std::io::Result<tokio::net::TcpStream> {
+        match &self.network {
+            Some(ns) => ns.connect(addr).await,
+            None => tokio::net::TcpStream::connect(addr).await,
+        }
+    }
+}
+
+/// POSTs `body` (a JSON array) over a connection of its own, and reads the status line.
+async fn post(
+    link: &Link,
+    addr: SocketAddr,
+    host: &str,
+    path: &str,
+    body: &[u8],
+) -> Result<(), String> {
+    use tokio::io::AsyncReadExt;
+    let mut stream = link.connect(addr).await.map_err(|e| e.to_string())?;
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream
+        .write_all(head.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    stream.write_all(body).await.map_err(|e| e.to_string())?;
+    let mut answer = [0u8; 64];
+    let mut read = 0;
+    while read < 12 {
+        let n = stream
+            .read(&mut answer[read..])
+            .await
+            .map_err(|e| e.to_string())?;
+        if n == 0 {
+            break;
+        }
+        read += n;
+    }
+    // "HTTP/1.1 200 …": any 2xx is delivered.
+    match answer.get(9) {
+        Some(b'2') if answer.starts_with(b"HTTP/1.") => Ok(()),
+        _ => Err(format!(
+            "answered {:?}",
+            String::from_utf8_lossy(&answer[..read.min(12)])
+        )),
+    }
 }
 
 impl std::fmt::Debug for Telemetry {
@@ -327,10 +411,11 @@ fn event(kind: &str, record: Value) -> Value {
 
 impl Telemetry {
     /// Telemetry of a new environment, keeping init's events for subscribers to come.
-    pub(crate) fn new() -> Telemetry {
+    pub(crate) fn new(network: Option<Arc<NetworkNamespace>>) -> Telemetry {
         Telemetry {
             subscribers: Mutex::new(Vec::new()),
             backlog: Mutex::new(Some(Vec::new())),
+            network,
         }
     }
 
@@ -425,7 +510,11 @@ impl Telemetry {
                 dropped: dropped.clone(),
             });
         }
-        tokio::spawn(deliver(sub.destination.clone(), sub.buffering, rx, dropped));
+        let link = Link {
+            dest: sub.destination.clone(),
+            network: self.network.clone(),
+        };
+        tokio::spawn(deliver(link, sub.buffering, rx, dropped));
         self.emit(
             Category::Platform,
             sub.api.subscription_event(),
@@ -455,15 +544,11 @@ impl Telemetry {
 
 /// One subscriber's sender: buffers events and sends them when the batch is full or old enough.
 async fn deliver(
-    dest: Destination,
+    link: Link,
     buffering: Buffering,
     mut rx: mpsc::Receiver<Delivery>,
     dropped: Arc<Dropped>,
 ) {
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .unwrap_or_default();
     let mut tcp: Option<tokio::net::TcpStream> = None;
     // Each event is serialized once, when it arrives: its size counts against maxBytes, and the
     // text is what goes out.
@@ -485,7 +570,7 @@ async fn deliver(
                     false
                 }
                 Some(Delivery::Flush(done)) => {
-                    send(&dest, &http, &mut tcp, std::mem::take(&mut batch), std::mem::take(&mut bytes), &dropped).await;
+                    send(&link, &mut tcp, std::mem::take(&mut batch), std::mem::take(&mut bytes), &dropped).await;
                     let _ = done.send(());
                     false
                 }
@@ -495,8 +580,7 @@ async fn deliver(
         };
         if flush_now && !batch.is_empty() {
             send(
-                &dest,
-                &http,
+                &link,
                 &mut tcp,
                 std::mem::take(&mut batch),
                 std::mem::take(&mut bytes),
@@ -514,8 +598,7 @@ async fn deliver(
 /// event first when events were dropped since the last one. A batch that cannot be delivered is
 /// counted as dropped in turn.
 async fn send(
-    dest: &Destination,
-    http: &reqwest::Client,
+    link: &Link,
     tcp: &mut Option<tokio::net::TcpStream>,
     batch: Vec<String>,
     bytes: usize,
@@ -532,20 +615,23 @@ async fn send(
         logs_dropped(records, bytes).to_string()
     });
     let events = report.iter().chain(batch.iter()).map(String::as_str);
-    let result = match dest {
-        Destination::Http(url) => http
-            .post(url)
-            .header("content-type", "application/json")
-            .body(format!("[{}]", events.collect::<Vec<_>>().join(",")))
-            .send()
+    let result = match &link.dest {
+        Destination::Http { addr, host, path } => {
+            let body = format!("[{}]", events.collect::<Vec<_>>().join(","));
+            tokio::time::timeout(
+                DELIVERY_TIMEOUT,
+                post(link, *addr, host, path, body.as_bytes()),
+            )
             .await
-            .and_then(reqwest::Response::error_for_status)
-            .map(|_| ())
-            .map_err(|e| e.to_string()),
+            .unwrap_or_else(|_| Err("timed out".into()))
+        }
         Destination::Tcp(addr) => {
             let lines: String = events.flat_map(|e| [e, "\n"]).collect();
             if tcp.is_none() {
-                *tcp = tokio::net::TcpStream::connect(addr).await.ok();
+                *tcp = tokio::time::timeout(DELIVERY_TIMEOUT, link.connect(*addr))
+                    .await
+                    .ok()
+                    .and_then(Result::ok);
             }
             match tcp.as_mut() {
                 Some(stream) => match stream.write_all(lines.as_bytes()).await {
@@ -577,10 +663,12 @@ mod tests {
                 "destination":{"protocol":"HTTP","URI":"http://sandbox.localdomain:4243/t"}}"#,
         );
         let s = s.as_ref().map_err(String::as_str);
-        assert!(
-            matches!(s, Ok(s) if s.destination == Destination::Http("http://127.0.0.1:4243/t".into())
-            && s.buffering.max_items == 10_000 && s.buffering.timeout == Duration::from_millis(1_000))
-        );
+        assert!(matches!(s, Ok(s) if s.destination == Destination::Http {
+                addr: "127.0.0.1:4243".parse().unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0))),
+                host: "sandbox.localdomain:4243".into(),
+                path: "/t".into(),
+            }
+            && s.buffering.max_items == 10_000 && s.buffering.timeout == Duration::from_millis(1_000)));
         let bad = |body: &str| {
             Subscription::parse(Api::Telemetry, body.as_bytes())
                 .err()

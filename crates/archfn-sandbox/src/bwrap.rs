@@ -1,12 +1,19 @@
-//! The bubblewrap command line of an execution environment.
+//! The bubblewrap command line of an execution environment, and the identity it starts under.
 //!
 //! Mounts, as Lambda lays them out: the runtime's root file system read-only at `/`, the
 //! function's code read-only at `/var/task`, the merged layers read-only at `/opt`, archfn's
 //! bootstraps read-only at `/var/runtime`, and a private tmpfs of EphemeralStorage size at `/tmp`.
-//! New pid, ipc, uts and mount namespaces; the host network is shared so the environment reaches
-//! its Runtime API on loopback.
+//! New user, pid, ipc, uts and cgroup namespaces; the network namespace is the environment's own
+//! (`netns.rs`), joined before bubblewrap starts.
+//!
+//! Before bubblewrap is executed, the child process (still root) joins the environment's cgroups
+//! and network namespace, then becomes the environment's unprivileged host user for good. So
+//! bubblewrap, `env-init` and everything the function starts are that user to the kernel.
 
-use std::path::PathBuf;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+use crate::view::sandbox_path;
 
 /// Everything needed to start one execution environment.
 #[derive(Debug, Clone)]
@@ -23,15 +30,21 @@ pub struct EnvironmentSpec {
     pub tmp_size_mb: u32,
     /// The environment variables, exactly (nothing of archfn's own environment leaks in).
     pub env: Vec<(String, String)>,
-    /// The command to run inside.
+    /// The command to run inside: `env-init`, its options, `--`, then the runtime.
     pub argv: Vec<String>,
-    /// `cgroup.procs` files (space separated) the sandbox joins before it starts.
-    pub cgroup_procs: Option<String>,
     /// The runtime's working directory (`/var/task`; an image's WORKDIR).
     pub working_dir: String,
-    /// Run in a user namespace of its own, whose first process (`isa-init`, at the head of
-    /// `argv`) may mount a private binfmt_misc; it drops every capability before the runtime.
-    pub own_binfmt: bool,
+}
+
+/// What the environment's first process joins and becomes before bubblewrap runs.
+#[derive(Debug)]
+pub struct Confinement {
+    /// `cgroup.procs` files of the environment's cgroups, opened for writing.
+    pub cgroups: Vec<std::fs::File>,
+    /// The environment's network namespace.
+    pub netns: Option<OwnedFd>,
+    /// The environment's host uid and gid (never 0).
+    pub host_id: u32,
 }
 
 /// Where bwrap is, found once on `PATH` (Debian's is `/usr/bin/bwrap`), so that no cold start
@@ -50,43 +63,40 @@ fn bwrap_path() -> &'static str {
     })
 }
 
-/// The bubblewrap invocation for `spec`.
-pub fn command(spec: &EnvironmentSpec) -> tokio::process::Command {
-    // With cgroups, a shell joins them first and then becomes bwrap, so that nothing of the
-    // environment ever runs outside its limits.
-    let mut c = match &spec.cgroup_procs {
-        Some(procs) => {
-            let mut sh = tokio::process::Command::new("/bin/sh");
-            sh.args([
-                "-c",
-                r#"for p in $ARCHFN_CGROUP_PROCS; do echo $$ > "$p" || exit 125; done; exec "$@""#,
-                "sh",
-                bwrap_path(),
-            ]);
-            sh.env("ARCHFN_CGROUP_PROCS", procs);
-            sh
-        }
-        None => tokio::process::Command::new(bwrap_path()),
-    };
-    c.arg("--ro-bind").arg(&spec.rootfs).arg("/");
-    c.arg("--ro-bind").arg(&spec.task_dir).arg("/var/task");
-    c.arg("--ro-bind")
-        .arg(&spec.runtime_dir)
-        .arg("/var/runtime");
+fn bind(c: &mut tokio::process::Command, host: &Path, inside: &str) {
+    c.arg("--ro-bind").arg(sandbox_path(host)).arg(inside);
+}
+
+/// The bubblewrap invocation for `spec`, confined by `confinement`.
+pub fn command(spec: &EnvironmentSpec, confinement: Confinement) -> tokio::process::Command {
+    let mut c = tokio::process::Command::new(bwrap_path());
+    bind(&mut c, &spec.rootfs, "/");
+    bind(&mut c, &spec.task_dir, "/var/task");
+    bind(&mut c, &spec.runtime_dir, "/var/runtime");
     if let Some(opt) = &spec.opt_dir {
-        c.arg("--ro-bind").arg(opt).arg("/opt");
+        bind(&mut c, opt, "/opt");
     }
     c.args(["--proc", "/proc", "--dev", "/dev"]);
     c.arg("--size")
         .arg((u64::from(spec.tmp_size_mb) << 20).to_string())
         .args(["--tmpfs", "/tmp"]);
-    if spec.own_binfmt {
-        c.args(["--unshare-user", "--cap-add", "CAP_SYS_ADMIN"]);
-    }
+    // The namespace's root is the environment's host user; env-init needs CAP_SYS_ADMIN in it
+    // for the private binfmt_misc, and CAP_SETFCAP to map that root into the function's nested
+    // namespace. It drops both before anything of the function runs.
     c.args([
+        "--unshare-user",
+        "--uid",
+        "0",
+        "--gid",
+        "0",
+        "--cap-add",
+        "CAP_SYS_ADMIN",
+        "--cap-add",
+        "CAP_SETFCAP",
         "--unshare-pid",
         "--unshare-ipc",
         "--unshare-uts",
+        "--unshare-cgroup-try",
         "--hostname",
         "localhost",
     ]);
@@ -103,5 +113,42 @@ pub fn command(spec: &EnvironmentSpec) -> tokio::process::Command {
     c.arg("--");
     c.args(&spec.argv);
     c.kill_on_drop(true);
+    confine(&mut c, confinement);
     c
+}
+
+/// Makes the child join the environment's cgroups and network namespace and become its host
+/// user, between fork and exec.
+#[allow(unsafe_code)]
+fn confine(c: &mut tokio::process::Command, confinement: Confinement) {
+    use nix::sched::{CloneFlags, setns};
+    use nix::unistd::{Gid, Uid, setgroups, setresgid, setresuid};
+    let Confinement {
+        cgroups,
+        netns,
+        host_id,
+    } = confinement;
+    let (uid, gid) = (Uid::from_raw(host_id), Gid::from_raw(host_id));
+    // SAFETY: the closure runs in the forked child before exec, where only async-signal-safe
+    // calls are allowed. It makes only system calls (write, setns, setgroups, setresgid,
+    // setresuid) on values prepared before the fork, and allocates nothing.
+    unsafe {
+        c.pre_exec(move || {
+            // The host's root is never an environment's identity: refuse to start instead.
+            if uid.is_root() {
+                return Err(std::io::Error::from(nix::errno::Errno::EPERM));
+            }
+            for procs in &cgroups {
+                // "0" moves the writing process itself.
+                nix::unistd::write(procs, b"0").map_err(std::io::Error::from)?;
+            }
+            if let Some(ns) = &netns {
+                setns(ns, CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from)?;
+            }
+            setgroups(&[]).map_err(std::io::Error::from)?;
+            setresgid(gid, gid, gid).map_err(std::io::Error::from)?;
+            setresuid(uid, uid, uid).map_err(std::io::Error::from)?;
+            Ok(())
+        });
+    }
 }

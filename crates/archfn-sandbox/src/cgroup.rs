@@ -1,10 +1,29 @@
-//! cgroups for execution environments: a memory limit of MemorySize and a pids limit, on
-//! cgroup v2 (unified) or v1 (the memory and pids hierarchies) hosts. archfn owns a parent
-//! group `archfn` and one child per environment.
+//! cgroups for execution environments: a memory limit of MemorySize, a pids limit and a
+//! freezer, on cgroup v2 (unified) or v1 (the memory, pids and freezer hierarchies) hosts. Each
+//! server owns a parent group of its own (`archfn-<instance>`) and one child per environment,
+//! so two servers on one host never touch each other's groups.
 
 use std::path::{Path, PathBuf};
 
 const ROOT: &str = "/sys/fs/cgroup";
+
+/// The limits of one environment.
+#[derive(Debug, Clone, Copy)]
+pub struct EnvLimits {
+    /// Memory, MB (MemorySize).
+    pub memory_mb: u32,
+    /// Processes and threads.
+    pub pids: u32,
+}
+
+/// How an environment is stopped between invocations.
+#[derive(Debug)]
+enum Freezer {
+    /// `cgroup.freeze` (v2): `1` freezes, `0` thaws.
+    V2(std::fs::File),
+    /// `freezer.state` (v1): `FROZEN`, `THAWED`.
+    V1(std::fs::File),
+}
 
 /// One environment's cgroup(s).
 #[derive(Debug)]
@@ -16,6 +35,7 @@ pub struct EnvCgroup {
     peak: Option<std::fs::File>,
     /// Kill counter (`memory.events` on v2, `memory.failcnt`/oom on v1).
     oom: PathBuf,
+    freezer: Option<Freezer>,
     dirs: Vec<PathBuf>,
 }
 
@@ -23,17 +43,52 @@ fn write(path: &Path, value: &str) -> std::io::Result<()> {
     std::fs::write(path, value)
 }
 
-impl EnvCgroup {
-    /// Creates the groups of environment `id` with `memory_mb` and `pids` limits. `None` when
-    /// this host offers no usable memory controller (the environment then runs unlimited, and the
-    /// server says so at start).
-    pub fn create(id: &str, memory_mb: u32, pids: u32) -> Option<EnvCgroup> {
-        let bytes = (u64::from(memory_mb) << 20).to_string();
+fn open_rw(path: &Path) -> Option<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .ok()
+}
+
+/// The parent group of one server's environments, in each hierarchy it uses.
+#[derive(Debug, Clone)]
+pub struct CgroupParent {
+    name: String,
+}
+
+impl CgroupParent {
+    /// The parent group `archfn-<instance>`; `instance` names the server (its data directory,
+    /// say), so that a restarted server finds, and sweeps, its own groups.
+    pub fn new(instance: &str) -> CgroupParent {
+        let safe: String = instance
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        CgroupParent {
+            name: format!("archfn-{safe}"),
+        }
+    }
+
+    /// The parent's directories, one per hierarchy that may hold it.
+    fn dirs(&self) -> Vec<PathBuf> {
+        ["", "memory", "pids", "freezer"]
+            .iter()
+            .map(|h| Path::new(ROOT).join(h).join(&self.name))
+            .collect()
+    }
+
+    /// Creates the groups of environment `id` with `limits`. `None` when this host offers no
+    /// usable memory controller (the environment then runs unlimited, and the server says so at
+    /// start).
+    pub fn create(&self, id: &str, limits: EnvLimits) -> Option<EnvCgroup> {
+        let bytes = (u64::from(limits.memory_mb) << 20).to_string();
+        let pids = limits.pids.to_string();
         let unified = Path::new(ROOT).join("cgroup.controllers");
         if std::fs::read_to_string(&unified)
             .is_ok_and(|c| c.split_whitespace().any(|x| x == "memory"))
         {
-            let parent = Path::new(ROOT).join("archfn");
+            let parent = Path::new(ROOT).join(&self.name);
             std::fs::create_dir_all(&parent).ok()?;
             let _ = write(
                 &Path::new(ROOT).join("cgroup.subtree_control"),
@@ -44,11 +99,12 @@ impl EnvCgroup {
             std::fs::create_dir_all(&dir).ok()?;
             write(&dir.join("memory.max"), &bytes).ok()?;
             let _ = write(&dir.join("memory.swap.max"), "0");
-            let _ = write(&dir.join("pids.max"), &pids.to_string());
+            let _ = write(&dir.join("pids.max"), &pids);
             return Some(EnvCgroup {
                 procs: vec![dir.join("cgroup.procs")],
                 peak: std::fs::File::open(dir.join("memory.peak")).ok(),
                 oom: dir.join("memory.events"),
+                freezer: open_rw(&dir.join("cgroup.freeze")).map(Freezer::V2),
                 dirs: vec![dir],
             });
         }
@@ -56,34 +112,72 @@ impl EnvCgroup {
         if !mem.join("memory.limit_in_bytes").exists() {
             return None;
         }
-        let dir = mem.join("archfn").join(id);
+        let dir = mem.join(&self.name).join(id);
         std::fs::create_dir_all(&dir).ok()?;
         write(&dir.join("memory.limit_in_bytes"), &bytes).ok()?;
         let _ = write(&dir.join("memory.memsw.limit_in_bytes"), &bytes);
         let mut procs = vec![dir.join("cgroup.procs")];
         let mut dirs = vec![dir.clone()];
-        let pids_dir = Path::new(ROOT).join("pids").join("archfn").join(id);
+        let pids_dir = Path::new(ROOT).join("pids").join(&self.name).join(id);
         if std::fs::create_dir_all(&pids_dir).is_ok()
-            && write(&pids_dir.join("pids.max"), &pids.to_string()).is_ok()
+            && write(&pids_dir.join("pids.max"), &pids).is_ok()
         {
             procs.push(pids_dir.join("cgroup.procs"));
             dirs.push(pids_dir);
+        }
+        let mut freezer = None;
+        let freezer_dir = Path::new(ROOT).join("freezer").join(&self.name).join(id);
+        if Path::new(ROOT)
+            .join("freezer")
+            .join("freezer.state")
+            .exists()
+            || Path::new(ROOT)
+                .join("freezer")
+                .join("cgroup.procs")
+                .exists()
+        {
+            if std::fs::create_dir_all(&freezer_dir).is_ok() {
+                freezer = open_rw(&freezer_dir.join("freezer.state")).map(Freezer::V1);
+                procs.push(freezer_dir.join("cgroup.procs"));
+                dirs.push(freezer_dir);
+            }
         }
         Some(EnvCgroup {
             procs,
             peak: std::fs::File::open(dir.join("memory.max_usage_in_bytes")).ok(),
             oom: dir.join("memory.oom_control"),
+            freezer,
             dirs,
         })
     }
 
-    /// The `cgroup.procs` files to join, space separated (for the spawning shell).
-    pub fn procs_files(&self) -> String {
+    /// Removes this server's environment groups left behind by a process that was killed
+    /// (empty groups only). Other servers' groups are under other parents and never touched.
+    pub fn sweep_stale(&self) -> usize {
+        let mut removed = 0;
+        for parent in self.dirs() {
+            let Ok(entries) = std::fs::read_dir(&parent) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) && std::fs::remove_dir(e.path()).is_ok()
+                {
+                    removed += 1;
+                }
+            }
+        }
+        removed
+    }
+}
+
+impl EnvCgroup {
+    /// The `cgroup.procs` files to join, opened for writing (before the environment's first
+    /// process is started, which writes to each).
+    pub fn open_procs(&self) -> std::io::Result<Vec<std::fs::File>> {
         self.procs
             .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(" ")
+            .map(|p| std::fs::OpenOptions::new().write(true).open(p))
+            .collect()
     }
 
     /// Peak memory use so far, in bytes.
@@ -105,10 +199,39 @@ impl EnvCgroup {
             .filter_map(|l| l.split_once(' '))
             .any(|(k, v)| k == "oom_kill" && v.trim().parse::<u64>().is_ok_and(|n| n > 0))
     }
+
+    /// Whether this group can be frozen.
+    pub fn can_freeze(&self) -> bool {
+        self.freezer.is_some()
+    }
+
+    /// Stops every process of the environment until [`EnvCgroup::thaw`] (asynchronous: the
+    /// kernel finishes freezing on its own).
+    pub fn freeze(&self) -> std::io::Result<()> {
+        self.set_frozen(true)
+    }
+
+    /// Lets the environment's processes run again.
+    pub fn thaw(&self) -> std::io::Result<()> {
+        self.set_frozen(false)
+    }
+
+    fn set_frozen(&self, frozen: bool) -> std::io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        match &self.freezer {
+            Some(Freezer::V2(f)) => f.write_at(if frozen { b"1" } else { b"0" }, 0).map(|_| ()),
+            Some(Freezer::V1(f)) => f
+                .write_at(if frozen { b"FROZEN" } else { b"THAWED" }, 0)
+                .map(|_| ()),
+            None => Ok(()),
+        }
+    }
 }
 
 impl Drop for EnvCgroup {
     fn drop(&mut self) {
+        // A frozen group's processes cannot die (v1) until thawed.
+        let _ = self.thaw();
         // A group can only be removed once its processes are gone, which takes a moment after a
         // kill. Retry off the async runtime's threads, briefly.
         let dirs = std::mem::take(&mut self.dirs);
@@ -125,27 +248,6 @@ impl Drop for EnvCgroup {
             }
         });
     }
-}
-
-/// Removes environment groups left behind by a process that was killed (empty groups only: a
-/// group still in use by another server's environment cannot be removed and is left alone).
-pub fn sweep_stale() -> usize {
-    let mut removed = 0;
-    for parent in [
-        Path::new(ROOT).join("archfn"),
-        Path::new(ROOT).join("memory").join("archfn"),
-        Path::new(ROOT).join("pids").join("archfn"),
-    ] {
-        let Ok(entries) = std::fs::read_dir(&parent) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            if e.file_type().is_ok_and(|t| t.is_dir()) && std::fs::remove_dir(e.path()).is_ok() {
-                removed += 1;
-            }
-        }
-    }
-    removed
 }
 
 /// How cgroup moves were made cheap (see [`favor_dynamic_moves`]).

@@ -1,7 +1,8 @@
 //! Making an execution environment behave like a processor of the function's ISA, not the
-//! host's: inside the environment's own user namespace, `isa-init` (isa/isa-init.c, built
-//! statically for the host) mounts a private binfmt_misc, registers QEMU for the function's
-//! ISA when it is foreign, and a refusing handler for the other ISA, then executes the runtime.
+//! host's: inside the environment's own user namespace, `env-init` (init/env-init.c, built
+//! statically for the host; also the environment's identity, limits and seccomp filter) mounts
+//! a private binfmt_misc, registers QEMU for the function's ISA when it is foreign, and a
+//! refusing handler for the other ISA, makes it read-only, then executes the runtime.
 //! An x86_64 helper inside an arm64 function then fails with "Exec format error" (exit 126) as
 //! on Graviton, instead of quietly running on the x86_64 host; an arm64 binary inside an x86_64
 //! function fails the same way instead of running under the host's QEMU.
@@ -17,8 +18,8 @@ use archfn_model::Architecture;
 use crate::SandboxError;
 use crate::binfmt;
 
-/// isa-init, built for the host by the build script.
-const INIT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/isa-init"));
+/// env-init, built for the host by the build script.
+const INIT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/env-init"));
 
 /// Where the helpers are inside an environment (`/var/runtime` is archfn's runtime directory).
 pub const INSIDE: &str = "/var/runtime/isa";
@@ -45,13 +46,13 @@ fn qemu_name(arch: Architecture) -> String {
     format!("qemu-{}", arch.as_str())
 }
 
-/// Writes the helpers into `dir` (which environments see at [`INSIDE`]): `isa-init`,
+/// Writes the helpers into `dir` (which environments see at [`INSIDE`]): `env-init`,
 /// `isa-refuse`, and a marked copy of QEMU for the foreign ISA when it is installed.
 pub fn install(dir: &Path) -> Result<(), SandboxError> {
     let io = SandboxError::Io;
     std::fs::create_dir_all(dir).map_err(io)?;
     let init = marked(INIT.to_vec());
-    write_executable(&dir.join("isa-init"), &init).map_err(io)?;
+    write_executable(&dir.join("env-init"), &init).map_err(io)?;
     write_executable(&dir.join("isa-refuse"), &init).map_err(io)?;
     if let Some(host) = Architecture::host() {
         let foreign = host.other();
@@ -63,14 +64,29 @@ pub fn install(dir: &Path) -> Result<(), SandboxError> {
     Ok(())
 }
 
-/// The command that starts an environment of `arch` (before the runtime's own argv): isa-init
-/// with its binfmt_misc entries and the extensions to start (paths inside the environment),
-/// then `--`. Empty on a host of another ISA, where archfn cannot enforce anything.
-pub fn init_argv(arch: Architecture, dir: &Path, extensions: &[String]) -> Vec<String> {
-    let Some(host) = Architecture::host() else {
-        return Vec::new();
-    };
-    let mut argv = vec![format!("{INSIDE}/isa-init")];
+/// The command that starts an environment of `arch` (before the runtime's own argv): env-init
+/// with its binfmt_misc entries (when `enforce`, and the host is of an ISA archfn knows) and the
+/// extensions to start (paths inside the environment), then `--`.
+pub fn init_argv(
+    arch: Architecture,
+    dir: &Path,
+    enforce: bool,
+    extensions: &[String],
+) -> Vec<String> {
+    let mut argv = vec![format!("{INSIDE}/env-init")];
+    let host = Architecture::host().filter(|_| enforce);
+    if let Some(host) = host {
+        push_entries(&mut argv, arch, host, dir);
+    }
+    for e in extensions {
+        argv.push("--extension".into());
+        argv.push(e.clone());
+    }
+    argv.push("--".into());
+    argv
+}
+
+fn push_entries(argv: &mut Vec<String>, arch: Architecture, host: Architecture, dir: &Path) {
     if arch != host && dir.join(qemu_name(arch)).exists() {
         let (magic, mask) = binfmt::magic_and_mask(arch);
         argv.push("--register".into());
@@ -85,12 +101,6 @@ pub fn init_argv(arch: Architecture, dir: &Path, extensions: &[String]) -> Vec<S
     argv.push(format!(
         ":archfn-refuse:M::{magic}:{mask}:{INSIDE}/isa-refuse:F"
     ));
-    for e in extensions {
-        argv.push("--extension".into());
-        argv.push(e.clone());
-    }
-    argv.push("--".into());
-    argv
 }
 
 #[cfg(test)]
@@ -115,11 +125,13 @@ mod tests {
         let Some(host) = Architecture::host() else {
             return;
         };
-        let native = init_argv(host, &dir, &[]);
+        let native = init_argv(host, &dir, true, &[]);
         assert_eq!(
             native.first().map(String::as_str),
-            Some("/var/runtime/isa/isa-init")
+            Some("/var/runtime/isa/env-init")
         );
+        let unenforced = init_argv(host, &dir, false, &[]);
+        assert!(!unenforced.iter().any(|a| a == "--register"));
         assert_eq!(native.last().map(String::as_str), Some("--"));
         assert!(
             native.iter().any(|a| a.starts_with(":archfn-refuse:")

@@ -2,14 +2,19 @@
 //!
 //! Owns: the root file system of each installed (runtime, architecture), built from Debian
 //! packages of that architecture; the binfmt_misc entry that lets a foreign-ISA environment run
-//! under QEMU user-mode emulation; and the bubblewrap command line of an execution environment.
+//! under QEMU user-mode emulation; the bubblewrap command line of an execution environment and
+//! everything that confines it: its unprivileged host identity, its network namespace, its
+//! cgroups, and `env-init` (its identity inside, limits, seccomp filter, ISA enforcement).
 //! Must not: know the Lambda APIs or the control plane; it only starts processes.
 
 pub mod binfmt;
 pub mod bwrap;
 pub mod cgroup;
+pub mod identity;
 pub mod isa;
+pub mod netns;
 pub mod rootfs;
+pub mod view;
 
 use archfn_model::Architecture;
 

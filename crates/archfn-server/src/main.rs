@@ -10,6 +10,7 @@ use anyhow::Context as _;
 use archfn_api::{AppState, AuthMode, Credentials};
 use archfn_blob::FsBlobStore;
 use archfn_control::{Control, ControlConfig};
+use archfn_sandbox::netns::FunctionNetwork;
 use archfn_store::{CachedStore, SqliteStore};
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -77,6 +78,15 @@ enum Command {
         /// second); Lambda waits about a minute.
         #[arg(long, env = "ARCHFN_ASYNC_RETRY_DELAY", default_value_t = 60)]
         async_retry_delay: u64,
+        /// What functions' networks reach: `outbound` (the internet, as a Lambda function
+        /// outside a VPC; never the host, its loopback or private ranges; needs pasta from the
+        /// passt package) or `none` (loopback only).
+        #[arg(long, env = "ARCHFN_FUNCTION_NETWORK", default_value = "outbound")]
+        function_network: FunctionNetwork,
+        /// First host uid (and gid) of the range of 65,536 that execution environments run
+        /// under, one per environment; none of them may belong to anybody else on the host.
+        #[arg(long, env = "ARCHFN_SANDBOX_UID_BASE", default_value_t = archfn_sandbox::identity::DEFAULT_BASE)]
+        sandbox_uid_base: u32,
     },
     /// Install and list runtimes (root file systems per architecture).
     Runtime {
@@ -221,6 +231,21 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    if let Command::Serve {
+        data_dir,
+        runtimes_dir,
+        ..
+    } = &cli.command
+    {
+        // Before any thread exists: the server's own mount namespace, where the sandboxes'
+        // unprivileged users reach the data and runtimes directories (sandbox view).
+        let runtimes = runtimes_dir
+            .clone()
+            .unwrap_or_else(|| data_dir.join("runtimes"));
+        archfn_sandbox::view::enter(&[("data", data_dir), ("runtimes", &runtimes)]).context(
+            "preparing the sandboxes' view of the data directory (archfn serve needs root)",
+        )?;
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -238,6 +263,8 @@ fn main() -> anyhow::Result<()> {
                 idle_timeout,
                 async_retry_delay,
                 account_concurrency,
+                function_network,
+                sandbox_uid_base,
             } => {
                 let runtimes_dir = runtimes_dir.unwrap_or_else(|| data_dir.join("runtimes"));
                 serve(ServeArgs {
@@ -252,6 +279,8 @@ fn main() -> anyhow::Result<()> {
                     idle_timeout: std::time::Duration::from_secs(idle_timeout),
                     async_retry_delay: std::time::Duration::from_secs(async_retry_delay),
                     account_concurrency,
+                    function_network,
+                    sandbox_uid_base,
                 })
                 .await
             }
@@ -370,6 +399,8 @@ struct ServeArgs {
     idle_timeout: std::time::Duration,
     async_retry_delay: std::time::Duration,
     account_concurrency: u32,
+    function_network: FunctionNetwork,
+    sandbox_uid_base: u32,
 }
 
 fn runtime_command(command: RuntimeCommand) -> anyhow::Result<()> {
@@ -663,6 +694,16 @@ fn url_secret(data_dir: &Path) -> anyhow::Result<Vec<u8>> {
     Ok(secret)
 }
 
+/// A short name for this server, the same across restarts: a hash of its data directory.
+fn instance_name(data_dir: &Path) -> String {
+    use sha2::Digest;
+    let path = data_dir
+        .canonicalize()
+        .unwrap_or_else(|_| data_dir.to_path_buf());
+    let digest = sha2::Sha256::digest(path.as_os_str().as_encoded_bytes());
+    hex::encode(&digest[..6])
+}
+
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if args.account_id.len() != 12 || !args.account_id.bytes().all(|b| b.is_ascii_digit()) {
         anyhow::bail!("--account-id must be 12 digits, got {:?}", args.account_id);
@@ -713,6 +754,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         work_dir: engine_dir(&args.data_dir),
         idle_timeout: args.idle_timeout,
         init_timeout: std::time::Duration::from_secs(10),
+        instance: instance_name(&args.data_dir),
+        network: args.function_network,
+        sandbox_uid_base: args.sandbox_uid_base,
     })
     .context("starting the invocation engine")?;
     for arch in archfn_model::Architecture::ALL {
