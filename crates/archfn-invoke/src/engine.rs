@@ -38,6 +38,28 @@ pub struct EngineConfig {
     pub network: FunctionNetwork,
     /// The first host uid of the range environments run under.
     pub sandbox_uid_base: u32,
+    /// Memory, MB, all environments together may hold (the sum of their MemorySize).
+    pub max_environment_memory_mb: u64,
+    /// Processes and threads all environments together may have.
+    pub max_environment_pids: u32,
+    /// CPU in proportion to MemorySize, as Lambda allocates it (1,769 MB is one core): the
+    /// factor an emulated environment's share is multiplied by (QEMU spends several host
+    /// instructions per guest instruction); `None` leaves CPU unlimited.
+    pub cpu_limit: Option<u32>,
+}
+
+/// MemorySize that Lambda gives one full vCPU.
+const MB_PER_VCPU: u64 = 1769;
+
+/// An environment's CPU, thousandths of a core: Lambda's share for `memory_mb`, times
+/// `emulation_factor` when emulated.
+fn cpu_millicores(memory_mb: u32, mode: ExecutionMode, emulation_factor: u32) -> u32 {
+    let native = u64::from(memory_mb) * 1000 / MB_PER_VCPU;
+    let share = match mode {
+        ExecutionMode::Native => native,
+        ExecutionMode::Emulated => native * u64::from(emulation_factor.max(1)),
+    };
+    u32::try_from(share.max(1)).unwrap_or(u32::MAX)
 }
 
 /// The function version to run, as the control plane resolved it.
@@ -99,6 +121,9 @@ pub enum InvokeError {
     /// The host cannot run this architecture.
     #[error("{0}")]
     Unsupported(String),
+    /// The host's budget for environments is spent: throttled, as Lambda throttles.
+    #[error("{0}")]
+    Throttled(String),
     /// The engine failed.
     #[error("{0}")]
     Internal(String),
@@ -136,10 +161,15 @@ struct Inner {
     isa_enforced: bool,
     /// What confines each environment.
     confiner: Arc<Confiner>,
+    /// The host-wide memory budget of environments.
+    budget: crate::budget::MemoryBudget,
 }
 
 /// How many network namespaces are kept prepared for cold starts.
 const PREPARED_NETWORKS: usize = 4;
+
+/// How many /tmp file systems of the default size are kept prepared for cold starts.
+const PREPARED_SCRATCH: usize = 4;
 
 /// Lambda's limit of processes and threads per environment.
 const MAX_PROCESSES: u32 = 1024;
@@ -210,6 +240,12 @@ impl Engine {
         };
         let cgroups = archfn_sandbox::cgroup::CgroupParent::new(&config.instance);
         let swept = cgroups.sweep_stale();
+        if let Err(e) = cgroups.limit_totals(
+            config.max_environment_memory_mb,
+            config.max_environment_pids,
+        ) {
+            tracing::warn!(error = %e, "the kernel does not cap the environments' total memory and processes");
+        }
         if swept > 0 {
             tracing::info!(groups = swept, "removed cgroups left by an earlier process");
         }
@@ -231,23 +267,40 @@ impl Engine {
             }
         }
         let network = Arc::new(NetworkPool::new(config.network, PREPARED_NETWORKS));
+        let scratch = archfn_sandbox::scratch::ScratchPool::new(
+            &config.work_dir.join("scratch"),
+            PREPARED_SCRATCH,
+        )
+        .map(Arc::new);
+        if scratch.is_none() {
+            tracing::warn!("no private mount namespace: /tmp is a tmpfs, charged to memory");
+        }
         let confiner = Arc::new(Confiner {
             cgroups,
             ids: archfn_sandbox::identity::HostIds::new(config.sandbox_uid_base),
             network: network.clone(),
+            scratch: scratch.clone(),
             max_processes: MAX_PROCESSES,
         });
-        // Network namespaces are prepared ahead of the cold starts that take them.
+        // Network namespaces and /tmp file systems are prepared ahead of the cold starts that
+        // take them.
         std::thread::Builder::new()
-            .name("archfn-netns".into())
+            .name("archfn-prepare".into())
             .spawn(move || {
-                let mut warned = false;
+                let (mut net_warned, mut tmp_warned) = (false, false);
                 loop {
                     if let Err(e) = network.refill()
-                        && !warned
+                        && !net_warned
                     {
                         tracing::warn!(error = %e, "network namespaces cannot be prepared ahead");
-                        warned = true;
+                        net_warned = true;
+                    }
+                    if let Some(s) = &scratch
+                        && let Err(e) = s.refill()
+                        && !tmp_warned
+                    {
+                        tracing::warn!(error = %e, "/tmp file systems cannot be prepared ahead");
+                        tmp_warned = true;
                     }
                     if Arc::strong_count(&network) == 1 {
                         return;
@@ -255,9 +308,11 @@ impl Engine {
                     std::thread::sleep(Duration::from_millis(50));
                 }
             })
-            .map_err(|e| InvokeError::Internal(format!("network preparation thread: {e}")))?;
+            .map_err(|e| InvokeError::Internal(format!("preparation thread: {e}")))?;
+        let budget = crate::budget::MemoryBudget::new(config.max_environment_memory_mb);
         let engine = Engine {
             inner: Arc::new(Inner {
+                budget,
                 confiner,
                 runtimes: RuntimeStore::new(&config.runtimes_dir),
                 logs: Arc::new(FunctionLogs::new(config.work_dir.join("logs"))),
@@ -297,6 +352,12 @@ impl Engine {
             "archfn_idle_environments {}\n",
             self.idle_environments()
         ));
+        text.push_str("# HELP archfn_environment_memory_mb Memory held by execution environments (the sum of their MemorySize), MB.\n# TYPE archfn_environment_memory_mb gauge\n");
+        text.push_str(&format!(
+            "archfn_environment_memory_mb {}\narchfn_environment_memory_budget_mb {}\n",
+            self.inner.budget.held_mb(),
+            self.inner.config.max_environment_memory_mb
+        ));
         text
     }
 
@@ -322,6 +383,42 @@ impl Engine {
         };
         env.thaw();
         Some(env)
+    }
+
+    /// `memory_mb` of the host's budget for a new environment: if it does not fit, idle
+    /// environments are ended, least recently used first, until it does; if it still does not,
+    /// the cold start is throttled.
+    fn lease_memory(&self, memory_mb: u32) -> Result<crate::budget::Lease, InvokeError> {
+        let mb = u64::from(memory_mb);
+        loop {
+            if let Some(lease) = self.inner.budget.try_lease(mb) {
+                return Ok(lease);
+            }
+            let evicted = {
+                let Ok(mut idle) = self.inner.idle.lock() else {
+                    break;
+                };
+                let oldest = idle
+                    .iter()
+                    .flat_map(|(k, envs)| {
+                        envs.iter()
+                            .enumerate()
+                            .map(move |(i, e)| (k, i, e.last_used))
+                    })
+                    .min_by_key(|(_, _, used)| *used)
+                    .map(|(k, i, _)| (k.clone(), i));
+                oldest.and_then(|(k, i)| idle.get_mut(&k).map(|envs| envs.remove(i)))
+            };
+            // Dropped outside the lock: its share of the budget returns as it goes.
+            match evicted {
+                Some(env) => drop(env),
+                None => break,
+            }
+        }
+        Err(InvokeError::Throttled(format!(
+            "Rate Exceeded. (the host's memory budget for execution environments, {} MB, is in use)",
+            self.inner.config.max_environment_memory_mb
+        )))
     }
 
     fn put_idle(&self, key: PoolKey, mut env: Environment) {
@@ -546,6 +643,7 @@ impl Engine {
             Some(env) => env,
             None => {
                 binfmt::ensure(arch)?;
+                let lease = self.lease_memory(c.memory_mb)?;
                 let runtime_version = format!("{runtime}.archfn");
                 // Lambda names a runtime version for managed runtimes only, not for images.
                 let init_start = match &target.image {
@@ -633,6 +731,7 @@ impl Engine {
                     opt_dir: opt,
                     runtime_dir: self.inner.config.work_dir.join("runtime"),
                     tmp_size_mb: c.ephemeral_storage_mb,
+                    tmp_dir: None,
                     env: Self::environment_variables(target, &runtime, kind),
                     argv: full,
                     working_dir: target
@@ -646,6 +745,11 @@ impl Engine {
                     spec,
                     log_dir: self.inner.config.work_dir.join("env-logs"),
                     memory_mb: c.memory_mb,
+                    cpu_millicores: self
+                        .inner
+                        .config
+                        .cpu_limit
+                        .map(|factor| cpu_millicores(c.memory_mb, mode, factor)),
                     init_timeout: self.inner.config.init_timeout,
                     function: crate::runtime_api::FunctionInfo {
                         function_name: c.name.clone(),
@@ -684,6 +788,7 @@ impl Engine {
                 };
                 match result {
                     Ok(mut env) => {
+                        env.budget = Some(lease);
                         let output = env.read_new_log();
                         init_telemetry(&env, &output, phase, started.elapsed());
                         log.push_str(&output);
@@ -1021,4 +1126,17 @@ fn link_tree(src: &Path, dest: &Path) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_follows_memory_as_lambda_allocates_it() {
+        assert_eq!(cpu_millicores(1769, ExecutionMode::Native, 8), 1000);
+        assert_eq!(cpu_millicores(128, ExecutionMode::Native, 8), 72);
+        assert_eq!(cpu_millicores(128, ExecutionMode::Emulated, 8), 576);
+        assert_eq!(cpu_millicores(10240, ExecutionMode::Native, 8), 5788);
+    }
 }

@@ -8,6 +8,7 @@ use archfn_sandbox::bwrap;
 use archfn_sandbox::cgroup::{CgroupParent, EnvCgroup, EnvLimits};
 use archfn_sandbox::identity::{HostId, HostIds};
 use archfn_sandbox::netns::{NetworkPool, PreparedNetwork};
+use archfn_sandbox::scratch::{Scratch, ScratchPool};
 use bytes::Bytes;
 use tokio::sync::{oneshot, watch};
 
@@ -57,8 +58,12 @@ pub(crate) struct Environment {
     _network: PreparedNetwork,
     /// Its host uid, returned to the range when the environment goes.
     _host_id: HostId,
+    /// Its /tmp, unmounted and deleted when the environment goes.
+    _scratch: Option<Scratch>,
     /// Frozen between invocations.
     frozen: bool,
+    /// Its share of the host's memory budget, returned when the environment goes.
+    pub budget: Option<crate::budget::Lease>,
     pub init_ms: Option<f64>,
     pub last_used: Instant,
     /// Where output written after the last invocation goes when the environment ends (what
@@ -150,6 +155,8 @@ pub(crate) struct Confiner {
     pub cgroups: CgroupParent,
     pub ids: HostIds,
     pub network: Arc<NetworkPool>,
+    /// Storage for each environment's /tmp (`None`: a tmpfs).
+    pub scratch: Option<Arc<ScratchPool>>,
     /// Lambda's per-environment process and thread limit.
     pub max_processes: u32,
 }
@@ -161,6 +168,8 @@ pub(crate) struct StartParams {
     pub spec: bwrap::EnvironmentSpec,
     pub log_dir: PathBuf,
     pub memory_mb: u32,
+    /// CPU, thousandths of a core (`None`: unlimited).
+    pub cpu_millicores: Option<u32>,
     pub init_timeout: Duration,
     /// What `/extension/register` answers.
     pub function: FunctionInfo,
@@ -217,11 +226,26 @@ impl Environment {
                 "functionVersion": p.function.function_version,
             }),
         );
+        let scratch = match p.confiner.scratch.clone() {
+            Some(pool) => {
+                let size = p.spec.tmp_size_mb;
+                let s = tokio::task::spawn_blocking(move || pool.take(size))
+                    .await
+                    .map_err(|e| spawn_error("/tmp", &e))?
+                    .map_err(|e| spawn_error("/tmp", &e))?;
+                s.give_to(host_id.get())
+                    .map_err(|e| spawn_error("/tmp", &e))?;
+                p.spec.tmp_dir = Some(s.path().to_path_buf());
+                Some(s)
+            }
+            None => None,
+        };
         let cgroup = p.confiner.cgroups.create(
             &id,
             EnvLimits {
                 memory_mb: p.memory_mb,
                 pids: p.confiner.max_processes,
+                cpu_millicores: p.cpu_millicores,
             },
         );
         let cgroup_procs = match &cgroup {
@@ -286,7 +310,9 @@ impl Environment {
             cgroup,
             _network: network,
             _host_id: host_id,
+            _scratch: scratch,
             frozen: false,
+            budget: None,
             init_ms: None,
             last_used: Instant::now(),
             log_sink: None,

@@ -2,7 +2,8 @@
 //!
 //! Mounts, as Lambda lays them out: the runtime's root file system read-only at `/`, the
 //! function's code read-only at `/var/task`, the merged layers read-only at `/opt`, archfn's
-//! bootstraps read-only at `/var/runtime`, and a private tmpfs of EphemeralStorage size at `/tmp`.
+//! bootstraps read-only at `/var/runtime`, and the environment's own storage of EphemeralStorage
+//! size at `/tmp` (`scratch.rs`).
 //! New user, pid, ipc, uts and cgroup namespaces; the network namespace is the environment's own
 //! (`netns.rs`), joined before bubblewrap starts.
 //!
@@ -26,8 +27,10 @@ pub struct EnvironmentSpec {
     pub opt_dir: Option<PathBuf>,
     /// archfn's bootstraps.
     pub runtime_dir: PathBuf,
-    /// Size of /tmp in MB.
+    /// Size of /tmp in MB (of a tmpfs, when there is no `tmp_dir`).
     pub tmp_size_mb: u32,
+    /// The environment's own storage for /tmp (`scratch.rs`), bound read-write.
+    pub tmp_dir: Option<PathBuf>,
     /// The environment variables, exactly (nothing of archfn's own environment leaks in).
     pub env: Vec<(String, String)>,
     /// The command to run inside: `env-init`, its options, `--`, then the runtime.
@@ -77,9 +80,16 @@ pub fn command(spec: &EnvironmentSpec, confinement: Confinement) -> tokio::proce
         bind(&mut c, opt, "/opt");
     }
     c.args(["--proc", "/proc", "--dev", "/dev"]);
-    c.arg("--size")
-        .arg((u64::from(spec.tmp_size_mb) << 20).to_string())
-        .args(["--tmpfs", "/tmp"]);
+    match &spec.tmp_dir {
+        Some(dir) => {
+            c.arg("--bind").arg(sandbox_path(dir)).arg("/tmp");
+        }
+        None => {
+            c.arg("--size")
+                .arg((u64::from(spec.tmp_size_mb) << 20).to_string())
+                .args(["--tmpfs", "/tmp"]);
+        }
+    }
     // The namespace's root is the environment's host user; env-init needs CAP_SYS_ADMIN in it
     // for the private binfmt_misc, and CAP_SETFCAP to map that root into the function's nested
     // namespace. It drops both before anything of the function runs.

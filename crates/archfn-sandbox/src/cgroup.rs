@@ -14,6 +14,17 @@ pub struct EnvLimits {
     pub memory_mb: u32,
     /// Processes and threads.
     pub pids: u32,
+    /// CPU time per wall time, in thousandths of a core (`None`: unlimited).
+    pub cpu_millicores: Option<u32>,
+}
+
+/// The scheduler period CPU quotas are counted in, microseconds.
+const CPU_PERIOD_US: u64 = 100_000;
+
+/// The quota, microseconds per [`CPU_PERIOD_US`], of `millicores` (at least 1 ms, the kernel's
+/// floor).
+fn cpu_quota_us(millicores: u32) -> u64 {
+    (u64::from(millicores) * CPU_PERIOD_US / 1000).max(1000)
 }
 
 /// How an environment is stopped between invocations.
@@ -72,10 +83,45 @@ impl CgroupParent {
 
     /// The parent's directories, one per hierarchy that may hold it.
     fn dirs(&self) -> Vec<PathBuf> {
-        ["", "memory", "pids", "freezer"]
+        ["", "memory", "pids", "freezer", "cpu"]
             .iter()
             .map(|h| Path::new(ROOT).join(h).join(&self.name))
             .collect()
+    }
+
+    /// Caps the sum of all this server's environments: `memory_mb` of memory and `pids`
+    /// processes and threads, enforced by the kernel on the parent groups (a backstop to the
+    /// engine's own accounting: however the environments behave, together they stay under).
+    pub fn limit_totals(&self, memory_mb: u64, pids: u32) -> std::io::Result<()> {
+        let bytes = (memory_mb << 20).to_string();
+        let unified = Path::new(ROOT).join("cgroup.controllers");
+        if std::fs::read_to_string(&unified)
+            .is_ok_and(|c| c.split_whitespace().any(|x| x == "memory"))
+        {
+            let parent = Path::new(ROOT).join(&self.name);
+            std::fs::create_dir_all(&parent)?;
+            let _ = write(
+                &Path::new(ROOT).join("cgroup.subtree_control"),
+                "+memory +pids +cpu",
+            );
+            write(&parent.join("memory.max"), &bytes)?;
+            return write(&parent.join("pids.max"), &pids.to_string());
+        }
+        let memory = Path::new(ROOT).join("memory").join(&self.name);
+        if Path::new(ROOT)
+            .join("memory")
+            .join("memory.limit_in_bytes")
+            .exists()
+        {
+            std::fs::create_dir_all(&memory)?;
+            write(&memory.join("memory.limit_in_bytes"), &bytes)?;
+        }
+        let pids_dir = Path::new(ROOT).join("pids").join(&self.name);
+        if Path::new(ROOT).join("pids").join("cgroup.procs").exists() {
+            std::fs::create_dir_all(&pids_dir)?;
+            write(&pids_dir.join("pids.max"), &pids.to_string())?;
+        }
+        Ok(())
     }
 
     /// Creates the groups of environment `id` with `limits`. `None` when this host offers no
@@ -92,14 +138,21 @@ impl CgroupParent {
             std::fs::create_dir_all(&parent).ok()?;
             let _ = write(
                 &Path::new(ROOT).join("cgroup.subtree_control"),
-                "+memory +pids",
+                "+memory +pids +cpu",
             );
-            let _ = write(&parent.join("cgroup.subtree_control"), "+memory +pids");
+            let _ = write(&parent.join("cgroup.subtree_control"), "+memory +pids +cpu");
             let dir = parent.join(id);
             std::fs::create_dir_all(&dir).ok()?;
             write(&dir.join("memory.max"), &bytes).ok()?;
             let _ = write(&dir.join("memory.swap.max"), "0");
             let _ = write(&dir.join("pids.max"), &pids);
+            if let Some(m) = limits.cpu_millicores {
+                write(
+                    &dir.join("cpu.max"),
+                    &format!("{} {CPU_PERIOD_US}", cpu_quota_us(m)),
+                )
+                .ok()?;
+            }
             return Some(EnvCgroup {
                 procs: vec![dir.join("cgroup.procs")],
                 peak: std::fs::File::open(dir.join("memory.peak")).ok(),
@@ -124,6 +177,28 @@ impl CgroupParent {
         {
             procs.push(pids_dir.join("cgroup.procs"));
             dirs.push(pids_dir);
+        }
+        if let Some(m) = limits.cpu_millicores {
+            let cpu_dir = Path::new(ROOT).join("cpu").join(&self.name).join(id);
+            if Path::new(ROOT)
+                .join("cpu")
+                .join("cpu.cfs_quota_us")
+                .exists()
+            {
+                std::fs::create_dir_all(&cpu_dir).ok()?;
+                write(
+                    &cpu_dir.join("cpu.cfs_period_us"),
+                    &CPU_PERIOD_US.to_string(),
+                )
+                .ok()?;
+                write(
+                    &cpu_dir.join("cpu.cfs_quota_us"),
+                    &cpu_quota_us(m).to_string(),
+                )
+                .ok()?;
+                procs.push(cpu_dir.join("cgroup.procs"));
+                dirs.push(cpu_dir);
+            }
         }
         let mut freezer = None;
         let freezer_dir = Path::new(ROOT).join("freezer").join(&self.name).join(id);
@@ -342,6 +417,13 @@ pub fn favor_dynamic_moves(v1_mount_dir: &Path) -> Result<FavorDynmods, String> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpu_quotas_follow_millicores_with_the_kernels_floor() {
+        assert_eq!(cpu_quota_us(1000), 100_000);
+        assert_eq!(cpu_quota_us(72), 7_200);
+        assert_eq!(cpu_quota_us(1), 1000);
+    }
 
     #[test]
     fn reads_cgroup_mounts_and_their_super_options() {

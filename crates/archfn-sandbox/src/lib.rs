@@ -14,6 +14,7 @@ pub mod identity;
 pub mod isa;
 pub mod netns;
 pub mod rootfs;
+pub mod scratch;
 pub mod view;
 
 use archfn_model::Architecture;

@@ -87,6 +87,22 @@ enum Command {
         /// under, one per environment; none of them may belong to anybody else on the host.
         #[arg(long, env = "ARCHFN_SANDBOX_UID_BASE", default_value_t = archfn_sandbox::identity::DEFAULT_BASE)]
         sandbox_uid_base: u32,
+        /// Memory, MB, that all execution environments together may hold (the sum of their
+        /// MemorySize); a cold start past it, once idle environments are ended, is throttled.
+        /// Default: three quarters of the host's memory.
+        #[arg(long, env = "ARCHFN_MAX_ENVIRONMENT_MEMORY")]
+        max_environment_memory: Option<u64>,
+        /// Processes and threads that all execution environments together may have.
+        #[arg(long, env = "ARCHFN_MAX_ENVIRONMENT_PIDS", default_value_t = 32_768)]
+        max_environment_pids: u32,
+        /// CPU of an environment: `lambda` (in proportion to MemorySize, 1,769 MB a core, as
+        /// Lambda allocates it) or `off` (unlimited).
+        #[arg(long, env = "ARCHFN_CPU_LIMIT", value_enum, default_value = "lambda")]
+        cpu_limit: CpuLimitArg,
+        /// With `--cpu-limit lambda`, what an emulated environment's share is multiplied by,
+        /// for the host instructions QEMU spends per guest instruction.
+        #[arg(long, env = "ARCHFN_EMULATION_CPU_FACTOR", default_value_t = 8)]
+        emulation_cpu_factor: u32,
     },
     /// Install and list runtimes (root file systems per architecture).
     Runtime {
@@ -265,6 +281,10 @@ fn main() -> anyhow::Result<()> {
                 account_concurrency,
                 function_network,
                 sandbox_uid_base,
+                max_environment_memory,
+                max_environment_pids,
+                cpu_limit,
+                emulation_cpu_factor,
             } => {
                 let runtimes_dir = runtimes_dir.unwrap_or_else(|| data_dir.join("runtimes"));
                 serve(ServeArgs {
@@ -281,6 +301,13 @@ fn main() -> anyhow::Result<()> {
                     account_concurrency,
                     function_network,
                     sandbox_uid_base,
+                    max_environment_memory_mb: max_environment_memory
+                        .unwrap_or_else(|| host_memory_mb() * 3 / 4),
+                    max_environment_pids,
+                    cpu_limit: match cpu_limit {
+                        CpuLimitArg::Lambda => Some(emulation_cpu_factor),
+                        CpuLimitArg::Off => None,
+                    },
                 })
                 .await
             }
@@ -401,6 +428,30 @@ struct ServeArgs {
     account_concurrency: u32,
     function_network: FunctionNetwork,
     sandbox_uid_base: u32,
+    max_environment_memory_mb: u64,
+    max_environment_pids: u32,
+    cpu_limit: Option<u32>,
+}
+
+/// `--cpu-limit`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum CpuLimitArg {
+    /// In proportion to MemorySize, as Lambda allocates CPU.
+    Lambda,
+    /// Unlimited.
+    Off,
+}
+
+/// The host's memory, MB (`MemTotal`; 4 GB when it cannot be read).
+fn host_memory_mb() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(4096, |kb| kb / 1024)
 }
 
 fn runtime_command(command: RuntimeCommand) -> anyhow::Result<()> {
@@ -757,6 +808,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         instance: instance_name(&args.data_dir),
         network: args.function_network,
         sandbox_uid_base: args.sandbox_uid_base,
+        max_environment_memory_mb: args.max_environment_memory_mb,
+        max_environment_pids: args.max_environment_pids,
+        cpu_limit: args.cpu_limit,
     })
     .context("starting the invocation engine")?;
     for arch in archfn_model::Architecture::ALL {

@@ -23,6 +23,14 @@ impl From<InvokeError> for ApiError {
     fn from(e: InvokeError) -> Self {
         match e {
             InvokeError::Runtime(m) => ApiError::InvalidRuntimeException(m),
+            // Lambda says only "Rate Exceeded."; why is in the server's log.
+            InvokeError::Throttled(m) => {
+                tracing::warn!(reason = %m, "invocation throttled");
+                ApiError::TooManyRequestsException(
+                    "Rate Exceeded.".into(),
+                    "ConcurrentInvocationLimitExceeded",
+                )
+            }
             InvokeError::Unsupported(m) | InvokeError::Internal(m) => ApiError::ServiceException(m),
         }
     }
