@@ -202,20 +202,14 @@ impl CgroupParent {
         }
         let mut freezer = None;
         let freezer_dir = Path::new(ROOT).join("freezer").join(&self.name).join(id);
-        if Path::new(ROOT)
+        let has_freezer = Path::new(ROOT)
             .join("freezer")
-            .join("freezer.state")
-            .exists()
-            || Path::new(ROOT)
-                .join("freezer")
-                .join("cgroup.procs")
-                .exists()
-        {
-            if std::fs::create_dir_all(&freezer_dir).is_ok() {
-                freezer = open_rw(&freezer_dir.join("freezer.state")).map(Freezer::V1);
-                procs.push(freezer_dir.join("cgroup.procs"));
-                dirs.push(freezer_dir);
-            }
+            .join("cgroup.procs")
+            .exists();
+        if has_freezer && std::fs::create_dir_all(&freezer_dir).is_ok() {
+            freezer = open_rw(&freezer_dir.join("freezer.state")).map(Freezer::V1);
+            procs.push(freezer_dir.join("cgroup.procs"));
+            dirs.push(freezer_dir);
         }
         Some(EnvCgroup {
             procs,
