@@ -18,9 +18,14 @@ command -v cargo >/dev/null || need_apt+=(cargo rustc)
 command -v bwrap >/dev/null || need_apt+=(bubblewrap)
 command -v mmdebstrap >/dev/null || need_apt+=(mmdebstrap)
 [ -x /usr/bin/qemu-aarch64-static ] || need_apt+=(qemu-user-static)
+# Functions' outbound network (user-mode, through pasta) and their /tmp file systems.
+command -v pasta >/dev/null || need_apt+=(passt)
+command -v mkfs.ext4 >/dev/null || need_apt+=(e2fsprogs)
 if [ "$want_test" = 1 ]; then
   # Test functions: C custom runtimes cross-compiled for arm64.
   command -v aarch64-linux-gnu-gcc >/dev/null || need_apt+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
+  # Sandbox tests build a test host in a network namespace of their own.
+  command -v ip >/dev/null || need_apt+=(iproute2)
   # Image tests push images through archfn's registry API as `docker push` would.
   command -v skopeo >/dev/null || need_apt+=(skopeo)
   # Scanner and migration tests: npm fetches real platform packages.

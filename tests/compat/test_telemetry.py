@@ -215,3 +215,44 @@ def handler(event, context):
     name, _ = create(lam, runtime="python3.11", zip_bytes=make_zip({"app.py": app}), Handler="app.handler")
     body = json.loads(lam.invoke(FunctionName=name, Payload=b"{}")["Payload"].read())
     assert body == [403, "Extension.UnknownExtensionIdentifier"]
+
+
+FIXED_PORT_APP = '''
+import json, os, time
+def handler(event, context):
+    time.sleep(1)  # keep this environment busy, so that the other invocation gets its own
+    deadline = time.time() + 10
+    events = []
+    while time.time() < deadline:
+        if os.path.exists("/tmp/telemetry.jsonl"):
+            events = [json.loads(l) for l in open("/tmp/telemetry.jsonl")]
+            if any(e["type"] == "platform.start" for e in events):
+                break
+        time.sleep(0.05)
+    return {"status": json.load(open("/tmp/subscribe.json"))["status"],
+            "types": sorted({e["type"] for e in events}),
+            "stream": os.environ["AWS_LAMBDA_LOG_STREAM_NAME"]}
+'''
+
+
+def test_two_environments_of_a_function_listen_on_the_same_port(lam, runtimes):
+    # Each environment has its own network, as on Lambda: an extension that listens on a fixed
+    # port works in every environment of its function at once.
+    import concurrent.futures
+
+    arn = lam.publish_layer_version(LayerName="fixed-port", Content={"ZipFile": layer_zip("HTTP", 4243)})["LayerVersionArn"]
+    name, _ = create(lam, runtime="python3.11", zip_bytes=make_zip({"app.py": FIXED_PORT_APP}), Handler="app.handler",
+                     Layers=[arn], Timeout=30)
+
+    def one(_):
+        r = lam.invoke(FunctionName=name, Payload=b"{}")
+        return r.get("FunctionError"), json.loads(r["Payload"].read())
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(one, range(2)))
+    assert [err for err, _ in results] == [None, None], results
+    bodies = [body for _, body in results]
+    assert bodies[0]["stream"] != bodies[1]["stream"], "both invocations ran in one environment"
+    for body in bodies:
+        assert body["status"] == 200
+        assert "platform.initStart" in body["types"] and "platform.start" in body["types"], body
