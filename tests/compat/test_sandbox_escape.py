@@ -555,10 +555,11 @@ def handler(event, context):
 
 
 def test_cpu_follows_memory_as_on_lambda(lam):
-    # 1,769 MB is one core: 256 MB gets about a seventh of one, 3,538 MB two.
+    # 1,769 MB is one core: 256 MB gets about a seventh of one (0.145), 3,538 MB two (of which a
+    # single-threaded loop can use one, as much as the machine's other work leaves it).
     small = python_function(lam, CPU_BURNER, MemorySize=256)
     large = python_function(lam, CPU_BURNER, MemorySize=3538)
     small_share = invoke(lam, small, {"seconds": 1.5})
     large_share = invoke(lam, large, {"seconds": 1.5})
-    assert small_share < 0.3, small_share
-    assert large_share > 0.6, large_share
+    assert small_share < 0.2, small_share
+    assert large_share > 2.5 * small_share, (small_share, large_share)
