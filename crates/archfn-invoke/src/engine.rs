@@ -266,7 +266,19 @@ impl Engine {
                 }
             }
         }
-        let network = Arc::new(NetworkPool::new(config.network, PREPARED_NETWORKS));
+        let pid_dir = config.work_dir.join("links");
+        let ended = archfn_sandbox::netns::end_stale_links(&pid_dir);
+        if ended > 0 {
+            tracing::info!(
+                processes = ended,
+                "ended network links left by an earlier process"
+            );
+        }
+        let network = Arc::new(NetworkPool::new(
+            config.network,
+            PREPARED_NETWORKS,
+            &pid_dir,
+        ));
         let scratch = archfn_sandbox::scratch::ScratchPool::new(
             &config.work_dir.join("scratch"),
             PREPARED_SCRATCH,

@@ -78,12 +78,17 @@ pub struct PreparedNetwork {
     link: Option<std::process::Child>,
     /// Where the namespace is bound for pasta to open (in the server's own mount namespace).
     bound_at: Option<std::path::PathBuf>,
+    /// pasta's pid file.
+    pid_file: Option<std::path::PathBuf>,
 }
 
 impl Drop for PreparedNetwork {
     fn drop(&mut self) {
         if let Some(mut pasta) = self.link.take() {
             let _ = pasta.kill();
+            if let Some(pid_file) = &self.pid_file {
+                let _ = std::fs::remove_file(pid_file);
+            }
             // Reaped off the caller's thread: a kill is quick, but not instant.
             std::thread::spawn(move || pasta.wait());
         }
@@ -221,7 +226,9 @@ fn pasta_path() -> Option<std::path::PathBuf> {
 }
 
 /// Prepares one namespace for `mode`.
-pub fn prepare(mode: FunctionNetwork) -> io::Result<PreparedNetwork> {
+/// Prepares one namespace for `mode`; pasta (for `Outbound`) writes its pid into `pid_dir`, so
+/// that a later server can end what a killed one left running ([`end_stale_links`]).
+pub fn prepare(mode: FunctionNetwork, pid_dir: &std::path::Path) -> io::Result<PreparedNetwork> {
     let (namespace, listener) = NetworkNamespace::create()?;
     let namespace = Arc::new(namespace);
     if mode == FunctionNetwork::None {
@@ -230,6 +237,7 @@ pub fn prepare(mode: FunctionNetwork) -> io::Result<PreparedNetwork> {
             listener,
             link: None,
             bound_at: None,
+            pid_file: None,
         });
     }
     let mut unreachable: Vec<(Ipv4Addr, u8)> = UNREACHABLE_V4.to_vec();
@@ -247,9 +255,18 @@ pub fn prepare(mode: FunctionNetwork) -> io::Result<PreparedNetwork> {
         listener,
         link: None,
         bound_at: None,
+        pid_file: None,
     };
     let ns_path = bind_namespace(&prepared.namespace)?;
     prepared.bound_at = Some(ns_path.clone());
+    let pid_file = pid_dir.join(format!(
+        "{}.pid",
+        ns_path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("net")
+    ));
+    prepared.pid_file = Some(pid_file.clone());
     let child = std::process::Command::new(pasta)
         .args([
             "--quiet",
@@ -274,8 +291,10 @@ pub fn prepare(mode: FunctionNetwork) -> io::Result<PreparedNetwork> {
             "--no-dhcpv6",
             "--no-ndp",
             "--no-ra",
-            "--netns",
+            "--pid",
         ])
+        .arg(&pid_file)
+        .arg("--netns")
         .arg(&ns_path)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
@@ -296,20 +315,52 @@ pub fn prepare(mode: FunctionNetwork) -> io::Result<PreparedNetwork> {
     Ok(prepared)
 }
 
+/// Ends the pasta processes whose pid files are in `pid_dir` (left by a server that was killed:
+/// pasta outlives it otherwise) and empties the directory; returns how many it ended.
+pub fn end_stale_links(pid_dir: &std::path::Path) -> usize {
+    let _ = std::fs::create_dir_all(pid_dir);
+    let Ok(entries) = std::fs::read_dir(pid_dir) else {
+        return 0;
+    };
+    let mut ended = 0;
+    for e in entries.flatten() {
+        let pid = std::fs::read_to_string(e.path())
+            .ok()
+            .and_then(|t| t.trim().parse::<i32>().ok());
+        if let Some(pid) = pid.filter(|p| *p > 1) {
+            // Only if that pid is still a pasta: pids are reused.
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            if comm.trim() == "pasta"
+                && nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                )
+                .is_ok()
+            {
+                ended += 1;
+            }
+        }
+        let _ = std::fs::remove_file(e.path());
+    }
+    ended
+}
+
 /// Namespaces prepared ahead of the cold starts that take them.
 #[derive(Debug)]
 pub struct NetworkPool {
     mode: FunctionNetwork,
+    pid_dir: std::path::PathBuf,
     ready: Mutex<Vec<PreparedNetwork>>,
     target: usize,
 }
 
 impl NetworkPool {
     /// A pool that keeps `target` namespaces of `mode` ready (none are prepared until
-    /// [`NetworkPool::refill`] runs).
-    pub fn new(mode: FunctionNetwork, target: usize) -> NetworkPool {
+    /// [`NetworkPool::refill`] runs); pasta's pid files go to `pid_dir`.
+    pub fn new(mode: FunctionNetwork, target: usize, pid_dir: &std::path::Path) -> NetworkPool {
         NetworkPool {
             mode,
+            pid_dir: pid_dir.to_path_buf(),
             ready: Mutex::new(Vec::new()),
             target,
         }
@@ -325,7 +376,7 @@ impl NetworkPool {
         let pooled = self.ready.lock().ok().and_then(|mut r| r.pop());
         match pooled {
             Some(p) => Ok(p),
-            None => prepare(self.mode),
+            None => prepare(self.mode, &self.pid_dir),
         }
     }
 
@@ -337,7 +388,7 @@ impl NetworkPool {
             if have >= self.target {
                 return Ok(made);
             }
-            let p = prepare(self.mode)?;
+            let p = prepare(self.mode, &self.pid_dir)?;
             if let Ok(mut r) = self.ready.lock() {
                 r.push(p);
             }
