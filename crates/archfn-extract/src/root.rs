@@ -330,8 +330,8 @@ impl Root {
     }
 
     /// Removes every entry of directory `dir` (`None`: the root) for which `keep` is false.
-    /// Nothing happens when `dir` is missing or is not a directory itself; an error when
-    /// something on the way to it is not a directory.
+    /// Nothing happens when `dir` is missing; an error when it, or something on the way to it,
+    /// is not a directory (a symbolic link included).
     pub fn clear_dir(
         &self,
         dir: Option<&RelPath>,
@@ -341,17 +341,24 @@ impl Root {
             None => (Path::new(""), Path::new("")),
             Some(d) => (d.parent(), d.as_path()),
         };
-        let Some(opened) = (match dir {
-            None => self.walk(parent, false, path)?,
-            Some(d) => match self.walk(parent, false, path)? {
-                None => None,
-                Some(p) => match kind_of(&p, d.name()).map_err(ExtractError::io(path))? {
-                    Some(Kind::Dir) => self.walk(path, false, path)?,
-                    _ => None,
-                },
-            },
-        }) else {
+        let Some(opened) = self.walk(parent, false, path)? else {
             return Ok(());
+        };
+        let opened = match dir {
+            None => opened,
+            Some(d) => match kind_of(&opened, d.name()).map_err(ExtractError::io(path))? {
+                None => return Ok(()),
+                Some(Kind::Dir) => match self.walk(path, false, path)? {
+                    Some(opened) => opened,
+                    None => return Ok(()),
+                },
+                Some(_) => {
+                    return Err(ExtractError::NotADirectory {
+                        path: path.display().to_string(),
+                        at: path.display().to_string(),
+                    });
+                }
+            },
         };
         let mut names = Vec::new();
         for entry in opened.entries().map_err(ExtractError::io(path))? {
@@ -422,7 +429,8 @@ mod tests {
         assert!(root.make_dir(&rel("out/sub"), None).is_err());
         assert!(root.symlink(&rel("out/l"), Path::new("x"), true).is_err());
         assert!(root.remove(&rel("out/file")).is_err());
-        assert!(root.clear_dir(Some(&rel("out")), |_| false).is_ok());
+        assert!(root.clear_dir(Some(&rel("out")), |_| false).is_err());
+        assert!(root.clear_dir(Some(&rel("missing")), |_| false).is_ok());
         assert!(root.clear_dir(Some(&rel("out/x")), |_| false).is_err());
         assert!(root.kind(&rel("out/file")).is_err());
         victim_untouched(&victim);
