@@ -329,6 +329,21 @@ impl Root {
         Ok(there)
     }
 
+    /// Removes directory `path` if it is empty (`unlinkat` with `AT_REMOVEDIR`, which never
+    /// follows a link); `Ok(false)` when it is not there, not empty or not a directory.
+    pub fn remove_empty_dir(&self, path: &RelPath) -> Result<bool, ExtractError> {
+        let Some(parent) = self.walk(path.parent(), false, path.as_path())? else {
+            return Ok(false);
+        };
+        if kind_of(&parent, path.name()).map_err(ExtractError::io(path.as_path()))?
+            != Some(Kind::Dir)
+        {
+            return Ok(false);
+        }
+        self.forget();
+        Ok(parent.remove_dir(path.name()).is_ok())
+    }
+
     /// Removes every entry of directory `dir` (`None`: the root) for which `keep` is false.
     /// Nothing happens when `dir` is missing; an error when it, or something on the way to it,
     /// is not a directory (a symbolic link included).
