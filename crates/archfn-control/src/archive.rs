@@ -14,7 +14,7 @@ use std::ffi::OsString;
 use std::io::{Cursor, Read};
 use std::path::{Component, Path, PathBuf};
 
-use archfn_extract::{ExtractError, RelPath, Root};
+use archfn_extract::unzip::{SYMLINK_TARGET_MAX, UnzipError, is_symlink};
 use archfn_model::limits::{ARCHIVE_MAX_ENTRIES, ARCHIVE_MAX_RATIO};
 
 /// Why an archive is refused.
@@ -61,18 +61,6 @@ impl From<zip::result::ZipError> for ArchiveError {
     }
 }
 
-/// The refusal of entry `raw` that writing it beneath the root met.
-fn extract_error(raw: &str, e: ExtractError) -> ArchiveError {
-    match e {
-        ExtractError::UnsafePath(_) | ExtractError::HardLinkTarget { .. } => {
-            ArchiveError::UnsafePath(raw.to_string())
-        }
-        ExtractError::NotADirectory { .. } => ArchiveError::UnderSymlink(raw.to_string()),
-        ExtractError::Exists(_) => ArchiveError::Duplicate(raw.to_string()),
-        ExtractError::Io { .. } => ArchiveError::Io(e.to_string()),
-    }
-}
-
 /// What inspection learnt of an archive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ArchiveSummary {
@@ -82,15 +70,8 @@ pub struct ArchiveSummary {
     pub unzipped_size: u64,
 }
 
-const SYMLINK_TARGET_MAX: u64 = 4096;
 /// As many symlinks as the kernel follows in one path lookup before it gives up (`ELOOP`).
 const SYMLINK_HOPS_MAX: usize = 40;
-const S_IFMT: u32 = 0o170000;
-const S_IFLNK: u32 = 0o120000;
-
-fn is_symlink(mode: Option<u32>) -> bool {
-    mode.is_some_and(|m| m & S_IFMT == S_IFLNK)
-}
 
 /// Whether `target`, a symlink at `link`, stays inside the root.
 fn symlink_stays_inside(link: &Path, target: &str) -> bool {
@@ -219,47 +200,14 @@ pub fn extract(bytes: &[u8], dest: &Path) -> Result<(), ArchiveError> {
 /// Writes the entries of an archive into `dest` (which must not exist yet) beneath it,
 /// whatever they say: inspection's rules are not assumed here.
 fn write_entries(bytes: &[u8], dest: &Path) -> Result<(), ArchiveError> {
-    let mut zip = zip::ZipArchive::new(Cursor::new(bytes))?;
-    let root = Root::create(dest).map_err(|e| ArchiveError::Io(e.to_string()))?;
-    let mut links: Vec<(RelPath, String, String)> = Vec::new();
-    for i in 0..zip.len() {
-        let mut entry = zip.by_index(i)?;
-        let raw = entry.name()?.to_string();
-        let enclosed = entry
-            .enclosed_name()
-            .ok_or_else(|| ArchiveError::UnsafePath(raw.clone()))?;
-        if entry.is_dir() && enclosed.as_os_str().is_empty() {
-            continue;
-        }
-        let rel = RelPath::new(&enclosed).map_err(|e| extract_error(&raw, e))?;
-        if entry.is_dir() {
-            root.create_dir_all(&rel)
-                .map_err(|e| extract_error(&raw, e))?;
-            continue;
-        }
-        if is_symlink(entry.unix_mode()) {
-            let mut target = String::new();
-            (&mut entry)
-                .take(SYMLINK_TARGET_MAX)
-                .read_to_string(&mut target)?;
-            links.push((rel, raw, target));
-            continue;
-        }
-        let declared = entry.size();
-        let exec = entry.unix_mode().is_some_and(|m| m & 0o111 != 0);
-        let mut file = root
-            .create_file(&rel, if exec { 0o755 } else { 0o644 }, false)
-            .map_err(|e| extract_error(&raw, e))?;
-        let copied = std::io::copy(&mut (&mut entry).take(declared + 1), &mut file)?;
-        if copied > declared {
-            return Err(ArchiveError::SizeMismatch(raw));
-        }
-    }
-    for (link, raw, target) in links {
-        root.symlink(&link, Path::new(&target), false)
-            .map_err(|e| extract_error(&raw, e))?;
-    }
-    Ok(())
+    archfn_extract::unzip::unzip(bytes, dest).map_err(|e| match e {
+        UnzipError::NotAZip(m) => ArchiveError::NotAZip(m),
+        UnzipError::UnsafePath(m) => ArchiveError::UnsafePath(m),
+        UnzipError::UnderSymlink(m) => ArchiveError::UnderSymlink(m),
+        UnzipError::Duplicate(m) => ArchiveError::Duplicate(m),
+        UnzipError::SizeMismatch(m) => ArchiveError::SizeMismatch(m),
+        UnzipError::Io(m) => ArchiveError::Io(m),
+    })
 }
 
 #[cfg(test)]

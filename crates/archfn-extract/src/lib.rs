@@ -6,13 +6,17 @@
 //! `O_NOFOLLOW` (cap-std's `Dir`), so that no step follows a symbolic link or leaves the root;
 //! creating files (`O_CREAT|O_EXCL|O_NOFOLLOW`), directories, symbolic links and hard links, and
 //! removing entries (`unlinkat` of the entry itself), each relative to its directory's
-//! descriptor; merging layer trees into one (`merge`).
+//! descriptor (`Root`); on top of it, a zip's entries written out (`unzip`), an OCI image layer
+//! applied with its whiteouts (`layer`), and layer trees merged into one (`merge`).
 //! Must not: follow a symbolic link on the way to an entry or at the entry itself, whoever made
-//! it; take a path that is empty, absolute or has a `..`; know archive formats.
+//! it; take a path that is empty, absolute or has a `..`; decide what an archive may hold (sizes,
+//! link targets, limits: the callers' rules, as Lambda's are `archfn-control`'s).
 #![warn(missing_docs)]
 
+pub mod layer;
 pub mod merge;
 mod root;
+pub mod unzip;
 
 use std::ffi::OsStr;
 use std::path::{Component, Path, PathBuf};
