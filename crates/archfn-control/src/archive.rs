@@ -362,6 +362,11 @@ mod tests {
                 "symlink",
             ),
             (
+                "a name climbing out",
+                vec![E::File("../../victim/file", b"overwritten")],
+                "outside the archive root",
+            ),
+            (
                 "a relative link out, then entries through it",
                 vec![E::Link("up", "../../victim"), E::Link("up/new-link", "x")],
                 "symlink",
@@ -401,7 +406,9 @@ mod tests {
                 assert!(
                     matches!(
                         e,
-                        ArchiveError::UnderSymlink(_) | ArchiveError::Duplicate(_)
+                        ArchiveError::UnderSymlink(_)
+                            | ArchiveError::Duplicate(_)
+                            | ArchiveError::UnsafePath(_)
                     ),
                     "{case}: {e}"
                 );
@@ -409,6 +416,21 @@ mod tests {
             place.assert_untouched(case);
             crate::testing::reset(&place);
         }
+    }
+
+    /// An absolute name is read beneath the root (the zip crate's `enclosed_name` drops the
+    /// leading `/`), as it was before: it lands inside.
+    #[test]
+    fn an_absolute_name_lands_inside() -> Result<(), ArchiveError> {
+        let place = crate::testing::Place::new();
+        let victim_file = place.victim().join("file").display().to_string();
+        extract(
+            &hostile_zip(&[E::File(&victim_file, b"inside")]),
+            &place.dest(),
+        )?;
+        place.assert_untouched("an absolute name");
+        assert!(place.inside(victim_file.trim_start_matches('/')));
+        Ok(())
     }
 
     #[test]
