@@ -10,9 +10,10 @@ mod escape;
 
 fuzz_target!(|data: &[u8]| {
     let (cut, layers) = match data {
-        [a, b, rest @ ..] if !rest.is_empty() => {
-            (usize::from(u16::from_le_bytes([*a, *b])) % (rest.len() + 1), rest)
-        }
+        [a, b, rest @ ..] if !rest.is_empty() => (
+            usize::from(u16::from_le_bytes([*a, *b])) % (rest.len() + 1),
+            rest,
+        ),
         _ => (0, data),
     };
     let place = escape::Place::new();

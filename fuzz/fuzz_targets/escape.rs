@@ -31,13 +31,27 @@ impl Place {
         let top = self.top.path();
         assert_eq!(names(top), ["victim", "work"], "beside the root");
         let work = names(&top.join("work"));
-        assert!(work.is_empty() || work == ["code"], "beside the root: {work:?}");
-        assert_eq!(names(&top.join("victim")), ["dir", "file"], "in the victim directory");
-        assert_eq!(names(&top.join("victim/dir")), ["inner"], "in the victim directory");
+        assert!(
+            work.is_empty() || work == ["code"],
+            "beside the root: {work:?}"
+        );
+        assert_eq!(
+            names(&top.join("victim")),
+            ["dir", "file"],
+            "in the victim directory"
+        );
+        assert_eq!(
+            names(&top.join("victim/dir")),
+            ["inner"],
+            "in the victim directory"
+        );
         for f in ["victim/file", "victim/dir/inner"] {
             let meta = std::fs::symlink_metadata(top.join(f)).expect("victim");
             assert!(meta.is_file() && meta.len() == 8, "{f} changed");
-            assert_eq!(std::fs::read(top.join(f)).ok().as_deref(), Some(&b"precious"[..]));
+            assert_eq!(
+                std::fs::read(top.join(f)).ok().as_deref(),
+                Some(&b"precious"[..])
+            );
         }
     }
 }
