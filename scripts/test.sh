@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: unit and SDK tests (cargo), the compatibility suite (pytest: boto3,
 # awscli, auth, limits, crash, execution, scanner, migration) against a real `archfn serve`,
-# then the scanner's fuzz targets for a bounded time (ARCHFN_FUZZ_SECONDS per target, 0 skips).
+# then the fuzz targets (the scanner's for ARCHFN_FUZZ_SECONDS each, the extractions' for at most 30 s each; 0 skips).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --test

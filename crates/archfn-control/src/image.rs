@@ -9,9 +9,12 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufReader, Read, Write};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use archfn_extract::layer::apply_layer_to;
+pub use archfn_extract::layer::{LayerError, apply_layer};
+use archfn_extract::{ExtractError, RelPath, Root};
 use archfn_model::{Architecture, FunctionConfig, ImageLaunch};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -454,6 +457,7 @@ impl ImageStore {
     /// whiteouts, and adds the mount points an execution environment needs.
     pub fn unpack(&self, image: &StoredImage, dest: &Path) -> Result<(), ImageError> {
         std::fs::create_dir_all(dest).map_err(io)?;
+        let root = Root::open(dest).map_err(|e| ImageError::Io(e.to_string()))?;
         for digest in &image.layers {
             let path = self
                 .blob(digest)
@@ -466,14 +470,14 @@ impl ImageStore {
             let n = reader.read(&mut magic).map_err(io)?;
             let head = std::io::Cursor::new(magic[..n].to_vec()).chain(reader);
             if magic[..n] == [0x1f, 0x8b] {
-                apply_layer(flate2::read::GzDecoder::new(head), dest)
+                apply_layer_to(flate2::read::GzDecoder::new(head), &root)
             } else {
-                apply_layer(head, dest)
+                apply_layer_to(head, &root)
             }
             .map_err(|e| ImageError::Unreadable(format!("layer {digest}: {e}")))?;
         }
         for dir in ["var/task", "var/runtime", "opt", "proc", "dev", "tmp"] {
-            make_dir_inside(dest, dir)?;
+            make_dir_inside(&root, dir)?;
         }
         Ok(())
     }
@@ -581,87 +585,14 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), ImageError> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(io)
 }
 
-/// Creates `rel` under `root` unless a component on the way is a symbolic link (which could
-/// point out of the image); the environment then fails to start, visibly, instead.
-fn make_dir_inside(root: &Path, rel: &str) -> Result<(), ImageError> {
-    let mut at = root.to_path_buf();
-    for part in rel.split('/') {
-        at.push(part);
-        match std::fs::symlink_metadata(&at) {
-            Ok(m) if m.file_type().is_symlink() || !m.is_dir() => return Ok(()),
-            Ok(_) => {}
-            Err(_) => std::fs::create_dir(&at).map_err(io)?,
-        }
-    }
-    Ok(())
-}
-
-/// Applies one layer (an uncompressed tar stream) on top of `dest`: `.wh.NAME` removes NAME,
-/// `.wh..wh..opq` empties its directory of what lower layers put there, anything else is
-/// unpacked (the tar crate keeps every entry inside `dest`).
-fn apply_layer(reader: impl Read, dest: &Path) -> std::io::Result<()> {
-    let mut archive = tar::Archive::new(reader);
-    archive.set_preserve_permissions(true);
-    archive.set_unpack_xattrs(false);
-    archive.set_overwrite(true);
-    // What this layer put in place itself: its own whiteouts apply only to lower layers.
-    let mut own = std::collections::HashSet::new();
-    for entry in archive.entries()? {
-        let mut entry = entry?;
-        let path = entry.path()?.into_owned();
-        if path
-            .components()
-            .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
-        {
-            continue;
-        }
-        let kind = entry.header().entry_type();
-        if kind.is_block_special() || kind.is_character_special() || kind.is_fifo() {
-            continue;
-        }
-        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-            entry.unpack_in(dest)?;
-            continue;
-        };
-        let parent = dest.join(path.parent().unwrap_or(Path::new("")));
-        if name == ".wh..wh..opq" {
-            if is_real_dir(&parent) {
-                for child in std::fs::read_dir(&parent)? {
-                    let child = child?.path();
-                    if !own.contains(&child) {
-                        remove_any(&child)?;
-                    }
-                }
-            }
-        } else if let Some(hidden) = name.strip_prefix(".wh.") {
-            if is_real_dir(&parent) {
-                remove_any(&parent.join(hidden))?;
-            }
-        } else {
-            let mode = entry.header().mode().unwrap_or(0o644);
-            entry.unpack_in(dest)?;
-            let target = parent.join(name);
-            // No setuid or setgid programs from an image on the host's disk (inside the
-            // sandbox they would be powerless anyway: no new privileges).
-            if kind.is_file() && mode & 0o6000 != 0 {
-                use std::os::unix::fs::PermissionsExt;
-                std::fs::set_permissions(&target, std::fs::Permissions::from_mode(mode & 0o777))?;
-            }
-            own.insert(target);
-        }
-    }
-    Ok(())
-}
-
-fn is_real_dir(p: &Path) -> bool {
-    std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir())
-}
-
-fn remove_any(p: &Path) -> std::io::Result<()> {
-    match std::fs::symlink_metadata(p) {
-        Ok(m) if m.is_dir() => std::fs::remove_dir_all(p),
-        Ok(_) => std::fs::remove_file(p),
-        Err(_) => Ok(()),
+/// Creates `rel` under `root` unless a component on the way is not a directory (a symbolic
+/// link, which could point out of the image): the environment then fails to start, visibly,
+/// instead.
+fn make_dir_inside(root: &Root, rel: &str) -> Result<(), ImageError> {
+    let path = RelPath::new(rel).map_err(|e| ImageError::Io(e.to_string()))?;
+    match root.create_dir_all(&path) {
+        Ok(()) | Err(ExtractError::NotADirectory { .. }) => Ok(()),
+        Err(e) => Err(ImageError::Io(e.to_string())),
     }
 }
 
@@ -732,5 +663,299 @@ mod tests {
         assert!(d.join("a/keep").is_file() && !d.join("a/gone").exists());
         assert!(!d.join("b/x").exists() && !d.join("b/y").exists() && d.join("b/z").is_file());
         assert!(!d.join("a/.wh.gone").exists());
+    }
+
+    /// An entry of a hand-made layer; names and link targets are written as given, unchecked.
+    enum T<'a> {
+        File(&'a str, &'a [u8]),
+        Dir(&'a str),
+        Link(&'a str, &'a str),
+        Hard(&'a str, &'a str),
+    }
+
+    fn layer_of(entries: &[T]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for e in entries {
+            let mut h = tar::Header::new_gnu();
+            let (name, kind, link, data): (&str, tar::EntryType, &str, &[u8]) = match e {
+                T::File(n, d) => (n, tar::EntryType::Regular, "", d),
+                T::Dir(n) => (n, tar::EntryType::Directory, "", b""),
+                T::Link(n, t) => (n, tar::EntryType::Symlink, t, b""),
+                T::Hard(n, t) => (n, tar::EntryType::Link, t, b""),
+            };
+            let gnu = h.as_gnu_mut().unwrap_or_else(|| panic!("a GNU header"));
+            gnu.name[..name.len()].copy_from_slice(name.as_bytes());
+            gnu.linkname[..link.len()].copy_from_slice(link.as_bytes());
+            h.set_entry_type(kind);
+            h.set_size(data.len() as u64);
+            h.set_mode(if kind.is_dir() { 0o755 } else { 0o644 });
+            h.set_mtime(1_700_000_000);
+            h.set_cksum();
+            b.append(&h, data).unwrap_or_else(|e| panic!("{e}"));
+        }
+        b.into_inner().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Applies `layers` in order into a fresh root; the first error, if any.
+    fn apply_all(dest: &Path, layers: &[Vec<u8>]) -> Result<(), String> {
+        let root = Root::create(dest).map_err(|e| e.to_string())?;
+        for layer in layers {
+            apply_layer_to(&layer[..], &root).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// Hostile layers: each a list of layers (lowest first), and what the result must be: a
+    /// refusal naming the given words, or (`None`) an extraction that stayed inside.
+    /// A hostile case: its name, its layers, and the words its refusal names (`None`: the
+    /// extraction stays inside).
+    type Case = (&'static str, Vec<Vec<u8>>, Option<&'static str>);
+
+    fn hostile_layers(victim: &str) -> Vec<Case> {
+        let file = format!("{victim}/file");
+        let up = "../../victim";
+        vec![
+            (
+                "a whiteout through a symlink to the victim directory",
+                vec![
+                    layer_of(&[T::Link("l", victim)]),
+                    layer_of(&[T::File("l/dir/.wh.inner", b"")]),
+                ],
+                Some("not a directory"),
+            ),
+            (
+                "a whiteout directly under a symlink to the victim directory",
+                vec![
+                    layer_of(&[T::Link("l", victim)]),
+                    layer_of(&[T::File("l/.wh.file", b"")]),
+                ],
+                Some("not a directory"),
+            ),
+            (
+                "an opaque whiteout through a symlink to the victim directory",
+                vec![
+                    layer_of(&[T::Link("l", victim)]),
+                    layer_of(&[T::File("l/dir/.wh..wh..opq", b"")]),
+                ],
+                Some("not a directory"),
+            ),
+            (
+                "an opaque whiteout of a symlink to the victim directory",
+                vec![
+                    layer_of(&[T::Link("l", victim)]),
+                    layer_of(&[T::File("l/.wh..wh..opq", b"")]),
+                ],
+                Some("not a directory"),
+            ),
+            (
+                "whiteouts through a relative symlink climbing out",
+                vec![
+                    layer_of(&[T::Link("l", up)]),
+                    layer_of(&[T::File("l/.wh.file", b""), T::File("l/dir/.wh.inner", b"")]),
+                ],
+                Some("not a directory"),
+            ),
+            (
+                "both in one layer, the whiteout under a nested path",
+                vec![layer_of(&[
+                    T::Dir("a/"),
+                    T::Link("a/l", "../../../victim"),
+                    T::File("a/l/dir/.wh..wh..opq", b""),
+                ])],
+                Some("not a directory"),
+            ),
+            (
+                "a whiteout of `..` (the directory holding the root)",
+                vec![layer_of(&[T::File(".wh...", b"")])],
+                Some("whiteout"),
+            ),
+            (
+                "a whiteout of `..` below the top",
+                vec![layer_of(&[T::Dir("a/"), T::File("a/.wh...", b"")])],
+                Some("whiteout"),
+            ),
+            (
+                "a whiteout of `.`",
+                vec![layer_of(&[T::File("x", b"1"), T::File(".wh..", b"")])],
+                Some("whiteout"),
+            ),
+            (
+                "a whiteout of nothing",
+                vec![layer_of(&[T::File(".wh.", b"")])],
+                Some("whiteout"),
+            ),
+            (
+                "a name climbing out",
+                vec![layer_of(&[T::File("../escaped", b"x")])],
+                Some("outside the image root"),
+            ),
+            (
+                "a name climbing out from below",
+                vec![layer_of(&[T::File("a/../../../victim/file", b"x")])],
+                Some("outside the image root"),
+            ),
+            (
+                "an absolute name (read beneath the root, as Docker does)",
+                vec![layer_of(&[T::File(&file, b"overwritten")])],
+                None,
+            ),
+            (
+                "a file through a symlink",
+                vec![layer_of(&[
+                    T::Link("l", victim),
+                    T::File("l/file", b"overwritten"),
+                ])],
+                Some("not a directory"),
+            ),
+            (
+                "a directory and a link through a symlink",
+                vec![
+                    layer_of(&[T::Link("l", up)]),
+                    layer_of(&[T::Dir("l/newdir/"), T::Link("l/newlink", "x")]),
+                ],
+                Some("not a directory"),
+            ),
+            (
+                "a hard link to an absolute path outside",
+                vec![layer_of(&[T::Hard("stolen", &file)])],
+                Some("hard link"),
+            ),
+            (
+                "a hard link climbing out",
+                vec![layer_of(&[T::Hard("stolen", "../../victim/file")])],
+                Some("outside the image root"),
+            ),
+            (
+                "a hard link through a symlink",
+                vec![
+                    layer_of(&[T::Link("l", victim)]),
+                    layer_of(&[T::Hard("stolen", "l/file")]),
+                ],
+                Some("hard link"),
+            ),
+            (
+                "a hard link to a symlink",
+                vec![layer_of(&[T::Link("s", &file), T::Hard("stolen", "s")])],
+                Some("hard link"),
+            ),
+            (
+                "a hard link to a directory",
+                vec![layer_of(&[T::Dir("d/"), T::Hard("stolen", "d")])],
+                Some("hard link"),
+            ),
+        ]
+    }
+
+    #[test]
+    fn hostile_layers_are_refused_or_stay_inside() {
+        let place = crate::testing::Place::new();
+        let victim = place.victim().display().to_string();
+        for (case, layers, expect) in hostile_layers(&victim) {
+            let result = apply_all(&place.dest(), &layers);
+            match expect {
+                Some(words) => crate::testing::assert_refused(result, words, case),
+                None => assert!(result.is_ok(), "{case}: {result:?}"),
+            }
+            place.assert_untouched(case);
+            assert!(place.inside(""), "{case}: the root itself is still there");
+            crate::testing::reset(&place);
+        }
+        // The absolute name landed inside.
+        let layers = [layer_of(&[T::File(&format!("{victim}/file"), b"inside")])];
+        assert!(apply_all(&place.dest(), &layers).is_ok());
+        assert!(place.inside(&format!("{}/file", victim.trim_start_matches('/'))));
+    }
+
+    /// An image whose layer is refused fails to unpack with an error naming the layer.
+    #[test]
+    fn a_refused_layer_is_named() {
+        let place = crate::testing::Place::new();
+        let store = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let images = ImageStore::new(store.path().to_path_buf());
+        let dir = store.path().join("blobs/sha256");
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        let mut layers = Vec::new();
+        for layer in [
+            layer_of(&[T::Dir("etc/"), T::File("etc/x", b"1")]),
+            layer_of(&[T::File(".wh...", b"")]),
+        ] {
+            let (digest, _) = images
+                .store_blob(&layer[..], &dir)
+                .unwrap_or_else(|e| panic!("{e}"));
+            layers.push(digest);
+        }
+        let image = StoredImage {
+            id: "0".repeat(64),
+            architecture: "amd64".into(),
+            config: serde_json::Value::Null,
+            layers: layers.clone(),
+            size: 0,
+            platforms: Vec::new(),
+            manifest: String::new(),
+            manifest_media_type: String::new(),
+        };
+        let err = images
+            .unpack(&image, &place.dest())
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains(&format!("layer {}", layers[1])), "{err}");
+        assert!(err.contains("whiteout"), "{err}");
+        place.assert_untouched("an image with a whiteout of `..`");
+    }
+
+    #[test]
+    fn layers_replace_lower_entries_and_keep_links_and_times() {
+        use std::os::unix::fs::MetadataExt;
+        let place = crate::testing::Place::new();
+        let layers = [
+            layer_of(&[
+                T::Dir("usr/bin/"),
+                T::File("usr/bin/tool", b"v1"),
+                T::Link("bin", "/usr/bin"),
+                T::Link("sbin", "usr/bin"),
+                T::File("etc/conf", b"1"),
+                T::Dir("opt/lower/"),
+            ]),
+            layer_of(&[
+                T::Dir("sbin/"),
+                T::File("sbin/own", b"mine"),
+                T::Hard("usr/bin/twin", "usr/bin/tool"),
+                T::Hard("etc/twin", "/usr/bin/tool"),
+                T::File("opt", b"a file now"),
+                T::Dir("etc/"),
+                T::File("etc/.wh..wh..opq", b""),
+                T::File("etc/new", b"2"),
+            ]),
+        ];
+        apply_all(&place.dest(), &layers).unwrap_or_else(|e| panic!("{e}"));
+        let d = place.dest();
+        assert_eq!(
+            std::fs::read_link(d.join("bin")).ok(),
+            Some(PathBuf::from("/usr/bin")),
+            "absolute links are kept as they are, never followed here"
+        );
+        assert!(std::fs::symlink_metadata(d.join("sbin")).is_ok_and(|m| m.is_dir()));
+        assert_eq!(
+            std::fs::read(d.join("sbin/own")).unwrap_or_default(),
+            b"mine"
+        );
+        let ino = |p: &str| std::fs::metadata(d.join(p)).map(|m| m.ino()).ok();
+        assert_eq!(ino("usr/bin/twin"), ino("usr/bin/tool"));
+        assert_eq!(
+            ino("etc/twin"),
+            ino("usr/bin/tool"),
+            "a hard link named from the root, made by this layer: kept by its opaque directory"
+        );
+        assert_eq!(
+            std::fs::read(d.join("opt")).unwrap_or_default(),
+            b"a file now"
+        );
+        assert!(!d.join("etc/conf").exists() && d.join("etc/new").is_file());
+        assert_eq!(
+            std::fs::metadata(d.join("etc/new")).map(|m| m.mtime()).ok(),
+            Some(1_700_000_000)
+        );
+        place.assert_untouched("a legitimate image");
     }
 }

@@ -18,6 +18,8 @@ mod layer;
 mod prepare;
 mod readiness;
 pub mod registry;
+#[cfg(test)]
+mod testing;
 mod validate;
 mod version;
 

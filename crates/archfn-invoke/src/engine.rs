@@ -462,10 +462,14 @@ impl Engine {
             .work_dir
             .join("opt")
             .join(format!(".tmp-{}", uuid::Uuid::new_v4().simple()));
-        let io = |e: std::io::Error| InvokeError::Internal(format!("merging layers: {e}"));
-        std::fs::create_dir_all(&tmp).map_err(io)?;
-        for layer in layers {
-            link_tree(layer, &tmp).map_err(io)?;
+        if let Some(opt) = tmp.parent() {
+            std::fs::create_dir_all(opt)
+                .map_err(|e| InvokeError::Internal(format!("merging layers: {e}")))?;
+        }
+        // Never through a symbolic link, whichever layer made it.
+        if let Err(e) = archfn_extract::merge_layers(layers, &tmp) {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(InvokeError::Internal(format!("merging layers: {e}")));
         }
         if std::fs::rename(&tmp, &dest).is_err() {
             let _ = std::fs::remove_dir_all(&tmp);
@@ -1114,30 +1118,6 @@ fn invoke_telemetry(
 /// (what `archfn logs` reads, with or without a running server).
 pub fn function_log_path(work_dir: &Path, region: &str, name: &str) -> PathBuf {
     logs::function_log_path(&work_dir.join("logs"), region, name)
-}
-
-/// Recreates `src`'s tree under `dest` with hard links (copies across file systems), replacing
-/// files of the same path.
-fn link_tree(src: &Path, dest: &Path) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(src)? {
-        let entry = entry?;
-        let from = entry.path();
-        let to = dest.join(entry.file_name());
-        let ft = entry.file_type()?;
-        if ft.is_dir() {
-            std::fs::create_dir_all(&to)?;
-            link_tree(&from, &to)?;
-        } else if ft.is_symlink() {
-            let _ = std::fs::remove_file(&to);
-            std::os::unix::fs::symlink(std::fs::read_link(&from)?, &to)?;
-        } else {
-            let _ = std::fs::remove_file(&to);
-            if std::fs::hard_link(&from, &to).is_err() {
-                std::fs::copy(&from, &to)?;
-            }
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -6,6 +6,8 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
+use archfn_extract::RelPath;
+
 use crate::{MigrateError, Options, Outcome, tree};
 
 /// `node_modules/@scope/pkg/package.json` → `node_modules/@scope/pkg`, for package roots only.
@@ -89,19 +91,20 @@ pub(crate) fn migrate(
             ));
             continue;
         };
-        let Some(old) = tree::inside(root, dir) else {
+        let Some(old) = tree::inside(Path::new(""), dir).and_then(|p| RelPath::new(p).ok()) else {
             continue;
         };
         let new_dir = match dir.rsplit_once(name.as_str()) {
             Some((head, tail)) => format!("{head}{replacement}{tail}"),
             None => continue,
         };
-        let Some(new) = tree::inside(root, &new_dir) else {
+        let Some(new) = tree::inside(Path::new(""), &new_dir).and_then(|p| RelPath::new(p).ok())
+        else {
             continue;
         };
-        fs::remove_dir_all(&old).map_err(|e| MigrateError::Io(format!("{dir}: {e}")))?;
-        fs::create_dir_all(&new).map_err(|e| MigrateError::Io(format!("{new_dir}: {e}")))?;
-        tree::untar_npm(&tgz, &new)?;
+        let tree = tree::open(root)?;
+        tree.remove(&old).map_err(tree::refused(dir))?;
+        tree::untar_npm(&tgz, &tree, &new)?;
         outcome
             .swapped
             .push(format!("{name} {version} → {replacement} {version}"));

@@ -3,8 +3,11 @@
 //! with `pip download --platform manylinux_…_<arch> --only-binary=:all:`.
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
+
+use archfn_extract::{Kind, RelPath};
 
 use crate::{MigrateError, Options, Outcome, tree};
 
@@ -123,7 +126,7 @@ pub(crate) fn migrate(
             continue;
         };
         remove_installed(root, w)?;
-        install_wheel(&new_wheel, &root.join(&w.base))?;
+        install_wheel(&new_wheel, root, w.base.trim_end_matches('/'))?;
         outcome.swapped.push(format!(
             "{} {} → {}",
             w.name,
@@ -137,33 +140,54 @@ pub(crate) fn migrate(
     Ok(outcome)
 }
 
-/// Deletes the files an installed wheel's RECORD lists, and its dist-info.
+/// Deletes the files an installed wheel's RECORD lists, and its dist-info, through the tree's
+/// `Root` (never through a symbolic link).
 fn remove_installed(root: &Path, w: &Installed) -> Result<(), MigrateError> {
     let record = fs::read_to_string(root.join(&w.dist_info).join("RECORD")).unwrap_or_default();
-    let base = root.join(&w.base);
+    let tree = tree::open(root)?;
+    let base = w.base.trim_end_matches('/');
     for line in record.lines() {
         let file = line.split(',').next().unwrap_or("").trim_matches('"');
-        if let Some(path) = tree::inside(&base, file) {
-            let _ = fs::remove_file(&path);
-            // Drop directories the wheel leaves empty.
-            let mut dir = path.parent().map(Path::to_path_buf);
-            while let Some(d) = dir {
-                if d == base || fs::remove_dir(&d).is_err() {
-                    break;
-                }
-                dir = d.parent().map(Path::to_path_buf);
+        if tree::inside(Path::new(""), file).is_none() {
+            continue;
+        }
+        let Ok(path) = RelPath::new(Path::new(base).join(file)) else {
+            continue;
+        };
+        if !matches!(
+            tree.kind(&path).map_err(tree::refused(file))?,
+            Some(Kind::File | Kind::Symlink)
+        ) {
+            continue;
+        }
+        tree.remove(&path).map_err(tree::refused(file))?;
+        // Drop directories the wheel leaves empty.
+        let mut dir = path.as_path().parent();
+        while let Some(d) = dir {
+            if d == Path::new(base) || d.as_os_str().is_empty() {
+                break;
             }
+            let Ok(rel) = RelPath::new(d) else { break };
+            if !tree.remove_empty_dir(&rel).map_err(tree::refused(file))? {
+                break;
+            }
+            dir = d.parent();
         }
     }
-    let _ = fs::remove_dir_all(root.join(&w.dist_info));
+    if let Ok(dist_info) = RelPath::new(&w.dist_info) {
+        tree.remove(&dist_info)
+            .map_err(tree::refused(&w.dist_info))?;
+    }
     Ok(())
 }
 
-/// Installs a wheel's files into `base`: purelib and platlib data land in `base` too.
-fn install_wheel(wheel: &Path, base: &Path) -> Result<(), MigrateError> {
+/// Installs a wheel's files into `base` of the tree `root`: purelib and platlib data land in
+/// `base` too. Files are written through the tree's `Root`.
+fn install_wheel(wheel: &Path, root: &Path, base: &str) -> Result<(), MigrateError> {
     let staging = tempfile::tempdir().map_err(|e| MigrateError::Io(e.to_string()))?;
     let file = fs::File::open(wheel).map_err(|e| MigrateError::Io(e.to_string()))?;
     tree::unzip(file, staging.path())?;
+    let tree = tree::open(root)?;
     for rel in tree::files(staging.path()) {
         let target = match rel.split_once(".data/") {
             Some((_, rest)) => match rest.split_once('/') {
@@ -172,14 +196,23 @@ fn install_wheel(wheel: &Path, base: &Path) -> Result<(), MigrateError> {
             },
             None => rel.clone(),
         };
-        let Some(dest) = tree::inside(base, &target) else {
+        if tree::inside(Path::new(""), &target).is_none() {
+            continue;
+        }
+        let Ok(dest) = RelPath::new(Path::new(base).join(&target)) else {
             continue;
         };
-        if let Some(parent) = dest.parent() {
-            fs::create_dir_all(parent).map_err(|e| MigrateError::Io(e.to_string()))?;
-        }
-        fs::rename(staging.path().join(&rel), &dest)
-            .or_else(|_| fs::copy(staging.path().join(&rel), &dest).map(|_| ()))
+        let from = staging.path().join(&rel);
+        let mut input = fs::File::open(&from).map_err(|e| MigrateError::Io(e.to_string()))?;
+        let mode = input
+            .metadata()
+            .map_err(|e| MigrateError::Io(e.to_string()))?
+            .permissions()
+            .mode();
+        let mut out = tree
+            .create_file(&dest, mode & 0o777, true)
+            .map_err(tree::refused(&target))?;
+        std::io::copy(&mut input, &mut out)
             .map_err(|e| MigrateError::Io(format!("{target}: {e}")))?;
     }
     Ok(())

@@ -5,6 +5,8 @@ use std::fs;
 use std::io::{Read, Write};
 use std::path::{Component, Path, PathBuf};
 
+use archfn_extract::{ExtractError, RelPath, Root};
+
 use crate::MigrateError;
 
 fn io(context: &str) -> impl Fn(std::io::Error) -> MigrateError + '_ {
@@ -19,9 +21,31 @@ pub(crate) fn inside(root: &Path, rel: &str) -> Option<PathBuf> {
         .then(|| root.join(p))
 }
 
+/// The working tree `dir` (the server's own temporary directory) as an extraction root.
+pub(crate) fn open(dir: &Path) -> Result<Root, MigrateError> {
+    Root::open(dir).map_err(|e| MigrateError::Io(e.to_string()))
+}
+
+/// A path of an archive or a package as a path beneath the tree, or why not.
+pub(crate) fn rel(name: &str) -> Result<RelPath, MigrateError> {
+    RelPath::new(name)
+        .map_err(|_| MigrateError::Input(format!("{name}: a path outside the package")))
+}
+
+/// The refusal (or failure) of writing `name` beneath the tree.
+pub(crate) fn refused(name: &str) -> impl Fn(ExtractError) -> MigrateError + '_ {
+    move |e| match e {
+        ExtractError::Io { .. } => MigrateError::Io(format!("{name}: {e}")),
+        _ => MigrateError::Input(format!("{name}: {e}")),
+    }
+}
+
 /// Unpacks a zip into `dest`; entries that would land outside it, and symlinks, are refused.
+/// Every entry is written beneath `dest` through an `archfn_extract::Root`, never through a
+/// symbolic link.
 pub(crate) fn unzip(reader: impl Read + std::io::Seek, dest: &Path) -> Result<(), MigrateError> {
     let mut zip = zip::ZipArchive::new(reader).map_err(|e| MigrateError::Input(e.to_string()))?;
+    let root = open(dest)?;
     for i in 0..zip.len() {
         let mut entry = zip
             .by_index(i)
@@ -30,11 +54,12 @@ pub(crate) fn unzip(reader: impl Read + std::io::Seek, dest: &Path) -> Result<()
             .name()
             .map_err(|e| MigrateError::Input(e.to_string()))?
             .to_string();
-        let Some(path) = inside(dest, name.trim_end_matches('/')) else {
+        if inside(dest, name.trim_end_matches('/')).is_none() {
             return Err(MigrateError::Input(format!(
                 "{name}: a path outside the package"
             )));
-        };
+        }
+        let path = rel(name.trim_end_matches('/'))?;
         let mode = entry.unix_mode().unwrap_or(0o644);
         if mode & 0o170000 == 0o120000 {
             return Err(MigrateError::Input(format!(
@@ -42,73 +67,84 @@ pub(crate) fn unzip(reader: impl Read + std::io::Seek, dest: &Path) -> Result<()
             )));
         }
         if entry.is_dir() {
-            fs::create_dir_all(&path).map_err(io(&name))?;
+            root.create_dir_all(&path).map_err(refused(&name))?;
             continue;
         }
-        if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent).map_err(io(&name))?;
-        }
-        let mut out = fs::File::create(&path).map_err(io(&name))?;
+        let mut out = root
+            .create_file(&path, (mode & 0o777).max(0o400), true)
+            .map_err(refused(&name))?;
         std::io::copy(&mut entry, &mut out).map_err(io(&name))?;
-        set_mode(&path, mode & 0o777)?;
     }
     Ok(())
 }
 
-/// Unpacks an npm tarball's `package/` directory into `dest`.
-pub(crate) fn untar_npm(tgz: &Path, dest: &Path) -> Result<(), MigrateError> {
+/// Unpacks an npm tarball's `package/` directory into `base` of the tree `root`.
+pub(crate) fn untar_npm(tgz: &Path, root: &Root, base: &RelPath) -> Result<(), MigrateError> {
     let file = fs::File::open(tgz).map_err(io("npm tarball"))?;
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    root.create_dir_all(base).map_err(refused("npm tarball"))?;
     for entry in archive.entries().map_err(io("npm tarball"))? {
         let mut entry = entry.map_err(io("npm tarball"))?;
         if !entry.header().entry_type().is_file() {
             continue;
         }
-        let rel = entry
+        let name = entry
             .path()
             .map_err(io("npm tarball"))?
             .to_string_lossy()
             .into_owned();
-        let rel = rel
-            .split_once('/')
-            .map_or(rel.as_str(), |(_, r)| r)
-            .to_string();
-        let Some(path) = inside(dest, &rel) else {
+        let inner = name.split_once('/').map_or(name.as_str(), |(_, r)| r);
+        if inside(Path::new(""), inner).is_none() {
+            continue;
+        }
+        let Ok(path) = base.join(inner) else {
             continue;
         };
-        if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent).map_err(io(&rel))?;
-        }
         let mode = entry.header().mode().unwrap_or(0o644);
-        let mut out = fs::File::create(&path).map_err(io(&rel))?;
-        std::io::copy(&mut entry, &mut out).map_err(io(&rel))?;
-        set_mode(&path, mode & 0o777)?;
+        let mut out = root
+            .create_file(&path, (mode & 0o777).max(0o400), true)
+            .map_err(refused(&name))?;
+        std::io::copy(&mut entry, &mut out).map_err(io(&name))?;
     }
     Ok(())
 }
 
-fn set_mode(path: &Path, mode: u32) -> Result<(), MigrateError> {
-    use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(path, fs::Permissions::from_mode(mode.max(0o400)))
-        .map_err(io(&path.display().to_string()))
-}
-
-/// Copies a directory tree (regular files and directories; symlinks are refused).
+/// Copies a directory tree (regular files and directories; symlinks are refused) into `to`,
+/// which must not exist.
 pub(crate) fn copy_dir(from: &Path, to: &Path) -> Result<(), MigrateError> {
-    fs::create_dir_all(to).map_err(io("output"))?;
-    for entry in fs::read_dir(from).map_err(io(&from.display().to_string()))? {
-        let entry = entry.map_err(io("directory"))?;
-        let kind = entry.file_type().map_err(io("directory"))?;
-        let dest = to.join(entry.file_name());
-        if kind.is_dir() {
-            copy_dir(&entry.path(), &dest)?;
-        } else if kind.is_file() {
-            fs::copy(entry.path(), &dest).map_err(io(&entry.path().display().to_string()))?;
-        } else if kind.is_symlink() {
-            return Err(MigrateError::Input(format!(
-                "{}: symlinks are not carried over",
-                entry.path().display()
-            )));
+    if let Some(parent) = to.parent() {
+        fs::create_dir_all(parent).map_err(io("output"))?;
+    }
+    let root = Root::create(to).map_err(refused("output"))?;
+    let mut todo = vec![PathBuf::new()];
+    while let Some(sub) = todo.pop() {
+        let dir = from.join(&sub);
+        for entry in fs::read_dir(&dir).map_err(io(&dir.display().to_string()))? {
+            let entry = entry.map_err(io("directory"))?;
+            let kind = entry.file_type().map_err(io("directory"))?;
+            let relative = sub.join(entry.file_name());
+            let shown = entry.path().display().to_string();
+            if kind.is_dir() {
+                root.create_dir_all(&RelPath::new(&relative).map_err(refused(&shown))?)
+                    .map_err(refused(&shown))?;
+                todo.push(relative);
+            } else if kind.is_file() {
+                use std::os::unix::fs::PermissionsExt;
+                let mut input = fs::File::open(entry.path()).map_err(io(&shown))?;
+                let mode = input.metadata().map_err(io(&shown))?.permissions().mode();
+                let mut out = root
+                    .create_file(
+                        &RelPath::new(&relative).map_err(refused(&shown))?,
+                        mode & 0o777,
+                        false,
+                    )
+                    .map_err(refused(&shown))?;
+                std::io::copy(&mut input, &mut out).map_err(io(&shown))?;
+            } else if kind.is_symlink() {
+                return Err(MigrateError::Input(format!(
+                    "{shown}: symlinks are not carried over"
+                )));
+            }
         }
     }
     Ok(())
@@ -168,4 +204,186 @@ pub(crate) fn zip_dir(root: &Path, out: &Path) -> Result<(), MigrateError> {
     let mut w = zip.finish().map_err(|e| MigrateError::Io(e.to_string()))?;
     w.flush().map_err(io("output"))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Cursor;
+
+    use super::*;
+
+    /// A fresh place: `victim/file` outside the working tree `work/package`.
+    struct Place {
+        top: tempfile::TempDir,
+    }
+
+    impl Place {
+        fn new() -> Place {
+            let top = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+            fs::create_dir_all(top.path().join("victim")).unwrap_or_else(|e| panic!("{e}"));
+            fs::write(top.path().join("victim/file"), b"precious")
+                .unwrap_or_else(|e| panic!("{e}"));
+            fs::create_dir_all(top.path().join("work/package")).unwrap_or_else(|e| panic!("{e}"));
+            Place { top }
+        }
+
+        fn tree(&self) -> PathBuf {
+            self.top.path().join("work/package")
+        }
+
+        fn victim(&self) -> String {
+            self.top.path().join("victim").display().to_string()
+        }
+
+        /// Nothing but the victim and the tree's directories outside the tree.
+        fn assert_untouched(&self, case: &str) {
+            let names = |p: &Path| -> Vec<String> {
+                let mut v: Vec<String> = fs::read_dir(p)
+                    .map(|r| {
+                        r.filter_map(|e| e.ok())
+                            .map(|e| e.file_name().to_string_lossy().into_owned())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                v.sort();
+                v
+            };
+            assert_eq!(names(self.top.path()), ["victim", "work"], "{case}");
+            assert_eq!(names(&self.top.path().join("work")), ["package"], "{case}");
+            assert_eq!(names(&self.top.path().join("victim")), ["file"], "{case}");
+            assert_eq!(
+                fs::read(self.top.path().join("victim/file")).unwrap_or_default(),
+                b"precious",
+                "{case}"
+            );
+        }
+    }
+
+    fn zip_of(entries: &[(&str, Option<&str>)]) -> Vec<u8> {
+        let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let opts = zip::write::SimpleFileOptions::default();
+        for (name, link) in entries {
+            match link {
+                Some(target) => w.add_symlink(*name, *target, opts),
+                None => w
+                    .start_file(*name, opts)
+                    .and_then(|()| Ok(w.write_all(b"overwritten")?)),
+            }
+            .unwrap_or_else(|e| panic!("{e}"));
+        }
+        w.finish().unwrap_or_else(|e| panic!("{e}")).into_inner()
+    }
+
+    #[test]
+    fn hostile_zips_are_refused() {
+        let place = Place::new();
+        let victim = place.victim();
+        let abs = format!("{victim}/file");
+        type Entries<'a> = Vec<(&'a str, Option<&'a str>)>;
+        let cases: Vec<(&str, Entries)> = vec![
+            ("a name climbing out", vec![("../../victim/file", None)]),
+            ("an absolute name", vec![(&abs, None)]),
+            (
+                "a link to the victim, then a file through it",
+                vec![("l", Some(&victim)), ("l/file", None)],
+            ),
+            (
+                "a chain of links climbing out",
+                vec![
+                    ("a/l", Some("..")),
+                    ("a/l/m", Some("..")),
+                    ("a/l/m/x", None),
+                ],
+            ),
+        ];
+        for (case, entries) in cases {
+            let result = unzip(Cursor::new(zip_of(&entries)), &place.tree());
+            assert!(
+                matches!(result, Err(MigrateError::Input(_))),
+                "{case}: {result:?}"
+            );
+            place.assert_untouched(case);
+        }
+    }
+
+    #[test]
+    fn npm_tarballs_stay_inside() {
+        let place = Place::new();
+        let victim = place.victim();
+        let mut b = tar::Builder::new(Vec::new());
+        let entries: Vec<(String, tar::EntryType, String)> = vec![
+            (
+                "package/ok.js".into(),
+                tar::EntryType::Regular,
+                String::new(),
+            ),
+            ("package/l".into(), tar::EntryType::Symlink, victim.clone()),
+            (
+                "package/l/file".into(),
+                tar::EntryType::Regular,
+                String::new(),
+            ),
+            (
+                "package/../../../victim/file".into(),
+                tar::EntryType::Regular,
+                String::new(),
+            ),
+            (
+                format!("package/{victim}/file"),
+                tar::EntryType::Regular,
+                String::new(),
+            ),
+            (
+                "package/h".into(),
+                tar::EntryType::Link,
+                format!("{victim}/file"),
+            ),
+        ];
+        for (name, kind, link) in &entries {
+            let mut h = tar::Header::new_gnu();
+            let gnu = h.as_gnu_mut().unwrap_or_else(|| panic!("a GNU header"));
+            gnu.name[..name.len()].copy_from_slice(name.as_bytes());
+            gnu.linkname[..link.len()].copy_from_slice(link.as_bytes());
+            h.set_entry_type(*kind);
+            let data: &[u8] = if kind.is_file() { b"overwritten" } else { b"" };
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append(&h, data).unwrap_or_else(|e| panic!("{e}"));
+        }
+        let tgz_path = place.tree().join("../pkg.tgz");
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&b.into_inner().unwrap_or_else(|e| panic!("{e}")))
+            .unwrap_or_else(|e| panic!("{e}"));
+        fs::write(&tgz_path, gz.finish().unwrap_or_else(|e| panic!("{e}")))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let tree = open(&place.tree()).unwrap_or_else(|e| panic!("{e}"));
+        let base = RelPath::new("node_modules/x").unwrap_or_else(|e| panic!("{e}"));
+        let result = untar_npm(&tgz_path, &tree, &base);
+        fs::remove_file(&tgz_path).unwrap_or_else(|e| panic!("{e}"));
+        assert!(result.is_ok(), "{result:?}");
+        place.assert_untouched("an npm tarball");
+        let inside = place.tree().join("node_modules/x");
+        assert!(inside.join("ok.js").is_file() && inside.join("l/file").is_file());
+        assert!(!inside.join("l").is_symlink() && !inside.join("h").exists());
+    }
+
+    #[test]
+    fn copied_directories_refuse_links() {
+        let place = Place::new();
+        let input = place.top.path().join("work/input");
+        fs::create_dir_all(input.join("sub")).unwrap_or_else(|e| panic!("{e}"));
+        fs::write(input.join("sub/a.py"), b"x").unwrap_or_else(|e| panic!("{e}"));
+        std::os::unix::fs::symlink(place.victim(), input.join("l"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let out = place.top.path().join("work/out");
+        assert!(matches!(
+            copy_dir(&input, &out),
+            Err(MigrateError::Input(_))
+        ));
+        fs::remove_file(input.join("l")).unwrap_or_else(|e| panic!("{e}"));
+        let out2 = place.top.path().join("work/out2");
+        copy_dir(&input, &out2).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(fs::read(out2.join("sub/a.py")).unwrap_or_default(), b"x");
+    }
 }
