@@ -497,3 +497,55 @@ mod netlink {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn is_root() -> bool {
+        nix::unistd::geteuid().is_root()
+    }
+
+    #[test]
+    fn the_runtime_api_listener_is_reachable_only_inside_its_namespace() -> io::Result<()> {
+        if !is_root() {
+            return Ok(());
+        }
+        let (ns, listener) = NetworkNamespace::create()?;
+        // Inside: loopback is up and the listener answers at 127.0.0.1:9001.
+        let inside = ns.run_inside(|| std::net::TcpStream::connect(RUNTIME_API))?;
+        listener.set_nonblocking(false)?;
+        let (accepted, _) = listener.accept()?;
+        assert_eq!(accepted.peer_addr()?, inside.local_addr()?);
+        // From the host's namespace, 127.0.0.1:9001 is not this listener.
+        listener.set_nonblocking(true)?;
+        let _ = std::net::TcpStream::connect_timeout(
+            &RUNTIME_API.parse().map_err(io::Error::other)?,
+            Duration::from_millis(200),
+        );
+        assert!(
+            listener.accept().is_err(),
+            "a connection from the host reached it"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn unreachable_routes_refuse_connections() -> io::Result<()> {
+        if !is_root() {
+            return Ok(());
+        }
+        let (ns, _listener) = NetworkNamespace::create()?;
+        ns.add_unreachable(&[(Ipv4Addr::new(10, 0, 0, 0), 8)])?;
+        let err = ns.run_inside(|| {
+            Ok(std::net::TcpStream::connect_timeout(
+                &"10.1.2.3:80".parse().map_err(io::Error::other)?,
+                Duration::from_millis(500),
+            ))
+        })?;
+        let code = err.err().and_then(|e| e.raw_os_error());
+        // EHOSTUNREACH from the route (ENETUNREACH would mean no route at all).
+        assert_eq!(code, Some(113), "{code:?}");
+        Ok(())
+    }
+}
