@@ -30,6 +30,10 @@ pub enum ApiError {
     InvalidSignatureException(String),
     /// 403, an unsigned request when signatures are required.
     MissingAuthenticationTokenException(String),
+    /// 400, an `Authorization` header that lacks a part SigV4 requires.
+    IncompleteSignatureException(String),
+    /// 400, a body whose SHA-256 is not the signed `x-amz-content-sha256`.
+    XAmzContentSHA256Mismatch(String),
     /// 404 for a path no operation has.
     UnknownOperationException(String),
     /// 429, with the reason Lambda gives.
@@ -73,6 +77,12 @@ impl ApiError {
                 "MissingAuthenticationTokenException",
                 m,
             ),
+            IncompleteSignatureException(m) => {
+                (StatusCode::BAD_REQUEST, "IncompleteSignatureException", m)
+            }
+            XAmzContentSHA256Mismatch(m) => {
+                (StatusCode::BAD_REQUEST, "XAmzContentSHA256Mismatch", m)
+            }
             UnknownOperationException(m) => (StatusCode::NOT_FOUND, "UnknownOperationException", m),
             TooManyRequestsException(m, _) => {
                 (StatusCode::TOO_MANY_REQUESTS, "TooManyRequestsException", m)

@@ -17,7 +17,10 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::HeaderValue;
 use axum::middleware;
 
-pub use auth::{AuthMode, Credentials};
+pub use auth::{
+    ASYNC_INVOKE_MAX_BYTES, AuthMode, BodyBudget, CODE_REQUEST_MAX_BYTES, Credentials,
+    CredentialsError, OTHER_REQUEST_MAX_BYTES, SYNC_INVOKE_MAX_BYTES,
+};
 pub use error::ApiError;
 
 /// The largest request body accepted (CreateFunction's limit).
@@ -36,6 +39,11 @@ pub struct AppState {
     pub default_region: String,
     /// Key for code download tokens.
     pub url_secret: Arc<Vec<u8>>,
+    /// The server's public base URL (`http://host:port`), from configuration: code download
+    /// URLs (`Code.Location`) are built on it, never on a request's `Host` header.
+    pub public_url: Arc<str>,
+    /// Memory all request bodies being read may hold together.
+    pub body_budget: BodyBudget,
 }
 
 /// The region (and caller) a request was made in, from its SigV4 credential scope.

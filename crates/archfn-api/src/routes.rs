@@ -11,8 +11,8 @@ use std::collections::HashMap;
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::header::{CONTENT_TYPE, HOST};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use percent_encoding::percent_decode_str;
@@ -98,6 +98,7 @@ pub(crate) fn lambda_routes() -> Router<AppState> {
             "/archfn/v1/functions/{name}/readiness",
             get(invoke::readiness),
         )
+        .route("/metrics", get(metrics))
 }
 
 /// archfn's own routes: health and code downloads (authorized by a token in the URL).
@@ -112,7 +113,6 @@ pub(crate) fn registry_routes() -> Router<AppState> {
 pub(crate) fn local_routes() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .route("/metrics", get(metrics))
         .route("/archfn/v1/code/{digest}", get(download_code))
 }
 
@@ -163,14 +163,12 @@ fn url_token(state: &AppState, digest: &str) -> String {
     hex::encode(&h.finalize()[..16])
 }
 
-/// A URL on this server that serves the archive `digest` (what Lambda's presigned S3 URL is).
-pub(crate) fn code_location(state: &AppState, headers: &HeaderMap, digest: &str) -> String {
-    let host = headers
-        .get(HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("127.0.0.1");
+/// A URL on this server that serves the archive `digest` (what Lambda's presigned S3 URL is),
+/// on the configured public URL: a request's `Host` header never chooses where it points.
+pub(crate) fn code_location(state: &AppState, digest: &str) -> String {
     format!(
-        "http://{host}/archfn/v1/code/{digest}?token={}",
+        "{}/archfn/v1/code/{digest}?token={}",
+        state.public_url.trim_end_matches('/'),
         url_token(state, digest)
     )
 }

@@ -15,6 +15,7 @@ use archfn_store::{CachedStore, SqliteStore};
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod events;
+mod listen;
 
 /// Serving JSON is allocation-heavy; mimalloc halves the time glibc's allocator takes here.
 #[global_allocator]
@@ -46,6 +47,22 @@ enum Command {
         /// Address to listen on.
         #[arg(long, env = "ARCHFN_LISTEN", default_value = "127.0.0.1:9001")]
         listen: SocketAddr,
+        /// The URL clients reach this server at (`http://lambda.example:9001`): GetFunction's
+        /// `Code.Location` and layers' `Content.Location` point there. Default: `http://` and
+        /// the listen address (127.0.0.1 in place of an unspecified address).
+        #[arg(long, env = "ARCHFN_PUBLIC_URL")]
+        public_url: Option<String>,
+        /// Connections served at once; past it, new connections wait in the kernel's backlog.
+        #[arg(long, env = "ARCHFN_MAX_CONNECTIONS", default_value_t = 2048)]
+        max_connections: usize,
+        /// Seconds a client has to send a request's headers, and that an idle keep-alive
+        /// connection is kept open.
+        #[arg(long, env = "ARCHFN_HEADER_TIMEOUT", default_value_t = 10)]
+        header_timeout: u64,
+        /// Memory, MB, that the bodies of all requests being read may hold together; a request
+        /// past it is throttled with Lambda's 429.
+        #[arg(long, env = "ARCHFN_MAX_BODY_MEMORY", default_value_t = 1024)]
+        max_body_memory: usize,
         /// Directory for all state (SQLite database, blobs, prepared code).
         #[arg(long, env = "ARCHFN_DATA_DIR", default_value = "./.archfn")]
         data_dir: PathBuf,
@@ -269,6 +286,10 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Serve {
                 listen,
+                public_url,
+                max_connections,
+                header_timeout,
+                max_body_memory,
                 data_dir,
                 auth,
                 credentials_file,
@@ -289,6 +310,10 @@ fn main() -> anyhow::Result<()> {
                 let runtimes_dir = runtimes_dir.unwrap_or_else(|| data_dir.join("runtimes"));
                 serve(ServeArgs {
                     listen,
+                    public_url,
+                    max_connections,
+                    header_timeout: std::time::Duration::from_secs(header_timeout),
+                    max_body_memory_bytes: max_body_memory.saturating_mul(1 << 20),
                     data_dir,
                     auth,
                     credentials_file,
@@ -416,6 +441,10 @@ fn list_images(data_dir: &Path) {
 
 struct ServeArgs {
     listen: SocketAddr,
+    public_url: Option<String>,
+    max_connections: usize,
+    header_timeout: std::time::Duration,
+    max_body_memory_bytes: usize,
     data_dir: PathBuf,
     auth: AuthArg,
     credentials_file: Option<PathBuf>,
@@ -696,6 +725,18 @@ async fn scan_function(endpoint: &str, function: &str, target: &str, format: Sca
 
 async fn logs(data_dir: &Path, region: &str, function: &str, follow: bool) -> anyhow::Result<()> {
     use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+    // Both become part of the log file's path.
+    if !archfn_model::arn::valid_region(region) {
+        anyhow::bail!("--region must be an AWS region such as us-east-1, got {region:?}");
+    }
+    if function.is_empty()
+        || function.len() > 64
+        || !function
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        anyhow::bail!("{function:?} is not a function name");
+    }
     let path = archfn_invoke::function_log_path(&engine_dir(data_dir), region, function);
     let mut offset = 0u64;
     let mut out = tokio::io::stdout();
@@ -759,6 +800,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if args.account_id.len() != 12 || !args.account_id.bytes().all(|b| b.is_ascii_digit()) {
         anyhow::bail!("--account-id must be 12 digits, got {:?}", args.account_id);
     }
+    if !archfn_model::arn::valid_region(&args.default_region) {
+        anyhow::bail!(
+            "--default-region must be an AWS region such as us-east-1, got {:?}",
+            args.default_region
+        );
+    }
+    if args.max_connections == 0 {
+        anyhow::bail!("--max-connections must be at least 1");
+    }
+    let public_url = public_url(args.public_url.as_deref(), args.listen)?;
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating data directory {}", args.data_dir.display()))?;
     let auth = match args.auth {
@@ -774,13 +825,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 .context("--auth sigv4 needs --credentials-file")?;
             let text = std::fs::read_to_string(&path)
                 .with_context(|| format!("reading {}", path.display()))?;
-            let creds = Credentials::parse_shared_file(&text);
-            if creds.is_empty() {
-                anyhow::bail!(
-                    "{} holds no aws_access_key_id/aws_secret_access_key pair",
-                    path.display()
-                );
-            }
+            let creds = Credentials::parse_shared_file(&text)
+                .with_context(|| format!("credentials file {}", path.display()))?;
             tracing::info!(keys = creds.len(), "verifying SigV4 signatures");
             AuthMode::SigV4(creds)
         }
@@ -834,15 +880,48 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         auth: Arc::new(auth),
         default_region: args.default_region,
         url_secret: Arc::new(url_secret(&args.data_dir)?),
+        public_url: public_url.into(),
+        body_budget: archfn_api::BodyBudget::new(args.max_body_memory_bytes),
     };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     tracing::info!(listen = %listener.local_addr()?, data_dir = %args.data_dir.display(), "archfn serving the Lambda API");
-    axum::serve(listener, archfn_api::router(state))
-        .with_graceful_shutdown(async {
+    listen::serve(
+        listener,
+        archfn_api::router(state),
+        listen::Limits {
+            max_connections: args.max_connections,
+            header_timeout: args.header_timeout,
+        },
+        async {
             let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+        },
+    )
+    .await;
     Ok(())
+}
+
+/// The public base URL: `--public-url` (an `http://` or `https://` URL with a host and no
+/// path), or `http://` and the listen address.
+fn public_url(flag: Option<&str>, listen: SocketAddr) -> anyhow::Result<String> {
+    let Some(url) = flag else {
+        let mut addr = listen;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+            tracing::warn!(
+                "listening on an unspecified address: code download URLs name {addr}; set --public-url to the address clients use"
+            );
+        }
+        return Ok(format!("http://{addr}"));
+    };
+    let url = url.trim_end_matches('/');
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .with_context(|| format!("--public-url {url:?} must start with http:// or https://"))?;
+    if rest.is_empty() || rest.contains(['/', '?', '#', '@', ' ']) {
+        anyhow::bail!("--public-url {url:?} must be a scheme and host[:port] only");
+    }
+    Ok(url.to_string())
 }

@@ -18,6 +18,9 @@ const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'.')
     .remove(b'~');
 
+/// The value of `x-amz-content-sha256` that says the payload is not signed.
+pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
+
 /// Why a request's signature is not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SigV4Error {
@@ -27,12 +30,35 @@ pub enum SigV4Error {
     /// The header is not a SigV4 header.
     #[error("malformed authorization header: {0}")]
     Malformed(String),
+    /// The credential is not `keyid/date/region/service/aws4_request`.
+    #[error("malformed credential {0:?}")]
+    MalformedCredential(String),
     /// The signature does not match.
     #[error("signature does not match")]
     Mismatch,
     /// The request time is too far from now.
     #[error("signature expired: request time {0} is more than 15 minutes from now")]
     Expired(String),
+    /// The credential scope names another service than the one verifying.
+    #[error("credential scoped to service {found:?}, not {expected:?}")]
+    WrongService {
+        /// The service the verifier is.
+        expected: String,
+        /// The service the scope names.
+        found: String,
+    },
+    /// The credential scope's region does not have the shape of an AWS region.
+    #[error("credential scoped to an invalid region {0:?}")]
+    InvalidRegion(String),
+    /// `host` is not among the signed headers.
+    #[error("host is not a signed header")]
+    HostNotSigned,
+    /// `x-amz-content-sha256` is `UNSIGNED-PAYLOAD` or a streaming mode: the body is not signed.
+    #[error("unsigned payload {0:?}")]
+    UnsignedPayload(String),
+    /// The body's SHA-256 differs from the signed `x-amz-content-sha256`.
+    #[error("x-amz-content-sha256 does not match the body")]
+    PayloadHashMismatch,
 }
 
 /// The parts of a parsed `Authorization` header.
@@ -82,7 +108,7 @@ pub fn parse_authorization(header: &str) -> Result<Authorization, SigV4Error> {
     let credential = credential.ok_or_else(|| malformed("missing Credential"))?;
     let c: Vec<&str> = credential.split('/').collect();
     if c.len() != 5 || c[4] != "aws4_request" || c[1].len() != 8 {
-        return Err(malformed("bad credential scope"));
+        return Err(SigV4Error::MalformedCredential(credential.to_string()));
     }
     let signature = signature.ok_or_else(|| malformed("missing Signature"))?;
     let signed = signed.ok_or_else(|| malformed("missing SignedHeaders"))?;
@@ -96,7 +122,12 @@ pub fn parse_authorization(header: &str) -> Result<Authorization, SigV4Error> {
     })
 }
 
-/// A request as the verifier needs it: the raw path and query, headers, and the whole body.
+/// A request as the verifier needs it: the raw path and query, headers, and the hex SHA-256
+/// of its body.
+///
+/// `payload_hash` must be the hash the server computed from the body it read, or the signed
+/// `x-amz-content-sha256` value when the signature is checked before the body is read (then the
+/// body's hash must be compared with it by [`check_payload_hash`] before anything is acted on).
 #[derive(Debug, Clone, Copy)]
 pub struct RequestParts<'a> {
     /// HTTP method.
@@ -107,8 +138,8 @@ pub struct RequestParts<'a> {
     pub raw_query: &'a str,
     /// All headers, names in any case.
     pub headers: &'a [(String, String)],
-    /// The body.
-    pub body: &'a [u8],
+    /// Lower-case hex SHA-256 of the body (see the type's documentation).
+    pub payload_hash: &'a str,
 }
 
 fn header<'a>(parts: &RequestParts<'a>, name: &str) -> Option<&'a str> {
@@ -185,10 +216,7 @@ pub fn signature(
         }
         canonical_headers.push_str(&format!("{name}:{}\n", values.join(",")));
     }
-    let payload_hash = match header(parts, "x-amz-content-sha256") {
-        Some(h) if !h.is_empty() => h.to_string(),
-        _ => hex::encode(Sha256::digest(parts.body)),
-    };
+    let payload_hash = parts.payload_hash;
     let canonical_request = format!(
         "{}\n{}\n{}\n{}\n{}\n{}",
         parts.method,
@@ -229,14 +257,94 @@ fn parse_amz_date(s: &str) -> Option<i64> {
     Some(days * 86_400 + hh * 3600 + mm * 60 + ss)
 }
 
-/// Verifies `parts` against `auth` with `secret`, allowing 15 minutes of clock skew from `now_s`.
-pub fn verify(
-    parts: &RequestParts<'_>,
+/// Whether `r` has the shape of an AWS region: two lower-case letters, an optional `-gov`,
+/// a lower-case word and one digit (`us-east-1`, `us-gov-west-1`, `ap-southeast-2`).
+///
+/// The region of a request becomes part of file paths, so nothing else (no `.`, no `/`) passes.
+pub fn is_region(r: &str) -> bool {
+    let parts: Vec<&str> = r.split('-').collect();
+    let word =
+        |w: &str| !w.is_empty() && w.len() <= 16 && w.bytes().all(|b| b.is_ascii_lowercase());
+    let cc = |w: &str| w.len() == 2 && word(w);
+    let digit = |w: &str| w.len() == 1 && w.bytes().all(|b| b.is_ascii_digit());
+    match parts.as_slice() {
+        [c, w, n] => cc(c) && word(w) && digit(n),
+        [c, "gov", w, n] => cc(c) && word(w) && digit(n),
+        _ => false,
+    }
+}
+
+/// Checks the credential scope: its service must be `service` and its region an AWS region.
+pub fn check_scope(auth: &Authorization, service: &str) -> Result<(), SigV4Error> {
+    if auth.service != service {
+        return Err(SigV4Error::WrongService {
+            expected: service.to_string(),
+            found: auth.service.clone(),
+        });
+    }
+    if !is_region(&auth.region) {
+        return Err(SigV4Error::InvalidRegion(auth.region.clone()));
+    }
+    Ok(())
+}
+
+/// The payload hash a request declares in `x-amz-content-sha256`, if it sends that header.
+///
+/// `UNSIGNED-PAYLOAD` and the streaming modes (`STREAMING-…`) are refused: services other than
+/// S3 sign the body, and so does this verifier. Anything else must be 64 hex digits.
+pub fn declared_payload_hash(headers: &[(String, String)]) -> Result<Option<String>, SigV4Error> {
+    let Some(v) = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("x-amz-content-sha256"))
+        .map(|(_, v)| v.trim())
+    else {
+        return Ok(None);
+    };
+    if v == UNSIGNED_PAYLOAD || v.starts_with("STREAMING-") {
+        return Err(SigV4Error::UnsignedPayload(v.to_string()));
+    }
+    if v.len() != 64 || !v.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(SigV4Error::PayloadHashMismatch);
+    }
+    Ok(Some(v.to_ascii_lowercase()))
+}
+
+/// The lower-case hex SHA-256 of `body`, as the canonical request carries it.
+pub fn payload_hash(body: &[u8]) -> String {
+    hex::encode(Sha256::digest(body))
+}
+
+/// Compares the hash computed from the body read with the one that was signed.
+pub fn check_payload_hash(signed: &str, computed: &str) -> Result<(), SigV4Error> {
+    if bool::from(
+        signed
+            .to_ascii_lowercase()
+            .as_bytes()
+            .ct_eq(computed.as_bytes()),
+    ) {
+        Ok(())
+    } else {
+        Err(SigV4Error::PayloadHashMismatch)
+    }
+}
+
+/// The checks that need neither the secret nor the body: the scope names `service` and a
+/// region, `host` is signed, and `X-Amz-Date` is present, within 15 minutes of `now_s` and on
+/// the scope's date. Done first, so that a request failing them costs nothing more.
+pub fn precheck(
+    headers: &[(String, String)],
     auth: &Authorization,
-    secret: &str,
+    service: &str,
     now_s: i64,
 ) -> Result<(), SigV4Error> {
-    let amz_date = header(parts, "x-amz-date")
+    check_scope(auth, service)?;
+    if !auth.signed_headers.iter().any(|h| h == "host") {
+        return Err(SigV4Error::HostNotSigned);
+    }
+    let amz_date = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("x-amz-date"))
+        .map(|(_, v)| v.as_str())
         .ok_or_else(|| SigV4Error::Malformed("missing X-Amz-Date".into()))?;
     let t =
         parse_amz_date(amz_date).ok_or_else(|| SigV4Error::Malformed("bad X-Amz-Date".into()))?;
@@ -246,6 +354,20 @@ pub fn verify(
     if !amz_date.starts_with(&auth.date) {
         return Err(SigV4Error::Mismatch);
     }
+    Ok(())
+}
+
+/// Verifies `parts` against `auth` with `secret` for `service`, allowing 15 minutes of clock
+/// skew from `now_s`: [`precheck`], then the signature over the canonical request whose payload
+/// hash is `parts.payload_hash`.
+pub fn verify(
+    parts: &RequestParts<'_>,
+    auth: &Authorization,
+    secret: &str,
+    service: &str,
+    now_s: i64,
+) -> Result<(), SigV4Error> {
+    precheck(parts.headers, auth, service, now_s)?;
     let expected = signature(parts, auth, secret)?;
     if bool::from(expected.as_bytes().ct_eq(auth.signature.as_bytes())) {
         Ok(())

@@ -9,7 +9,7 @@ use axum::Extension;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -85,7 +85,6 @@ pub(crate) async fn get_function(
     Extension(ctx): Extension<RequestContext>,
     Path(name): Path<String>,
     Query(q): Query<HashMap<String, String>>,
-    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let d = state
         .control
@@ -97,7 +96,7 @@ pub(crate) async fn get_function(
             json!({ "RepositoryType": "ECR", "ImageUri": uri, "ResolvedImageUri": resolved_image_uri(uri, &c.code.sha256) })
         }
         None => {
-            json!({ "RepositoryType": "S3", "Location": code_location(&state, &headers, &c.code.digest) })
+            json!({ "RepositoryType": "S3", "Location": code_location(&state, &c.code.digest) })
         }
     };
     let mut out = json!({

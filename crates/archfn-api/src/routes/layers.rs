@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use archfn_control::{LayerFilter, PublishLayerInput};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::Deserialize;
@@ -31,7 +31,6 @@ pub(crate) async fn publish_layer_version(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
     Path(layer): Path<String>,
-    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let req: PublishLayerRequest = parse_body(&body)?;
@@ -46,7 +45,7 @@ pub(crate) async fn publish_layer_version(
         .control
         .publish_layer_version(&ctx.region, &layer, input)
         .await?;
-    let loc = code_location(&state, &headers, &view.layer.digest);
+    let loc = code_location(&state, &view.layer.digest);
     Ok((StatusCode::CREATED, Json(layer_version(&view, Some(loc)))).into_response())
 }
 
@@ -62,13 +61,12 @@ pub(crate) async fn get_layer_version(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
     Path((layer, version)): Path<(String, String)>,
-    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let view = state
         .control
         .get_layer_version(&ctx.region, &layer, version_number(&version)?)
         .await?;
-    let loc = code_location(&state, &headers, &view.layer.digest);
+    let loc = code_location(&state, &view.layer.digest);
     Ok(Json(layer_version(&view, Some(loc))).into_response())
 }
 
@@ -96,7 +94,6 @@ pub(crate) async fn list_layers_or_find(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
     Query(q): Query<HashMap<String, String>>,
-    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     if q.get("find").map(String::as_str) == Some("LayerVersion") {
         let arn = q.get("Arn").cloned().unwrap_or_default();
@@ -104,7 +101,7 @@ pub(crate) async fn list_layers_or_find(
             .control
             .get_layer_version_by_arn(&ctx.region, &arn)
             .await?;
-        let loc = code_location(&state, &headers, &view.layer.digest);
+        let loc = code_location(&state, &view.layer.digest);
         return Ok(Json(layer_version(&view, Some(loc))).into_response());
     }
     let max = int_param(&q, "MaxItems", "maxItems")?;
