@@ -13,6 +13,7 @@ pub mod cgroup;
 pub mod identity;
 pub mod isa;
 pub mod netns;
+pub mod ready;
 pub mod rootfs;
 pub mod scratch;
 pub mod view;

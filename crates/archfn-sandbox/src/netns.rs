@@ -18,7 +18,7 @@ use std::fs::File;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::os::fd::{AsFd, BorrowedFd};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nix::sched::CloneFlags;
@@ -350,8 +350,7 @@ pub fn end_stale_links(pid_dir: &std::path::Path) -> usize {
 pub struct NetworkPool {
     mode: FunctionNetwork,
     pid_dir: std::path::PathBuf,
-    ready: Mutex<Vec<PreparedNetwork>>,
-    target: usize,
+    ready: crate::ready::Ready<PreparedNetwork>,
 }
 
 impl NetworkPool {
@@ -361,8 +360,7 @@ impl NetworkPool {
         NetworkPool {
             mode,
             pid_dir: pid_dir.to_path_buf(),
-            ready: Mutex::new(Vec::new()),
-            target,
+            ready: crate::ready::Ready::new(target),
         }
     }
 
@@ -373,8 +371,7 @@ impl NetworkPool {
 
     /// A prepared namespace: one from the pool, or a new one. Blocking.
     pub fn take(&self) -> io::Result<PreparedNetwork> {
-        let pooled = self.ready.lock().ok().and_then(|mut r| r.pop());
-        match pooled {
+        match self.ready.take() {
             Some(p) => Ok(p),
             None => prepare(self.mode, &self.pid_dir),
         }
@@ -382,18 +379,7 @@ impl NetworkPool {
 
     /// Prepares namespaces until the pool holds its target. Blocking; returns how many it made.
     pub fn refill(&self) -> io::Result<usize> {
-        let mut made = 0;
-        loop {
-            let have = self.ready.lock().map(|r| r.len()).unwrap_or(self.target);
-            if have >= self.target {
-                return Ok(made);
-            }
-            let p = prepare(self.mode, &self.pid_dir)?;
-            if let Ok(mut r) = self.ready.lock() {
-                r.push(p);
-            }
-            made += 1;
-        }
+        self.ready.refill(|| prepare(self.mode, &self.pid_dir))
     }
 }
 

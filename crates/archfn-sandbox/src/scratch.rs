@@ -10,7 +10,6 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Lambda's default EphemeralStorage, MB: the size the pool keeps ready.
@@ -21,7 +20,6 @@ pub const DEFAULT_MB: u32 = 512;
 pub struct Scratch {
     image: PathBuf,
     mount_point: PathBuf,
-    size_mb: u32,
 }
 
 impl Scratch {
@@ -76,11 +74,7 @@ fn create(images: &Path, mounts: &Path, size_mb: u32) -> io::Result<Scratch> {
     drop(file);
     std::fs::create_dir_all(&mount_point)?;
     // From here on, dropping the scratch undoes whatever was done.
-    let scratch = Scratch {
-        image,
-        mount_point,
-        size_mb,
-    };
+    let scratch = Scratch { image, mount_point };
     // No journal (nothing of /tmp outlives its environment), no reserved blocks (the function
     // gets all of its size), inode tables initialized lazily (creation stays fast).
     run(
@@ -116,8 +110,7 @@ fn create(images: &Path, mounts: &Path, size_mb: u32) -> io::Result<Scratch> {
 pub struct ScratchPool {
     images: PathBuf,
     mounts: PathBuf,
-    ready: Mutex<Vec<Scratch>>,
-    target: usize,
+    ready: crate::ready::Ready<Scratch>,
 }
 
 impl ScratchPool {
@@ -135,19 +128,17 @@ impl ScratchPool {
         Some(ScratchPool {
             images: images.to_path_buf(),
             mounts,
-            ready: Mutex::new(Vec::new()),
-            target,
+            ready: crate::ready::Ready::new(target),
         })
     }
 
     /// A scratch file system of `size_mb`: a ready one of the default size, or a new one.
     /// Blocking.
     pub fn take(&self, size_mb: u32) -> io::Result<Scratch> {
-        if size_mb == DEFAULT_MB {
-            let pooled = self.ready.lock().ok().and_then(|mut r| r.pop());
-            if let Some(s) = pooled {
-                return Ok(s);
-            }
+        if size_mb == DEFAULT_MB
+            && let Some(s) = self.ready.take()
+        {
+            return Ok(s);
         }
         create(&self.images, &self.mounts, size_mb)
     }
@@ -155,18 +146,7 @@ impl ScratchPool {
     /// Makes scratch file systems of the default size until the pool holds its target.
     /// Blocking; returns how many it made.
     pub fn refill(&self) -> io::Result<usize> {
-        let mut made = 0;
-        loop {
-            let have = self.ready.lock().map(|r| r.len()).unwrap_or(self.target);
-            if have >= self.target {
-                return Ok(made);
-            }
-            let s = create(&self.images, &self.mounts, DEFAULT_MB)?;
-            debug_assert_eq!(s.size_mb, DEFAULT_MB);
-            if let Ok(mut r) = self.ready.lock() {
-                r.push(s);
-            }
-            made += 1;
-        }
+        self.ready
+            .refill(|| create(&self.images, &self.mounts, DEFAULT_MB))
     }
 }
