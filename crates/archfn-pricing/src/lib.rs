@@ -1,0 +1,20 @@
+//! Lambda's on-demand prices, as data, and the cost model `archfn compare` and `archfn shift`
+//! use to put a price on measured invocations of each architecture.
+//!
+//! Owns: the price file (`data/lambda-prices.json`, embedded as the default [`PriceBook`];
+//! an override file read by [`PriceBook::load`]), its checks, and the arithmetic: billed
+//! duration rounded up to 1 ms, INIT billed when the book says so, GB-seconds, the monthly
+//! duration tiers per architecture and region, requests, ephemeral storage above 512 MB,
+//! and the free tier on request. Results are [`CostBreakdown`]s that serialize to JSON.
+//!
+//! Must not: do any IO but reading the override file it is given, or know where
+//! measurements come from. Money is integer pico-dollars inside; see [`cost`] for rounding.
+#![warn(missing_docs)]
+
+pub mod book;
+pub mod cost;
+mod error;
+
+pub use book::{PriceBook, SCHEMA_VERSION};
+pub use cost::{CostBreakdown, FreeTier, Invocation, TierShare, Usage};
+pub use error::PricingError;
