@@ -451,3 +451,196 @@ impl Checker<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn fixture(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data")
+            .join(name)
+    }
+
+    /// The embedded file, edited by `edit`, parsed again.
+    fn edited(edit: impl FnOnce(&mut Value)) -> Result<PriceBook, PricingError> {
+        let mut value: Value =
+            serde_json::from_str(EMBEDDED_PRICES).map_err(|source| PricingError::Malformed {
+                origin: "test".to_string(),
+                source,
+            })?;
+        edit(&mut value);
+        PriceBook::from_json(&value.to_string(), "edited")
+    }
+
+    #[test]
+    fn embedded_file_parses_and_covers_both_architectures_in_us_east_1() {
+        let book = PriceBook::embedded().expect("embedded price file");
+        for architecture in Architecture::ALL {
+            let prices = book
+                .duration_prices("us-east-1", architecture)
+                .expect("us-east-1 priced");
+            assert_eq!(prices.duration_tiers.len(), 3, "{architecture:?}");
+        }
+        let x86 = &book
+            .duration_prices("us-east-1", Architecture::X86_64)
+            .expect("x86_64")
+            .duration_tiers;
+        let bounds: Vec<_> = x86.iter().map(|t| t.up_to_gb_seconds).collect();
+        assert_eq!(bounds, [Some(6_000_000_000), Some(15_000_000_000), None]);
+        let picos: Vec<_> = x86.iter().map(|t| t.pico_per_gb_second).collect();
+        assert_eq!(picos, [16_666_700, 15_000_000, 13_333_400]);
+        let arm = &book
+            .duration_prices("us-east-1", Architecture::Arm64)
+            .expect("arm64")
+            .duration_tiers;
+        let bounds: Vec<_> = arm.iter().map(|t| t.up_to_gb_seconds).collect();
+        assert_eq!(bounds, [Some(7_500_000_000), Some(18_750_000_000), None]);
+        let picos: Vec<_> = arm.iter().map(|t| t.pico_per_gb_second).collect();
+        assert_eq!(picos, [13_333_400, 12_000_100, 10_666_700]);
+
+        assert_eq!(book.request_pico_per_million, 200_000_000_000);
+        assert_eq!(book.ephemeral_storage().pico_per_gb_second, 30_900);
+        assert!(!book.ephemeral_storage().confirmed);
+        assert_eq!(book.free_tier().requests_per_month, 1_000_000);
+        assert_eq!(book.free_tier().gb_seconds_per_month, 400_000);
+        assert!(book.init_phase().billed);
+        assert_eq!(book.init_phase().billed_since, "2025-08-01");
+        assert_eq!(book.effective_from(), "2025-08-01");
+        assert!(book.sources().iter().all(|s| s.url.starts_with("https://")));
+        for region in ["af-south-1", "ap-east-1", "eu-south-1", "me-south-1"] {
+            let prices = book.region(region).expect("regional example");
+            assert_eq!(prices.source, "artillery-prices");
+            assert!(prices.note.is_some());
+        }
+    }
+
+    #[test]
+    fn default_is_the_embedded_file() {
+        let book = PriceBook::default();
+        assert_eq!(book.regions().count(), 5);
+        assert_eq!(book.request_price_per_million(), 0.2);
+    }
+
+    #[test]
+    fn loads_an_override_file() {
+        let book = PriceBook::load(&fixture("override-eu-west-1-x86.json")).expect("override");
+        assert_eq!(book.regions().collect::<Vec<_>>(), ["eu-west-1"]);
+        assert!(
+            book.duration_prices("eu-west-1", Architecture::X86_64)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn unknown_region_and_architecture_are_errors() {
+        let book = PriceBook::load(&fixture("override-eu-west-1-x86.json")).expect("override");
+        let err = book
+            .duration_prices("us-east-1", Architecture::X86_64)
+            .expect_err("region not in the file");
+        assert!(matches!(err, PricingError::UnknownRegion { .. }));
+        assert_eq!(
+            err.to_string(),
+            "no prices for region us-east-1 (known: eu-west-1)"
+        );
+        let err = book
+            .duration_prices("eu-west-1", Architecture::Arm64)
+            .expect_err("arm64 not in the file");
+        assert!(matches!(err, PricingError::UnknownArchitecture { .. }));
+        assert_eq!(err.to_string(), "no arm64 prices for region eu-west-1");
+    }
+
+    #[test]
+    fn rejects_override_file_with_bad_region_name() {
+        let err = PriceBook::load(&fixture("bad-region.json")).expect_err("bad region");
+        assert!(matches!(err, PricingError::Invalid { .. }), "{err}");
+        assert!(
+            err.to_string()
+                .contains("\"us-east-one\" is not a region name"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn rejects_missing_file() {
+        let err = PriceBook::load(&fixture("no-such-file.json")).expect_err("missing");
+        assert!(matches!(err, PricingError::Read { .. }), "{err}");
+    }
+
+    #[test]
+    fn rejects_malformed_file_with_position() {
+        let err = PriceBook::load(&fixture("malformed.json")).expect_err("malformed");
+        assert!(matches!(err, PricingError::Malformed { .. }), "{err}");
+        assert!(err.to_string().contains("line"), "{err}");
+    }
+
+    #[test]
+    fn rejects_other_schema_version() {
+        let err = edited(|v| v["schema_version"] = json!(2)).expect_err("version 2");
+        assert!(matches!(
+            err,
+            PricingError::SchemaVersion {
+                found: 2,
+                supported: 1,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn rejects_misspelt_architecture() {
+        let err = edited(|v| {
+            let tiers = v["regions"]["us-east-1"]["x86_64"].clone();
+            v["regions"]["us-east-1"]["x86"] = tiers;
+        })
+        .expect_err("x86 is not a field");
+        assert!(matches!(err, PricingError::Malformed { .. }), "{err}");
+    }
+
+    #[test]
+    fn rejects_tiers_out_of_order() {
+        let err = edited(|v| {
+            v["regions"]["us-east-1"]["arm64"]["duration_tiers"][1]["up_to_gb_seconds"] =
+                json!(1_000)
+        })
+        .expect_err("bounds decrease");
+        assert!(err.to_string().contains("does not exceed"), "{err}");
+        let err = edited(|v| {
+            v["regions"]["us-east-1"]["arm64"]["duration_tiers"][2]["up_to_gb_seconds"] =
+                json!(20_000_000_000u64)
+        })
+        .expect_err("last tier bounded");
+        assert!(
+            err.to_string().contains("must have up_to_gb_seconds null"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn rejects_negative_and_too_precise_prices() {
+        let err =
+            edited(|v| v["requests"]["price_per_million"] = json!(-0.2)).expect_err("negative");
+        assert!(err.to_string().contains("not a price"), "{err}");
+        let err =
+            edited(|v| v["ephemeral_storage"]["price_per_gb_second"] = json!(0.00000000003091))
+                .expect_err("13 decimals");
+        assert!(
+            err.to_string().contains("more than 12 decimal places"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn rejects_unknown_source() {
+        let err = edited(|v| v["regions"]["us-east-1"]["source"] = json!("a-blog"))
+            .expect_err("unknown source");
+        assert!(
+            err.to_string().contains("unknown source \"a-blog\""),
+            "{err}"
+        );
+    }
+}
