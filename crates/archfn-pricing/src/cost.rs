@@ -373,7 +373,7 @@ impl PriceBook {
     /// The ratio of arm64 to x86_64 billed duration, at the same memory, at which their
     /// duration charges are equal: x86_64's first-tier price over arm64's (1.25 in
     /// us-east-1). arm64 costs less on duration whenever its billed duration is below this
-    /// multiple of x86_64's.
+    /// multiple of x86_64's. Infinite when the book prices arm64 duration at zero.
     pub fn break_even_duration_ratio(&self, region: &str) -> Result<f64, PricingError> {
         let first = |architecture| -> Result<u128, PricingError> {
             let prices = self.duration_prices(region, architecture)?;
