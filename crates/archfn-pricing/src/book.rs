@@ -12,7 +12,7 @@ use crate::error::PricingError;
 /// The schema version of price files this build reads.
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// The price file compiled into the crate, used by [`PriceBook::default`].
+/// The price file compiled into the crate, used by [`PriceBook::embedded`].
 pub const EMBEDDED_PRICES: &str = include_str!("../data/lambda-prices.json");
 
 /// Pico-dollars (10^-12 USD) in a dollar. Every price in the files has at most 12 decimals,
@@ -23,7 +23,7 @@ pub(crate) const PICO_PER_DOLLAR: f64 = 1e12;
 /// monthly tiers, requests, ephemeral storage, the free tier, and whether INIT is billed.
 ///
 /// Built from a price file by [`PriceBook::load`] or [`PriceBook::from_json`], or from the
-/// embedded file by [`PriceBook::default`]. It holds no state besides the prices.
+/// embedded file by [`PriceBook::embedded`]. It holds no state besides the prices.
 #[derive(Debug, Clone)]
 pub struct PriceBook {
     pub(crate) effective_from: String,
@@ -169,21 +169,6 @@ struct VersionOnly {
 struct RequestPrice {
     price_per_million: f64,
     source: String,
-}
-
-impl Default for PriceBook {
-    /// The prices compiled into the crate (`data/lambda-prices.json`).
-    ///
-    /// Panics only if the embedded file is invalid, which this crate's tests rule out; use
-    /// [`PriceBook::embedded`] to get that as an error instead.
-    fn default() -> Self {
-        match PriceBook::embedded() {
-            Ok(book) => book,
-            // The embedded file is checked by this crate's tests; a failure here is a
-            // broken build, not bad input.
-            Err(e) => panic!("embedded price file is invalid: {e}"),
-        }
-    }
 }
 
 impl PriceBook {
@@ -521,7 +506,7 @@ mod tests {
 
     #[test]
     fn default_is_the_embedded_file() {
-        let book = PriceBook::default();
+        let book = PriceBook::embedded().expect("embedded price file");
         assert_eq!(book.regions().count(), 5);
         assert_eq!(book.request_price_per_million(), 0.2);
     }

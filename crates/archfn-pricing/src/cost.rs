@@ -425,7 +425,7 @@ mod tests {
         // AWS's example: 3 million requests a month, 120 ms each, 1536 MB, x86_64, us-east-1:
         // 540,000 GB-s × $0.0000166667 = $9.00 and 3 M × $0.20/M = $0.60, $9.60 in all
         // before the free tier.
-        let book = PriceBook::default();
+        let book = PriceBook::embedded().expect("embedded price file");
         let sample = Invocation::new(1536, ms(120));
         let cost = book
             .monthly_cost(
@@ -449,7 +449,7 @@ mod tests {
     #[test]
     fn aws_example_3m_requests_120ms_1536mb_arm64() {
         // The same workload on arm64: 540,000 GB-s × $0.0000133334 = $7.20, plus $0.60.
-        let book = PriceBook::default();
+        let book = PriceBook::embedded().expect("embedded price file");
         let sample = Invocation::new(1536, ms(120));
         let cost = book
             .monthly_cost(
@@ -471,7 +471,7 @@ mod tests {
         // free 400,000 leaves 1,100,000 GB-s; 3 M requests less the free 1 M leaves 2 M
         // ($0.40). AWS's text multiplied by a rounded $0.00001667 ($18.34); at
         // $0.0000166667 the duration charge is $18.33337.
-        let book = PriceBook::default();
+        let book = PriceBook::embedded().expect("embedded price file");
         let sample = [Invocation::new(512, ms(1000))];
         let with = book
             .monthly_cost(
@@ -517,7 +517,7 @@ mod tests {
     fn tiers_apply_to_the_aggregate_crossing_6_billion_gb_seconds() {
         // x86_64: 8 billion GB-s = 6 B at $0.0000166667 ($100,000.20) + 2 B at $0.000015
         // ($30,000), computed by hand.
-        let book = PriceBook::default();
+        let book = PriceBook::embedded().expect("embedded price file");
         let cost = book
             .bill(
                 US_EAST_1,
@@ -559,7 +559,7 @@ mod tests {
         // = 100,000.2 + 135,000 + 66,667 = 301,667.2. arm64: 7.5 B × 0.0000133334 +
         // 11.25 B × 0.0000120001 + 1.25 B × 0.0000106667 = 100,000.5 + 135,001.125 +
         // 13,333.375 = 248,335.
-        let book = PriceBook::default();
+        let book = PriceBook::embedded().expect("embedded price file");
         let usage = gb_seconds(20_000_000_000);
         let x86 = book
             .bill(US_EAST_1, Architecture::X86_64, &usage, FreeTier::Exclude)
@@ -575,7 +575,7 @@ mod tests {
     #[test]
     fn tiers_accumulate_over_added_usage() {
         // Two functions of 4 B GB-s each cross the 6 B boundary together.
-        let book = PriceBook::default();
+        let book = PriceBook::embedded().expect("embedded price file");
         let mut usage = gb_seconds(4_000_000_000);
         usage += gb_seconds(4_000_000_000);
         let cost = book
@@ -588,7 +588,7 @@ mod tests {
     fn ephemeral_storage_above_512_mb_is_charged() {
         // 10,240 MB of /tmp: 9.5 GB above the free 512 MB. 1 M invocations of 1 s at
         // 1,024 MB: 9.5 M GB-s × $0.0000000309 = $0.29355.
-        let book = PriceBook::default();
+        let book = PriceBook::embedded().expect("embedded price file");
         let sample = Invocation::new(1024, ms(1000)).with_ephemeral_storage_mb(10_240);
         let cost = book
             .cost_per_million(US_EAST_1, Architecture::X86_64, &[sample])
@@ -616,7 +616,7 @@ mod tests {
 
     #[test]
     fn billed_duration_rounds_up_to_the_millisecond() {
-        let book = PriceBook::default();
+        let book = PriceBook::embedded().expect("embedded price file");
         let billed = |d: Duration| book.billed_ms(&Invocation::new(128, d));
         assert_eq!(billed(ms(120)), 120);
         assert_eq!(billed(Duration::from_micros(120_001)), 121);
@@ -627,7 +627,7 @@ mod tests {
     #[test]
     fn samples_are_rounded_one_by_one_before_averaging() {
         // Two 1.2 ms invocations bill 2 ms each, not a 1.2 ms mean rounded once.
-        let book = PriceBook::default();
+        let book = PriceBook::embedded().expect("embedded price file");
         let sample = Invocation::new(1024, Duration::from_micros(1_200));
         let usage = book.usage_scaled(&[sample, sample], 10).expect("usage");
         assert_eq!(usage.mb_ms, 10 * 1024 * 2);
@@ -643,7 +643,7 @@ mod tests {
 
     #[test]
     fn init_duration_is_billed_when_the_book_says_so() {
-        let book = PriceBook::default();
+        let book = PriceBook::embedded().expect("embedded price file");
         let cold = Invocation::new(1024, ms(100)).with_init(Duration::from_micros(250_500));
         assert_eq!(book.billed_ms(&cold), 351);
         let mut before = book.clone();
@@ -653,7 +653,7 @@ mod tests {
 
     #[test]
     fn break_even_ratio_is_1_25_at_the_same_memory() {
-        let book = PriceBook::default();
+        let book = PriceBook::embedded().expect("embedded price file");
         let ratio = book.break_even_duration_ratio(US_EAST_1).expect("ratio");
         assert!((ratio - 1.25).abs() < 1e-5, "{ratio}");
         // arm64 at 1.25 × x86_64's billed duration costs the same on duration.
@@ -691,7 +691,7 @@ mod tests {
     #[test]
     fn request_fee_dilutes_the_saving_of_short_invocations() {
         // 1 GB × 100 ms: x86_64 $0.00000186667, arm64 $0.00000153334 (−17.9 %, not −20 %).
-        let book = PriceBook::default();
+        let book = PriceBook::embedded().expect("embedded price file");
         let sample = Invocation::new(1024, ms(100));
         let x86 = book
             .invocation_cost(US_EAST_1, Architecture::X86_64, &sample)
@@ -707,7 +707,7 @@ mod tests {
 
     #[test]
     fn regional_prices_are_used() {
-        let book = PriceBook::default();
+        let book = PriceBook::embedded().expect("embedded price file");
         let cost = book
             .bill(
                 "af-south-1",
@@ -731,7 +731,7 @@ mod tests {
 
     #[test]
     fn rejects_configurations_lambda_does_not_allow() {
-        let book = PriceBook::default();
+        let book = PriceBook::embedded().expect("embedded price file");
         let err = book
             .invocation_cost(US_EAST_1, Architecture::X86_64, &Invocation::new(64, ms(1)))
             .expect_err("64 MB");
@@ -751,7 +751,7 @@ mod tests {
 
     #[test]
     fn breakdown_serializes_with_stable_field_names() {
-        let book = PriceBook::default();
+        let book = PriceBook::embedded().expect("embedded price file");
         let cost = book
             .cost_per_million(
                 US_EAST_1,

@@ -17,7 +17,7 @@
 //! use archfn_model::Architecture;
 //! use archfn_pricing::{FreeTier, Invocation, PriceBook};
 //!
-//! let book = PriceBook::default();
+//! let book = PriceBook::embedded()?;
 //! let sample = Invocation::new(1536, Duration::from_millis(120));
 //! let month = book.monthly_cost(
 //!     "us-east-1",
