@@ -563,3 +563,33 @@ def test_cpu_follows_memory_as_on_lambda(lam):
     large_share = invoke(lam, large, {"seconds": 1.5})
     assert small_share < 0.2, small_share
     assert large_share > 2.5 * small_share, (small_share, large_share)
+
+
+def test_a_killed_server_leaves_nothing_running_after_its_restart(runtimes, tmp_path):
+    # Idle environments are frozen, so the kill bubblewrap's parent-death signal sends them waits
+    # for a thaw: a server killed with SIGKILL leaves them (and its pasta links) behind. The next
+    # server on the same data directory ends them; one stopped with SIGTERM ends its own.
+    from conftest import Server
+
+    data = tmp_path / "data"
+    server = Server(data).start()
+    client = server.client()
+    name = python_function(client, VICTIM)
+    invoke(client, name, {"n": 1})
+    links = lambda: sorted(p.name for p in (data / "engine" / "links").glob("*.pid"))
+    assert links(), "no pasta pid files"
+    server.kill()
+    time.sleep(0.5)
+    assert host_processes_of(name), "the frozen environment did not outlive its server (test premise)"
+    server = Server(data).start()
+    try:
+        deadline = time.time() + 10
+        while host_processes_of(name) and time.time() < deadline:
+            time.sleep(0.1)
+        assert not host_processes_of(name), "the killed server's environment still runs"
+        invoke(server.client(), name, {"n": 2})
+    finally:
+        server.stop()
+    # A server stopped with SIGTERM ends its environments, and its pasta links, itself.
+    assert not host_processes_of(name)
+    assert links() == [], links()

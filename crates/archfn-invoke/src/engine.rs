@@ -163,6 +163,8 @@ struct Inner {
     confiner: Arc<Confiner>,
     /// The host-wide memory budget of environments.
     budget: crate::budget::MemoryBudget,
+    /// Set when the server stops: nothing more is prepared.
+    stopping: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// How many network namespaces are kept prepared for cold starts.
@@ -296,11 +298,13 @@ impl Engine {
         });
         // Network namespaces and /tmp file systems are prepared ahead of the cold starts that
         // take them.
+        let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop = stopping.clone();
         std::thread::Builder::new()
             .name("archfn-prepare".into())
             .spawn(move || {
                 let (mut net_warned, mut tmp_warned) = (false, false);
-                loop {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                     if let Err(e) = network.refill()
                         && !net_warned
                     {
@@ -319,12 +323,18 @@ impl Engine {
                     }
                     std::thread::sleep(Duration::from_millis(50));
                 }
+                // What was made while the server was being stopped goes too.
+                network.clear();
+                if let Some(s) = &scratch {
+                    s.clear();
+                }
             })
             .map_err(|e| InvokeError::Internal(format!("preparation thread: {e}")))?;
         let budget = crate::budget::MemoryBudget::new(config.max_environment_memory_mb);
         let engine = Engine {
             inner: Arc::new(Inner {
                 budget,
+                stopping,
                 confiner,
                 runtimes: RuntimeStore::new(&config.runtimes_dir),
                 logs: Arc::new(FunctionLogs::new(config.work_dir.join("logs"))),
@@ -349,6 +359,26 @@ impl Engine {
             }
         });
         Ok(engine)
+    }
+
+    /// Stops the engine's environments and what was prepared for them: idle environments end
+    /// (their pasta links, `/tmp` file systems and cgroups with them), nothing more is
+    /// prepared, and the server's parent cgroups are removed once empty. Invocations still
+    /// running end with the process.
+    pub fn shutdown(&self) {
+        self.inner
+            .stopping
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        let idle: Vec<Environment> = match self.inner.idle.lock() {
+            Ok(mut idle) => idle.drain().flat_map(|(_, envs)| envs).collect(),
+            Err(_) => Vec::new(),
+        };
+        drop(idle);
+        self.inner.confiner.network.clear();
+        if let Some(s) = &self.inner.confiner.scratch {
+            s.clear();
+        }
+        self.inner.confiner.cgroups.remove(Duration::from_secs(1));
     }
 
     /// The runtimes directory.

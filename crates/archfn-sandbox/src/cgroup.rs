@@ -220,20 +220,72 @@ impl CgroupParent {
         })
     }
 
-    /// Removes this server's environment groups left behind by a process that was killed
-    /// (empty groups only). Other servers' groups are under other parents and never touched.
+    /// Removes the parent groups (once their environments' groups are gone; waits up to
+    /// `patience` for that): the server is stopping.
+    pub fn remove(&self, patience: std::time::Duration) {
+        let deadline = std::time::Instant::now() + patience;
+        loop {
+            self.sweep_stale();
+            let left: Vec<PathBuf> = self
+                .dirs()
+                .into_iter()
+                .filter(|d| d.exists() && std::fs::remove_dir(d).is_err())
+                .collect();
+            if left.is_empty() || std::time::Instant::now() > deadline {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Ends this server's environments left behind by a process that was killed, and removes
+    /// their groups. An environment frozen between invocations does not die with the server
+    /// (the kill that bubblewrap's parent-death signal sends waits for a thaw), so each group is
+    /// thawed and every process in it killed first. Other servers' groups are under other
+    /// parents and never touched.
     pub fn sweep_stale(&self) -> usize {
-        let mut removed = 0;
-        for parent in self.dirs() {
-            let Ok(entries) = std::fs::read_dir(&parent) else {
-                continue;
-            };
-            for e in entries.flatten() {
-                if e.file_type().is_ok_and(|t| t.is_dir()) && std::fs::remove_dir(e.path()).is_ok()
-                {
-                    removed += 1;
+        let children = |parent: &Path| -> Vec<PathBuf> {
+            std::fs::read_dir(parent)
+                .map(|entries| {
+                    entries
+                        .flatten()
+                        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                        .map(|e| e.path())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let parents = self.dirs();
+        for parent in &parents {
+            for child in children(parent) {
+                let _ = write(&child.join("freezer.state"), "THAWED");
+                let _ = write(&child.join("cgroup.freeze"), "0");
+                let procs = std::fs::read_to_string(child.join("cgroup.procs")).unwrap_or_default();
+                for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
                 }
             }
+        }
+        // Killed processes take a moment to leave their groups.
+        let mut removed = 0;
+        for _ in 0..50 {
+            let mut left = 0;
+            for parent in &parents {
+                for child in children(parent) {
+                    if std::fs::remove_dir(&child).is_ok() {
+                        removed += 1;
+                    } else {
+                        left += 1;
+                    }
+                }
+            }
+            if left == 0 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
         }
         removed
     }

@@ -328,9 +328,10 @@ pub fn end_stale_links(pid_dir: &std::path::Path) -> usize {
             .ok()
             .and_then(|t| t.trim().parse::<i32>().ok());
         if let Some(pid) = pid.filter(|p| *p > 1) {
-            // Only if that pid is still a pasta: pids are reused.
+            // Only if that pid is still a pasta (whose process is named passt, passt.avx2 or
+            // pasta): pids are reused.
             let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-            if comm.trim() == "pasta"
+            if (comm.starts_with("passt") || comm.starts_with("pasta"))
                 && nix::sys::signal::kill(
                     nix::unistd::Pid::from_raw(pid),
                     nix::sys::signal::Signal::SIGKILL,
@@ -375,6 +376,11 @@ impl NetworkPool {
             Some(p) => Ok(p),
             None => prepare(self.mode, &self.pid_dir),
         }
+    }
+
+    /// Ends every prepared namespace (and its pasta): the server is stopping.
+    pub fn clear(&self) {
+        drop(self.ready.clear());
     }
 
     /// Prepares namespaces until the pool holds its target. Blocking; returns how many it made.

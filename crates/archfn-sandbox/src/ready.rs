@@ -25,6 +25,14 @@ impl<T> Ready<T> {
         self.stock.lock().ok().and_then(|mut s| s.pop())
     }
 
+    /// Takes everything in stock (to be dropped: the server is stopping).
+    pub fn clear(&self) -> Vec<T> {
+        self.stock
+            .lock()
+            .map(|mut s| std::mem::take(&mut *s))
+            .unwrap_or_default()
+    }
+
     /// Makes `T`s with `make` until the stock holds its target; returns how many it made.
     pub fn refill(&self, mut make: impl FnMut() -> io::Result<T>) -> io::Result<usize> {
         let mut made = 0;

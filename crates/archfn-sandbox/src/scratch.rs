@@ -143,6 +143,11 @@ impl ScratchPool {
         create(&self.images, &self.mounts, size_mb)
     }
 
+    /// Unmounts and deletes every ready file system: the server is stopping.
+    pub fn clear(&self) {
+        drop(self.ready.clear());
+    }
+
     /// Makes scratch file systems of the default size until the pool holds its target.
     /// Blocking; returns how many it made.
     pub fn refill(&self) -> io::Result<usize> {

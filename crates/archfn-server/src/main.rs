@@ -874,6 +874,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tracing::warn!(runtimes_dir = %args.runtimes_dir.display(), "no runtime installed: `archfn runtime install python3.11 --arch arm64` installs one");
     }
     events::spawn(control.clone(), engine.clone(), args.async_retry_delay);
+    let stopping_engine = engine.clone();
     let state = AppState {
         control,
         engine,
@@ -886,6 +887,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("handling SIGTERM")?;
     tracing::info!(listen = %listener.local_addr()?, data_dir = %args.data_dir.display(), "archfn serving the Lambda API");
     listen::serve(
         listener,
@@ -895,10 +898,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             header_timeout: args.header_timeout,
         },
         async {
-            let _ = tokio::signal::ctrl_c().await;
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
         },
     )
     .await;
+    tracing::info!("stopping: ending execution environments");
+    stopping_engine.shutdown();
     Ok(())
 }
 
