@@ -143,18 +143,24 @@ impl Control {
     /// version or layer version references, no request holds, and that is older than `grace`.
     pub async fn collect_garbage(&self, grace: Duration) -> Result<GcReport, ControlError> {
         let _one_at_a_time = self.inner.gc_running.lock().await;
-        {
-            let mut p = lock(&self.inner.pins);
-            p.collecting = true;
-            p.recent.clear();
-        }
+        self.begin_collection();
         let result = self.mark_and_sweep(grace).await;
-        {
-            let mut p = lock(&self.inner.pins);
-            p.collecting = false;
-            p.recent.clear();
-        }
+        self.end_collection();
         result
+    }
+
+    /// From here until `end_collection`, every key pinned (now, or at any moment until then) is
+    /// kept: a pin held now may be dropped after its row is written but after the mark read.
+    fn begin_collection(&self) {
+        let mut p = lock(&self.inner.pins);
+        p.collecting = true;
+        p.recent = p.active.keys().cloned().collect();
+    }
+
+    fn end_collection(&self) {
+        let mut p = lock(&self.inner.pins);
+        p.collecting = false;
+        p.recent.clear();
     }
 
     async fn mark_and_sweep(&self, grace: Duration) -> Result<GcReport, ControlError> {
@@ -428,18 +434,18 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(w.has_blob(&key).await, "pinned");
         drop(pin);
-        // Pinned during a collection, released before its sweep: still kept by that one.
-        {
-            let mut p = lock(&w.control.inner.pins);
-            p.collecting = true;
-            p.recent.insert(key.clone());
-        }
+        // Pinned when a collection starts, released before its sweep: still kept by that one
+        // (the row may have been written after the mark read the store).
+        let pin = w.control.pin_code(vec![key.clone()]).await;
+        w.control.begin_collection();
+        drop(pin);
         assert!(!w.control.doom(&key));
-        {
-            let mut p = lock(&w.control.inner.pins);
-            p.collecting = false;
-            p.recent.clear();
-        }
+        w.control.end_collection();
+        // Pinned during a collection, released before its sweep: kept too.
+        w.control.begin_collection();
+        drop(w.control.pin_code(vec![key.clone()]).await);
+        assert!(!w.control.doom(&key));
+        w.control.end_collection();
         w.control
             .collect_garbage(GRACE)
             .await
