@@ -5,6 +5,7 @@
 //! Must not: hold business rules; every decision is the control plane's.
 
 mod auth;
+mod code_url;
 mod error;
 mod routes;
 mod wire;
@@ -21,6 +22,7 @@ pub use auth::{
     ASYNC_INVOKE_MAX_BYTES, AuthMode, BodyBudget, CODE_REQUEST_MAX_BYTES, Credentials,
     CredentialsError, OTHER_REQUEST_MAX_BYTES, SYNC_INVOKE_MAX_BYTES,
 };
+pub use code_url::DEFAULT_CODE_URL_TTL;
 pub use error::ApiError;
 
 /// The largest request body accepted (CreateFunction's limit).
@@ -39,6 +41,8 @@ pub struct AppState {
     pub default_region: String,
     /// Key for code download tokens.
     pub url_secret: Arc<Vec<u8>>,
+    /// How long a code download URL (`Code.Location`, `Content.Location`) lasts.
+    pub code_url_ttl: std::time::Duration,
     /// The server's public base URL (`http://host:port`), from configuration: code download
     /// URLs (`Code.Location`) are built on it, never on a request's `Host` header.
     pub public_url: Arc<str>,

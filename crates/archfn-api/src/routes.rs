@@ -9,6 +9,7 @@ mod settings;
 
 use std::collections::HashMap;
 
+use crate::code_url;
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::header::CONTENT_TYPE;
@@ -16,7 +17,6 @@ use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use percent_encoding::percent_decode_str;
-use sha2::{Digest, Sha256};
 
 use crate::{ApiError, AppState};
 
@@ -156,21 +156,35 @@ pub(crate) fn int_param(
     }
 }
 
-fn url_token(state: &AppState, digest: &str) -> String {
-    let mut h = Sha256::new();
-    h.update(state.url_secret.as_slice());
-    h.update(digest.as_bytes());
-    hex::encode(&h.finalize()[..16])
-}
-
 /// A URL on this server that serves the archive `digest` (what Lambda's presigned S3 URL is),
-/// on the configured public URL: a request's `Host` header never chooses where it points.
+/// on the configured public URL: a request's `Host` header never chooses where it points. It
+/// expires after `AppState::code_url_ttl`.
 pub(crate) fn code_location(state: &AppState, digest: &str) -> String {
     format!(
-        "{}/archfn/v1/code/{digest}?token={}",
+        "{}/archfn/v1/code/{digest}?{}",
         state.public_url.trim_end_matches('/'),
-        url_token(state, digest)
+        code_url::query(
+            state.url_secret.as_slice(),
+            digest,
+            unix_now_s(),
+            state.code_url_ttl
+        )
     )
+}
+
+fn unix_now_s() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// An S3-shaped XML error, as a presigned URL's refusals are.
+fn s3_error(status: StatusCode, code: &str, message: &str) -> Response {
+    let request_id = uuid::Uuid::new_v4().simple().to_string();
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message><RequestId>{request_id}</RequestId></Error>"
+    );
+    (status, [(CONTENT_TYPE, "application/xml")], body).into_response()
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
@@ -186,14 +200,45 @@ async fn download_code(
     Path(digest): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let token_ok = q.get("token").is_some_and(|t| {
-        subtle::ConstantTimeEq::ct_eq(t.as_bytes(), url_token(&state, &digest).as_bytes()).into()
-    });
-    if !token_ok {
-        return (StatusCode::FORBIDDEN, "AccessDenied").into_response();
+    let checked = code_url::check(
+        state.url_secret.as_slice(),
+        &digest,
+        q.get("expires").map(String::as_str),
+        q.get("token").map(String::as_str),
+        unix_now_s(),
+    );
+    match checked {
+        Ok(()) => {}
+        Err(code_url::UrlRefusal::Expired) => {
+            return s3_error(StatusCode::FORBIDDEN, "AccessDenied", "Request has expired");
+        }
+        Err(code_url::UrlRefusal::BadToken) => {
+            return s3_error(StatusCode::FORBIDDEN, "AccessDenied", "Access Denied");
+        }
+    }
+    // The URL dies with the last function version or layer version that references the code,
+    // whether or not garbage collection has removed the archive yet.
+    let no_such_key = || {
+        s3_error(
+            StatusCode::NOT_FOUND,
+            "NoSuchKey",
+            "The specified key does not exist.",
+        )
+    };
+    match state.control.code_is_referenced(&digest).await {
+        Ok(true) => {}
+        Ok(false) => return no_such_key(),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not check a code download");
+            return s3_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalError",
+                "We encountered an internal error. Please try again.",
+            );
+        }
     }
     match state.control.blobs().get(&digest).await {
         Ok(bytes) => ([(CONTENT_TYPE, "application/zip")], bytes).into_response(),
-        Err(_) => (StatusCode::NOT_FOUND, "NoSuchKey").into_response(),
+        Err(_) => no_such_key(),
     }
 }

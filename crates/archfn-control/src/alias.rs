@@ -46,6 +46,13 @@ fn check_alias_name(name: &str, errs: &mut ValidationErrors) {
     }
 }
 
+/// An alias name given in a request's path, checked before anything is looked up.
+fn alias_name(name: &str) -> Result<(), ValidationErrors> {
+    let mut errs = ValidationErrors::new();
+    check_alias_name(name, &mut errs);
+    errs.into_result()
+}
+
 fn check_version_field(v: &str, errs: &mut ValidationErrors) {
     if !matches!(
         Qualifier::parse(v),
@@ -167,6 +174,7 @@ impl Control {
         function: &str,
         name: &str,
     ) -> Result<AliasView, ControlError> {
+        alias_name(name)?;
         let r = self.resolve(region, function, None).await?;
         let arn = format!("{}:{name}", r.arn());
         match self.store().get_alias(region, &r.name, name).await? {
@@ -188,6 +196,7 @@ impl Control {
         name: &str,
         input: AliasInput,
     ) -> Result<AliasView, ControlError> {
+        alias_name(name)?;
         let mut errs = ValidationErrors::new();
         if let Some(v) = &input.function_version {
             check_version_field(v, &mut errs);
@@ -238,6 +247,7 @@ impl Control {
         function: &str,
         name: &str,
     ) -> Result<(), ControlError> {
+        alias_name(name)?;
         let r = self.resolve(region, function, None).await?;
         self.store().delete_alias(region, &r.name, name).await?;
         Ok(())

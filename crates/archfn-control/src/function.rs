@@ -54,6 +54,8 @@ impl Resolved {
 pub(crate) struct StagedCode {
     pub location: CodeLocation,
     pub package_type: PackageType,
+    /// Keeps the code from garbage collection until the row referencing it is written.
+    pub _pin: Option<crate::gc::CodePin>,
 }
 
 const FUNCTION_NAME_MAX: usize = 64;
@@ -194,7 +196,9 @@ impl Control {
                     "The image manifest, config or layer media type for the source image {uri} is not supported."
                 )));
             }
+            let pin = self.pin_code(vec![format!("image-{}", image.id)]).await;
             return Ok(StagedCode {
+                _pin: Some(pin),
                 location: CodeLocation {
                     sha256: image.id.clone(),
                     size: image.size,
@@ -232,8 +236,10 @@ impl Control {
                 limits::UNZIPPED_MAX_BYTES
             )));
         }
+        let pin = self.pin_code(vec![BlobDigest::of(zip).hex()]).await;
         let digest = self.inner.blobs.put(zip.clone()).await?;
         Ok(StagedCode {
+            _pin: Some(pin),
             location: code_location(digest, zip.len() as u64, summary.unzipped_size),
             package_type: PackageType::Zip,
         })
@@ -244,7 +250,7 @@ impl Control {
         &self,
         region: &str,
         arns: &[String],
-    ) -> Result<Vec<LayerAttachment>, ControlError> {
+    ) -> Result<(Vec<LayerAttachment>, crate::gc::CodePin), ControlError> {
         if arns.len() > MAX_LAYERS {
             return Err(ControlError::InvalidParameter(
                 "Cannot reference more than 5 layers.".into(),
@@ -252,6 +258,7 @@ impl Control {
         }
         let mut by_layer: BTreeMap<String, String> = BTreeMap::new();
         let mut out = Vec::with_capacity(arns.len());
+        let mut pins = Vec::with_capacity(arns.len());
         for arn in arns {
             let Some((layer_region, account, name, version)) = parse_layer_version_arn(arn) else {
                 return Err(ValidationErrors::single(
@@ -272,13 +279,22 @@ impl Control {
                     "Two different versions of the same layer are not allowed to be referenced in the same function. {other} and {arn} are versions of the same layer."
                 )));
             }
-            let found = if account == self.account() {
+            let mut found = if account == self.account() {
                 self.store()
                     .get_layer_version(region, name, version)
                     .await?
             } else {
                 None
             };
+            if let Some(layer) = &found {
+                // Pinned, then read again: a layer version still there after the pin keeps its
+                // archive until this function's row is written, whatever a collection does.
+                pins.push(self.pin_code(vec![layer.digest.clone()]).await);
+                found = self
+                    .store()
+                    .get_layer_version(region, name, version)
+                    .await?;
+            }
             let Some(layer) = found else {
                 return Err(ControlError::InvalidParameter(format!(
                     "Layer version {arn} does not exist."
@@ -291,7 +307,10 @@ impl Control {
                 digest: layer.digest,
             });
         }
-        Ok(out)
+        let keys = out.iter().map(|l| l.digest.clone()).collect();
+        let pin = self.pin_code(keys).await;
+        drop(pins);
+        Ok((out, pin))
     }
 
     /// CreateFunction: validates, stores the code, answers Pending, prepares in the background.
@@ -365,7 +384,7 @@ impl Control {
         if let Some(tags) = &input.tags {
             crate::account::check_tags(tags)?;
         }
-        let layers = self
+        let (layers, _layer_pin) = self
             .resolve_layers(region, input.layers.as_deref().unwrap_or(&[]))
             .await?;
         let layers_unzipped = layers.iter().map(|l| l.unzipped_size).sum();
@@ -643,6 +662,7 @@ impl Control {
         Ok(StagedCode {
             location: code_location(BlobDigest::of(zip), zip.len() as u64, summary.unzipped_size),
             package_type: PackageType::Zip,
+            _pin: None,
         })
     }
 
@@ -745,8 +765,11 @@ impl Control {
             validate::environment(&env)?;
             c.environment = Some(env);
         }
+        // Held until the row is written.
+        let mut layer_pins = Vec::new();
         if let Some(arns) = &input.layers {
-            let layers = self.resolve_layers(region, arns).await?;
+            let (layers, pin) = self.resolve_layers(region, arns).await?;
+            layer_pins.push(pin);
             let total: u64 =
                 c.code.unzipped_size + layers.iter().map(|l| l.unzipped_size).sum::<u64>();
             if total > limits::UNZIPPED_MAX_BYTES {
@@ -780,7 +803,9 @@ impl Control {
         }
         c.opaque.extend(input.opaque);
         mark_in_progress(c);
-        self.write_update(&r, rec, false).await
+        let written = self.write_update(&r, rec, false).await;
+        drop(layer_pins);
+        written
     }
 
     /// DeleteFunction: the whole function, or one version with `Qualifier`.
@@ -798,6 +823,7 @@ impl Control {
                     r.arn()
                 )));
             }
+            self.request_collection();
             return Ok(());
         };
         match Qualifier::parse(q) {
@@ -821,6 +847,7 @@ impl Control {
                     )));
                 }
                 self.store().delete_version(region, &r.name, n).await?;
+                self.request_collection();
                 Ok(())
             }
             _ => Err(ControlError::InvalidParameter(format!(

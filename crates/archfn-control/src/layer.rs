@@ -3,7 +3,9 @@
 //! Compatible runtimes and architectures are labels: they filter ListLayers and
 //! ListLayerVersions, and a function of another architecture may still use the layer.
 
-use archfn_model::validation::{ARCH_ENUM_CONSTRAINT, java_list};
+use archfn_model::validation::{
+    ARCH_ENUM_CONSTRAINT, LAYER_NAME_PATTERN, is_plain_name, java_list,
+};
 use archfn_model::{Architecture, LayerVersionRecord, ValidationErrors, runtime};
 
 use crate::function::{decode_marker, encode_marker, page_size};
@@ -40,7 +42,19 @@ impl Control {
         let name = match given.strip_prefix("arn:") {
             Some(_) => {
                 let p: Vec<&str> = given.split(':').collect();
-                if p.len() != 7 || p[2] != "lambda" || p[5] != "layer" {
+                let word = |w: &str| {
+                    !w.is_empty() && w.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                };
+                let account = p
+                    .get(4)
+                    .is_some_and(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()));
+                if p.len() != 7
+                    || !word(p[1])
+                    || p[2] != "lambda"
+                    || !word(p[3])
+                    || !account
+                    || p[5] != "layer"
+                {
                     return Err(self.bad_layer_name(given));
                 }
                 if p[3] != region {
@@ -52,12 +66,7 @@ impl Control {
             }
             None => given,
         };
-        if name.is_empty()
-            || name.len() > 140
-            || !name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
+        if !is_plain_name(name, 140) {
             return Err(self.bad_layer_name(given));
         }
         Ok(name.to_string())
@@ -67,7 +76,7 @@ impl Control {
         ValidationErrors::single(
             given,
             "layerName",
-            "Member must satisfy regular expression pattern: (arn:[a-zA-Z0-9-]+:lambda:[a-zA-Z0-9-]+:\\d{12}:layer:[a-zA-Z0-9-_]+)|[a-zA-Z0-9-_]+",
+            &format!("Member must satisfy regular expression pattern: {LAYER_NAME_PATTERN}"),
         )
         .into()
     }
@@ -223,6 +232,7 @@ impl Control {
         self.store()
             .delete_layer_version(region, &name, version)
             .await?;
+        self.request_collection();
         Ok(())
     }
 

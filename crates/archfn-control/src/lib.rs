@@ -11,6 +11,7 @@ pub mod archive;
 mod concurrency;
 mod error;
 mod function;
+mod gc;
 pub mod image;
 mod input;
 mod invoke;
@@ -34,6 +35,7 @@ pub use alias::AliasView;
 pub use concurrency::Admission;
 pub use error::ControlError;
 pub use function::{FunctionDetails, FunctionView};
+pub use gc::GcReport;
 pub use input::{
     AliasInput, CodeInput, CreateFunctionInput, LayerFilter, PublishLayerInput, UpdateCodeInput,
     UpdateConfigInput,
@@ -57,6 +59,9 @@ struct Inner {
     policy_date: Option<String>,
     account_concurrency: u32,
     in_flight: Arc<std::sync::Mutex<concurrency::InFlight>>,
+    pins: Arc<std::sync::Mutex<gc::Pins>>,
+    gc_wanted: tokio::sync::Notify,
+    gc_running: tokio::sync::Mutex<()>,
 }
 
 /// How a control plane is put together.
@@ -93,9 +98,13 @@ impl Control {
                 policy_date: config.policy_date,
                 account_concurrency: config.account_concurrency,
                 in_flight: Arc::default(),
+                pins: Arc::default(),
+                gc_wanted: tokio::sync::Notify::new(),
+                gc_running: tokio::sync::Mutex::new(()),
             }),
         };
         control.inner.images.clear_uploads();
+        control.sweep_temporaries();
         control.resume_preparations().await?;
         Ok(control)
     }

@@ -484,6 +484,9 @@ impl Engine {
             .collect();
         let dest = self.inner.config.work_dir.join("opt").join(key.join("+"));
         if dest.is_dir() {
+            // Used again: young in the eyes of `sweep_opt`'s grace period.
+            let _ = std::fs::File::open(&dest)
+                .and_then(|d| d.set_modified(std::time::SystemTime::now()));
             return Ok(Some(dest));
         }
         let tmp = self
@@ -505,6 +508,42 @@ impl Engine {
             let _ = std::fs::remove_dir_all(&tmp);
         }
         Ok(Some(dest))
+    }
+
+    /// Removes the merged `/opt` trees no function version uses any more: those whose name (the
+    /// layers' directory names joined with `+`) is not in `live` and that are older than `grace`,
+    /// and merges abandoned mid-way for an hour. An environment running from a removed tree
+    /// keeps its mount; the next cold start of a version that uses the combination merges it
+    /// again. Returns how many trees were removed.
+    pub fn sweep_opt(&self, live: &std::collections::BTreeSet<String>, grace: Duration) -> usize {
+        let root = self.inner.config.work_dir.join("opt");
+        let Ok(entries) = std::fs::read_dir(&root) else {
+            return 0;
+        };
+        let mut removed = 0;
+        for entry in entries.flatten() {
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
+            let age = entry
+                .metadata()
+                .ok()
+                .and_then(|m| m.modified().ok())
+                .and_then(|t| t.elapsed().ok());
+            let keep = if name.starts_with(".tmp-") {
+                age.is_none_or(|a| a < Duration::from_secs(3600))
+            } else {
+                live.contains(&name) || age.is_none_or(|a| a < grace)
+            };
+            if keep {
+                continue;
+            }
+            match std::fs::remove_dir_all(entry.path()) {
+                Ok(()) => removed += 1,
+                Err(e) => tracing::warn!(opt = %name, error = %e, "could not remove merged layers"),
+            }
+        }
+        removed
     }
 
     fn argv(
@@ -1145,8 +1184,9 @@ fn invoke_telemetry(
 }
 
 /// Where function `name`'s log is, for an engine whose work directory is `work_dir`
-/// (what `archfn logs` reads, with or without a running server).
-pub fn function_log_path(work_dir: &Path, region: &str, name: &str) -> PathBuf {
+/// (what `archfn logs` reads, with or without a running server); `None` when the region or the
+/// name is not a plain one.
+pub fn function_log_path(work_dir: &Path, region: &str, name: &str) -> Option<PathBuf> {
     logs::function_log_path(&work_dir.join("logs"), region, name)
 }
 

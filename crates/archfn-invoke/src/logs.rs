@@ -88,8 +88,14 @@ pub(crate) fn tail_4k(log: &str) -> &str {
 }
 
 /// Where function `name`'s log of `region` is kept.
-pub(crate) fn function_log_path(root: &Path, region: &str, name: &str) -> PathBuf {
-    root.join(region).join(format!("{name}.log"))
+pub(crate) fn function_log_path(root: &Path, region: &str, name: &str) -> Option<PathBuf> {
+    // Defence in depth: the control plane validated both, but only plain names become paths.
+    if !archfn_model::arn::valid_region(region)
+        || !archfn_model::validation::is_plain_name(name, 64)
+    {
+        return None;
+    }
+    Some(root.join(region).join(format!("{name}.log")))
 }
 
 /// Per-function log files, kept open for appending: an invocation's lines cost one `write`.
@@ -124,7 +130,14 @@ impl FunctionLogs {
             if open.len() >= MAX_OPEN_LOGS {
                 open.clear();
             }
-            let path = function_log_path(&self.root, region, name);
+            let Some(path) = function_log_path(&self.root, region, name) else {
+                tracing::warn!(
+                    region,
+                    function = name,
+                    "refusing a log path for a name that is not plain"
+                );
+                return;
+            };
             let file = path
                 .parent()
                 .map(std::fs::create_dir_all)
@@ -159,6 +172,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn log_path_refuses_names_that_are_not_plain() {
+        let root = Path::new("logs");
+        for (region, name) in [
+            ("us-east-1", ".."),
+            ("us-east-1", "."),
+            ("us-east-1", "a/b"),
+            ("us-east-1", ""),
+            ("..", "f"),
+            ("us-east-1/..", "f"),
+        ] {
+            assert!(
+                function_log_path(root, region, name).is_none(),
+                "{region} {name}"
+            );
+        }
+        assert!(function_log_path(root, "us-east-1", "f").is_some());
+    }
+
+    #[test]
     fn report_rounds_billed_duration_up_and_names_the_mode() {
         let r = Report {
             duration_ms: 12.01,
@@ -186,7 +218,8 @@ mod tests {
         logs.append("us-east-1", "f", "START a\n");
         logs.append("us-east-1", "g", "START b\n");
         logs.append("us-east-1", "f", "END a\n");
-        let path = function_log_path(&dir.path().join("logs"), "us-east-1", "f");
+        let path = function_log_path(&dir.path().join("logs"), "us-east-1", "f")
+            .ok_or_else(|| std::io::Error::other("refused a plain name"))?;
         assert_eq!(std::fs::read_to_string(path)?, "START a\nEND a\n");
         Ok(())
     }

@@ -70,10 +70,6 @@ fn is_alias_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
 }
 
-fn is_name_byte(b: u8) -> bool {
-    is_alias_byte(b) || b == b'.'
-}
-
 /// A function as a request names it: by name, partial ARN or full ARN, maybe qualified.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FunctionRef {
@@ -131,7 +127,7 @@ impl FunctionRef {
             [name, q] => (*name, Some(*q)),
             _ => return Err(bad()),
         };
-        if name.is_empty() || !name.bytes().all(is_name_byte) {
+        if name.is_empty() || !name.bytes().all(is_alias_byte) {
             return Err(bad());
         }
         if let Some(q) = qualifier
@@ -187,6 +183,12 @@ mod tests {
             "arn:aws:lambda:us-east-1:123456789012:function:f:1:2",
             "arn:aws:s3:us-east-1:123456789012:function:f",
             "arn:aws:lambda:nowhere:123456789012:function:f",
+            ".",
+            "..",
+            "...",
+            "a/b",
+            "a.b",
+            "arn:aws:lambda:us-east-1:123456789012:function:..",
         ] {
             assert!(FunctionRef::parse(bad).is_err(), "{bad}");
         }

@@ -2,9 +2,12 @@
 //! `N validation errors detected: Value '<v>' at '<field>' failed to satisfy constraint: <c>; …`.
 
 /// The regular expression Lambda quotes for a bad function name.
-pub const FUNCTION_NAME_PATTERN: &str = r"(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\d{1}:)?(\d{12}:)?(function:)?([a-zA-Z0-9-_\.]+)(:(\$LATEST|[a-zA-Z0-9-_]+))?";
+pub const FUNCTION_NAME_PATTERN: &str = r"(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\d{1}:)?(\d{12}:)?(function:)?([a-zA-Z0-9-_]+)(:(\$LATEST|[a-zA-Z0-9-_]+))?";
 /// The regular expression Lambda quotes for a bad alias name.
 pub const ALIAS_NAME_PATTERN: &str = "(?!^[0-9]+$)([a-zA-Z0-9-_]+)";
+/// The regular expression Lambda quotes for a bad layer name.
+pub const LAYER_NAME_PATTERN: &str =
+    r"(arn:[a-zA-Z0-9-]+:lambda:[a-zA-Z0-9-]+:\d{12}:layer:[a-zA-Z0-9-_]+)|[a-zA-Z0-9-_]+";
 /// The regular expression Lambda quotes for a bad role.
 pub const ROLE_PATTERN: &str = r"arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+";
 /// The constraint text for a bad architecture list member.
@@ -62,6 +65,15 @@ impl std::fmt::Display for ValidationErrors {
 
 impl std::error::Error for ValidationErrors {}
 
+/// Whether `s` is a plain name: 1 to `max` letters, digits, hyphens and underscores (what
+/// Lambda's function, layer and alias patterns allow, and so never `.`, `..` or a `/`).
+pub fn is_plain_name(s: &str, max: usize) -> bool {
+    !s.is_empty()
+        && s.len() <= max
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// Renders a list Java-style, as Lambda echoes it: `[a, b]`.
 pub fn java_list<S: AsRef<str>>(items: &[S]) -> String {
     let inner: Vec<&str> = items.iter().map(AsRef::as_ref).collect();
@@ -91,6 +103,15 @@ mod tests {
         );
         v.push("a", "b", "c");
         assert!(v.message().starts_with("2 validation errors detected: "));
+    }
+
+    #[test]
+    fn plain_names_exclude_dots_and_slashes() {
+        for bad in ["", ".", "..", "...", "a/b", "a.b", "a b", "é"] {
+            assert!(!is_plain_name(bad, 64), "{bad:?}");
+        }
+        assert!(is_plain_name("my-function_1", 64));
+        assert!(!is_plain_name(&"a".repeat(65), 64));
     }
 
     #[test]

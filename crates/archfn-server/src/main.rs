@@ -15,6 +15,7 @@ use archfn_store::{CachedStore, SqliteStore};
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod events;
+mod gc;
 mod listen;
 
 /// Serving JSON is allocation-heavy; mimalloc halves the time glibc's allocator takes here.
@@ -95,6 +96,19 @@ enum Command {
         /// second); Lambda waits about a minute.
         #[arg(long, env = "ARCHFN_ASYNC_RETRY_DELAY", default_value_t = 60)]
         async_retry_delay: u64,
+        /// Seconds between garbage collections of stored code (archives, unpacked code, merged
+        /// layers, unpacked images) that no function version or layer version references; one
+        /// also runs at start and shortly after DeleteFunction and DeleteLayerVersion.
+        #[arg(long, env = "ARCHFN_GC_INTERVAL", default_value_t = 60)]
+        gc_interval: u64,
+        /// Seconds stored code must be old before garbage collection may remove it, so that code
+        /// stored for a request still in flight is never taken.
+        #[arg(long, env = "ARCHFN_GC_GRACE", default_value_t = 300)]
+        gc_grace: u64,
+        /// Seconds a code download URL (GetFunction's Code.Location, GetLayerVersion's
+        /// Content.Location) lasts; Lambda's presigned URLs last 10 minutes.
+        #[arg(long, env = "ARCHFN_CODE_URL_TTL", default_value_t = 600)]
+        code_url_ttl: u64,
         /// What functions' networks reach: `outbound` (the internet, as a Lambda function
         /// outside a VPC; never the host, its loopback or private ranges; needs pasta from the
         /// passt package) or `none` (loopback only).
@@ -299,6 +313,9 @@ fn main() -> anyhow::Result<()> {
                 runtimes_dir,
                 idle_timeout,
                 async_retry_delay,
+                gc_interval,
+                gc_grace,
+                code_url_ttl,
                 account_concurrency,
                 function_network,
                 sandbox_uid_base,
@@ -323,6 +340,11 @@ fn main() -> anyhow::Result<()> {
                     runtimes_dir,
                     idle_timeout: std::time::Duration::from_secs(idle_timeout),
                     async_retry_delay: std::time::Duration::from_secs(async_retry_delay),
+                    gc: gc::GcSchedule {
+                        interval: std::time::Duration::from_secs(gc_interval.max(1)),
+                        grace: std::time::Duration::from_secs(gc_grace),
+                    },
+                    code_url_ttl: std::time::Duration::from_secs(code_url_ttl.max(1)),
                     account_concurrency,
                     function_network,
                     sandbox_uid_base,
@@ -454,6 +476,8 @@ struct ServeArgs {
     runtimes_dir: PathBuf,
     idle_timeout: std::time::Duration,
     async_retry_delay: std::time::Duration,
+    gc: gc::GcSchedule,
+    code_url_ttl: std::time::Duration,
     account_concurrency: u32,
     function_network: FunctionNetwork,
     sandbox_uid_base: u32,
@@ -737,7 +761,10 @@ async fn logs(data_dir: &Path, region: &str, function: &str, follow: bool) -> an
     {
         anyhow::bail!("{function:?} is not a function name");
     }
-    let path = archfn_invoke::function_log_path(&engine_dir(data_dir), region, function);
+    let Some(path) = archfn_invoke::function_log_path(&engine_dir(data_dir), region, function)
+    else {
+        anyhow::bail!("{function:?} in {region:?} is not a function name and region");
+    };
     let mut offset = 0u64;
     let mut out = tokio::io::stdout();
     loop {
@@ -835,6 +862,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .context("opening the metadata store")?;
     let blobs = FsBlobStore::open(args.data_dir.join("blobs")).context("opening the blob store")?;
+    // What a process killed mid-`put` left (an hour old: `archfn image import` may be writing).
+    blobs
+        .sweep_temporaries(std::time::Duration::from_secs(3600))
+        .context("cleaning the blob store")?;
     let control = Control::start(ControlConfig {
         store: Arc::new(CachedStore::new(store)),
         blobs: Arc::new(blobs),
@@ -874,6 +905,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tracing::warn!(runtimes_dir = %args.runtimes_dir.display(), "no runtime installed: `archfn runtime install python3.11 --arch arm64` installs one");
     }
     events::spawn(control.clone(), engine.clone(), args.async_retry_delay);
+    gc::spawn(control.clone(), engine.clone(), args.gc);
     let stopping_engine = engine.clone();
     let state = AppState {
         control,
@@ -881,6 +913,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         auth: Arc::new(auth),
         default_region: args.default_region,
         url_secret: Arc::new(url_secret(&args.data_dir)?),
+        code_url_ttl: args.code_url_ttl,
         public_url: public_url.into(),
         body_budget: archfn_api::BodyBudget::new(args.max_body_memory_bytes),
     };

@@ -10,7 +10,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use archfn_model::{AliasRecord, FunctionConfig, FunctionRecord, LayerVersionRecord};
 use async_trait::async_trait;
 
-use crate::{AccountUsage, AsyncEvent, Durability, MetadataStore, StoreError, Stored};
+use crate::{
+    AccountUsage, AsyncEvent, CodeReferences, Durability, MetadataStore, StoreError, Stored,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Key {
@@ -305,6 +307,14 @@ impl<S: MetadataStore> MetadataStore for CachedStore<S> {
 
     async fn account_usage(&self, region: &str) -> Result<AccountUsage, StoreError> {
         self.inner.account_usage(region).await
+    }
+
+    async fn code_references(&self) -> Result<CodeReferences, StoreError> {
+        self.inner.code_references().await
+    }
+
+    async fn references_code(&self, digest: &str) -> Result<bool, StoreError> {
+        self.inner.references_code(digest).await
     }
 }
 

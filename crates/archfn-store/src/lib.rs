@@ -82,6 +82,16 @@ pub struct AccountUsage {
     pub reserved_concurrency: u64,
 }
 
+/// The code that metadata references, across regions: what garbage collection keeps.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CodeReferences {
+    /// Keys of stored code: zip digests (hex) of every function version's code and layers and of
+    /// every layer version, and `image-<id>` of every image function version.
+    pub digests: std::collections::BTreeSet<String>,
+    /// The layer digests, in order, of every function version that has layers (its `/opt`).
+    pub layer_sets: std::collections::BTreeSet<Vec<String>>,
+}
+
 /// Persistent metadata. Every method is atomic; a write is durable when it returns.
 #[async_trait]
 pub trait MetadataStore: Send + Sync + std::fmt::Debug {
@@ -228,6 +238,12 @@ pub trait MetadataStore: Send + Sync + std::fmt::Debug {
     ) -> Result<(), StoreError>;
     /// Forgets an event (done, or out of attempts).
     async fn delete_event(&self, id: &str) -> Result<(), StoreError>;
+
+    /// Every code key referenced by a function version (`$LATEST` or published) or a layer
+    /// version, in every region, read as one consistent snapshot.
+    async fn code_references(&self) -> Result<CodeReferences, StoreError>;
+    /// Whether any function version or layer version, in any region, references code `digest`.
+    async fn references_code(&self, digest: &str) -> Result<bool, StoreError>;
 
     /// Account-wide usage in a region.
     async fn account_usage(&self, region: &str) -> Result<AccountUsage, StoreError>;

@@ -16,7 +16,9 @@ use sqlx::sqlite::{
 use sqlx::pool::PoolConnection;
 use sqlx::{Acquire, Sqlite};
 
-use crate::{AccountUsage, AsyncEvent, Durability, MetadataStore, StoreError, Stored};
+use crate::{
+    AccountUsage, AsyncEvent, CodeReferences, Durability, MetadataStore, StoreError, Stored,
+};
 
 /// Metadata in one SQLite database file.
 #[derive(Debug, Clone)]
@@ -592,6 +594,55 @@ impl MetadataStore for SqliteStore {
             .execute(&self.write)
             .await?;
         Ok(())
+    }
+
+    async fn code_references(&self) -> Result<CodeReferences, StoreError> {
+        // One statement, so one snapshot of all three tables.
+        let rows = sqlx::query(
+            "SELECT json_extract(record, '$.latest.code.digest') AS d, \
+                    json_extract(record, '$.latest.layers') AS l FROM functions \
+             UNION ALL SELECT json_extract(config, '$.code.digest'), \
+                    json_extract(config, '$.layers') FROM versions \
+             UNION ALL SELECT json_extract(record, '$.digest'), NULL FROM layer_versions",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = CodeReferences::default();
+        for row in rows {
+            if let Some(d) = row.try_get::<Option<String>, _>("d")?
+                && !d.is_empty()
+            {
+                out.digests.insert(d);
+            }
+            if let Some(l) = row.try_get::<Option<String>, _>("l")? {
+                let layers: Vec<archfn_model::LayerAttachment> = decode(&l)?;
+                if !layers.is_empty() {
+                    let set: Vec<String> = layers.into_iter().map(|a| a.digest).collect();
+                    out.digests.extend(set.iter().cloned());
+                    out.layer_sets.insert(set);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn references_code(&self, digest: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query(
+            "SELECT EXISTS (SELECT 1 FROM functions WHERE \
+                    json_extract(record, '$.latest.code.digest') = ?1 \
+                    OR EXISTS (SELECT 1 FROM json_each(functions.record, '$.latest.layers') \
+                               WHERE json_extract(value, '$.digest') = ?1)) \
+                 OR EXISTS (SELECT 1 FROM versions WHERE \
+                    json_extract(config, '$.code.digest') = ?1 \
+                    OR EXISTS (SELECT 1 FROM json_each(versions.config, '$.layers') \
+                               WHERE json_extract(value, '$.digest') = ?1)) \
+                 OR EXISTS (SELECT 1 FROM layer_versions WHERE json_extract(record, '$.digest') = ?1) \
+             AS found",
+        )
+        .bind(digest)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get::<bool, _>("found")?)
     }
 
     async fn account_usage(&self, region: &str) -> Result<AccountUsage, StoreError> {
