@@ -576,6 +576,7 @@ def test_a_killed_server_leaves_nothing_running_after_its_restart(runtimes, tmp_
     client = server.client()
     name = python_function(client, VICTIM)
     invoke(client, name, {"n": 1})
+    time.sleep(0.3)  # idle long enough to be frozen
     links = lambda: sorted(p.name for p in (data / "engine" / "links").glob("*.pid"))
     assert links(), "no pasta pid files"
     server.kill()

@@ -176,6 +176,10 @@ const PREPARED_SCRATCH: usize = 4;
 /// Lambda's limit of processes and threads per environment.
 const MAX_PROCESSES: u32 = 1024;
 
+/// How long an environment stays idle before it is frozen (Lambda freezes it at once; a short
+/// wait spares invocations that arrive back to back a freeze and a thaw each).
+const FREEZE_AFTER: Duration = Duration::from_millis(50);
+
 /// Where a controller-less cgroup v1 hierarchy with `favordynmods` is mounted on hosts that have
 /// no cgroup2 mount to remount.
 const FAVORDYNMODS_V1_MOUNT: &str = "/run/archfn/cgroup-favordynmods";
@@ -344,6 +348,22 @@ impl Engine {
                 isa_enforced,
             }),
         };
+        // The freezer: an environment idle for FREEZE_AFTER is frozen until it is taken again.
+        let weak = Arc::downgrade(&engine.inner);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(FREEZE_AFTER / 2);
+            loop {
+                tick.tick().await;
+                let Some(inner) = weak.upgrade() else { return };
+                if let Ok(mut idle) = inner.idle.lock() {
+                    for env in idle.values_mut().flatten() {
+                        if !env.is_frozen() && env.last_used.elapsed() >= FREEZE_AFTER {
+                            env.freeze();
+                        }
+                    }
+                }
+            }
+        });
         let weak = Arc::downgrade(&engine.inner);
         tokio::spawn(async move {
             loop {
@@ -464,7 +484,8 @@ impl Engine {
     }
 
     fn put_idle(&self, key: PoolKey, mut env: Environment) {
-        env.freeze();
+        // Frozen by the freezer once idle for FREEZE_AFTER, so that invocations arriving back
+        // to back skip a freeze and a thaw.
         env.last_used = Instant::now();
         if let Ok(mut idle) = self.inner.idle.lock() {
             idle.entry(key).or_default().push(env);

@@ -445,6 +445,11 @@ impl Environment {
         }
     }
 
+    /// Whether the environment is frozen.
+    pub(crate) fn is_frozen(&self) -> bool {
+        self.frozen
+    }
+
     /// Lets a frozen environment run again.
     pub(crate) fn thaw(&mut self) {
         if self.frozen {
