@@ -306,6 +306,30 @@ impl<S: MetadataStore> MetadataStore for CachedStore<S> {
     async fn account_usage(&self, region: &str) -> Result<AccountUsage, StoreError> {
         self.inner.account_usage(region).await
     }
+
+    // Metrics are not cached: they are read rarely and written in batches.
+    async fn add_metric_buckets(
+        &self,
+        buckets: &[archfn_model::metrics::MinuteBucket],
+    ) -> Result<(), StoreError> {
+        self.inner.add_metric_buckets(buckets).await
+    }
+
+    async fn metric_buckets(
+        &self,
+        region: &str,
+        function: &str,
+        from_minute: i64,
+        to_minute: i64,
+    ) -> Result<Vec<archfn_model::metrics::MinuteBucket>, StoreError> {
+        self.inner
+            .metric_buckets(region, function, from_minute, to_minute)
+            .await
+    }
+
+    async fn prune_metric_buckets(&self, before_minute: i64) -> Result<u64, StoreError> {
+        self.inner.prune_metric_buckets(before_minute).await
+    }
 }
 
 #[cfg(test)]
