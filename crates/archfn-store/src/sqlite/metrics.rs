@@ -222,7 +222,7 @@ mod tests {
         );
         // The same series and minute again (a partial minute flushed at shutdown, then the
         // rest after a restart): added, not replaced.
-        store.add_metric_buckets(&[a.clone()]).await?;
+        store.add_metric_buckets(std::slice::from_ref(&a)).await?;
         drop(store);
         let store = SqliteStore::open(&dir.join("db.sqlite")).await?;
         let read = store.metric_buckets("us-east-1", "f", 100, 100).await?;
