@@ -4,6 +4,7 @@ mod aliases;
 mod functions;
 mod invoke;
 mod layers;
+mod metrics;
 mod registry;
 mod settings;
 
@@ -97,6 +98,10 @@ pub(crate) fn lambda_routes() -> Router<AppState> {
         .route(
             "/archfn/v1/functions/{name}/readiness",
             get(invoke::readiness),
+        )
+        .route(
+            "/archfn/v1/functions/{name}/metrics",
+            get(metrics::get_function_metrics),
         )
         .route("/metrics", get(metrics))
 }

@@ -25,6 +25,8 @@ pub struct Invocable {
     pub reserved_concurrency: Option<u32>,
     /// How a container image function starts (`None` for a .zip function).
     pub image: Option<ImageLaunch>,
+    /// The alias the caller invoked through, if any (for metrics per alias).
+    pub alias: Option<String>,
 }
 
 /// Picks the additional version with probability `weight`, else the primary.
@@ -64,6 +66,7 @@ impl Control {
             let q = r.qualifier.clone();
             let not_found =
                 |q: &str| ControlError::NotFound(format!("Function not found: {arn}:{q}"));
+            let mut alias_name = None;
             let (config, invoked_arn) = match q.as_deref() {
                 None => (r.stored.value.latest.clone(), arn.clone()),
                 Some(q) => match Qualifier::parse(q).ok_or_else(|| not_found(q))? {
@@ -95,6 +98,7 @@ impl Control {
                                 .ok_or_else(|| not_found(&chosen))?,
                             _ => r.stored.value.latest.clone(),
                         };
+                        alias_name = Some(a);
                         (config, format!("{arn}:{q}"))
                     }
                 },
@@ -130,6 +134,7 @@ impl Control {
                 task_dir,
                 layer_dirs,
                 reserved_concurrency: r.stored.value.reserved_concurrency,
+                alias: alias_name,
             });
         }
     }

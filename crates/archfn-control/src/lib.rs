@@ -16,6 +16,7 @@ pub mod image;
 mod input;
 mod invoke;
 mod layer;
+mod metrics;
 mod prepare;
 mod readiness;
 pub mod registry;

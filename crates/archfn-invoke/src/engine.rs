@@ -12,6 +12,9 @@ use archfn_sandbox::rootfs::{RuntimeKind, RuntimeStore};
 use archfn_sandbox::{ExecutionMode, SandboxError, binfmt, bwrap};
 use bytes::Bytes;
 
+use archfn_model::metrics::{MinuteBucket, minute_of};
+
+use crate::aggregate::{Observation, Series};
 use crate::environment::{Confiner, Environment, InitFailure, Outcome, StartParams, invocation};
 use crate::image::{image_argv, image_launch_error_line};
 use crate::logs::{self, FunctionLogs, Report};
@@ -88,6 +91,8 @@ pub struct InvokeRequest {
     pub payload: Bytes,
     /// Decoded client context.
     pub client_context: Option<String>,
+    /// The alias the caller invoked through, if any: metrics are kept per alias.
+    pub alias: Option<String>,
 }
 
 /// What an invocation produced.
@@ -155,6 +160,8 @@ struct Inner {
     runtimes: RuntimeStore,
     idle: Mutex<HashMap<PoolKey, Vec<Environment>>>,
     metrics: crate::metrics::Metrics,
+    /// Per-minute metrics per series, until the server stores them.
+    aggregate: crate::aggregate::Aggregate,
     /// Per-function log files under `<work>/logs`.
     logs: Arc<FunctionLogs>,
     /// Environments refuse executables of the other ISA.
@@ -216,6 +223,26 @@ fn foreign_extension<'a>(
             .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
             .is_ok_and(|n| binfmt::elf_architecture(&head[..n]).is_some_and(|found| found != arch))
     })
+}
+
+/// The metrics series of an invocation of `config`.
+fn series<'a>(region: &'a str, config: &'a FunctionConfig, alias: Option<&'a str>) -> Series<'a> {
+    Series {
+        region,
+        function: &config.name,
+        version: &config.version,
+        alias,
+        arch: config.architecture,
+        execution: match ExecutionMode::for_arch(config.architecture) {
+            ExecutionMode::Native => archfn_model::metrics::Execution::Native,
+            ExecutionMode::Emulated => archfn_model::metrics::Execution::Emulated,
+        },
+    }
+}
+
+/// Milliseconds as whole microseconds.
+fn micros(ms: f64) -> u64 {
+    (ms * 1000.0).round().max(0.0) as u64
 }
 
 fn error_doc(error_type: &str, message: String) -> Bytes {
@@ -345,6 +372,7 @@ impl Engine {
                 config,
                 idle: Mutex::new(HashMap::new()),
                 metrics: crate::metrics::Metrics::default(),
+                aggregate: crate::aggregate::Aggregate::default(),
                 isa_enforced,
             }),
         };
@@ -421,6 +449,44 @@ impl Engine {
             self.inner.config.max_environment_memory_mb
         ));
         text
+    }
+
+    /// Records a throttled invocation of `config` (refused before it ran, e.g. for
+    /// concurrency) in the durable metrics, through `alias` when the caller named one.
+    pub fn record_throttle(&self, region: &str, config: &FunctionConfig, alias: Option<&str>) {
+        let series = series(region, config, alias);
+        self.inner
+            .aggregate
+            .throttle(series, minute_of(archfn_model::time::now_ms()));
+    }
+
+    /// Hands the per-minute metrics of finished minutes (or of every minute, including the
+    /// current one, when `everything`: at shutdown) to `write`, which stores them. Buckets it
+    /// fails to store are offered again on the next call. Returns how many were stored.
+    /// Recording never waits for this.
+    pub async fn flush_metrics<E>(
+        &self,
+        everything: bool,
+        write: impl AsyncFnOnce(&[MinuteBucket]) -> Result<(), E>,
+    ) -> Result<usize, E> {
+        let before = (!everything).then(|| minute_of(archfn_model::time::now_ms()));
+        self.inner.aggregate.flush(before, write).await
+    }
+
+    /// Calls `read` with a copy of `function`'s per-minute metrics that are not stored yet
+    /// (the current minute's, and finished ones a flush has not stored); no flush stores
+    /// anything while `read` runs, so what it reads from the store and what it is given
+    /// neither overlap nor miss a bucket.
+    pub async fn with_unflushed_metrics<T>(
+        &self,
+        region: &str,
+        function: &str,
+        read: impl AsyncFnOnce(Vec<MinuteBucket>) -> T,
+    ) -> T {
+        self.inner
+            .aggregate
+            .read_unflushed(region, function, read)
+            .await
     }
 
     /// Number of warm, idle environments.
@@ -745,11 +811,19 @@ impl Engine {
         // When the init ran again inside this invoke, when that began: its time counts
         // against the function's timeout and in the invoke's Duration.
         let mut suppressed_init: Option<Instant> = None;
+        let mut cold = false;
         let mut env = match self.take_idle(&key) {
             Some(env) => env,
             None => {
+                cold = true;
                 binfmt::ensure(arch)?;
-                let lease = self.lease_memory(c.memory_mb)?;
+                let lease = match self.lease_memory(c.memory_mb) {
+                    Ok(lease) => lease,
+                    Err(e) => {
+                        self.record_throttle(&target.region, c, req.alias.as_deref());
+                        return Err(e);
+                    }
+                };
                 let runtime_version = format!("{runtime}.archfn");
                 // Lambda names a runtime version for managed runtimes only, not for images.
                 let init_start = match &target.image {
@@ -787,6 +861,7 @@ impl Engine {
                             error_doc(&error_type, message),
                             log,
                             mode,
+                            &error_type,
                         ));
                     }
                 };
@@ -818,6 +893,7 @@ impl Engine {
                         error_doc("Extension.LaunchError", message),
                         log,
                         mode,
+                        "Extension.LaunchError",
                     ));
                 }
                 let dir = self.inner.config.work_dir.join("runtime").join("isa");
@@ -947,7 +1023,7 @@ impl Engine {
                             Some(&error_type),
                             mode,
                         ));
-                        return Ok(self.failed(&req, request_id, body, log, mode));
+                        return Ok(self.failed(&req, request_id, body, log, mode, &error_type));
                     }
                 }
             }
@@ -985,8 +1061,8 @@ impl Engine {
             init_ms: env.init_ms.take(),
             mode,
         };
-        let (payload, function_error, status, keep) = match outcome {
-            Outcome::Reply(RuntimeReply::Response(body)) => (body, None, None, true),
+        let (payload, function_error, status, keep, error_type) = match outcome {
+            Outcome::Reply(RuntimeReply::Response(body)) => (body, None, None, true, None),
             Outcome::Reply(RuntimeReply::Error { error_type, body }) => {
                 let error_type = error_type.unwrap_or_else(|| "Function.Unknown".into());
                 let body = if body.is_empty() {
@@ -997,7 +1073,13 @@ impl Engine {
                 // A response too large is the platform's verdict, and Lambda reports it in REPORT.
                 let status = (error_type == "Function.ResponseSizeTooLarge")
                     .then_some(("error", "Function.ResponseSizeTooLarge"));
-                (body, Some("Unhandled".to_string()), status, true)
+                (
+                    body,
+                    Some("Unhandled".to_string()),
+                    status,
+                    true,
+                    Some(error_type),
+                )
             }
             Outcome::Exited(info) => {
                 let (kind, msg) = if env.oom_killed() {
@@ -1025,6 +1107,7 @@ impl Engine {
                     Some("Unhandled".to_string()),
                     Some(("error", kind)),
                     false,
+                    Some(kind.to_string()),
                 )
             }
             Outcome::TimedOut => (
@@ -1038,6 +1121,7 @@ impl Engine {
                 Some("Unhandled".to_string()),
                 Some(("timeout", "Sandbox.Timedout")),
                 false,
+                Some("Sandbox.Timedout".to_string()),
             ),
         };
         if status.is_some_and(|(s, _)| s == "timeout") {
@@ -1064,6 +1148,18 @@ impl Engine {
             duration_ms,
             report.init_ms.is_some(),
         );
+        self.inner.aggregate.record(
+            series(&target.region, c, req.alias.as_deref()),
+            minute_of(archfn_model::time::now_ms()),
+            Observation {
+                duration_us: Some(micros(duration_ms)),
+                init_duration_us: report.init_ms.map(micros),
+                cold,
+                billed_ms: report.billed_ms(),
+                max_memory_mb: report.max_memory_used_mb,
+                error: error_type.as_deref(),
+            },
+        );
         if keep && env.alive() {
             self.put_idle(key, env);
         }
@@ -1084,8 +1180,19 @@ impl Engine {
         payload: Bytes,
         log: String,
         mode: ExecutionMode,
+        error_type: &str,
     ) -> InvokeOutcome {
         let c = &req.target.config;
+        // An init that failed: a cold start that never ran the handler (no duration).
+        self.inner.aggregate.record(
+            series(&req.target.region, c, req.alias.as_deref()),
+            minute_of(archfn_model::time::now_ms()),
+            Observation {
+                cold: true,
+                error: Some(error_type),
+                ..Observation::default()
+            },
+        );
         self.inner.metrics.record(
             crate::metrics::Labels {
                 function: c.name.clone(),

@@ -11,6 +11,7 @@ pub mod arn;
 pub mod function;
 pub mod layer;
 pub mod limits;
+pub mod metrics;
 pub mod runtime;
 pub mod time;
 pub mod validation;

@@ -118,6 +118,7 @@ async fn run_once(control: &Control, engine: &Engine, event: &archfn_store::Asyn
         invoked_arn: inv.invoked_arn,
         payload: bytes::Bytes::from(event.payload.clone()),
         client_context: None,
+        alias: inv.alias,
     };
     match engine.invoke(request).await {
         Ok(outcome) => outcome.function_error.is_none(),

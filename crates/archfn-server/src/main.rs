@@ -17,6 +17,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 mod events;
 mod gc;
 mod listen;
+mod metrics;
 
 /// Serving JSON is allocation-heavy; mimalloc halves the time glibc's allocator takes here.
 #[global_allocator]
@@ -134,6 +135,9 @@ enum Command {
         /// for the host instructions QEMU spends per guest instruction.
         #[arg(long, env = "ARCHFN_EMULATION_CPU_FACTOR", default_value_t = 8)]
         emulation_cpu_factor: u32,
+        /// Days per-minute invocation metrics are kept (`archfn metrics`).
+        #[arg(long, env = "ARCHFN_METRICS_RETENTION_DAYS", default_value_t = 14)]
+        metrics_retention_days: u32,
     },
     /// Install and list runtimes (root file systems per architecture).
     Runtime {
@@ -175,6 +179,27 @@ enum Command {
         #[command(subcommand)]
         command: ImageCommand,
     },
+    /// Print a function's invocation metrics from a server: per version, architecture or
+    /// alias, counts, errors by type, duration percentiles, native or emulated.
+    Metrics {
+        /// Function name.
+        function: String,
+        /// What groups are made of.
+        #[arg(long, default_value = "version", value_parser = ["version", "architecture", "alias"])]
+        by: String,
+        /// Start of the window: an RFC 3339 time, or a duration before now (`15m`, `1h`, `7d`).
+        #[arg(long, default_value = "24h")]
+        since: String,
+        /// End of the window, as `--since` (default: now).
+        #[arg(long)]
+        until: Option<String>,
+        /// The server.
+        #[arg(long, env = "ARCHFN_ENDPOINT", default_value = "http://127.0.0.1:9001")]
+        endpoint: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: MetricsFormat,
+    },
     /// Print a function's log (START/END/REPORT lines and its output).
     Logs {
         /// Function name.
@@ -189,6 +214,14 @@ enum Command {
         #[arg(long, env = "ARCHFN_DATA_DIR", default_value = "./.archfn")]
         data_dir: PathBuf,
     },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum MetricsFormat {
+    /// For people.
+    Text,
+    /// The endpoint's JSON.
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -323,6 +356,7 @@ fn main() -> anyhow::Result<()> {
                 max_environment_pids,
                 cpu_limit,
                 emulation_cpu_factor,
+                metrics_retention_days,
             } => {
                 let runtimes_dir = runtimes_dir.unwrap_or_else(|| data_dir.join("runtimes"));
                 serve(ServeArgs {
@@ -355,8 +389,22 @@ fn main() -> anyhow::Result<()> {
                         CpuLimitArg::Lambda => Some(emulation_cpu_factor),
                         CpuLimitArg::Off => None,
                     },
+                    metrics_retention_days,
                 })
                 .await
+            }
+            Command::Metrics {
+                function,
+                by,
+                since,
+                until,
+                endpoint,
+                format,
+            } => {
+                let json = matches!(format, MetricsFormat::Json);
+                let status =
+                    metrics::print(&endpoint, &function, &by, &since, until.as_deref(), json).await;
+                std::process::exit(status)
             }
             Command::Runtime { command } => runtime_command(command),
             Command::Scan {
@@ -484,6 +532,7 @@ struct ServeArgs {
     max_environment_memory_mb: u64,
     max_environment_pids: u32,
     cpu_limit: Option<u32>,
+    metrics_retention_days: u32,
 }
 
 /// `--cpu-limit`.
@@ -906,7 +955,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     events::spawn(control.clone(), engine.clone(), args.async_retry_delay);
     gc::spawn(control.clone(), engine.clone(), args.gc);
-    let stopping_engine = engine.clone();
+    metrics::spawn(control.clone(), engine.clone(), args.metrics_retention_days);
+    let (metrics_control, stopping_engine) = (control.clone(), engine.clone());
     let state = AppState {
         control,
         engine,
@@ -920,8 +970,6 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("handling SIGTERM")?;
     tracing::info!(listen = %listener.local_addr()?, data_dir = %args.data_dir.display(), "archfn serving the Lambda API");
     listen::serve(
         listener,
@@ -930,17 +978,31 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             max_connections: args.max_connections,
             header_timeout: args.header_timeout,
         },
-        async {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = terminate.recv() => {}
-            }
-        },
+        shutdown_signal(),
     )
     .await;
+    // What was recorded since the last flush, the current minute included, survives.
+    metrics::flush(&metrics_control, &stopping_engine, true).await;
     tracing::info!("stopping: ending execution environments");
     stopping_engine.shutdown();
     Ok(())
+}
+
+/// Completes on Ctrl-C (SIGINT) or SIGTERM.
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+    tracing::info!("shutting down");
 }
 
 /// The public base URL: `--public-url` (an `http://` or `https://` URL with a host and no

@@ -316,6 +316,30 @@ impl<S: MetadataStore> MetadataStore for CachedStore<S> {
     async fn references_code(&self, digest: &str) -> Result<bool, StoreError> {
         self.inner.references_code(digest).await
     }
+
+    // Metrics are not cached: they are read rarely and written in batches.
+    async fn add_metric_buckets(
+        &self,
+        buckets: &[archfn_model::metrics::MinuteBucket],
+    ) -> Result<(), StoreError> {
+        self.inner.add_metric_buckets(buckets).await
+    }
+
+    async fn metric_buckets(
+        &self,
+        region: &str,
+        function: &str,
+        from_minute: i64,
+        to_minute: i64,
+    ) -> Result<Vec<archfn_model::metrics::MinuteBucket>, StoreError> {
+        self.inner
+            .metric_buckets(region, function, from_minute, to_minute)
+            .await
+    }
+
+    async fn prune_metric_buckets(&self, before_minute: i64) -> Result<u64, StoreError> {
+        self.inner.prune_metric_buckets(before_minute).await
+    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 mod cache;
 mod sqlite;
 
+use archfn_model::metrics::MinuteBucket;
 use archfn_model::{AliasRecord, FunctionConfig, FunctionRecord, LayerVersionRecord};
 use async_trait::async_trait;
 
@@ -247,4 +248,18 @@ pub trait MetadataStore: Send + Sync + std::fmt::Debug {
 
     /// Account-wide usage in a region.
     async fn account_usage(&self, region: &str) -> Result<AccountUsage, StoreError>;
+
+    /// Adds invocation metrics to what is stored for their series and minutes (a bucket
+    /// already stored is merged with, not replaced), in one transaction.
+    async fn add_metric_buckets(&self, buckets: &[MinuteBucket]) -> Result<(), StoreError>;
+    /// A function's metric buckets of minutes `from_minute..=to_minute`, by minute.
+    async fn metric_buckets(
+        &self,
+        region: &str,
+        function: &str,
+        from_minute: i64,
+        to_minute: i64,
+    ) -> Result<Vec<MinuteBucket>, StoreError>;
+    /// Deletes the metric buckets of minutes before `before_minute`; returns how many.
+    async fn prune_metric_buckets(&self, before_minute: i64) -> Result<u64, StoreError>;
 }

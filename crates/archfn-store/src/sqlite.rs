@@ -20,6 +20,8 @@ use crate::{
     AccountUsage, AsyncEvent, CodeReferences, Durability, MetadataStore, StoreError, Stored,
 };
 
+mod metrics;
+
 /// Metadata in one SQLite database file.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -664,6 +666,28 @@ impl MetadataStore for SqliteStore {
             total_code_size: get("size")?,
             reserved_concurrency: get("reserved")?,
         })
+    }
+
+    async fn add_metric_buckets(
+        &self,
+        buckets: &[archfn_model::metrics::MinuteBucket],
+    ) -> Result<(), StoreError> {
+        self.add_metrics(buckets).await
+    }
+
+    async fn metric_buckets(
+        &self,
+        region: &str,
+        function: &str,
+        from_minute: i64,
+        to_minute: i64,
+    ) -> Result<Vec<archfn_model::metrics::MinuteBucket>, StoreError> {
+        self.read_metrics(region, function, from_minute, to_minute)
+            .await
+    }
+
+    async fn prune_metric_buckets(&self, before_minute: i64) -> Result<u64, StoreError> {
+        self.prune_metrics(before_minute).await
     }
 }
 

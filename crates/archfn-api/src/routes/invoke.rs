@@ -106,7 +106,7 @@ pub(crate) async fn invoke(
         .resolve_invocation(&ctx.region, &name, q.get("Qualifier").map(String::as_str))
         .await?;
     // A synchronous invocation holds its concurrency slot until it answers.
-    let _admission = state
+    let _admission = match state
         .control
         .admit(
             &ctx.region,
@@ -114,7 +114,18 @@ pub(crate) async fn invoke(
             inv.reserved_concurrency,
             invocation_type == "RequestResponse",
         )
-        .await?;
+        .await
+    {
+        Ok(a) => a,
+        Err(e) => {
+            if matches!(e, archfn_control::ControlError::Throttled { .. }) {
+                state
+                    .engine
+                    .record_throttle(&ctx.region, &inv.config, inv.alias.as_deref());
+            }
+            return Err(e.into());
+        }
+    };
     if invocation_type == "DryRun" {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
@@ -152,6 +163,7 @@ pub(crate) async fn invoke(
             body
         },
         client_context,
+        alias: inv.alias,
     };
     let outcome = state.engine.invoke(request).await?;
     let mut resp = (StatusCode::OK, outcome.payload.clone()).into_response();
