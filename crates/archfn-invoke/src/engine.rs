@@ -334,6 +334,8 @@ impl Engine {
         std::thread::Builder::new()
             .name("archfn-prepare".into())
             .spawn(move || {
+                // Below the cold starts it prepares for: on a busy host it takes their idle time.
+                let _ = archfn_sandbox::ready::set_nice(0, archfn_sandbox::ready::PREPARATION_NICE);
                 let (mut net_warned, mut tmp_warned) = (false, false);
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                     if let Err(e) = network.refill()

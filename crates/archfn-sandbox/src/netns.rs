@@ -300,6 +300,9 @@ pub fn prepare(mode: FunctionNetwork, pid_dir: &std::path::Path) -> io::Result<P
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()?;
+    // pasta carries the function's traffic for as long as the environment lives: it runs at
+    // the ordinary priority, not at that of the thread that prepared it.
+    let _ = crate::ready::set_nice(child.id(), 0);
     prepared.link = Some(child);
     let deadline = Instant::now() + Duration::from_secs(5);
     while !prepared.namespace.has_outside_address()? {

@@ -4,6 +4,24 @@
 use std::io;
 use std::sync::Mutex;
 
+/// The scheduling priority ("nice" value) of the process or thread `id` (0: the calling
+/// thread; on Linux each thread has its own). Preparation runs at a lower priority than the
+/// cold starts it serves, so that on a busy host it takes their idle time rather than theirs.
+#[allow(unsafe_code)]
+pub fn set_nice(id: u32, nice: i32) -> io::Result<()> {
+    // SAFETY: setpriority takes plain integers and touches no memory of ours.
+    let rc = unsafe { nix::libc::setpriority(nix::libc::PRIO_PROCESS, id, nice) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// The nice value of the thread that prepares namespaces and file systems (and of the short
+/// processes it starts).
+pub const PREPARATION_NICE: i32 = 10;
+
 /// A stock of ready `T`s.
 #[derive(Debug)]
 pub struct Ready<T> {
