@@ -771,19 +771,9 @@ async fn scan_function(endpoint: &str, function: &str, target: &str, format: Sca
     if let Some(q) = qualifier {
         url.push_str(&format!("&Qualifier={q}"));
     }
-    let response = match reqwest::get(&url).await {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {url}: {e}");
-            return 2;
-        }
-    };
-    let ok = response.status().is_success();
-    let body = response.text().await.unwrap_or_default();
-    if !ok {
-        eprintln!("error: {body}");
+    let Some(body) = fetch_text(&url).await else {
         return 2;
-    }
+    };
     match archfn_scan::Report::from_json(&body) {
         Ok(r) => {
             emit_report(function, &r, format);
@@ -860,6 +850,25 @@ fn url_secret(data_dir: &Path) -> anyhow::Result<Vec<u8>> {
     .into_bytes();
     std::fs::write(&path, &secret).with_context(|| format!("writing {}", path.display()))?;
     Ok(secret)
+}
+
+/// The body of a successful GET of `url` (archfn's own endpoints, for the CLI); on failure the
+/// reason is printed and `None` returned (the caller exits with status 2).
+async fn fetch_text(url: &str) -> Option<String> {
+    let response = match reqwest::get(url).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {url}: {e}");
+            return None;
+        }
+    };
+    let ok = response.status().is_success();
+    let body = response.text().await.unwrap_or_default();
+    if !ok {
+        eprintln!("error: {body}");
+        return None;
+    }
+    Some(body)
 }
 
 /// A short name for this server, the same across restarts: a hash of its data directory.

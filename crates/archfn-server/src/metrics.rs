@@ -85,19 +85,9 @@ pub(crate) async fn print(
     if let Some(u) = until {
         url.query_pairs_mut().append_pair("until", u);
     }
-    let response = match reqwest::get(url.clone()).await {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {url}: {e}");
-            return 2;
-        }
-    };
-    let ok = response.status().is_success();
-    let body = response.text().await.unwrap_or_default();
-    if !ok {
-        eprintln!("error: {body}");
+    let Some(body) = crate::fetch_text(url.as_str()).await else {
         return 2;
-    }
+    };
     if json {
         println!("{body}");
         return 0;
