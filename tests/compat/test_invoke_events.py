@@ -43,7 +43,9 @@ def fresh_server(runtimes):
     with tempfile.TemporaryDirectory(prefix="archfn-events-") as d:
         s = Server(Path(d) / "data").start()
         yield s
-        s.kill()
+        # SIGTERM: the server ends its environments (a SIGKILLed one leaves the frozen ones to
+        # the next server on this data directory, and this one is deleted).
+        s.stop()
 
 
 def test_failed_event_is_retried_twice(fresh_server):

@@ -172,6 +172,9 @@ struct Inner {
     budget: crate::budget::MemoryBudget,
     /// Set when the server stops: nothing more is prepared.
     stopping: Arc<std::sync::atomic::AtomicBool>,
+    /// The preparation thread, joined at shutdown so that nothing it is making outlives the
+    /// server.
+    preparer: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 /// How many network namespaces are kept prepared for cold starts.
@@ -331,7 +334,7 @@ impl Engine {
         // take them.
         let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stop = stopping.clone();
-        std::thread::Builder::new()
+        let preparer = std::thread::Builder::new()
             .name("archfn-prepare".into())
             .spawn(move || {
                 // Below the cold starts it prepares for: on a busy host it takes their idle time.
@@ -368,6 +371,7 @@ impl Engine {
             inner: Arc::new(Inner {
                 budget,
                 stopping,
+                preparer: Mutex::new(Some(preparer)),
                 confiner,
                 runtimes: RuntimeStore::new(&config.runtimes_dir),
                 logs: Arc::new(FunctionLogs::new(config.work_dir.join("logs"))),
@@ -424,6 +428,12 @@ impl Engine {
             Err(_) => Vec::new(),
         };
         drop(idle);
+        // The preparation thread ends its current round (a pasta it is starting included) and
+        // drops what it holds.
+        let preparer = self.inner.preparer.lock().ok().and_then(|mut p| p.take());
+        if let Some(p) = preparer {
+            let _ = p.join();
+        }
         self.inner.confiner.network.clear();
         if let Some(s) = &self.inner.confiner.scratch {
             s.clear();
