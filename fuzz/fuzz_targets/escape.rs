@@ -1,7 +1,7 @@
 //! Shared by the extraction targets: a fresh place per input, and the check that whatever the
 //! input did stayed beneath the extraction root.
 //!
-//! `<tmp>/victim/file` and `<tmp>/victim/dir/inner` sit beside `<tmp>/work/code`, the root:
+//! `<tmp>/victim/file` and `<tmp>/victim/dir/inner` sit beside `<tmp>/scratch/code`, the root:
 //! a link climbing `../../victim` out of the root reaches them.
 
 use std::path::{Path, PathBuf};
@@ -17,20 +17,20 @@ impl Place {
         std::fs::create_dir_all(top.path().join("victim/dir")).expect("victim");
         std::fs::write(top.path().join("victim/file"), b"precious").expect("victim");
         std::fs::write(top.path().join("victim/dir/inner"), b"precious").expect("victim");
-        std::fs::create_dir(top.path().join("work")).expect("work");
+        std::fs::create_dir(top.path().join("scratch")).expect("scratch");
         Place { top }
     }
 
     /// The extraction root (not created).
     pub fn dest(&self) -> PathBuf {
-        self.top.path().join("work/code")
+        self.top.path().join("scratch/code")
     }
 
     /// Panics unless everything outside the root is as `new` left it.
     pub fn assert_untouched(&self) {
         let top = self.top.path();
-        assert_eq!(names(top), ["victim", "work"], "beside the root");
-        let work = names(&top.join("work"));
+        assert_eq!(names(top), ["scratch", "victim"], "beside the root");
+        let work = names(&top.join("scratch"));
         assert!(
             work.is_empty() || work == ["code"],
             "beside the root: {work:?}"
