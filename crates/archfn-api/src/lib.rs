@@ -48,6 +48,8 @@ pub struct AppState {
     pub public_url: Arc<str>,
     /// Memory all request bodies being read may hold together.
     pub body_budget: BodyBudget,
+    /// Traffic shifts of aliases.
+    pub deployments: archfn_deploy::Deployments,
 }
 
 /// The region (and caller) a request was made in, from its SigV4 credential scope.

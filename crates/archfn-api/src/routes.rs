@@ -1,6 +1,7 @@
 //! Route table: one module per AWS resource group, handlers named after the operations.
 
 mod aliases;
+mod deployments;
 mod functions;
 mod invoke;
 mod layers;
@@ -102,6 +103,19 @@ pub(crate) fn lambda_routes() -> Router<AppState> {
         .route(
             "/archfn/v1/functions/{name}/metrics",
             get(metrics::get_function_metrics),
+        )
+        .route(
+            "/archfn/v1/deployments",
+            get(deployments::list).post(deployments::start),
+        )
+        .route("/archfn/v1/deployments/{id}", get(deployments::get_one))
+        .route(
+            "/archfn/v1/deployments/{id}/stop",
+            axum::routing::post(deployments::stop),
+        )
+        .route(
+            "/archfn/v1/deployments/{id}/rollback",
+            axum::routing::post(deployments::rollback),
         )
         .route("/metrics", get(metrics))
 }

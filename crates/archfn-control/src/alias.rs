@@ -80,7 +80,7 @@ fn check_weights(w: &BTreeMap<String, f64>, errs: &mut ValidationErrors) {
 
 impl Control {
     /// Checks that a routing target exists and obeys Lambda's rules.
-    async fn check_routing(
+    pub(crate) async fn check_routing(
         &self,
         r: &Resolved,
         primary: &str,

@@ -4,7 +4,8 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
 use archfn_model::Architecture;
 use archfn_model::metrics::{Execution, MinuteBucket, MinuteStats, SeriesKey};
@@ -62,6 +63,78 @@ pub(crate) struct Observation<'a> {
 
 type Shard = HashMap<u64, Vec<MinuteBucket>>;
 
+/// What a watch has seen of one version since it was last drained.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WatchedVersion {
+    /// The architecture the version ran on.
+    pub arch: Option<Architecture>,
+    /// Native or emulated.
+    pub execution: Option<Execution>,
+    /// The figures.
+    pub stats: MinuteStats,
+}
+
+/// Invocations through one alias, per version, as they happen (the live traffic a traffic
+/// shift judges); see [`crate::Engine::watch_alias`].
+#[derive(Debug)]
+pub(crate) struct Watch {
+    region: String,
+    function: String,
+    alias: String,
+    seen: Mutex<HashMap<String, WatchedVersion>>,
+}
+
+impl Watch {
+    fn matches(&self, series: &Series<'_>) -> bool {
+        series.alias == Some(self.alias.as_str())
+            && series.function == self.function
+            && series.region == self.region
+    }
+
+    fn with_version(&self, series: &Series<'_>, f: impl FnOnce(&mut MinuteStats)) {
+        let Ok(mut seen) = self.seen.lock() else {
+            return;
+        };
+        let v = match seen.get_mut(series.version) {
+            Some(v) => v,
+            None => seen.entry(series.version.to_string()).or_default(),
+        };
+        v.arch = Some(series.arch);
+        v.execution = Some(series.execution);
+        f(&mut v.stats);
+    }
+
+    /// What was seen since the last call, per version.
+    pub(crate) fn drain(&self) -> HashMap<String, WatchedVersion> {
+        self.seen
+            .lock()
+            .map(|mut s| std::mem::take(&mut *s))
+            .unwrap_or_default()
+    }
+}
+
+/// Adds one observation to `s`.
+fn apply(s: &mut MinuteStats, o: &Observation<'_>) {
+    s.invocations += 1;
+    s.cold_starts += u64::from(o.cold);
+    if let Some(d) = o.duration_us {
+        s.duration_us.record(d);
+    }
+    if let Some(d) = o.init_duration_us {
+        s.init_duration_us.record(d);
+    }
+    s.billed_ms = s.billed_ms.saturating_add(o.billed_ms);
+    s.max_memory_mb = s.max_memory_mb.max(o.max_memory_mb);
+    if let Some(e) = o.error {
+        match s.errors.get_mut(e) {
+            Some(n) => *n += 1,
+            None => {
+                s.errors.insert(e.to_string(), 1);
+            }
+        }
+    }
+}
+
 /// Buckets being recorded, and finished ones not yet stored.
 #[derive(Debug)]
 pub(crate) struct Aggregate {
@@ -72,6 +145,10 @@ pub(crate) struct Aggregate {
     /// Held for writing while a flush stores buckets, for reading while a reader combines
     /// what is in memory with what is stored: no reader sees a bucket twice or not at all.
     flush: tokio::sync::RwLock<()>,
+    /// Live watches of aliases; `watching` is their number, so that recording without any
+    /// costs one atomic load.
+    watches: RwLock<Vec<Arc<Watch>>>,
+    watching: AtomicUsize,
 }
 
 impl Default for Aggregate {
@@ -81,6 +158,8 @@ impl Default for Aggregate {
             hasher: RandomState::new(),
             flushing: Mutex::default(),
             flush: tokio::sync::RwLock::new(()),
+            watches: RwLock::default(),
+            watching: AtomicUsize::new(0),
         }
     }
 }
@@ -129,31 +208,48 @@ impl Aggregate {
 
     /// Records an invocation that ran (or failed to initialize) in `minute`.
     pub(crate) fn record(&self, series: Series<'_>, minute: i64, o: Observation<'_>) {
-        self.with_bucket(series, minute, |s| {
-            s.invocations += 1;
-            s.cold_starts += u64::from(o.cold);
-            if let Some(d) = o.duration_us {
-                s.duration_us.record(d);
-            }
-            if let Some(d) = o.init_duration_us {
-                s.init_duration_us.record(d);
-            }
-            s.billed_ms = s.billed_ms.saturating_add(o.billed_ms);
-            s.max_memory_mb = s.max_memory_mb.max(o.max_memory_mb);
-            if let Some(e) = o.error {
-                match s.errors.get_mut(e) {
-                    Some(n) => *n += 1,
-                    None => {
-                        s.errors.insert(e.to_string(), 1);
-                    }
-                }
-            }
-        });
+        self.with_bucket(series, minute, |s| apply(s, &o));
+        self.each_watch(&series, |w| w.with_version(&series, |s| apply(s, &o)));
     }
 
     /// Records a throttled invocation in `minute`.
     pub(crate) fn throttle(&self, series: Series<'_>, minute: i64) {
         self.with_bucket(series, minute, |s| s.throttles += 1);
+        self.each_watch(&series, |w| w.with_version(&series, |s| s.throttles += 1));
+    }
+
+    fn each_watch(&self, series: &Series<'_>, f: impl Fn(&Watch)) {
+        if series.alias.is_none() || self.watching.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        if let Ok(watches) = self.watches.read() {
+            for w in watches.iter().filter(|w| w.matches(series)) {
+                f(w);
+            }
+        }
+    }
+
+    /// Starts watching invocations of `function` through `alias`.
+    pub(crate) fn watch(&self, region: &str, function: &str, alias: &str) -> Arc<Watch> {
+        let w = Arc::new(Watch {
+            region: region.to_string(),
+            function: function.to_string(),
+            alias: alias.to_string(),
+            seen: Mutex::default(),
+        });
+        if let Ok(mut watches) = self.watches.write() {
+            watches.push(w.clone());
+            self.watching.store(watches.len(), Ordering::Relaxed);
+        }
+        w
+    }
+
+    /// Stops a watch.
+    pub(crate) fn unwatch(&self, watch: &Arc<Watch>) {
+        if let Ok(mut watches) = self.watches.write() {
+            watches.retain(|w| !Arc::ptr_eq(w, watch));
+            self.watching.store(watches.len(), Ordering::Relaxed);
+        }
     }
 
     /// Moves buckets of minutes before `before_minute` (every bucket when `None`) out of the

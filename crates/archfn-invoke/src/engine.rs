@@ -472,6 +472,16 @@ impl Engine {
             .throttle(series, minute_of(archfn_model::time::now_ms()));
     }
 
+    /// Starts watching invocations of `function` through `alias` as they happen, per version
+    /// (throttles included), until the returned watch is dropped. A traffic shift judges its
+    /// live traffic with it.
+    pub fn watch_alias(&self, region: &str, function: &str, alias: &str) -> AliasWatch {
+        AliasWatch {
+            watch: self.inner.aggregate.watch(region, function, alias),
+            engine: self.clone(),
+        }
+    }
+
     /// Hands the per-minute metrics of finished minutes (or of every minute, including the
     /// current one, when `everything`: at shutdown) to `write`, which stores them. Buckets it
     /// fails to store are offered again on the next call. Returns how many were stored.
@@ -1340,5 +1350,25 @@ mod tests {
         assert_eq!(cpu_millicores(128, ExecutionMode::Native, 8), 72);
         assert_eq!(cpu_millicores(128, ExecutionMode::Emulated, 8), 576);
         assert_eq!(cpu_millicores(10240, ExecutionMode::Native, 8), 5788);
+    }
+}
+
+/// A live watch of one alias's invocations (see [`Engine::watch_alias`]); it ends when dropped.
+#[derive(Debug)]
+pub struct AliasWatch {
+    watch: std::sync::Arc<crate::aggregate::Watch>,
+    engine: Engine,
+}
+
+impl AliasWatch {
+    /// What was seen since the last call (or since the watch began), per version.
+    pub fn drain(&self) -> HashMap<String, crate::aggregate::WatchedVersion> {
+        self.watch.drain()
+    }
+}
+
+impl Drop for AliasWatch {
+    fn drop(&mut self) {
+        self.engine.inner.aggregate.unwatch(&self.watch);
     }
 }

@@ -17,7 +17,9 @@ mod metrics;
 pub mod runtime_api;
 mod telemetry;
 
+pub use aggregate::WatchedVersion;
 pub use archfn_sandbox::ExecutionMode;
 pub use engine::{
-    Engine, EngineConfig, InvokeError, InvokeOutcome, InvokeRequest, Target, function_log_path,
+    AliasWatch, Engine, EngineConfig, InvokeError, InvokeOutcome, InvokeRequest, Target,
+    function_log_path,
 };

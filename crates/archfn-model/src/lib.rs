@@ -8,6 +8,7 @@
 
 pub mod architecture;
 pub mod arn;
+pub mod deployment;
 pub mod function;
 pub mod layer;
 pub mod limits;

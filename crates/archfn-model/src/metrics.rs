@@ -238,7 +238,10 @@ fn get_varint(bytes: &mut &[u8]) -> Result<u64, MetricsDecodeError> {
 }
 
 /// Whether a series ran natively or under QEMU.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Execution {
     /// On the host's own ISA.
     Native,

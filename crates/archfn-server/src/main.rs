@@ -18,6 +18,7 @@ mod events;
 mod gc;
 mod listen;
 mod metrics;
+mod shift;
 
 /// Serving JSON is allocation-heavy; mimalloc halves the time glibc's allocator takes here.
 #[global_allocator]
@@ -138,6 +139,11 @@ enum Command {
         /// Days per-minute invocation metrics are kept (`archfn metrics`).
         #[arg(long, env = "ARCHFN_METRICS_RETENTION_DAYS", default_value_t = 14)]
         metrics_retention_days: u32,
+        /// A price file to use instead of the embedded one (the format of
+        /// `crates/archfn-pricing/data/lambda-prices.json`), for traffic shifts' and
+        /// comparisons' costs.
+        #[arg(long, env = "ARCHFN_PRICES")]
+        prices: Option<PathBuf>,
     },
     /// Install and list runtimes (root file systems per architecture).
     Runtime {
@@ -200,6 +206,10 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: MetricsFormat,
     },
+    /// Shift an alias's traffic to a version gradually, with guardrails and rollback, as
+    /// CodeDeploy does (`archfn shift FUNCTION --alias live --to 7`); `status`, `stop`,
+    /// `rollback` act on a shift by id.
+    Shift(shift::ShiftCommand),
     /// Print a function's log (START/END/REPORT lines and its output).
     Logs {
         /// Function name.
@@ -357,6 +367,7 @@ fn main() -> anyhow::Result<()> {
                 cpu_limit,
                 emulation_cpu_factor,
                 metrics_retention_days,
+                prices,
             } => {
                 let runtimes_dir = runtimes_dir.unwrap_or_else(|| data_dir.join("runtimes"));
                 serve(ServeArgs {
@@ -390,6 +401,7 @@ fn main() -> anyhow::Result<()> {
                         CpuLimitArg::Off => None,
                     },
                     metrics_retention_days,
+                    prices,
                 })
                 .await
             }
@@ -406,6 +418,7 @@ fn main() -> anyhow::Result<()> {
                     metrics::print(&endpoint, &function, &by, &since, until.as_deref(), json).await;
                 std::process::exit(status)
             }
+            Command::Shift(cmd) => std::process::exit(shift::run(cmd).await),
             Command::Runtime { command } => runtime_command(command),
             Command::Scan {
                 paths,
@@ -533,6 +546,7 @@ struct ServeArgs {
     max_environment_pids: u32,
     cpu_limit: Option<u32>,
     metrics_retention_days: u32,
+    prices: Option<PathBuf>,
 }
 
 /// `--cpu-limit`.
@@ -966,7 +980,24 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     gc::spawn(control.clone(), engine.clone(), args.gc);
     metrics::spawn(control.clone(), engine.clone(), args.metrics_retention_days);
     let (metrics_control, stopping_engine) = (control.clone(), engine.clone());
+    let prices = match &args.prices {
+        Some(path) => archfn_pricing::PriceBook::load(path)
+            .with_context(|| format!("reading prices from {}", path.display()))?,
+        None => archfn_pricing::PriceBook::embedded().context("the embedded price file")?,
+    };
+    let deployments = archfn_deploy::Deployments::new(
+        control.clone(),
+        engine.clone(),
+        Arc::new(prices),
+        archfn_deploy::Cadence::default(),
+    );
+    match deployments.resume_all().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(shifts = n, "resumed traffic shifts in progress"),
+        Err(e) => tracing::warn!(error = %e, "reading traffic shifts in progress"),
+    }
     let state = AppState {
+        deployments,
         control,
         engine,
         auth: Arc::new(auth),

@@ -340,6 +340,36 @@ impl<S: MetadataStore> MetadataStore for CachedStore<S> {
     async fn prune_metric_buckets(&self, before_minute: i64) -> Result<u64, StoreError> {
         self.inner.prune_metric_buckets(before_minute).await
     }
+
+    // Traffic shifts are not cached: their runner reads and writes them itself.
+    async fn create_deployment(
+        &self,
+        d: &archfn_model::deployment::DeploymentRecord,
+    ) -> Result<(), StoreError> {
+        self.inner.create_deployment(d).await
+    }
+
+    async fn put_deployment(
+        &self,
+        d: &archfn_model::deployment::DeploymentRecord,
+        etag: i64,
+    ) -> Result<i64, StoreError> {
+        self.inner.put_deployment(d, etag).await
+    }
+
+    async fn get_deployment(
+        &self,
+        id: &str,
+    ) -> Result<Option<Stored<archfn_model::deployment::DeploymentRecord>>, StoreError> {
+        self.inner.get_deployment(id).await
+    }
+
+    async fn list_deployments(
+        &self,
+        filter: &crate::DeploymentFilter<'_>,
+    ) -> Result<Vec<Stored<archfn_model::deployment::DeploymentRecord>>, StoreError> {
+        self.inner.list_deployments(filter).await
+    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 mod cache;
 mod sqlite;
 
+use archfn_model::deployment::DeploymentRecord;
 use archfn_model::metrics::MinuteBucket;
 use archfn_model::{AliasRecord, FunctionConfig, FunctionRecord, LayerVersionRecord};
 use async_trait::async_trait;
@@ -51,6 +52,21 @@ pub enum Durability {
     /// On disk with the next synced write (or a checkpoint): for state that can be recomputed
     /// after a crash, such as the outcome of a preparation, which is redone at start.
     Deferred,
+}
+
+/// Which traffic shifts to list.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DeploymentFilter<'a> {
+    /// Only this region's.
+    pub region: Option<&'a str>,
+    /// Only this function's.
+    pub function: Option<&'a str>,
+    /// Only this alias's.
+    pub alias: Option<&'a str>,
+    /// Only those in progress.
+    pub active_only: bool,
+    /// At most this many, newest first.
+    pub limit: usize,
 }
 
 /// An asynchronous invocation waiting to run (or to run again).
@@ -262,4 +278,19 @@ pub trait MetadataStore: Send + Sync + std::fmt::Debug {
     ) -> Result<Vec<MinuteBucket>, StoreError>;
     /// Deletes the metric buckets of minutes before `before_minute`; returns how many.
     async fn prune_metric_buckets(&self, before_minute: i64) -> Result<u64, StoreError>;
+
+    /// Records a new traffic shift; `AlreadyExists` when one is in progress on its alias.
+    async fn create_deployment(&self, d: &DeploymentRecord) -> Result<(), StoreError>;
+    /// Writes a shift if its etag is still `etag`; returns the new etag.
+    async fn put_deployment(&self, d: &DeploymentRecord, etag: i64) -> Result<i64, StoreError>;
+    /// A shift by id.
+    async fn get_deployment(
+        &self,
+        id: &str,
+    ) -> Result<Option<Stored<DeploymentRecord>>, StoreError>;
+    /// Shifts matching `filter`, newest first.
+    async fn list_deployments(
+        &self,
+        filter: &DeploymentFilter<'_>,
+    ) -> Result<Vec<Stored<DeploymentRecord>>, StoreError>;
 }

@@ -20,6 +20,7 @@ use crate::{
     AccountUsage, AsyncEvent, CodeReferences, Durability, MetadataStore, StoreError, Stored,
 };
 
+mod deployments;
 mod metrics;
 
 /// Metadata in one SQLite database file.
@@ -688,6 +689,35 @@ impl MetadataStore for SqliteStore {
 
     async fn prune_metric_buckets(&self, before_minute: i64) -> Result<u64, StoreError> {
         self.prune_metrics(before_minute).await
+    }
+
+    async fn create_deployment(
+        &self,
+        d: &archfn_model::deployment::DeploymentRecord,
+    ) -> Result<(), StoreError> {
+        self.insert_deployment(d).await
+    }
+
+    async fn put_deployment(
+        &self,
+        d: &archfn_model::deployment::DeploymentRecord,
+        etag: i64,
+    ) -> Result<i64, StoreError> {
+        self.update_deployment(d, etag).await
+    }
+
+    async fn get_deployment(
+        &self,
+        id: &str,
+    ) -> Result<Option<Stored<archfn_model::deployment::DeploymentRecord>>, StoreError> {
+        self.read_deployment(id).await
+    }
+
+    async fn list_deployments(
+        &self,
+        filter: &crate::DeploymentFilter<'_>,
+    ) -> Result<Vec<Stored<archfn_model::deployment::DeploymentRecord>>, StoreError> {
+        self.find_deployments(filter).await
     }
 }
 
