@@ -171,8 +171,8 @@ impl Control {
         arn: &str,
         text: &str,
     ) -> Result<String, ControlError> {
-        let fref = self.parse_function_ref(region, text)?;
         let (function, qualifier) = if text.contains(':') {
+            let fref = self.parse_function_ref(region, text)?;
             (fref.name, fref.qualifier)
         } else {
             (name.to_string(), Some(text.to_string()))

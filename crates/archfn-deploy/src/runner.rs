@@ -8,7 +8,7 @@ use std::time::Duration;
 use archfn_control::{Control, ControlError};
 use archfn_invoke::Engine;
 use archfn_model::deployment::{
-    DeploymentRecord, DeploymentStatus, Phase, StepRecord, Verdict, judge,
+    DeploymentRecord, DeploymentStatus, Phase, StepRecord, Verdict, judge, latency_note,
 };
 use archfn_pricing::PriceBook;
 use tokio::sync::watch;
@@ -345,6 +345,12 @@ impl Runner {
             if let Some((status, why)) = self.command() {
                 return self.begin_rollback(d, etag, status, why).await;
             }
+            let note = match (old.execution, new.execution) {
+                (Some(o), Some(n)) if o != n => {
+                    Some(latency_note(&d.from_version, o, &d.to_version, n))
+                }
+                _ => None,
+            };
             let verdict = judge(
                 &d.guardrails,
                 &d.from_version,
@@ -352,6 +358,7 @@ impl Runner {
                 &d.to_version,
                 &new.stats,
                 at_end,
+                note.is_none(),
             );
             match verdict {
                 Verdict::Breached(why) => {
@@ -368,7 +375,10 @@ impl Runner {
                     }
                 }
                 Verdict::Healthy => {
-                    d.steps[i].verdict = Some("healthy".into());
+                    d.steps[i].verdict = Some(match &note {
+                        Some(n) => format!("healthy; {n}"),
+                        None => "healthy".into(),
+                    });
                     return self.next_step(d, etag, i).await;
                 }
                 Verdict::NotJudged(why) => {

@@ -501,8 +501,25 @@ pub enum Verdict {
     Breached(String),
 }
 
+/// Why the p99 guardrail was not applied when the versions ran in different execution modes.
+pub fn latency_note(
+    old_version: &str,
+    old: Execution,
+    new_version: &str,
+    new: Execution,
+) -> String {
+    format!(
+        "p99 not compared: version {new_version} ran {} and version {old_version} {}; emulated latency is QEMU's, not the real processor's, so the latency verdict needs a host (or worker) of the emulated version's architecture",
+        new.as_str(),
+        old.as_str()
+    )
+}
+
 /// Judges the new version against the old one on a step's live traffic. Mid-step (`at_end`
 /// false) only a breach is reported; at the step's end, also that it could not be judged.
+/// `comparable_latency` is false when one version ran emulated and the other natively: QEMU's
+/// latency says nothing of the real processor's, so the p99 guardrail is not applied then
+/// (see [`latency_note`]).
 pub fn judge(
     g: &Guardrails,
     old_version: &str,
@@ -510,6 +527,7 @@ pub fn judge(
     new_version: &str,
     new: &MinuteStats,
     at_end: bool,
+    comparable_latency: bool,
 ) -> Verdict {
     if new.invocations >= g.min_invocations {
         let errors = new.error_count();
@@ -522,7 +540,7 @@ pub fn judge(
                 g.max_error_rate * 100.0
             ));
         }
-        if old.invocations >= g.min_invocations {
+        if comparable_latency && old.invocations >= g.min_invocations {
             let p99 = |s: &MinuteStats| s.duration_us.quantile(0.99);
             if let (Some(n), Some(o)) = (p99(new), p99(old)) {
                 let ratio = n as f64 / (o.max(1)) as f64;
@@ -633,24 +651,33 @@ mod tests {
         };
         let old = stats(20, 0, 10_000);
         assert_eq!(
-            judge(&g, "1", &old, "2", &stats(20, 1, 10_000), true),
+            judge(&g, "1", &old, "2", &stats(20, 1, 10_000), true, true),
             Verdict::Healthy
         );
-        match judge(&g, "1", &old, "2", &stats(20, 2, 10_000), false) {
+        match judge(&g, "1", &old, "2", &stats(20, 2, 10_000), false, true) {
             Verdict::Breached(m) => assert!(m.contains("10.0% (2 of 20"), "{m}"),
             v => panic!("{v:?}"),
         }
-        match judge(&g, "1", &old, "2", &stats(20, 0, 20_000), false) {
+        match judge(&g, "1", &old, "2", &stats(20, 0, 20_000), false, true) {
             Verdict::Breached(m) => assert!(m.contains("2.00x"), "{m}"),
             v => panic!("{v:?}"),
         }
-        // Too little traffic: nothing breached mid-step, not judged at the end.
+        // Emulated against native: latency is not evidence, errors still are.
         assert_eq!(
-            judge(&g, "1", &old, "2", &stats(5, 5, 10_000), false),
+            judge(&g, "1", &old, "2", &stats(20, 0, 20_000), true, false),
             Verdict::Healthy
         );
         assert!(matches!(
-            judge(&g, "1", &old, "2", &stats(5, 0, 10_000), true),
+            judge(&g, "1", &old, "2", &stats(20, 2, 20_000), false, false),
+            Verdict::Breached(_)
+        ));
+        // Too little traffic: nothing breached mid-step, not judged at the end.
+        assert_eq!(
+            judge(&g, "1", &old, "2", &stats(5, 5, 10_000), false, true),
+            Verdict::Healthy
+        );
+        assert!(matches!(
+            judge(&g, "1", &old, "2", &stats(5, 0, 10_000), true, true),
             Verdict::NotJudged(_)
         ));
         // The p99 ratio needs the old version's traffic too.
@@ -661,6 +688,7 @@ mod tests {
                 &stats(3, 0, 1_000),
                 "2",
                 &stats(20, 0, 90_000),
+                true,
                 true
             ),
             Verdict::Healthy
