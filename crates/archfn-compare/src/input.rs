@@ -138,7 +138,6 @@ pub struct ConfigurationRun {
     /// EphemeralStorage size, MB (512 unless configured).
     pub ephemeral_storage_mb: u32,
     /// Whether it ran natively or under QEMU (`native` or `emulated`).
-    #[serde(with = "crate::execution_serde")]
     pub execution: Execution,
     /// What `archfn migrate` changed in the package for this architecture, as free text
     /// lines; `None` when the package is the same.

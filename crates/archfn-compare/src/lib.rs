@@ -46,7 +46,6 @@
 
 mod equivalence;
 mod error;
-mod execution_serde;
 mod input;
 mod recommend;
 mod render;

@@ -62,7 +62,6 @@ pub struct ConfigurationReport {
     /// EphemeralStorage size, MB.
     pub ephemeral_storage_mb: u32,
     /// `native` or `emulated`.
-    #[serde(with = "crate::execution_serde")]
     pub execution: Execution,
     /// True when it ran under QEMU: its latencies (and the costs computed from them) are
     /// QEMU's, not those of a processor of its architecture.
