@@ -28,6 +28,8 @@ if [ "$want_test" = 1 ]; then
   command -v ip >/dev/null || need_apt+=(iproute2)
   # Image tests push images through archfn's registry API as `docker push` would.
   command -v skopeo >/dev/null || need_apt+=(skopeo)
+  # Comparison tests render the HTML report in a headless browser.
+  command -v chromium >/dev/null || need_apt+=(chromium)
   # Scanner and migration tests: npm fetches real platform packages.
   command -v npm >/dev/null || need_apt+=(npm)
   # Scanner tests fetch Debian binaries of both architectures with apt-get download.

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import RUNTIMES_DIR, Server, archfn_bin, make_zip, unique, wait_updated
+from conftest import Server, archfn_bin, make_zip, unique, wait_updated
 
 PY = """
 def handler(event, context):
@@ -20,15 +20,8 @@ def handler(event, context):
 """
 
 
-def require_runtimes():
-    for arch in ("x86_64", "arm64"):
-        if not (RUNTIMES_DIR / "python3.11" / arch / "rootfs").is_dir():
-            pytest.skip(f"python3.11 ({arch}) is not installed under {RUNTIMES_DIR}")
-
-
 @pytest.fixture(scope="module")
-def srv():
-    require_runtimes()
+def srv(runtimes):
     with tempfile.TemporaryDirectory(prefix="archfn-metrics-") as d:
         s = Server(Path(d) / "data").start()
         yield s

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROLE, RUNTIMES_DIR, Server, archfn_bin, make_zip, unique, wait_updated
+from conftest import ROLE, Server, archfn_bin, make_zip, unique, wait_updated
 
 GOOD = """
 import os, platform
@@ -41,15 +41,8 @@ def handler(event, context):
 """
 
 
-def require_runtimes():
-    for arch in ("x86_64", "arm64"):
-        if not (RUNTIMES_DIR / "python3.11" / arch / "rootfs").is_dir():
-            pytest.skip(f"python3.11 ({arch}) is not installed under {RUNTIMES_DIR}")
-
-
 @pytest.fixture(scope="module")
-def srv():
-    require_runtimes()
+def srv(runtimes):
     with tempfile.TemporaryDirectory(prefix="archfn-shift-") as d:
         s = Server(Path(d) / "data").start()
         yield s
@@ -298,8 +291,7 @@ def test_bad_shifts_get_lambda_errors(srv):
     assert api(srv, "POST", f"/archfn/v1/deployments/{first['id']}/stop")[0] == 200
 
 
-def test_a_shift_survives_the_server_being_killed_mid_step(tmp_path):
-    require_runtimes()
+def test_a_shift_survives_the_server_being_killed_mid_step(runtimes, tmp_path):
     server = Server(tmp_path / "data").start()
     try:
         lam = server.client()

@@ -50,6 +50,8 @@ pub struct AppState {
     pub body_budget: BodyBudget,
     /// Traffic shifts of aliases.
     pub deployments: archfn_deploy::Deployments,
+    /// Comparisons of a function's configurations.
+    pub comparisons: archfn_compare_runner::Comparisons,
 }
 
 /// The region (and caller) a request was made in, from its SigV4 credential scope.

@@ -1,6 +1,7 @@
 //! Route table: one module per AWS resource group, handlers named after the operations.
 
 mod aliases;
+mod comparisons;
 mod deployments;
 mod functions;
 mod invoke;
@@ -109,6 +110,15 @@ pub(crate) fn lambda_routes() -> Router<AppState> {
             get(deployments::list).post(deployments::start),
         )
         .route("/archfn/v1/deployments/{id}", get(deployments::get_one))
+        .route(
+            "/archfn/v1/functions/{name}/comparisons",
+            axum::routing::post(comparisons::start),
+        )
+        .route("/archfn/v1/comparisons/{id}", get(comparisons::get_one))
+        .route(
+            "/archfn/v1/comparisons/{id}/report",
+            get(comparisons::report),
+        )
         .route(
             "/archfn/v1/deployments/{id}/stop",
             axum::routing::post(deployments::stop),

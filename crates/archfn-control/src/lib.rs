@@ -24,6 +24,7 @@ pub mod registry;
 #[cfg(test)]
 mod testing;
 mod validate;
+mod variant;
 mod version;
 
 use std::path::PathBuf;
@@ -36,6 +37,7 @@ pub use account::AccountSettings;
 pub use alias::AliasView;
 pub use concurrency::Admission;
 pub use deployment::ShiftInput;
+pub use variant::VariantInput;
 pub use error::ControlError;
 pub use function::{FunctionDetails, FunctionView};
 pub use gc::GcReport;

@@ -34,12 +34,37 @@ impl Control {
                     ControlError::Internal(format!("the image could not be scanned: {e}"))
                 });
         }
+        let code = if config.code.digest.is_empty() {
+            None
+        } else {
+            Some(self.inner.blobs.get(&config.code.digest).await?)
+        };
+        self.scan_package(&config, code, target).await
+    }
+
+    /// Scans `zip` as if it were `name`'s `$LATEST` package (with `$LATEST`'s layers and
+    /// runtime) for `target`: whether a rebuilt package will run there.
+    pub async fn readiness_of_package(
+        &self,
+        region: &str,
+        name: &str,
+        zip: bytes::Bytes,
+        target: Architecture,
+    ) -> Result<Report, ControlError> {
+        let r = self.resolve(region, name, None).await?;
+        let config = r.stored.value.latest.clone();
+        self.scan_package(&config, Some(zip), target).await
+    }
+
+    async fn scan_package(
+        &self,
+        config: &archfn_model::FunctionConfig,
+        code: Option<bytes::Bytes>,
+        target: Architecture,
+    ) -> Result<Report, ControlError> {
         let mut archives = Vec::new();
-        if !config.code.digest.is_empty() {
-            archives.push((
-                String::new(),
-                self.inner.blobs.get(&config.code.digest).await?,
-            ));
+        if let Some(zip) = code {
+            archives.push((String::new(), zip));
         }
         for layer in &config.layers {
             archives.push((

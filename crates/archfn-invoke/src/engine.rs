@@ -108,6 +108,25 @@ pub struct InvokeOutcome {
     pub log: String,
     /// Native or emulated.
     pub mode: ExecutionMode,
+    /// What the REPORT line says, for callers that measure (`archfn compare`).
+    pub figures: InvocationFigures,
+}
+
+/// An invocation's measured figures, as its REPORT line gives them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InvocationFigures {
+    /// `Duration`, milliseconds (0 when the init failed and the handler never ran).
+    pub duration_ms: f64,
+    /// `Billed Duration`, milliseconds.
+    pub billed_ms: u64,
+    /// `Max Memory Used`, MB.
+    pub max_memory_used_mb: u64,
+    /// `Init Duration` of a cold start, milliseconds.
+    pub init_ms: Option<f64>,
+    /// It started a new execution environment.
+    pub cold: bool,
+    /// The function error's type (`Runtime.ExitError`, the handler's exception…).
+    pub error_type: Option<String>,
 }
 
 impl InvokeOutcome {
@@ -518,6 +537,30 @@ impl Engine {
             .lock()
             .map(|m| m.values().map(Vec::len).sum())
             .unwrap_or(0)
+    }
+
+    /// Ends the idle environments of version `version` of `function`, so that its next
+    /// invocation is a cold start (`archfn compare` measures cold starts this way). Returns
+    /// how many ended.
+    pub fn end_idle(&self, region: &str, function: &str, version: &str) -> usize {
+        let ended: Vec<Environment> = match self.inner.idle.lock() {
+            Ok(mut idle) => {
+                let keys: Vec<PoolKey> = idle
+                    .keys()
+                    .filter(|k| k.0 == region && k.1 == function && k.2 == version)
+                    .cloned()
+                    .collect();
+                keys.iter()
+                    .filter_map(|k| idle.remove(k))
+                    .flatten()
+                    .collect()
+            }
+            Err(_) => Vec::new(),
+        };
+        // Dropped outside the lock.
+        let n = ended.len();
+        drop(ended);
+        n
     }
 
     fn take_idle(&self, key: &PoolKey) -> Option<Environment> {
@@ -1192,6 +1235,14 @@ impl Engine {
             function_error,
             log,
             mode,
+            figures: InvocationFigures {
+                duration_ms,
+                billed_ms: report.billed_ms(),
+                max_memory_used_mb: report.max_memory_used_mb,
+                init_ms: report.init_ms,
+                cold,
+                error_type,
+            },
         })
     }
 
@@ -1233,6 +1284,11 @@ impl Engine {
             function_error: Some("Unhandled".into()),
             log,
             mode,
+            figures: InvocationFigures {
+                cold: true,
+                error_type: Some(error_type.to_string()),
+                ..InvocationFigures::default()
+            },
         }
     }
 }

@@ -46,6 +46,8 @@ const PROVIDED_PACKAGES: &[&str] = &["libc6", "bash", "coreutils", "grep", "sed"
 /// Runtimes archfn can build. Only where Debian's interpreter has the major.minor of the
 /// Lambda identifier. Language runtimes carry bash (as `/bin/sh`) and coreutils, as Lambda's
 /// managed runtimes do: `subprocess` with a shell, and `AWS_LAMBDA_EXEC_WRAPPER` scripts, work.
+/// Python runtimes carry libstdc++ as Lambda's images do: manylinux wheels with C++ inside
+/// (numpy's x86_64 build among them) link it and expect the system to provide it.
 pub static RECIPES: &[Recipe] = &[
     Recipe {
         runtime: "python3.11",
@@ -55,6 +57,7 @@ pub static RECIPES: &[Recipe] = &[
             "libpython3.11-stdlib",
             "bash",
             "coreutils",
+            "libstdc++6",
         ],
         kind: RuntimeKind::Python,
         interpreter: "/usr/bin/python3.11",
@@ -67,6 +70,7 @@ pub static RECIPES: &[Recipe] = &[
             "libpython3.13-stdlib",
             "bash",
             "coreutils",
+            "libstdc++6",
         ],
         kind: RuntimeKind::Python,
         interpreter: "/usr/bin/python3.13",

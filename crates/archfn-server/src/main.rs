@@ -17,6 +17,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 mod events;
 mod gc;
 mod listen;
+mod compare;
 mod metrics;
 mod shift;
 
@@ -144,6 +145,13 @@ enum Command {
         /// comparisons' costs.
         #[arg(long, env = "ARCHFN_PRICES")]
         prices: Option<PathBuf>,
+        /// The Python interpreter whose pip fetches wheels when a comparison rebuilds a
+        /// package for the other architecture.
+        #[arg(long, env = "ARCHFN_PYTHON", default_value = "python3")]
+        python: String,
+        /// The npm command, for the same.
+        #[arg(long, env = "ARCHFN_NPM", default_value = "npm")]
+        npm: String,
     },
     /// Install and list runtimes (root file systems per architecture).
     Runtime {
@@ -210,6 +218,10 @@ enum Command {
     /// CodeDeploy does (`archfn shift FUNCTION --alias live --to 7`); `status`, `stop`,
     /// `rollback` act on a shift by id.
     Shift(shift::ShiftCommand),
+    /// Compare a function's configurations (x86_64 and arm64, memory sizes) side by side:
+    /// equivalent answers, latency (native or emulated, said so), memory, cost at Lambda's
+    /// prices, and a recommendation.
+    Compare(compare::CompareArgs),
     /// Print a function's log (START/END/REPORT lines and its output).
     Logs {
         /// Function name.
@@ -368,6 +380,8 @@ fn main() -> anyhow::Result<()> {
                 emulation_cpu_factor,
                 metrics_retention_days,
                 prices,
+                python,
+                npm,
             } => {
                 let runtimes_dir = runtimes_dir.unwrap_or_else(|| data_dir.join("runtimes"));
                 serve(ServeArgs {
@@ -402,6 +416,7 @@ fn main() -> anyhow::Result<()> {
                     },
                     metrics_retention_days,
                     prices,
+                    migrate_tools: archfn_compare_runner::MigrateTools { python, npm },
                 })
                 .await
             }
@@ -419,6 +434,7 @@ fn main() -> anyhow::Result<()> {
                 std::process::exit(status)
             }
             Command::Shift(cmd) => std::process::exit(shift::run(cmd).await),
+            Command::Compare(args) => std::process::exit(compare::run(args).await),
             Command::Runtime { command } => runtime_command(command),
             Command::Scan {
                 paths,
@@ -547,6 +563,7 @@ struct ServeArgs {
     cpu_limit: Option<u32>,
     metrics_retention_days: u32,
     prices: Option<PathBuf>,
+    migrate_tools: archfn_compare_runner::MigrateTools,
 }
 
 /// `--cpu-limit`.
@@ -985,11 +1002,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .with_context(|| format!("reading prices from {}", path.display()))?,
         None => archfn_pricing::PriceBook::embedded().context("the embedded price file")?,
     };
+    let prices = Arc::new(prices);
     let deployments = archfn_deploy::Deployments::new(
         control.clone(),
         engine.clone(),
-        Arc::new(prices),
+        prices.clone(),
         archfn_deploy::Cadence::default(),
+    );
+    let comparisons = archfn_compare_runner::Comparisons::new(
+        control.clone(),
+        engine.clone(),
+        prices,
+        args.migrate_tools.clone(),
     );
     match deployments.resume_all().await {
         Ok(0) => {}
@@ -998,6 +1022,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let state = AppState {
         deployments,
+        comparisons,
         control,
         engine,
         auth: Arc::new(auth),
