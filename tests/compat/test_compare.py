@@ -4,6 +4,7 @@ comparison makes with `archfn migrate` from PyPI's aarch64 wheel; answers are ch
 equivalence, an arm64 build that answers differently (or fails) is reported as a difference,
 and the HTML report renders in headless Chromium with its charts."""
 
+import io
 import json
 import shutil
 import subprocess
@@ -55,6 +56,15 @@ def numpy_zip(tmp_path_factory):
         for f in sorted(p for p in pkg.rglob("*") if p.is_file()):
             z.write(f, f.relative_to(pkg).as_posix())
     return out.read_bytes()
+
+
+def with_app(zip_bytes, app):
+    """`zip_bytes` with its app.py replaced by `app`."""
+    src, buf = zipfile.ZipFile(io.BytesIO(zip_bytes)), io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as out:
+        for info in src.infolist():
+            out.writestr(info, app if info.filename == "app.py" else src.read(info.filename))
+    return buf.getvalue()
 
 
 def function(lam, zip_bytes, arch="x86_64", memory=512):
@@ -136,10 +146,12 @@ def test_an_arm64_build_that_answers_differently_or_fails_is_a_difference(srv, n
     assert r.returncode == 1, r.stdout + r.stderr
     assert "answered differently" in r.stdout and "$.result[2]" in r.stdout, r.stdout
 
-    # The classic mistake: the x86_64 package deployed as arm64 unchanged.
-    name = function(lam, numpy_zip)
+    # The classic mistake: the x86_64 package deployed as arm64 unchanged (numpy imported when
+    # the module loads, as most handlers do).
+    package = with_app(numpy_zip, "import numpy as np\n\ndef handler(event, context):\n    return {'sum': float(np.arange(4).sum())}\n")
+    name = function(lam, package)
     lam.publish_version(FunctionName=name)
-    lam.update_function_code(FunctionName=name, ZipFile=numpy_zip, Architectures=["arm64"])
+    lam.update_function_code(FunctionName=name, ZipFile=package, Architectures=["arm64"])
     wait_updated(lam, name)
     lam.publish_version(FunctionName=name)
     out = tmp_path / "mistake.json"
