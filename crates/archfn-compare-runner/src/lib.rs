@@ -52,7 +52,10 @@ impl Default for MigrateTools {
 enum State {
     Running,
     Succeeded(Box<(Report, Timing)>),
-    Failed { message: String, findings: Vec<String> },
+    Failed {
+        message: String,
+        findings: Vec<String>,
+    },
 }
 
 /// One comparison.
@@ -93,7 +96,11 @@ impl Job {
 
     /// The job as JSON (the report included once it is done).
     fn view(&self) -> Value {
-        let state = self.state.lock().map(|s| s.clone()).unwrap_or(State::Running);
+        let state = self
+            .state
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or(State::Running);
         let phase = self.phase.lock().map(|p| p.clone()).unwrap_or_default();
         let versions = self.versions.lock().map(|v| v.clone()).unwrap_or_default();
         let mut v = json!({

@@ -51,7 +51,14 @@ fn text(payload: &[u8]) -> String {
 }
 
 /// One invocation of `s` with payload `p`.
-async fn invoke(engine: Engine, s: &Subject, region: &str, payload: Bytes, p: usize, round: u32) -> Sample {
+async fn invoke(
+    engine: Engine,
+    s: &Subject,
+    region: &str,
+    payload: Bytes,
+    p: usize,
+    round: u32,
+) -> Sample {
     let inv = &s.invocable;
     let request = InvokeRequest {
         target: Target {
@@ -128,8 +135,12 @@ async fn batch(
     let started = Instant::now();
     let mut set = JoinSet::new();
     for _ in 0..count {
-        let (engine, s, region, payload) =
-            (engine.clone(), s.clone(), region.to_string(), payload.clone());
+        let (engine, s, region, payload) = (
+            engine.clone(),
+            s.clone(),
+            region.to_string(),
+            payload.clone(),
+        );
         set.spawn(async move { invoke(engine, &s, &region, payload, p, round).await });
     }
     let mut out = Vec::new();
@@ -181,7 +192,9 @@ pub(crate) async fn run(
     let rounds = plan.invocations.div_ceil(plan.concurrency);
     for r in 0..rounds {
         job.phase(format!("warm round {} of {rounds}", r + 1));
-        let count = plan.concurrency.min(plan.invocations - r * plan.concurrency);
+        let count = plan
+            .concurrency
+            .min(plan.invocations - r * plan.concurrency);
         for (p, payload) in payloads.iter().enumerate() {
             for i in rotated(n, r as usize + p) {
                 let (got, took) = batch(engine, &subjects[i], region, payload, p, r, count).await;

@@ -192,7 +192,9 @@ impl ComparisonRequest {
         }
         let float_tolerance = self.float_tolerance.unwrap_or(1e-9);
         if !(float_tolerance.is_finite() && float_tolerance >= 0.0) {
-            return Err(invalid("The float tolerance must be a number of at least 0"));
+            return Err(invalid(
+                "The float tolerance must be a number of at least 0",
+            ));
         }
         Ok(Plan {
             subjects,
@@ -241,15 +243,30 @@ mod tests {
     #[test]
     fn bad_requests_say_why() {
         for (v, says) in [
-            (serde_json::json!({"architectures": ["sparc"]}), "not x86_64 or arm64"),
+            (
+                serde_json::json!({"architectures": ["sparc"]}),
+                "not x86_64 or arm64",
+            ),
             (serde_json::json!({"memory": [64]}), "outside 128"),
             (serde_json::json!({"versions": ["1"]}), "from 2"),
-            (serde_json::json!({"versions": ["1", "$LATEST"]}), "not a published version"),
-            (serde_json::json!({"versions": ["1", "2"], "memory": [128]}), "either versions"),
+            (
+                serde_json::json!({"versions": ["1", "$LATEST"]}),
+                "not a published version",
+            ),
+            (
+                serde_json::json!({"versions": ["1", "2"], "memory": [128]}),
+                "either versions",
+            ),
             (serde_json::json!({"invocations": 0}), "Invocations must be"),
-            (serde_json::json!({"concurrency": 99}), "Concurrency must be"),
+            (
+                serde_json::json!({"concurrency": 99}),
+                "Concurrency must be",
+            ),
             (serde_json::json!({"strategy": "cheapest"}), "cheapest"),
-            (serde_json::json!({"balancedWeight": 2.0}), "balanced weight"),
+            (
+                serde_json::json!({"balancedWeight": 2.0}),
+                "balanced weight",
+            ),
             (serde_json::json!({"payloads": []}), "payloads"),
             (
                 serde_json::json!({"memory": [128, 256, 512, 1024, 2048, 3008, 4096]}),

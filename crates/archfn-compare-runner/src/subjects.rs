@@ -134,7 +134,10 @@ pub(crate) async fn prepare(
                             architecture: *arch,
                             memory_mb,
                             zip: pkg,
-                            description: format!("archfn compare {}: {arch}, {memory_mb} MB", job.id),
+                            description: format!(
+                                "archfn compare {}: {arch}, {memory_mb} MB",
+                                job.id
+                            ),
                         },
                     )
                     .await?;
@@ -198,7 +201,9 @@ async fn package_for(
             findings,
         });
     };
-    job.phase(format!("rebuilding the package for {target} (archfn migrate)"));
+    job.phase(format!(
+        "rebuilding the package for {target} (archfn migrate)"
+    ));
     let runtime = latest
         .runtime
         .as_deref()
@@ -210,7 +215,9 @@ async fn package_for(
         python_version: runtime
             .and_then(|r| r.id.strip_prefix("python"))
             .map(str::to_string),
-        glibc: runtime.map_or(archfn_model::OsFamily::AmazonLinux2.glibc(), |r| r.os.glibc()),
+        glibc: runtime.map_or(archfn_model::OsFamily::AmazonLinux2.glibc(), |r| {
+            r.os.glibc()
+        }),
         npm: tools.npm.clone(),
     };
     let migrated = tokio::task::spawn_blocking(move || migrate(&zip, &opts))

@@ -37,7 +37,6 @@ pub use account::AccountSettings;
 pub use alias::AliasView;
 pub use concurrency::Admission;
 pub use deployment::ShiftInput;
-pub use variant::VariantInput;
 pub use error::ControlError;
 pub use function::{FunctionDetails, FunctionView};
 pub use gc::GcReport;
@@ -47,6 +46,7 @@ pub use input::{
 };
 pub use invoke::Invocable;
 pub use layer::LayerVersionView;
+pub use variant::VariantInput;
 
 /// The control plane: cheap to clone, shared by every request handler and background task.
 #[derive(Debug, Clone)]

@@ -149,6 +149,8 @@ pub(crate) struct Aggregate {
     /// costs one atomic load.
     watches: RwLock<Vec<Arc<Watch>>>,
     watching: AtomicUsize,
+    /// Recording is on (off only to measure what it costs).
+    enabled: bool,
 }
 
 impl Default for Aggregate {
@@ -160,11 +162,20 @@ impl Default for Aggregate {
             flush: tokio::sync::RwLock::new(()),
             watches: RwLock::default(),
             watching: AtomicUsize::new(0),
+            enabled: true,
         }
     }
 }
 
 impl Aggregate {
+    /// An aggregate that records (`enabled`) or ignores every observation.
+    pub(crate) fn new(enabled: bool) -> Aggregate {
+        Aggregate {
+            enabled,
+            ..Aggregate::default()
+        }
+    }
+
     fn slot(&self, series: &Series<'_>, minute: i64) -> (u64, usize) {
         let h = self.hasher.hash_one((
             series.region,
@@ -208,12 +219,18 @@ impl Aggregate {
 
     /// Records an invocation that ran (or failed to initialize) in `minute`.
     pub(crate) fn record(&self, series: Series<'_>, minute: i64, o: Observation<'_>) {
+        if !self.enabled {
+            return;
+        }
         self.with_bucket(series, minute, |s| apply(s, &o));
         self.each_watch(&series, |w| w.with_version(&series, |s| apply(s, &o)));
     }
 
     /// Records a throttled invocation in `minute`.
     pub(crate) fn throttle(&self, series: Series<'_>, minute: i64) {
+        if !self.enabled {
+            return;
+        }
         self.with_bucket(series, minute, |s| s.throttles += 1);
         self.each_watch(&series, |w| w.with_version(&series, |s| s.throttles += 1));
     }

@@ -76,9 +76,10 @@ fn payloads(paths: &[PathBuf]) -> Result<Vec<Value>, String> {
             let text = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?;
             let event: Value = serde_json::from_slice(&text)
                 .map_err(|e| format!("{} is not JSON (Lambda events are): {e}", p.display()))?;
-            let name = p
-                .file_name()
-                .map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned());
+            let name = p.file_name().map_or_else(
+                || p.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            );
             Ok(json!({"name": name, "event": event}))
         })
         .collect()
@@ -147,7 +148,10 @@ async fn compare(a: CompareArgs) -> Result<i32, String> {
         eprintln!();
     }
     if job["status"] == "Failed" {
-        let mut message = format!("the comparison failed: {}", job["error"].as_str().unwrap_or(""));
+        let mut message = format!(
+            "the comparison failed: {}",
+            job["error"].as_str().unwrap_or("")
+        );
         for f in job["findings"].as_array().into_iter().flatten() {
             message.push_str(&format!("\n  {}", f.as_str().unwrap_or("")));
         }
@@ -171,13 +175,18 @@ async fn compare(a: CompareArgs) -> Result<i32, String> {
             let _ = out.write_all(rendered.as_bytes());
         }
     }
-    let equivalent = job["report"]["equivalence"]["equivalent"].as_bool().unwrap_or(false);
+    let equivalent = job["report"]["equivalence"]["equivalent"]
+        .as_bool()
+        .unwrap_or(false);
     Ok(if equivalent { 0 } else { 1 })
 }
 
 /// One line of progress: a bar, counts and the phase.
 fn draw(job: &Value) {
-    let (done, total) = (job["done"].as_u64().unwrap_or(0), job["total"].as_u64().unwrap_or(0));
+    let (done, total) = (
+        job["done"].as_u64().unwrap_or(0),
+        job["total"].as_u64().unwrap_or(0),
+    );
     let width = 30usize;
     let filled = if total == 0 {
         0

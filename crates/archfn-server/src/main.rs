@@ -14,10 +14,10 @@ use archfn_sandbox::netns::FunctionNetwork;
 use archfn_store::{CachedStore, SqliteStore};
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod compare;
 mod events;
 mod gc;
 mod listen;
-mod compare;
 mod metrics;
 mod shift;
 
@@ -152,6 +152,15 @@ enum Command {
         /// The npm command, for the same.
         #[arg(long, env = "ARCHFN_NPM", default_value = "npm")]
         npm: String,
+        /// Record invocation metrics: `on`, or `off` only to measure what recording costs
+        /// (no `archfn metrics`, and traffic shifts see no traffic).
+        #[arg(
+            long,
+            env = "ARCHFN_INVOCATION_METRICS",
+            value_enum,
+            default_value = "on"
+        )]
+        invocation_metrics: Toggle,
     },
     /// Install and list runtimes (root file systems per architecture).
     Runtime {
@@ -382,6 +391,7 @@ fn main() -> anyhow::Result<()> {
                 prices,
                 python,
                 npm,
+                invocation_metrics,
             } => {
                 let runtimes_dir = runtimes_dir.unwrap_or_else(|| data_dir.join("runtimes"));
                 serve(ServeArgs {
@@ -417,6 +427,7 @@ fn main() -> anyhow::Result<()> {
                     metrics_retention_days,
                     prices,
                     migrate_tools: archfn_compare_runner::MigrateTools { python, npm },
+                    record_metrics: matches!(invocation_metrics, Toggle::On),
                 })
                 .await
             }
@@ -564,6 +575,14 @@ struct ServeArgs {
     metrics_retention_days: u32,
     prices: Option<PathBuf>,
     migrate_tools: archfn_compare_runner::MigrateTools,
+    record_metrics: bool,
+}
+
+/// A feature switched on or off.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Toggle {
+    On,
+    Off,
 }
 
 /// `--cpu-limit`.
@@ -977,6 +996,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_environment_memory_mb: args.max_environment_memory_mb,
         max_environment_pids: args.max_environment_pids,
         cpu_limit: args.cpu_limit,
+        record_metrics: args.record_metrics,
     })
     .context("starting the invocation engine")?;
     for arch in archfn_model::Architecture::ALL {
