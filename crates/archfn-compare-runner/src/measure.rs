@@ -27,6 +27,10 @@ pub struct Timing {
     /// Of that, time with invocations in flight (a concurrent batch counts once),
     /// milliseconds; the rest is the comparison's own orchestration.
     pub invoking_ms: f64,
+    /// The sum of every invocation's own time in the engine (`Engine::invoke`, call to
+    /// answer), milliseconds: with concurrency 1, what the measuring time would be if the
+    /// comparison cost nothing.
+    pub engine_ms: f64,
     /// Invocations made (warm-up included).
     pub invocations: u64,
 }
@@ -50,7 +54,7 @@ fn text(payload: &[u8]) -> String {
     String::from_utf8_lossy(&payload[..cut]).into_owned()
 }
 
-/// One invocation of `s` with payload `p`.
+/// One invocation of `s` with payload `p`, and how long the engine took.
 async fn invoke(
     engine: Engine,
     s: &Subject,
@@ -58,7 +62,7 @@ async fn invoke(
     payload: Bytes,
     p: usize,
     round: u32,
-) -> Sample {
+) -> (Sample, Duration) {
     let inv = &s.invocable;
     let request = InvokeRequest {
         target: Target {
@@ -73,7 +77,10 @@ async fn invoke(
         client_context: None,
         alias: None,
     };
-    match engine.invoke(request).await {
+    let started = Instant::now();
+    let outcome = engine.invoke(request).await;
+    let took = started.elapsed();
+    let sample = match outcome {
         Ok(o) => {
             let f = o.figures;
             let ok = o.function_error.is_none();
@@ -119,10 +126,25 @@ async fn invoke(
                 response_text: Some(e.to_string()),
             }
         }
+    };
+    (sample, took)
+}
+
+/// What one batch took: its wall time, and the sum of its invocations' times in the engine.
+#[derive(Debug, Clone, Copy, Default)]
+struct Took {
+    wall: Duration,
+    engine: Duration,
+}
+
+impl std::ops::AddAssign for Took {
+    fn add_assign(&mut self, other: Took) {
+        self.wall += other.wall;
+        self.engine += other.engine;
     }
 }
 
-/// `count` invocations of `s` at once; returns their samples and the batch's wall time.
+/// `count` invocations of `s` at once; returns their samples and what the batch took.
 async fn batch(
     engine: &Engine,
     s: &Subject,
@@ -131,7 +153,7 @@ async fn batch(
     p: usize,
     round: u32,
     count: u32,
-) -> (Vec<Sample>, Duration) {
+) -> (Vec<Sample>, Took) {
     let started = Instant::now();
     let mut set = JoinSet::new();
     for _ in 0..count {
@@ -144,12 +166,18 @@ async fn batch(
         set.spawn(async move { invoke(engine, &s, &region, payload, p, round).await });
     }
     let mut out = Vec::new();
+    let mut in_engine = Duration::ZERO;
     while let Some(r) = set.join_next().await {
-        if let Ok(sample) = r {
+        if let Ok((sample, took)) = r {
             out.push(sample);
+            in_engine += took;
         }
     }
-    (out, started.elapsed())
+    let took = Took {
+        wall: started.elapsed(),
+        engine: in_engine,
+    };
+    (out, took)
 }
 
 /// Runs `plan`'s invocations of `subjects`; returns each configuration's samples.
@@ -169,7 +197,7 @@ pub(crate) async fn run(
     let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); n];
     let mut timing = Timing::default();
     let started = Instant::now();
-    let mut invoking = Duration::ZERO;
+    let mut invoking = Took::default();
     for c in 0..plan.cold {
         job.phase(format!("cold start {} of {}", c + 1, plan.cold));
         let p = c as usize % payloads.len();
@@ -205,7 +233,8 @@ pub(crate) async fn run(
         }
     }
     timing.measuring_ms = started.elapsed().as_secs_f64() * 1000.0;
-    timing.invoking_ms = invoking.as_secs_f64() * 1000.0;
+    timing.invoking_ms = invoking.wall.as_secs_f64() * 1000.0;
+    timing.engine_ms = invoking.engine.as_secs_f64() * 1000.0;
     timing.invocations = job.done();
     (samples, timing)
 }

@@ -101,26 +101,14 @@ impl Control {
             version.state_reason = Some("The function is being created.".into());
             version.state_reason_code = Some("Creating".into());
         }
-        match self
-            .store()
-            .publish_version(region, &rec, r.stored.etag, &version)
-            .await
-        {
-            Ok(_) => {}
-            Err(archfn_store::StoreError::Conflict) => {
-                return Err(ControlError::Conflict(format!(
-                    "The operation cannot be performed at this time. An update is in progress for resource: {arn}"
-                )));
-            }
-            Err(e) => return Err(e.into()),
-        }
+        let pending = version.state == State::Pending;
+        let view = self
+            .store_published(region, &rec, r.stored.etag, version, &arn)
+            .await?;
         drop(staged);
-        if version.state == State::Pending {
+        if pending {
             self.spawn_prepare(region, &r.name, Some(rec.last_version));
         }
-        Ok(FunctionView {
-            arn: format!("{arn}:{}", version.version),
-            config: version,
-        })
+        Ok(view)
     }
 }

@@ -69,23 +69,34 @@ impl Control {
         }
         let mut rec = rec.clone();
         let version = self.snapshot_version(&mut rec, description);
+        self.store_published(region, &rec, r.stored.etag, version, &arn)
+            .await
+    }
+
+    /// Writes `rec` and its new `version` together if `rec` is still at `etag`; a concurrent
+    /// change is Lambda's "update in progress" conflict on `arn`.
+    pub(crate) async fn store_published(
+        &self,
+        region: &str,
+        rec: &FunctionRecord,
+        etag: i64,
+        version: FunctionConfig,
+        arn: &str,
+    ) -> Result<FunctionView, ControlError> {
         match self
             .store()
-            .publish_version(region, &rec, r.stored.etag, &version)
+            .publish_version(region, rec, etag, &version)
             .await
         {
-            Ok(_) => {}
-            Err(archfn_store::StoreError::Conflict) => {
-                return Err(ControlError::Conflict(format!(
-                    "The operation cannot be performed at this time. An update is in progress for resource: {arn}"
-                )));
-            }
-            Err(e) => return Err(e.into()),
+            Ok(_) => Ok(FunctionView {
+                arn: format!("{arn}:{}", version.version),
+                config: version,
+            }),
+            Err(archfn_store::StoreError::Conflict) => Err(ControlError::Conflict(format!(
+                "The operation cannot be performed at this time. An update is in progress for resource: {arn}"
+            ))),
+            Err(e) => Err(e.into()),
         }
-        Ok(FunctionView {
-            arn: format!("{arn}:{}", version.version),
-            config: version,
-        })
     }
 
     /// ListVersionsByFunction: `$LATEST` first, then versions ascending.

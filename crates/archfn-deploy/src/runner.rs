@@ -133,6 +133,20 @@ impl Runner {
         out
     }
 
+    /// Sends `percent` of the alias's traffic to the new version, the rest to the old one.
+    async fn route(&self, d: &DeploymentRecord, percent: u8) -> Result<(), ControlError> {
+        self.control
+            .route_alias(
+                &d.region,
+                &d.function,
+                &d.alias,
+                &d.from_version,
+                &d.to_version,
+                percent,
+            )
+            .await
+    }
+
     /// Writes the record; a conflict, or a store that keeps failing, loses it.
     async fn save(&self, d: &mut DeploymentRecord, etag: &mut i64) -> Result<(), Abort> {
         d.updated_ms = now();
@@ -283,18 +297,7 @@ impl Runner {
             if let Some((status, why)) = self.command() {
                 return self.begin_rollback(d, etag, status, why).await;
             }
-            if let Err(e) = self
-                .control
-                .route_alias(
-                    &d.region,
-                    &d.function,
-                    &d.alias,
-                    &d.from_version,
-                    &d.to_version,
-                    planned.percent,
-                )
-                .await
-            {
+            if let Err(e) = self.route(d, planned.percent).await {
                 let why = format!("alias {} could not be changed: {e}", d.alias);
                 return self
                     .begin_rollback(d, etag, DeploymentStatus::Failed, why)
@@ -428,18 +431,7 @@ impl Runner {
         status: DeploymentStatus,
     ) -> Result<(), Abort> {
         let t = now();
-        match self
-            .control
-            .route_alias(
-                &d.region,
-                &d.function,
-                &d.alias,
-                &d.from_version,
-                &d.to_version,
-                0,
-            )
-            .await
-        {
+        match self.route(d, 0).await {
             Ok(()) => {
                 d.status = status;
                 d.log(
