@@ -1,6 +1,7 @@
 //! The in-memory aggregate of invocation metrics: per series (function, version, alias,
 //! architecture, execution) and minute, recorded on the invoke path without IO, and handed out
-//! in finished minutes for someone else (the server) to store.
+//! in finished minutes for someone else (the server) to store. Public for its benchmark
+//! (`benches/record.rs`); the engine is its only user.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
@@ -15,12 +16,18 @@ const SHARDS: usize = 16;
 
 /// What one invocation (or throttle) is about, borrowed from the request.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Series<'a> {
+pub struct Series<'a> {
+    /// The region.
     pub region: &'a str,
+    /// The function's name.
     pub function: &'a str,
+    /// `$LATEST` or the version number that ran.
     pub version: &'a str,
+    /// The alias invoked through, if any.
     pub alias: Option<&'a str>,
+    /// The architecture it ran on.
     pub arch: Architecture,
+    /// Native or emulated.
     pub execution: Execution,
 }
 
@@ -48,14 +55,16 @@ impl Series<'_> {
 
 /// What one invocation contributes.
 #[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Observation<'a> {
+pub struct Observation<'a> {
     /// Microseconds the invocation took (`None` when it never ran: a failed init).
     pub duration_us: Option<u64>,
     /// Microseconds of its cold start's init.
     pub init_duration_us: Option<u64>,
     /// It started a new environment.
     pub cold: bool,
+    /// Its billed duration, milliseconds.
     pub billed_ms: u64,
+    /// The memory it used, MB.
     pub max_memory_mb: u64,
     /// Its function error's type.
     pub error: Option<&'a str>,
@@ -77,7 +86,7 @@ pub struct WatchedVersion {
 /// Invocations through one alias, per version, as they happen (the live traffic a traffic
 /// shift judges); see [`crate::Engine::watch_alias`].
 #[derive(Debug)]
-pub(crate) struct Watch {
+pub struct Watch {
     region: String,
     function: String,
     alias: String,
@@ -105,7 +114,7 @@ impl Watch {
     }
 
     /// What was seen since the last call, per version.
-    pub(crate) fn drain(&self) -> HashMap<String, WatchedVersion> {
+    pub fn drain(&self) -> HashMap<String, WatchedVersion> {
         self.seen
             .lock()
             .map(|mut s| std::mem::take(&mut *s))
@@ -137,7 +146,7 @@ fn apply(s: &mut MinuteStats, o: &Observation<'_>) {
 
 /// Buckets being recorded, and finished ones not yet stored.
 #[derive(Debug)]
-pub(crate) struct Aggregate {
+pub struct Aggregate {
     shards: Vec<Mutex<Shard>>,
     hasher: RandomState,
     /// Finished buckets handed out but not yet stored (a failed write keeps them here).
@@ -169,7 +178,7 @@ impl Default for Aggregate {
 
 impl Aggregate {
     /// An aggregate that records (`enabled`) or ignores every observation.
-    pub(crate) fn new(enabled: bool) -> Aggregate {
+    pub fn new(enabled: bool) -> Aggregate {
         Aggregate {
             enabled,
             ..Aggregate::default()
@@ -218,7 +227,7 @@ impl Aggregate {
     }
 
     /// Records an invocation that ran (or failed to initialize) in `minute`.
-    pub(crate) fn record(&self, series: Series<'_>, minute: i64, o: Observation<'_>) {
+    pub fn record(&self, series: Series<'_>, minute: i64, o: Observation<'_>) {
         if !self.enabled {
             return;
         }
@@ -227,7 +236,7 @@ impl Aggregate {
     }
 
     /// Records a throttled invocation in `minute`.
-    pub(crate) fn throttle(&self, series: Series<'_>, minute: i64) {
+    pub fn throttle(&self, series: Series<'_>, minute: i64) {
         if !self.enabled {
             return;
         }
@@ -247,7 +256,7 @@ impl Aggregate {
     }
 
     /// Starts watching invocations of `function` through `alias`.
-    pub(crate) fn watch(&self, region: &str, function: &str, alias: &str) -> Arc<Watch> {
+    pub fn watch(&self, region: &str, function: &str, alias: &str) -> Arc<Watch> {
         let w = Arc::new(Watch {
             region: region.to_string(),
             function: function.to_string(),
@@ -262,7 +271,7 @@ impl Aggregate {
     }
 
     /// Stops a watch.
-    pub(crate) fn unwatch(&self, watch: &Arc<Watch>) {
+    pub fn unwatch(&self, watch: &Arc<Watch>) {
         if let Ok(mut watches) = self.watches.write() {
             watches.retain(|w| !Arc::ptr_eq(w, watch));
             self.watching.store(watches.len(), Ordering::Relaxed);

@@ -7,7 +7,7 @@
 //! Must not: resolve names, versions or aliases (the control plane does), or speak the Lambda
 //! REST API.
 
-mod aggregate;
+pub mod aggregate;
 mod budget;
 mod engine;
 mod environment;
