@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use archfn_model::{Architecture, FunctionConfig, ImageLaunch};
-use archfn_sandbox::netns::{FunctionNetwork, NetworkPool};
+use archfn_sandbox::cgroup::EnvLimits;
+use archfn_sandbox::host::{Host, HostConfig, RealHost};
+use archfn_sandbox::netns::FunctionNetwork;
 use archfn_sandbox::rootfs::{RuntimeKind, RuntimeStore};
 use archfn_sandbox::{ExecutionMode, SandboxError, binfmt, bwrap};
 use bytes::Bytes;
@@ -15,7 +17,7 @@ use bytes::Bytes;
 use archfn_model::metrics::{MinuteBucket, minute_of};
 
 use crate::aggregate::{Observation, Series};
-use crate::environment::{Confiner, Environment, InitFailure, Outcome, StartParams, invocation};
+use crate::environment::{Environment, InitFailure, Outcome, StartParams, invocation};
 use crate::image::{image_argv, image_launch_error_line};
 use crate::logs::{self, FunctionLogs, Report};
 use crate::runtime_api::RuntimeReply;
@@ -188,33 +190,15 @@ struct Inner {
     logs: Arc<FunctionLogs>,
     /// Environments refuse executables of the other ISA.
     isa_enforced: bool,
-    /// What confines each environment.
-    confiner: Arc<Confiner>,
+    /// Where environments are confined: everything privileged goes through it.
+    host: Arc<dyn Host>,
     /// The host-wide memory budget of environments.
     budget: crate::budget::MemoryBudget,
-    /// Set when the server stops: nothing more is prepared.
-    stopping: Arc<std::sync::atomic::AtomicBool>,
-    /// The preparation thread, joined at shutdown so that nothing it is making outlives the
-    /// server.
-    preparer: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
-
-/// How many network namespaces are kept prepared for cold starts.
-const PREPARED_NETWORKS: usize = 4;
-
-/// How many /tmp file systems of the default size are kept prepared for cold starts.
-const PREPARED_SCRATCH: usize = 4;
-
-/// Lambda's limit of processes and threads per environment.
-const MAX_PROCESSES: u32 = 1024;
 
 /// How long an environment stays idle before it is frozen (Lambda freezes it at once; a short
 /// wait spares invocations that arrive back to back a freeze and a thaw each).
 const FREEZE_AFTER: Duration = Duration::from_millis(50);
-
-/// Where a controller-less cgroup v1 hierarchy with `favordynmods` is mounted on hosts that have
-/// no cgroup2 mount to remount.
-const FAVORDYNMODS_V1_MOUNT: &str = "/run/archfn/cgroup-favordynmods";
 
 /// The external extensions of merged layers: the names of the executable files in
 /// `<opt>/extensions/` (`/opt/extensions/NAME` inside the environment), in name order.
@@ -275,8 +259,22 @@ fn error_doc(error_type: &str, message: String) -> Bytes {
 }
 
 impl Engine {
-    /// Prepares the work directory and starts the reaper of idle environments.
+    /// Prepares the work directory, takes over this machine's sandboxes ([`RealHost`]) and
+    /// starts the freezer and the reaper of idle environments.
     pub fn start(config: EngineConfig) -> Result<Engine, InvokeError> {
+        let host = RealHost::start(&HostConfig {
+            instance: config.instance.clone(),
+            network: config.network,
+            sandbox_uid_base: config.sandbox_uid_base,
+            work_dir: config.work_dir.clone(),
+            max_environment_memory_mb: config.max_environment_memory_mb,
+            max_environment_pids: config.max_environment_pids,
+        })?;
+        Self::with_host(config, Arc::new(host))
+    }
+
+    /// An engine whose environments `host` confines (a fake one in tests).
+    pub fn with_host(config: EngineConfig, host: Arc<dyn Host>) -> Result<Engine, InvokeError> {
         let record_metrics = config.record_metrics;
         let io = |e: std::io::Error| InvokeError::Internal(format!("work directory: {e}"));
         for d in ["runtime", "opt", "env-logs", "logs"] {
@@ -297,105 +295,11 @@ impl Engine {
         } else {
             true
         };
-        let cgroups = archfn_sandbox::cgroup::CgroupParent::new(&config.instance);
-        let swept = cgroups.sweep_stale();
-        if let Err(e) = cgroups.limit_totals(
-            config.max_environment_memory_mb,
-            config.max_environment_pids,
-        ) {
-            tracing::warn!(error = %e, "the kernel does not cap the environments' total memory and processes");
-        }
-        if swept > 0 {
-            tracing::info!(groups = swept, "removed cgroups left by an earlier process");
-        }
-        if std::env::var("ARCHFN_CGROUP_FAVORDYNMODS").as_deref() == Ok("off") {
-            tracing::info!(
-                "ARCHFN_CGROUP_FAVORDYNMODS=off: cgroup moves left as the host has them"
-            );
-        } else {
-            use archfn_sandbox::cgroup::{FavorDynmods, favor_dynamic_moves};
-            match favor_dynamic_moves(Path::new(FAVORDYNMODS_V1_MOUNT)) {
-                Ok(FavorDynmods::Already(_)) => {}
-                Ok(done) => tracing::info!(
-                    ?done,
-                    "cgroup moves favoured (favordynmods): cold starts skip an RCU grace period"
-                ),
-                Err(e) => {
-                    tracing::warn!(error = %e, "cgroup moves not favoured: each cold start may wait an RCU grace period (5-15 ms)")
-                }
-            }
-        }
-        let pid_dir = config.work_dir.join("links");
-        let ended = archfn_sandbox::netns::end_stale_links(&pid_dir);
-        if ended > 0 {
-            tracing::info!(
-                processes = ended,
-                "ended network links left by an earlier process"
-            );
-        }
-        let network = Arc::new(NetworkPool::new(
-            config.network,
-            PREPARED_NETWORKS,
-            &pid_dir,
-        ));
-        let scratch = archfn_sandbox::scratch::ScratchPool::new(
-            &config.work_dir.join("scratch"),
-            PREPARED_SCRATCH,
-        )
-        .map(Arc::new);
-        if scratch.is_none() {
-            tracing::warn!("no private mount namespace: /tmp is a tmpfs, charged to memory");
-        }
-        let confiner = Arc::new(Confiner {
-            cgroups,
-            ids: archfn_sandbox::identity::HostIds::new(config.sandbox_uid_base),
-            network: network.clone(),
-            scratch: scratch.clone(),
-            max_processes: MAX_PROCESSES,
-        });
-        // Network namespaces and /tmp file systems are prepared ahead of the cold starts that
-        // take them.
-        let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let stop = stopping.clone();
-        let preparer = std::thread::Builder::new()
-            .name("archfn-prepare".into())
-            .spawn(move || {
-                // Below the cold starts it prepares for: on a busy host it takes their idle time.
-                let _ = archfn_sandbox::ready::set_nice(0, archfn_sandbox::ready::PREPARATION_NICE);
-                let (mut net_warned, mut tmp_warned) = (false, false);
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    if let Err(e) = network.refill()
-                        && !net_warned
-                    {
-                        tracing::warn!(error = %e, "network namespaces cannot be prepared ahead");
-                        net_warned = true;
-                    }
-                    if let Some(s) = &scratch
-                        && let Err(e) = s.refill()
-                        && !tmp_warned
-                    {
-                        tracing::warn!(error = %e, "/tmp file systems cannot be prepared ahead");
-                        tmp_warned = true;
-                    }
-                    if Arc::strong_count(&network) == 1 {
-                        return;
-                    }
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                // What was made while the server was being stopped goes too.
-                network.clear();
-                if let Some(s) = &scratch {
-                    s.clear();
-                }
-            })
-            .map_err(|e| InvokeError::Internal(format!("preparation thread: {e}")))?;
         let budget = crate::budget::MemoryBudget::new(config.max_environment_memory_mb);
         let engine = Engine {
             inner: Arc::new(Inner {
                 budget,
-                stopping,
-                preparer: Mutex::new(Some(preparer)),
-                confiner,
+                host,
                 runtimes: RuntimeStore::new(&config.runtimes_dir),
                 logs: Arc::new(FunctionLogs::new(config.work_dir.join("logs"))),
                 config,
@@ -443,25 +347,12 @@ impl Engine {
     /// prepared, and the server's parent cgroups are removed once empty. Invocations still
     /// running end with the process.
     pub fn shutdown(&self) {
-        self.inner
-            .stopping
-            .store(true, std::sync::atomic::Ordering::Relaxed);
         let idle: Vec<Environment> = match self.inner.idle.lock() {
             Ok(mut idle) => idle.drain().flat_map(|(_, envs)| envs).collect(),
             Err(_) => Vec::new(),
         };
         drop(idle);
-        // The preparation thread ends its current round (a pasta it is starting included) and
-        // drops what it holds.
-        let preparer = self.inner.preparer.lock().ok().and_then(|mut p| p.take());
-        if let Some(p) = preparer {
-            let _ = p.join();
-        }
-        self.inner.confiner.network.clear();
-        if let Some(s) = &self.inner.confiner.scratch {
-            s.clear();
-        }
-        self.inner.confiner.cgroups.remove(Duration::from_secs(1));
+        self.inner.host.shutdown();
     }
 
     /// The runtimes directory.
@@ -885,7 +776,7 @@ impl Engine {
             Some(env) => env,
             None => {
                 cold = true;
-                binfmt::ensure(arch)?;
+                self.inner.host.ensure_architecture(arch)?;
                 let lease = match self.lease_memory(c.memory_mb) {
                     Ok(lease) => lease,
                     Err(e) => {
@@ -992,15 +883,18 @@ impl Engine {
                 };
                 log.push_str(&init_start);
                 let params = StartParams {
-                    confiner: self.inner.confiner.clone(),
+                    host: self.inner.host.clone(),
                     spec,
                     log_dir: self.inner.config.work_dir.join("env-logs"),
-                    memory_mb: c.memory_mb,
-                    cpu_millicores: self
-                        .inner
-                        .config
-                        .cpu_limit
-                        .map(|factor| cpu_millicores(c.memory_mb, mode, factor)),
+                    limits: EnvLimits {
+                        memory_mb: c.memory_mb,
+                        pids: archfn_sandbox::host::MAX_PROCESSES,
+                        cpu_millicores: self
+                            .inner
+                            .config
+                            .cpu_limit
+                            .map(|factor| cpu_millicores(c.memory_mb, mode, factor)),
+                    },
                     init_timeout: self.inner.config.init_timeout,
                     function: crate::runtime_api::FunctionInfo {
                         function_name: c.name.clone(),

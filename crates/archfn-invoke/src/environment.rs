@@ -5,10 +5,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use archfn_sandbox::bwrap;
-use archfn_sandbox::cgroup::{CgroupParent, EnvCgroup, EnvLimits};
-use archfn_sandbox::identity::{HostId, HostIds};
-use archfn_sandbox::netns::{NetworkPool, PreparedNetwork};
-use archfn_sandbox::scratch::{Scratch, ScratchPool};
+use archfn_sandbox::cgroup::EnvLimits;
+use archfn_sandbox::host::{Confined, Host};
 use bytes::Bytes;
 use tokio::sync::{oneshot, watch};
 
@@ -53,13 +51,8 @@ pub(crate) struct Environment {
     /// The output file, open for reading (`None` once the environment is being dropped).
     log_file: Option<std::fs::File>,
     log_offset: u64,
-    pub cgroup: Option<EnvCgroup>,
-    /// Its network namespace (and the link to the outside), kept for the environment's life.
-    _network: PreparedNetwork,
-    /// Its host uid, returned to the range when the environment goes.
-    _host_id: HostId,
-    /// Its /tmp, unmounted and deleted when the environment goes.
-    _scratch: Option<Scratch>,
+    /// Its network, identity, /tmp and cgroups, released when the environment goes.
+    confined: Box<dyn Confined>,
     /// Frozen between invocations.
     frozen: bool,
     /// Its share of the host's memory budget, returned when the environment goes.
@@ -135,41 +128,22 @@ impl Drop for Environment {
     }
 }
 
-fn describe_exit(status: std::io::Result<std::process::ExitStatus>) -> ExitInfo {
-    use std::os::unix::process::ExitStatusExt;
+fn describe_exit(status: std::io::Result<archfn_sandbox::host::ProcessExit>) -> ExitInfo {
     match status {
-        Ok(s) => match (s.code(), s.signal()) {
-            (Some(c), _) => format!("exit status {c}"),
-            (None, Some(9)) => "signal: killed".into(),
-            (None, Some(sig)) => format!("signal: {sig}"),
-            _ => "exited".into(),
-        },
+        Ok(s) => s.describe(),
         Err(e) => format!("wait failed: {e}"),
     }
-}
-
-/// What confines every environment of an engine: each gets a cgroup under the server's parent,
-/// a host uid of the sandbox range, and a prepared network namespace.
-#[derive(Debug)]
-pub(crate) struct Confiner {
-    pub cgroups: CgroupParent,
-    pub ids: HostIds,
-    pub network: Arc<NetworkPool>,
-    /// Storage for each environment's /tmp (`None`: a tmpfs).
-    pub scratch: Option<Arc<ScratchPool>>,
-    /// Lambda's per-environment process and thread limit.
-    pub max_processes: u32,
 }
 
 /// What starting an environment needs besides the sandbox layout.
 #[derive(Clone)]
 pub(crate) struct StartParams {
-    pub confiner: Arc<Confiner>,
+    /// Where it is confined.
+    pub host: Arc<dyn Host>,
     pub spec: bwrap::EnvironmentSpec,
     pub log_dir: PathBuf,
-    pub memory_mb: u32,
-    /// CPU, thousandths of a core (`None`: unlimited).
-    pub cpu_millicores: Option<u32>,
+    /// Its memory, processes and CPU.
+    pub limits: EnvLimits,
     pub init_timeout: Duration,
     /// What `/extension/register` answers.
     pub function: FunctionInfo,
@@ -189,33 +163,23 @@ impl Environment {
         let spawn_error = |what: &str, e: &dyn std::fmt::Display| {
             (InitFailure::Spawn(format!("{what}: {e}")), String::new())
         };
-        let pool = p.confiner.network.clone();
-        let preparing = Instant::now();
-        let network = tokio::task::spawn_blocking(move || pool.take())
+        let host = p.host.clone();
+        let (env_id, limits, tmp_size) = (id.clone(), p.limits, p.spec.tmp_size_mb);
+        let prepared = tokio::task::spawn_blocking(move || host.prepare(&env_id, limits, tmp_size))
             .await
-            .map_err(|e| spawn_error("network namespace", &e))?
-            .map_err(|e| spawn_error("network namespace", &e))?;
-        let listener = network
-            .listener
-            .try_clone()
-            .map_err(|e| spawn_error("runtime api", &e))?;
+            .map_err(|e| spawn_error("environment", &e))?
+            .map_err(|e| spawn_error("environment", &e))?;
+        let mut confined = prepared.confined;
         let api = RuntimeApi::start(
             p.function.clone(),
-            Some(listener),
-            Some(network.namespace.clone()),
+            Some(prepared.listener),
+            prepared.namespace,
         )
         .await
         .map_err(|e| spawn_error("runtime api", &e))?;
-        p.spec.env.push((
-            "AWS_LAMBDA_RUNTIME_API".into(),
-            archfn_sandbox::netns::RUNTIME_API.into(),
-        ));
-        let host_id = p.confiner.ids.allocate().ok_or_else(|| {
-            spawn_error(
-                "sandbox identity",
-                &"every host uid of the sandbox range is in use",
-            )
-        })?;
+        p.spec
+            .env
+            .push(("AWS_LAMBDA_RUNTIME_API".into(), prepared.runtime_api));
         api.telemetry().emit(
             Category::Platform,
             "platform.initStart",
@@ -227,39 +191,6 @@ impl Environment {
                 "functionVersion": p.function.function_version,
             }),
         );
-        let network_ms = preparing.elapsed();
-        let scratch = match p.confiner.scratch.clone() {
-            Some(pool) => {
-                let size = p.spec.tmp_size_mb;
-                let s = tokio::task::spawn_blocking(move || pool.take(size))
-                    .await
-                    .map_err(|e| spawn_error("/tmp", &e))?
-                    .map_err(|e| spawn_error("/tmp", &e))?;
-                s.give_to(host_id.get())
-                    .map_err(|e| spawn_error("/tmp", &e))?;
-                p.spec.tmp_dir = Some(s.path().to_path_buf());
-                Some(s)
-            }
-            None => None,
-        };
-        let scratch_ms = preparing.elapsed();
-        let cgroup = p.confiner.cgroups.create(
-            &id,
-            EnvLimits {
-                memory_mb: p.memory_mb,
-                pids: p.confiner.max_processes,
-                cpu_millicores: p.cpu_millicores,
-            },
-        );
-        let cgroup_procs = match &cgroup {
-            Some(c) => c.open_procs().map_err(|e| spawn_error("cgroup", &e))?,
-            None => Vec::new(),
-        };
-        let netns = network
-            .namespace
-            .fd()
-            .try_clone_to_owned()
-            .map_err(|e| spawn_error("network namespace", &e))?;
         let log_path = p.log_dir.join(format!("env-{id}.log"));
         let open = || {
             std::fs::OpenOptions::new()
@@ -273,20 +204,8 @@ impl Environment {
                 return Err((InitFailure::Spawn(format!("log file: {e}")), String::new()));
             }
         };
-        let mut cmd = bwrap::command(
-            &p.spec,
-            bwrap::Confinement {
-                cgroups: cgroup_procs,
-                netns: Some(netns),
-                host_id: host_id.get(),
-            },
-        );
-        cmd.stdin(std::process::Stdio::null())
-            .stdout(out)
-            .stderr(err);
-        let cgroup_ms = preparing.elapsed();
         let started = Instant::now();
-        let mut child = cmd.spawn().map_err(|e| {
+        let mut child = confined.spawn(&p.spec, out, err).map_err(|e| {
             (
                 InitFailure::Spawn(format!("starting bwrap: {e}")),
                 String::new(),
@@ -298,7 +217,7 @@ impl Environment {
             let status = tokio::select! {
                 s = child.wait() => s,
                 _ = kill_rx => {
-                    let _ = child.start_kill();
+                    child.start_kill();
                     child.wait().await
                 }
             };
@@ -311,10 +230,7 @@ impl Environment {
             log_path,
             log_file: Some(log_file),
             log_offset: 0,
-            cgroup,
-            _network: network,
-            _host_id: host_id,
-            _scratch: scratch,
+            confined,
             frozen: false,
             budget: None,
             init_ms: None,
@@ -364,14 +280,7 @@ impl Environment {
             }
         }
         env.init_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
-        // Where a cold start's time went before the process started (each figure cumulative).
-        tracing::debug!(
-            network_ms = network_ms.as_secs_f64() * 1e3,
-            scratch_ms = scratch_ms.as_secs_f64() * 1e3,
-            cgroup_ms = cgroup_ms.as_secs_f64() * 1e3,
-            init_ms = env.init_ms,
-            "environment started"
-        );
+        tracing::debug!(init_ms = env.init_ms, "environment started");
         Ok(env)
     }
 
@@ -450,11 +359,7 @@ impl Environment {
     /// Stops every process of the environment until [`Environment::thaw`], as Lambda freezes an
     /// environment between invocations: nothing it started runs while nobody invokes it.
     pub(crate) fn freeze(&mut self) {
-        if let Some(c) = &self.cgroup
-            && c.freeze().is_ok()
-        {
-            self.frozen = c.can_freeze();
-        }
+        self.frozen = self.confined.freeze();
     }
 
     /// Whether the environment is frozen.
@@ -465,9 +370,7 @@ impl Environment {
     /// Lets a frozen environment run again.
     pub(crate) fn thaw(&mut self) {
         if self.frozen {
-            if let Some(c) = &self.cgroup {
-                let _ = c.thaw();
-            }
+            self.confined.thaw();
             self.frozen = false;
         }
     }
@@ -492,16 +395,15 @@ impl Environment {
 
     /// Peak memory of the environment, MB.
     pub(crate) fn max_memory_used_mb(&self) -> u64 {
-        self.cgroup
-            .as_ref()
-            .and_then(EnvCgroup::peak_bytes)
+        self.confined
+            .peak_memory_bytes()
             .map(|b| b.div_ceil(1 << 20))
             .unwrap_or(0)
     }
 
     /// Whether the OOM killer ended it.
     pub(crate) fn oom_killed(&self) -> bool {
-        self.cgroup.as_ref().is_some_and(EnvCgroup::oom_killed)
+        self.confined.oom_killed()
     }
 }
 
