@@ -6,19 +6,20 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use archfn_model::{Architecture, FunctionConfig, ImageLaunch};
+use archfn_model::{FunctionConfig, ImageLaunch};
 use archfn_sandbox::cgroup::EnvLimits;
 use archfn_sandbox::host::{Host, HostConfig, RealHost};
+use archfn_sandbox::launch::{self, LaunchCode, LaunchRequest, PlanError, Refusal};
 use archfn_sandbox::netns::FunctionNetwork;
-use archfn_sandbox::rootfs::{RuntimeKind, RuntimeStore};
-use archfn_sandbox::{ExecutionMode, SandboxError, binfmt, bwrap};
+use archfn_sandbox::rootfs::RuntimeStore;
+use archfn_sandbox::{ExecutionMode, SandboxError};
 use bytes::Bytes;
 
 use archfn_model::metrics::{MinuteBucket, minute_of};
 
 use crate::aggregate::{Observation, Series};
+use crate::ending::{Ending, error_doc};
 use crate::environment::{Environment, InitFailure, Outcome, StartParams, invocation};
-use crate::image::{image_argv, image_launch_error_line};
 use crate::logs::{self, FunctionLogs, Report};
 use crate::runtime_api::RuntimeReply;
 use crate::telemetry::Category;
@@ -170,7 +171,72 @@ impl From<SandboxError> for InvokeError {
     }
 }
 
-type PoolKey = (String, String, String, String);
+/// What a warm environment serves: one function version at one revision.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct PoolKey {
+    region: String,
+    function: String,
+    version: String,
+    revision: String,
+}
+
+impl PoolKey {
+    fn of(target: &Target) -> PoolKey {
+        let c = &target.config;
+        PoolKey {
+            region: target.region.clone(),
+            function: c.name.clone(),
+            version: c.version.clone(),
+            revision: c.revision_id.clone(),
+        }
+    }
+}
+
+/// An environment taken for an invocation.
+struct Taken {
+    env: Environment,
+    key: PoolKey,
+    /// It was started for this invocation.
+    cold: bool,
+    /// When the init ran again inside this invoke, when that began: its time counts against
+    /// the function's timeout and in the invoke's Duration.
+    suppressed_init: Option<Instant>,
+}
+
+/// What taking or starting an environment came to.
+enum Started {
+    /// One is ready.
+    Ready(Box<Taken>),
+    /// The init failed (or Lambda refused the launch): the invocation's outcome.
+    Failed(Box<InvokeOutcome>),
+}
+
+/// An invocation that ran.
+struct Ran {
+    taken: Taken,
+    ending: Ending,
+    /// The runtime's own answer (response or error document), when it gave one.
+    answer: Option<Bytes>,
+    output: String,
+    report: Report,
+    /// Telemetry subscribers want its events.
+    telemetry: bool,
+}
+
+/// How an invocation ended, from what the environment reported and whether the OOM killer
+/// ended it; and the runtime's answer when it gave one.
+fn classify(outcome: Outcome, oom_killed: bool) -> (Ending, Option<Bytes>) {
+    match outcome {
+        Outcome::Reply(RuntimeReply::Response(body)) => (Ending::Success, Some(body)),
+        Outcome::Reply(RuntimeReply::Error { error_type, body }) => {
+            let ending = Ending::function_error(error_type);
+            (ending, (!body.is_empty()).then_some(body))
+        }
+        Outcome::Exited(_) if oom_killed => (Ending::OutOfMemory, None),
+        Outcome::Exited(info) => (Ending::Exited(info), None),
+        Outcome::TimedOut => (Ending::Timeout, None),
+    }
+}
 
 /// Runs invocations. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -200,40 +266,6 @@ struct Inner {
 /// wait spares invocations that arrive back to back a freeze and a thaw each).
 const FREEZE_AFTER: Duration = Duration::from_millis(50);
 
-/// The external extensions of merged layers: the names of the executable files in
-/// `<opt>/extensions/` (`/opt/extensions/NAME` inside the environment), in name order.
-fn external_extensions(opt: &std::path::Path) -> Vec<String> {
-    use std::os::unix::fs::PermissionsExt;
-    let Ok(entries) = std::fs::read_dir(opt.join("extensions")) else {
-        return Vec::new();
-    };
-    let mut names: Vec<String> = entries
-        .flatten()
-        .filter(|e| {
-            e.metadata()
-                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
-        .filter_map(|e| e.file_name().to_str().map(str::to_string))
-        .collect();
-    names.sort();
-    names
-}
-
-/// The first of the external `extensions` (names in `<opt>/extensions/`) that is an ELF program
-/// of another ISA than `arch`.
-fn foreign_extension<'a>(
-    opt: &Path,
-    extensions: &'a [String],
-    arch: Architecture,
-) -> Option<&'a str> {
-    extensions.iter().map(String::as_str).find(|name| {
-        let mut head = [0u8; 20];
-        std::fs::File::open(opt.join("extensions").join(name))
-            .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
-            .is_ok_and(|n| binfmt::elf_architecture(&head[..n]).is_some_and(|found| found != arch))
-    })
-}
-
 /// The metrics series of an invocation of `config`.
 fn series<'a>(region: &'a str, config: &'a FunctionConfig, alias: Option<&'a str>) -> Series<'a> {
     Series {
@@ -252,10 +284,6 @@ fn series<'a>(region: &'a str, config: &'a FunctionConfig, alias: Option<&'a str
 /// Milliseconds as whole microseconds.
 fn micros(ms: f64) -> u64 {
     (ms * 1000.0).round().max(0.0) as u64
-}
-
-fn error_doc(error_type: &str, message: String) -> Bytes {
-    Bytes::from(serde_json::json!({ "errorType": error_type, "errorMessage": message }).to_string())
 }
 
 impl Engine {
@@ -442,7 +470,9 @@ impl Engine {
             Ok(mut idle) => {
                 let keys: Vec<PoolKey> = idle
                     .keys()
-                    .filter(|k| k.0 == region && k.1 == function && k.2 == version)
+                    .filter(|k| {
+                        k.region == region && k.function == function && k.version == version
+                    })
                     .cloned()
                     .collect();
                 keys.iter()
@@ -593,555 +623,390 @@ impl Engine {
         removed
     }
 
-    fn argv(
-        kind: RuntimeKind,
-        interpreter: &str,
-        target: &Target,
-        opt: Option<&Path>,
-    ) -> Result<Vec<String>, (String, String)> {
-        // A managed runtime is started through the function's wrapper script when it names one:
-        // the script gets the interpreter and its arguments (OS-only runtimes ignore it, as on
-        // Lambda).
-        let wrapper = target
-            .config
-            .environment
-            .as_ref()
-            .and_then(|vars| vars.get("AWS_LAMBDA_EXEC_WRAPPER"))
-            .filter(|w| !w.is_empty());
-        let wrapped = |argv: Vec<String>| match wrapper {
-            Some(w) => std::iter::once(w.clone()).chain(argv).collect(),
-            None => argv,
-        };
-        if let Some(image) = &target.image {
-            return image_argv(image, &target.task_dir, target.config.architecture);
-        }
-        match kind {
-            RuntimeKind::Python => Ok(wrapped(vec![
-                interpreter.into(),
-                "-u".into(),
-                "/var/runtime/python.py".into(),
-            ])),
-            RuntimeKind::Node => Ok(wrapped(vec![
-                interpreter.into(),
-                "/var/runtime/node.js".into(),
-            ])),
-            RuntimeKind::Provided => {
-                let candidates = [
-                    (target.task_dir.join("bootstrap"), "/var/task/bootstrap"),
-                    (
-                        opt.map(|o| o.join("bootstrap")).unwrap_or_default(),
-                        "/opt/bootstrap",
-                    ),
-                ];
-                for (host, inside) in candidates {
-                    if host.as_os_str().is_empty() || !host.is_file() {
-                        continue;
-                    }
-                    let mut head = [0u8; 20];
-                    let n = std::fs::File::open(&host)
-                        .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
-                        .unwrap_or(0);
-                    if let Some(found) = binfmt::elf_architecture(&head[..n])
-                        && found != target.config.architecture
-                    {
-                        return Err((
-                            "Runtime.InvalidEntrypoint".into(),
-                            format!(
-                                "fork/exec {inside}: exec format error (the bootstrap is a {found} executable; the function is {})",
-                                target.config.architecture
-                            ),
-                        ));
-                    }
-                    return Ok(vec![inside.to_string()]);
-                }
-                Err((
-                    "Runtime.InvalidEntrypoint".into(),
-                    "Couldn't find valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]".into(),
-                ))
-            }
-        }
-    }
-
-    fn environment_variables(
-        target: &Target,
-        runtime: &str,
-        kind: RuntimeKind,
-    ) -> Vec<(String, String)> {
-        let c = &target.config;
-        let today = archfn_model::time::format_last_modified(archfn_model::time::now_ms());
-        let stream = format!(
-            "{}/[{}]{}",
-            today.get(..10).unwrap_or("1970-01-01").replace('-', "/"),
-            c.version,
-            uuid::Uuid::new_v4().simple()
-        );
-        let mut env: Vec<(String, String)> = Vec::new();
-        // The image's ENV, then the function's variables, then Lambda's own (the later wins).
-        let image_env = target
-            .image
-            .as_ref()
-            .map(|i| &i.env[..])
-            .unwrap_or_default();
-        env.extend(image_env.iter().cloned());
-        if let Some(vars) = &c.environment {
-            env.extend(vars.iter().map(|(k, v)| (k.clone(), v.clone())));
-        }
-        // Where the image sets these for its own programs, its values stand.
-        let from_image = |k: &str| image_env.iter().any(|(name, _)| name == k);
-        let mut set = |k: &str, v: String| env.push((k.to_string(), v));
-        let handler = match &target.image {
-            Some(image) => image.command.first().cloned(),
-            None => c.handler.clone(),
-        };
-        set("_HANDLER", handler.unwrap_or_default());
-        set("AWS_REGION", target.region.clone());
-        set("AWS_DEFAULT_REGION", target.region.clone());
-        if kind != RuntimeKind::Provided && target.image.is_none() {
-            set("AWS_EXECUTION_ENV", format!("AWS_Lambda_{runtime}"));
-        }
-        set("AWS_LAMBDA_FUNCTION_NAME", c.name.clone());
-        set("AWS_LAMBDA_FUNCTION_VERSION", c.version.clone());
-        set("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", c.memory_mb.to_string());
-        set("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand".into());
-        set(
-            "AWS_LAMBDA_LOG_GROUP_NAME",
-            format!("/aws/lambda/{}", c.name),
-        );
-        set("AWS_LAMBDA_LOG_STREAM_NAME", stream);
-        set("LAMBDA_TASK_ROOT", "/var/task".into());
-        set("LAMBDA_RUNTIME_DIR", "/var/runtime".into());
-        let defaults = [
-            ("TZ", ":UTC"),
-            ("LANG", "en_US.UTF-8"),
-            (
-                "PATH",
-                "/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin",
-            ),
-            (
-                "LD_LIBRARY_PATH",
-                "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib",
-            ),
-        ];
-        for (k, v) in defaults {
-            if !from_image(k) {
-                set(k, v.into());
-            }
-        }
-        if kind == RuntimeKind::Node {
-            let major = runtime.trim_start_matches("nodejs").trim_end_matches(".x");
-            set(
-                "NODE_PATH",
-                format!(
-                    "/opt/nodejs/node{major}/node_modules:/opt/nodejs/node_modules:/var/runtime/node_modules:/var/runtime:/var/task"
-                ),
-            );
-        }
-        env
-    }
-
     /// Runs one invocation. Function failures are outcomes (with `function_error`), not errors.
+    /// It takes a warm environment or starts one ([`Engine::take_or_start`]), runs the
+    /// invocation in it ([`Engine::run`]), and records how it ended ([`Engine::finish`]).
     pub async fn invoke(&self, req: InvokeRequest) -> Result<InvokeOutcome, InvokeError> {
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let mut log = String::new();
+        let taken = match self.take_or_start(&req, &request_id, &mut log).await? {
+            Started::Ready(taken) => *taken,
+            Started::Failed(outcome) => return Ok(*outcome),
+        };
+        let ran = self.run(&req, &request_id, taken, &mut log).await;
+        Ok(self.finish(&req, request_id, ran, log))
+    }
+
+    /// A warm environment of the invoked version, or a new one (a cold start); or the outcome
+    /// of an init that failed.
+    async fn take_or_start(
+        &self,
+        req: &InvokeRequest,
+        request_id: &str,
+        log: &mut String,
+    ) -> Result<Started, InvokeError> {
+        let key = PoolKey::of(&req.target);
+        if let Some(env) = self.take_idle(&key) {
+            return Ok(Started::Ready(Box::new(Taken {
+                env,
+                key,
+                cold: false,
+                suppressed_init: None,
+            })));
+        }
         let target = &req.target;
         let c = &target.config;
-        let arch: Architecture = c.architecture;
-        let mode = ExecutionMode::for_arch(arch);
-        // A container image brings its own runtime: it starts like an OS-only runtime would.
-        let (runtime, kind, interpreter) = match (&c.runtime, &target.image) {
-            (Some(runtime), _) => {
-                let recipe = archfn_sandbox::rootfs::recipe(runtime)?;
-                (runtime.clone(), recipe.kind, recipe.interpreter)
+        let mode = ExecutionMode::for_arch(c.architecture);
+        self.inner.host.ensure_architecture(c.architecture)?;
+        let lease = match self.lease_memory(c.memory_mb) {
+            Ok(lease) => lease,
+            Err(e) => {
+                self.record_throttle(&target.region, c, req.alias.as_deref());
+                return Err(e);
             }
-            (None, Some(_)) => ("image".to_string(), RuntimeKind::Provided, ""),
-            (None, None) => {
-                return Err(InvokeError::Runtime(
-                    "the function has neither a runtime nor an image".into(),
+        };
+        let opt = match &target.image {
+            Some(_) => None,
+            None => self.merged_opt(&target.layer_dirs)?,
+        };
+        let runtime_dir = self.inner.config.work_dir.join("runtime");
+        let isa_dir = runtime_dir.join("isa");
+        let request = LaunchRequest {
+            config: c,
+            region: &target.region,
+            code: match &target.image {
+                Some(launch) => LaunchCode::Image {
+                    root: &target.task_dir,
+                    launch,
+                },
+                None => LaunchCode::Zip {
+                    task_dir: &target.task_dir,
+                    opt_dir: opt.as_deref(),
+                },
+            },
+            runtime_dir: &runtime_dir,
+            isa_dir: &isa_dir,
+            isa_enforced: self.inner.isa_enforced,
+        };
+        let plan = match launch::plan(&request, &self.inner.runtimes) {
+            Ok(plan) => plan,
+            Err(PlanError::Refused(refusal)) => {
+                return Ok(Started::Failed(Box::new(
+                    self.refused(req, request_id, refusal, log),
+                )));
+            }
+            Err(PlanError::NoRuntime) => {
+                return Err(InvokeError::Runtime(PlanError::NoRuntime.to_string()));
+            }
+            Err(PlanError::Sandbox(e)) => return Err(e.into()),
+        };
+        let init_start = plan
+            .runtime_version
+            .as_deref()
+            .map(|v| logs::init_start_line(v, mode))
+            .unwrap_or_default();
+        log.push_str(&init_start);
+        let params = StartParams {
+            host: self.inner.host.clone(),
+            log_dir: self.inner.config.work_dir.join("env-logs"),
+            limits: EnvLimits {
+                memory_mb: c.memory_mb,
+                pids: archfn_sandbox::host::MAX_PROCESSES,
+                cpu_millicores: self
+                    .inner
+                    .config
+                    .cpu_limit
+                    .map(|factor| cpu_millicores(c.memory_mb, mode, factor)),
+            },
+            init_timeout: self.inner.config.init_timeout,
+            function: crate::runtime_api::FunctionInfo {
+                function_name: c.name.clone(),
+                function_version: c.version.clone(),
+                handler: c.handler.clone().unwrap_or_default(),
+                account_id: req.invoked_arn.split(':').nth(4).unwrap_or("").to_string(),
+                external_extensions: plan.extensions.clone(),
+            },
+            extensions_expected: plan.extensions.len(),
+            init_phase: "init",
+            runtime_version: plan.runtime_version.clone().unwrap_or_default(),
+            spec: plan.spec,
+        };
+        let mut suppressed_init = None;
+        let mut started = Instant::now();
+        let mut result = Environment::start(params.clone()).await;
+        if let Err((InitFailure::TimedOut, output)) = &result {
+            // Past the init window, Lambda runs the init again inside the first invoke
+            // ("suppressed init"), under the function's timeout, and bills it as invoke.
+            log.push_str(output);
+            let init_ms = started.elapsed().as_secs_f64() * 1000.0;
+            log.push_str(&logs::init_report_line(
+                init_ms, "init", "timeout", None, mode,
+            ));
+            started = Instant::now();
+            let retry = StartParams {
+                init_timeout: Duration::from_secs(c.timeout_s.into()),
+                init_phase: "invoke",
+                ..params
+            };
+            result = Environment::start(retry).await;
+            suppressed_init = Some(started);
+        }
+        let phase = if suppressed_init.is_some() {
+            "invoke"
+        } else {
+            "init"
+        };
+        match result {
+            Ok(mut env) => {
+                env.budget = Some(lease);
+                let output = env.read_new_log();
+                init_telemetry(&env, &output, phase, started.elapsed());
+                log.push_str(&output);
+                log.push_str(&env.extension_lines());
+                env.log_sink = Some((
+                    self.inner.logs.clone(),
+                    target.region.clone(),
+                    c.name.clone(),
                 ));
+                if suppressed_init.is_some() {
+                    env.init_ms = None;
+                }
+                Ok(Started::Ready(Box::new(Taken {
+                    env,
+                    key,
+                    cold: true,
+                    suppressed_init,
+                })))
             }
-        };
-        let request_id = uuid::Uuid::new_v4().to_string();
-        let key: PoolKey = (
-            target.region.clone(),
-            c.name.clone(),
-            c.version.clone(),
-            c.revision_id.clone(),
-        );
-        let timeout = Duration::from_secs(c.timeout_s.into());
-        let mut log = String::new();
-
-        // When the init ran again inside this invoke, when that began: its time counts
-        // against the function's timeout and in the invoke's Duration.
-        let mut suppressed_init: Option<Instant> = None;
-        let mut cold = false;
-        let mut env = match self.take_idle(&key) {
-            Some(env) => env,
-            None => {
-                cold = true;
-                self.inner.host.ensure_architecture(arch)?;
-                let lease = match self.lease_memory(c.memory_mb) {
-                    Ok(lease) => lease,
-                    Err(e) => {
-                        self.record_throttle(&target.region, c, req.alias.as_deref());
-                        return Err(e);
-                    }
-                };
-                let runtime_version = format!("{runtime}.archfn");
-                // Lambda names a runtime version for managed runtimes only, not for images.
-                let init_start = match &target.image {
-                    Some(_) => String::new(),
-                    None => logs::init_start_line(&runtime_version, mode),
-                };
-                let (rootfs, opt) = match &target.image {
-                    // The image is the root file system; its /opt may hold extensions.
-                    Some(_) => (
-                        target.task_dir.clone(),
-                        Some(target.task_dir.join("opt")).filter(|o| o.is_dir()),
+            Err((failure, output)) => {
+                log.push_str(&output);
+                let init_ms = started.elapsed().as_secs_f64() * 1000.0;
+                let (error_type, body) = match failure {
+                    InitFailure::Reported(e) => (e.error_type.clone(), e.body),
+                    InitFailure::Exited(info) => (
+                        "Runtime.ExitError".to_string(),
+                        error_doc(
+                            "Runtime.ExitError",
+                            format!(
+                                "RequestId: {request_id} Error: Runtime exited with error: {}",
+                                info.describe()
+                            ),
+                        ),
                     ),
-                    None => (
-                        self.inner.runtimes.rootfs(&runtime, arch)?,
-                        self.merged_opt(&target.layer_dirs)?,
+                    InitFailure::TimedOut => (
+                        "Sandbox.Timedout".to_string(),
+                        Ending::Timeout
+                            .platform_error(request_id, c.timeout_s)
+                            .unwrap_or_default(),
                     ),
+                    InitFailure::Spawn(m) => return Err(InvokeError::Internal(m)),
                 };
-                let argv = match Self::argv(kind, interpreter, target, opt.as_deref()) {
-                    Ok(a) => a,
-                    Err((error_type, message)) => {
-                        if let Some(image) = &target.image {
-                            log.push_str(&image_launch_error_line(image, &message));
-                        }
-                        let message = format!("RequestId: {request_id} Error: {message}");
-                        log.push_str(&logs::init_report_line(
-                            0.0,
-                            "init",
-                            "error",
-                            Some(&error_type),
-                            mode,
-                        ));
-                        return Ok(self.failed(
-                            &req,
-                            request_id,
-                            error_doc(&error_type, message),
-                            log,
-                            mode,
-                            &error_type,
-                        ));
-                    }
-                };
-                // env-init first: the environment's identity, limits and seccomp filter, and
-                // (enforced) its refusal of the other ISA's executables; it also starts the
-                // layers' external extensions before the runtime.
-                let extensions = opt.as_deref().map(external_extensions).unwrap_or_default();
-                // An extension built for the other ISA cannot be launched: init fails at once
-                // with Extension.LaunchError, as on Lambda, instead of waiting for it to register.
-                if let Some(name) = opt
-                    .as_deref()
-                    .and_then(|o| foreign_extension(o, &extensions, arch))
-                {
-                    log.push_str(&init_start);
-                    log.push_str(&format!("EXTENSION\tName: {name}\tState: LaunchError\tEvents: []\tError Type: UnknownError\n"));
-                    log.push_str(&logs::init_report_line(
-                        0.0,
-                        "init",
-                        "error",
-                        Some("Extension.LaunchError"),
-                        mode,
-                    ));
-                    let message = format!(
-                        "RequestId: {request_id} Error: fork/exec /opt/extensions/{name}: exec format error"
-                    );
-                    return Ok(self.failed(
-                        &req,
-                        request_id,
-                        error_doc("Extension.LaunchError", message),
-                        log,
-                        mode,
-                        "Extension.LaunchError",
-                    ));
-                }
-                let dir = self.inner.config.work_dir.join("runtime").join("isa");
-                let paths: Vec<String> = extensions
-                    .iter()
-                    .map(|n| format!("/opt/extensions/{n}"))
-                    .collect();
-                let mut full =
-                    archfn_sandbox::isa::init_argv(arch, &dir, self.inner.isa_enforced, &paths);
-                full.extend(argv);
-                let spec = bwrap::EnvironmentSpec {
-                    rootfs,
-                    task_dir: match &target.image {
-                        Some(_) => target.task_dir.join("var/task"),
-                        None => target.task_dir.clone(),
-                    },
-                    opt_dir: opt,
-                    runtime_dir: self.inner.config.work_dir.join("runtime"),
-                    tmp_size_mb: c.ephemeral_storage_mb,
-                    tmp_dir: None,
-                    env: Self::environment_variables(target, &runtime, kind),
-                    argv: full,
-                    working_dir: target
-                        .image
-                        .as_ref()
-                        .map_or_else(|| "/var/task".to_string(), |i| i.working_dir.clone()),
-                };
-                log.push_str(&init_start);
-                let params = StartParams {
-                    host: self.inner.host.clone(),
-                    spec,
-                    log_dir: self.inner.config.work_dir.join("env-logs"),
-                    limits: EnvLimits {
-                        memory_mb: c.memory_mb,
-                        pids: archfn_sandbox::host::MAX_PROCESSES,
-                        cpu_millicores: self
-                            .inner
-                            .config
-                            .cpu_limit
-                            .map(|factor| cpu_millicores(c.memory_mb, mode, factor)),
-                    },
-                    init_timeout: self.inner.config.init_timeout,
-                    function: crate::runtime_api::FunctionInfo {
-                        function_name: c.name.clone(),
-                        function_version: c.version.clone(),
-                        handler: c.handler.clone().unwrap_or_default(),
-                        account_id: req.invoked_arn.split(':').nth(4).unwrap_or("").to_string(),
-                        external_extensions: extensions.clone(),
-                    },
-                    extensions_expected: extensions.len(),
-                    init_phase: "init",
-                    runtime_version,
-                };
-                let mut started = Instant::now();
-                let mut result = Environment::start(params.clone()).await;
-                if let Err((InitFailure::TimedOut, output)) = &result {
-                    // Past the init window, Lambda runs the init again inside the first invoke
-                    // ("suppressed init"), under the function's timeout, and bills it as invoke.
-                    log.push_str(output);
-                    let init_ms = started.elapsed().as_secs_f64() * 1000.0;
-                    log.push_str(&logs::init_report_line(
-                        init_ms, "init", "timeout", None, mode,
-                    ));
-                    started = Instant::now();
-                    let retry = StartParams {
-                        init_timeout: timeout,
-                        init_phase: "invoke",
-                        ..params
-                    };
-                    result = Environment::start(retry).await;
-                    suppressed_init = Some(started);
-                }
-                let phase = if suppressed_init.is_some() {
-                    "invoke"
+                let status = if error_type == "Sandbox.Timedout" {
+                    "timeout"
                 } else {
-                    "init"
+                    "error"
                 };
-                match result {
-                    Ok(mut env) => {
-                        env.budget = Some(lease);
-                        let output = env.read_new_log();
-                        init_telemetry(&env, &output, phase, started.elapsed());
-                        log.push_str(&output);
-                        log.push_str(&env.extension_lines());
-                        env.log_sink = Some((
-                            self.inner.logs.clone(),
-                            target.region.clone(),
-                            c.name.clone(),
-                        ));
-                        if suppressed_init.is_some() {
-                            env.init_ms = None;
-                        }
-                        env
-                    }
-                    Err((failure, output)) => {
-                        log.push_str(&output);
-                        let init_ms = started.elapsed().as_secs_f64() * 1000.0;
-                        let (error_type, body) = match failure {
-                            InitFailure::Reported(e) => (e.error_type.clone(), e.body),
-                            InitFailure::Exited(info) => (
-                                "Runtime.ExitError".to_string(),
-                                error_doc(
-                                    "Runtime.ExitError",
-                                    format!(
-                                        "RequestId: {request_id} Error: Runtime exited with error: {info}"
-                                    ),
-                                ),
-                            ),
-                            InitFailure::TimedOut => (
-                                "Sandbox.Timedout".to_string(),
-                                error_doc(
-                                    "Sandbox.Timedout",
-                                    format!(
-                                        "RequestId: {request_id} Error: Task timed out after {}.00 seconds",
-                                        c.timeout_s
-                                    ),
-                                ),
-                            ),
-                            InitFailure::Spawn(m) => return Err(InvokeError::Internal(m)),
-                        };
-                        let status = if error_type == "Sandbox.Timedout" {
-                            "timeout"
-                        } else {
-                            "error"
-                        };
-                        log.push_str(&logs::init_report_line(
-                            init_ms,
-                            phase,
-                            status,
-                            Some(&error_type),
-                            mode,
-                        ));
-                        return Ok(self.failed(&req, request_id, body, log, mode, &error_type));
-                    }
+                log.push_str(&logs::init_report_line(
+                    init_ms,
+                    phase,
+                    status,
+                    Some(&error_type),
+                    mode,
+                ));
+                Ok(Started::Failed(Box::new(self.failed(
+                    req,
+                    request_id.to_string(),
+                    body,
+                    std::mem::take(log),
+                    mode,
+                    &error_type,
+                ))))
+            }
+        }
+    }
+
+    /// The outcome of a launch Lambda refuses before anything runs.
+    fn refused(
+        &self,
+        req: &InvokeRequest,
+        request_id: &str,
+        refusal: Refusal,
+        log: &mut String,
+    ) -> InvokeOutcome {
+        let mode = ExecutionMode::for_arch(req.target.config.architecture);
+        let error_type = refusal.error_type();
+        match &refusal {
+            Refusal::InvalidEntrypoint { image_line, .. } => {
+                if let Some(line) = image_line {
+                    log.push_str(line);
                 }
             }
-        };
+            Refusal::ExtensionLaunch { name } => {
+                if req.target.image.is_none() {
+                    let runtime = req.target.config.runtime.as_deref().unwrap_or("");
+                    log.push_str(&logs::init_start_line(&format!("{runtime}.archfn"), mode));
+                }
+                log.push_str(&format!("EXTENSION\tName: {name}\tState: LaunchError\tEvents: []\tError Type: UnknownError\n"));
+            }
+        }
+        log.push_str(&logs::init_report_line(
+            0.0,
+            "init",
+            "error",
+            Some(error_type),
+            mode,
+        ));
+        let message = format!("RequestId: {request_id} Error: {}", refusal.message());
+        self.failed(
+            req,
+            request_id.to_string(),
+            error_doc(error_type, message),
+            std::mem::take(log),
+            mode,
+            error_type,
+        )
+    }
 
-        log.push_str(&logs::start_line(&request_id, &c.version));
-        let started = suppressed_init.unwrap_or_else(Instant::now);
-        let timeout = timeout.saturating_sub(started.elapsed());
+    /// Runs the invocation in the environment taken: to an answer, the process's end, or the
+    /// deadline (from the suppressed init's start when there was one).
+    async fn run(
+        &self,
+        req: &InvokeRequest,
+        request_id: &str,
+        mut taken: Taken,
+        log: &mut String,
+    ) -> Ran {
+        let c = &req.target.config;
+        log.push_str(&logs::start_line(request_id, &c.version));
+        let started = taken.suppressed_init.unwrap_or_else(Instant::now);
+        let timeout = Duration::from_secs(c.timeout_s.into()).saturating_sub(started.elapsed());
         let deadline_ms =
             archfn_model::time::now_ms() + i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX);
-        let telemetry = env.telemetry().wanted();
+        let telemetry = taken.env.telemetry().wanted();
         if telemetry {
-            env.telemetry().emit(
+            taken.env.telemetry().emit(
                 Category::Platform,
                 "platform.start",
                 serde_json::json!({ "requestId": request_id, "version": c.version }),
             );
         }
         let inv = invocation(
-            &request_id,
+            request_id,
             req.payload.clone(),
             deadline_ms,
             &req.invoked_arn,
             req.client_context.clone(),
         );
-        let outcome = env.invoke(inv, timeout).await;
+        let outcome = taken.env.invoke(inv, timeout).await;
         let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
-        let output = env.read_new_log();
+        let output = taken.env.read_new_log();
         log.push_str(&output);
-        log.push_str(&logs::end_line(&request_id));
+        log.push_str(&logs::end_line(request_id));
         let report = Report {
             duration_ms,
             memory_mb: c.memory_mb,
-            max_memory_used_mb: env.max_memory_used_mb(),
-            init_ms: env.init_ms.take(),
-            mode,
+            max_memory_used_mb: taken.env.max_memory_used_mb(),
+            init_ms: taken.env.init_ms.take(),
+            mode: ExecutionMode::for_arch(c.architecture),
         };
-        let (payload, function_error, status, keep, error_type) = match outcome {
-            Outcome::Reply(RuntimeReply::Response(body)) => (body, None, None, true, None),
-            Outcome::Reply(RuntimeReply::Error { error_type, body }) => {
-                let error_type = error_type.unwrap_or_else(|| "Function.Unknown".into());
-                let body = if body.is_empty() {
-                    error_doc(&error_type, String::new())
-                } else {
-                    body
-                };
-                // A response too large is the platform's verdict, and Lambda reports it in REPORT.
-                let status = (error_type == "Function.ResponseSizeTooLarge")
-                    .then_some(("error", "Function.ResponseSizeTooLarge"));
-                (
-                    body,
-                    Some("Unhandled".to_string()),
-                    status,
-                    true,
-                    Some(error_type),
-                )
-            }
-            Outcome::Exited(info) => {
-                let (kind, msg) = if env.oom_killed() {
-                    (
-                        "Runtime.OutOfMemory",
-                        format!(
-                            "RequestId: {request_id} Error: Runtime exited with error: signal: killed"
-                        ),
-                    )
-                } else if info == "exit status 0" || info == "runtime api closed" {
-                    (
-                        "Runtime.ExitError",
-                        format!(
-                            "RequestId: {request_id} Error: Runtime exited without providing a reason"
-                        ),
-                    )
-                } else {
-                    (
-                        "Runtime.ExitError",
-                        format!("RequestId: {request_id} Error: Runtime exited with error: {info}"),
-                    )
-                };
-                (
-                    error_doc(kind, msg),
-                    Some("Unhandled".to_string()),
-                    Some(("error", kind)),
-                    false,
-                    Some(kind.to_string()),
-                )
-            }
-            Outcome::TimedOut => (
+        let (ending, answer) = classify(outcome, taken.env.oom_killed());
+        Ran {
+            taken,
+            ending,
+            answer,
+            output,
+            report,
+            telemetry,
+        }
+    }
+
+    /// Records how the invocation ended (log, telemetry, metrics), keeps the environment when
+    /// it may serve again, and makes the outcome.
+    fn finish(
+        &self,
+        req: &InvokeRequest,
+        request_id: String,
+        ran: Ran,
+        mut log: String,
+    ) -> InvokeOutcome {
+        let target = &req.target;
+        let c = &target.config;
+        let Ran {
+            taken,
+            ending,
+            answer,
+            output,
+            report,
+            telemetry,
+        } = ran;
+        let payload = ending
+            .platform_error(&request_id, c.timeout_s)
+            .or(answer)
+            .unwrap_or_else(|| {
                 error_doc(
-                    "Sandbox.Timedout",
-                    format!(
-                        "RequestId: {request_id} Error: Task timed out after {}.00 seconds",
-                        c.timeout_s
-                    ),
-                ),
-                Some("Unhandled".to_string()),
-                Some(("timeout", "Sandbox.Timedout")),
-                false,
-                Some("Sandbox.Timedout".to_string()),
-            ),
-        };
-        if status.is_some_and(|(s, _)| s == "timeout") {
+                    ending.error_type().unwrap_or("Function.Unknown"),
+                    String::new(),
+                )
+            });
+        if ending == Ending::Timeout {
             log.push_str(&format!(
                 "{} {request_id} Task timed out after {}.00 seconds\n",
                 archfn_model::time::format_last_modified(archfn_model::time::now_ms()),
                 c.timeout_s
             ));
         }
-        log.push_str(&logs::report_line(&request_id, &report, status));
+        log.push_str(&logs::report_line(
+            &request_id,
+            &report,
+            ending.report_status(),
+        ));
         self.inner.logs.append(&target.region, &c.name, &log);
-        let ending = Ending::of(function_error.is_some(), status);
         if telemetry {
-            invoke_telemetry(&env, &request_id, &output, &report, &payload, ending);
+            invoke_telemetry(&taken.env, &request_id, &output, &report, &payload, &ending);
         }
         self.inner.metrics.record(
             crate::metrics::Labels {
                 function: c.name.clone(),
                 version: c.version.clone(),
-                arch: arch.as_str(),
-                execution: mode.as_str(),
+                arch: c.architecture.as_str(),
+                execution: report.mode.as_str(),
                 outcome: ending.metric(),
             },
-            duration_ms,
+            report.duration_ms,
             report.init_ms.is_some(),
         );
+        let error_type = ending.error_type().map(str::to_string);
         self.inner.aggregate.record(
             series(&target.region, c, req.alias.as_deref()),
             minute_of(archfn_model::time::now_ms()),
             Observation {
-                duration_us: Some(micros(duration_ms)),
+                duration_us: Some(micros(report.duration_ms)),
                 init_duration_us: report.init_ms.map(micros),
-                cold,
+                cold: taken.cold,
                 billed_ms: report.billed_ms(),
                 max_memory_mb: report.max_memory_used_mb,
                 error: error_type.as_deref(),
             },
         );
-        if keep && env.alive() {
-            self.put_idle(key, env);
+        if ending.keeps_environment() && taken.env.alive() {
+            self.put_idle(taken.key, taken.env);
         }
-        tracing::debug!(function = %c.name, version = %c.version, arch = %arch, mode = mode.as_str(), duration_ms, "invoked");
-        Ok(InvokeOutcome {
+        tracing::debug!(function = %c.name, version = %c.version, arch = %c.architecture, mode = report.mode.as_str(), duration_ms = report.duration_ms, "invoked");
+        InvokeOutcome {
             request_id,
             payload,
-            function_error,
+            function_error: ending.error_type().map(|_| "Unhandled".to_string()),
             log,
-            mode,
+            mode: report.mode,
             figures: InvocationFigures {
-                duration_ms,
+                duration_ms: report.duration_ms,
                 billed_ms: report.billed_ms(),
                 max_memory_used_mb: report.max_memory_used_mb,
                 init_ms: report.init_ms,
-                cold,
+                cold: taken.cold,
                 error_type,
             },
-        })
+        }
     }
 
     fn failed(
@@ -1191,49 +1056,6 @@ impl Engine {
     }
 }
 
-/// How an invocation ended, in the words of the metrics and of the Telemetry API.
-#[derive(Debug, Clone, Copy)]
-enum Ending {
-    Success,
-    /// The function reported an error (`/error`).
-    FunctionError,
-    Timeout,
-    /// The runtime died, ran out of memory, or answered too much: the platform's verdict.
-    Crash,
-}
-
-impl Ending {
-    /// From whether the answer is a function error, and the REPORT line's status.
-    fn of(function_error: bool, status: Option<(&str, &str)>) -> Ending {
-        match (function_error, status) {
-            (false, _) => Ending::Success,
-            (true, Some(("timeout", _))) => Ending::Timeout,
-            (true, Some(_)) => Ending::Crash,
-            (true, None) => Ending::FunctionError,
-        }
-    }
-
-    /// The `outcome` label of `/metrics`.
-    fn metric(self) -> &'static str {
-        match self {
-            Ending::Success => "success",
-            Ending::FunctionError => "function_error",
-            Ending::Timeout => "timeout",
-            Ending::Crash => "crash",
-        }
-    }
-
-    /// The Telemetry API's `status`.
-    fn telemetry(self) -> &'static str {
-        match self {
-            Ending::Success => "success",
-            Ending::FunctionError => "error",
-            Ending::Timeout => "timeout",
-            Ending::Crash => "failure",
-        }
-    }
-}
-
 /// The Telemetry API's events of a successful init: the init's output, `initRuntimeDone` and
 /// `initReport`. Init is then over: no more events are kept for late subscribers.
 fn init_telemetry(env: &Environment, output: &str, phase: &str, took: Duration) {
@@ -1257,7 +1079,7 @@ fn invoke_telemetry(
     output: &str,
     report: &Report,
     payload: &Bytes,
-    ending: Ending,
+    ending: &Ending,
 ) {
     let t = env.telemetry();
     t.function_lines(output);

@@ -14,8 +14,7 @@ use crate::logs::FunctionLogs;
 use crate::runtime_api::{FunctionInfo, InitError, Invocation, RuntimeApi, RuntimeReply};
 use crate::telemetry::{Category, Telemetry};
 
-/// How an environment's process ended.
-pub(crate) type ExitInfo = String;
+use crate::ending::ExitInfo;
 
 /// Why an environment did not become ready.
 #[derive(Debug)]
@@ -130,8 +129,8 @@ impl Drop for Environment {
 
 fn describe_exit(status: std::io::Result<archfn_sandbox::host::ProcessExit>) -> ExitInfo {
     match status {
-        Ok(s) => s.describe(),
-        Err(e) => format!("wait failed: {e}"),
+        Ok(s) => ExitInfo::Process(s),
+        Err(e) => ExitInfo::WaitFailed(e.to_string()),
     }
 }
 
@@ -305,8 +304,9 @@ impl Environment {
         let (tx, rx) = oneshot::channel();
         inv.reply = tx;
         let mut exited = self.exited.clone();
-        if exited.borrow().is_some() {
-            return Outcome::Exited(exited.borrow().clone().unwrap_or_default());
+        let gone = exited.borrow().clone();
+        if let Some(info) = gone {
+            return Outcome::Exited(info);
         }
         let told = self.api.dispatch("INVOKE", || {
             serde_json::json!({
@@ -318,7 +318,7 @@ impl Environment {
             })
         });
         if self.api.invocations.send(inv).await.is_err() {
-            return Outcome::Exited("runtime api closed".into());
+            return Outcome::Exited(ExitInfo::ApiClosed);
         }
         let outcome = self.runtime_outcome(rx, timeout).await;
         if told == 0 || !matches!(outcome, Outcome::Reply(_)) {
@@ -340,12 +340,7 @@ impl Environment {
     ) -> Outcome {
         let mut exited = self.exited.clone();
         let status = self.exited.clone();
-        let exit_info = move || {
-            status
-                .borrow()
-                .clone()
-                .unwrap_or_else(|| "runtime api closed".into())
-        };
+        let exit_info = move || status.borrow().clone().unwrap_or(ExitInfo::ApiClosed);
         tokio::select! {
             reply = rx => match reply {
                 Ok(r) => Outcome::Reply(r),

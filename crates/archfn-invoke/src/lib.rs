@@ -9,9 +9,9 @@
 
 pub mod aggregate;
 mod budget;
+mod ending;
 mod engine;
 mod environment;
-mod image;
 mod logs;
 mod metrics;
 pub mod runtime_api;

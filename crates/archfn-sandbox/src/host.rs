@@ -89,8 +89,12 @@ pub trait Host: Send + Sync + std::fmt::Debug {
     fn ensure_architecture(&self, arch: Architecture) -> Result<(), SandboxError>;
     /// Prepares one environment (`id` names its cgroups) with `limits` and a `/tmp` of
     /// `tmp_size_mb`. Blocking.
-    fn prepare(&self, id: &str, limits: EnvLimits, tmp_size_mb: u32)
-    -> Result<Prepared, SandboxError>;
+    fn prepare(
+        &self,
+        id: &str,
+        limits: EnvLimits,
+        tmp_size_mb: u32,
+    ) -> Result<Prepared, SandboxError>;
     /// Stops preparing ahead and releases what was prepared (the server stops).
     fn shutdown(&self);
 }
@@ -145,9 +149,10 @@ impl RealHost {
     pub fn start(config: &HostConfig) -> Result<RealHost, SandboxError> {
         let cgroups = CgroupParent::new(&config.instance);
         let swept = cgroups.sweep_stale();
-        if let Err(e) =
-            cgroups.limit_totals(config.max_environment_memory_mb, config.max_environment_pids)
-        {
+        if let Err(e) = cgroups.limit_totals(
+            config.max_environment_memory_mb,
+            config.max_environment_pids,
+        ) {
             tracing::warn!(error = %e, "the kernel does not cap the environments' total memory and processes");
         }
         if swept > 0 {
@@ -256,7 +261,10 @@ impl Host for RealHost {
             SandboxError::Io(io::Error::other(format!("{what}: {e}")))
         };
         let preparing = Instant::now();
-        let network = self.network.take().map_err(|e| io("network namespace", &e))?;
+        let network = self
+            .network
+            .take()
+            .map_err(|e| io("network namespace", &e))?;
         let listener = network
             .listener
             .try_clone()
@@ -350,7 +358,9 @@ impl Confined for RealConfined {
                 host_id: self.host_id.get(),
             },
         );
-        cmd.stdin(std::process::Stdio::null()).stdout(out).stderr(err);
+        cmd.stdin(std::process::Stdio::null())
+            .stdout(out)
+            .stderr(err);
         Ok(Box::new(RealProcess(cmd.spawn()?)))
     }
 

@@ -13,6 +13,7 @@ pub mod cgroup;
 pub mod host;
 pub mod identity;
 pub mod isa;
+pub mod launch;
 pub mod netns;
 pub mod ready;
 pub mod rootfs;

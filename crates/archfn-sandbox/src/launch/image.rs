@@ -3,8 +3,8 @@
 
 use std::path::{Component, Path, PathBuf};
 
+use crate::binfmt;
 use archfn_model::{Architecture, ImageLaunch};
-use archfn_sandbox::binfmt;
 
 /// Symbolic links followed while resolving one path inside an image, as the kernel's limit.
 const MAX_LINKS: usize = 40;
@@ -71,7 +71,7 @@ fn head(path: &Path) -> Vec<u8> {
 /// The command an image function starts with (ENTRYPOINT then CMD), or the launch error
 /// Lambda reports: `Runtime.InvalidEntrypoint` when the program is missing or was built for
 /// the other ISA (a script's interpreter counts).
-pub(crate) fn image_argv(
+pub(super) fn image_argv(
     image: &ImageLaunch,
     root: &Path,
     arch: Architecture,
@@ -121,7 +121,7 @@ pub(crate) fn image_argv(
 }
 
 /// Lambda's log line for an image that could not be launched.
-pub(crate) fn image_launch_error_line(image: &ImageLaunch, message: &str) -> String {
+pub(super) fn image_launch_error_line(image: &ImageLaunch, message: &str) -> String {
     format!(
         "IMAGE\tLaunch error: {message}\tEntrypoint: [{}]\tCmd: [{}]\tWorkingDir: [{}]\n",
         image.entrypoint.join(" "),
