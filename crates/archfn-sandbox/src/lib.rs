@@ -10,6 +10,7 @@
 pub mod binfmt;
 pub mod bwrap;
 pub mod cgroup;
+pub mod fake;
 pub mod host;
 pub mod identity;
 pub mod isa;
