@@ -55,6 +55,11 @@ pub struct EngineConfig {
     /// Record invocation metrics (durable per-minute figures, and the live watches traffic
     /// shifts judge by). Off only to measure what recording costs.
     pub record_metrics: bool,
+    /// Environments refuse executables of the other ISA (`ARCHFN_ISA_ENFORCEMENT=off` turns
+    /// it off, for diagnosis).
+    pub isa_enforced: bool,
+    /// Remount the cgroup hierarchy with `favordynmods` at start (see `RealHost::start`).
+    pub favor_cgroup_moves: bool,
 }
 
 /// MemorySize that Lambda gives one full vCPU.
@@ -297,6 +302,7 @@ impl Engine {
             work_dir: config.work_dir.clone(),
             max_environment_memory_mb: config.max_environment_memory_mb,
             max_environment_pids: config.max_environment_pids,
+            favor_cgroup_moves: config.favor_cgroup_moves,
         })?;
         Self::with_host(config, Arc::new(host))
     }
@@ -315,14 +321,12 @@ impl Engine {
         // env-init is every environment's first process: without it nothing starts.
         archfn_sandbox::isa::install(&isa_dir)
             .map_err(|e| InvokeError::Internal(format!("installing env-init: {e}")))?;
-        let isa_enforced = if std::env::var("ARCHFN_ISA_ENFORCEMENT").as_deref() == Ok("off") {
+        let isa_enforced = config.isa_enforced;
+        if !isa_enforced {
             tracing::warn!(
                 "ARCHFN_ISA_ENFORCEMENT=off: executables of the other ISA will not be refused"
             );
-            false
-        } else {
-            true
-        };
+        }
         let budget = crate::budget::MemoryBudget::new(config.max_environment_memory_mb);
         let engine = Engine {
             inner: Arc::new(Inner {

@@ -54,6 +54,8 @@ fn setup(
             max_environment_pids: 1024,
             cpu_limit: None,
             record_metrics: true,
+            isa_enforced: true,
+            favor_cgroup_moves: false,
         },
         host.clone(),
     )?;
@@ -252,7 +254,11 @@ async fn an_init_past_the_window_runs_again_inside_the_invoke() -> TestResult {
     assert_eq!(o.payload.as_ref(), br#""x""#);
     assert!(o.log.contains("Phase: init\tStatus: timeout"), "{}", o.log);
     // The second init is billed as the invoke: no Init Duration, and a Duration that holds it.
-    let report = o.log.lines().find(|l| l.starts_with("REPORT")).unwrap_or_default();
+    let report = o
+        .log
+        .lines()
+        .find(|l| l.starts_with("REPORT"))
+        .unwrap_or_default();
     assert!(!report.contains("Init Duration"), "{report}");
     assert!(o.figures.duration_ms >= 600.0, "{}", o.figures.duration_ms);
     assert_eq!(s.host.count("spawn"), 2);

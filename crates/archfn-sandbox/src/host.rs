@@ -128,6 +128,8 @@ pub struct HostConfig {
     pub max_environment_memory_mb: u64,
     /// Processes of all environments together.
     pub max_environment_pids: u32,
+    /// Remount the cgroup hierarchy with `favordynmods` (cheap moves into cgroups).
+    pub favor_cgroup_moves: bool,
 }
 
 /// This machine: cgroups under the server's own parent, a network namespace and a `/tmp` file
@@ -158,7 +160,7 @@ impl RealHost {
         if swept > 0 {
             tracing::info!(groups = swept, "removed cgroups left by an earlier process");
         }
-        if std::env::var("ARCHFN_CGROUP_FAVORDYNMODS").as_deref() == Ok("off") {
+        if !config.favor_cgroup_moves {
             tracing::info!(
                 "ARCHFN_CGROUP_FAVORDYNMODS=off: cgroup moves left as the host has them"
             );

@@ -997,6 +997,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_environment_pids: args.max_environment_pids,
         cpu_limit: args.cpu_limit,
         record_metrics: args.record_metrics,
+        // Diagnosis switches, documented in README.md.
+        isa_enforced: std::env::var("ARCHFN_ISA_ENFORCEMENT").as_deref() != Ok("off"),
+        favor_cgroup_moves: std::env::var("ARCHFN_CGROUP_FAVORDYNMODS").as_deref() != Ok("off"),
     })
     .context("starting the invocation engine")?;
     for arch in archfn_model::Architecture::ALL {
