@@ -632,3 +632,149 @@ impl RuntimeApi {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    async fn api(external: &[&str]) -> std::io::Result<RuntimeApi> {
+        RuntimeApi::start(
+            FunctionInfo {
+                function_name: "f".into(),
+                function_version: "$LATEST".into(),
+                handler: "app.handler".into(),
+                account_id: "123456789012".into(),
+                external_extensions: external.iter().map(|s| s.to_string()).collect(),
+            },
+            None,
+            None,
+        )
+        .await
+    }
+
+    fn url(api: &RuntimeApi, path: &str) -> String {
+        format!("http://{}{path}", api.addr)
+    }
+
+    #[tokio::test]
+    async fn an_event_goes_to_next_and_its_answer_comes_back() -> TestResult {
+        let api = api(&[]).await?;
+        let (reply, answer) = oneshot::channel();
+        let client = reqwest::Client::new();
+        let next = tokio::spawn({
+            let u = url(&api, "/2018-06-01/runtime/invocation/next");
+            let c = client.clone();
+            async move { c.get(u).send().await }
+        });
+        api.invocations
+            .send(Invocation {
+                request_id: "r-1".into(),
+                payload: Bytes::from_static(b"{\"a\":1}"),
+                deadline_ms: 1_700_000_000_000,
+                invoked_arn: "arn:aws:lambda:us-east-1:123456789012:function:f".into(),
+                client_context: None,
+                trace_id: "Root=1-x".into(),
+                reply,
+            })
+            .await?;
+        let got = next.await??;
+        let header = |h: &str| {
+            got.headers()
+                .get(h)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string()
+        };
+        assert_eq!(header("lambda-runtime-aws-request-id"), "r-1");
+        assert_eq!(header("lambda-runtime-deadline-ms"), "1700000000000");
+        assert_eq!(
+            header("lambda-runtime-invoked-function-arn"),
+            "arn:aws:lambda:us-east-1:123456789012:function:f"
+        );
+        assert_eq!(got.bytes().await?.as_ref(), b"{\"a\":1}");
+        assert!(*api.ready.borrow(), "the first /next ends init");
+        let posted = client
+            .post(url(&api, "/2018-06-01/runtime/invocation/r-1/error"))
+            .header("Lambda-Runtime-Function-Error-Type", "ValueError")
+            .body("{\"errorType\":\"ValueError\"}")
+            .send()
+            .await?;
+        assert_eq!(posted.status().as_u16(), 202);
+        match answer.await? {
+            RuntimeReply::Error { error_type, body } => {
+                assert_eq!(error_type.as_deref(), Some("ValueError"));
+                assert_eq!(body.as_ref(), b"{\"errorType\":\"ValueError\"}");
+            }
+            RuntimeReply::Response(b) => panic!("a response: {b:?}"),
+        }
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn an_init_error_is_reported() -> TestResult {
+        let api = api(&[]).await?;
+        let r = reqwest::Client::new()
+            .post(url(&api, "/2018-06-01/runtime/init/error"))
+            .header(
+                "Lambda-Runtime-Function-Error-Type",
+                "Runtime.ImportModuleError",
+            )
+            .body("{}")
+            .send()
+            .await?;
+        assert_eq!(r.status().as_u16(), 202);
+        let mut init_error = api.init_error.clone();
+        init_error.wait_for(Option::is_some).await?;
+        let reported = init_error.borrow().clone().map(|e| e.error_type);
+        assert_eq!(reported.as_deref(), Some("Runtime.ImportModuleError"));
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn extension_registration_is_refused_as_lambda_refuses_it() -> TestResult {
+        let api = api(&["ext"]).await?;
+        let client = reqwest::Client::new();
+        let register = |name: Option<&str>, body: &str| {
+            let mut req = client
+                .post(url(&api, "/2020-01-01/extension/register"))
+                .body(body.to_string());
+            if let Some(n) = name {
+                req = req.header("Lambda-Extension-Name", n);
+            }
+            req.send()
+        };
+        let kind = |r: reqwest::Response| async move {
+            let status = r.status().as_u16();
+            let v: serde_json::Value = r.json().await.unwrap_or_default();
+            (status, v["errorType"].as_str().unwrap_or("").to_string())
+        };
+        let events = r#"{"events": ["INVOKE", "SHUTDOWN"]}"#;
+        assert_eq!(
+            kind(register(None, events).await?).await,
+            (403, "Extension.InvalidExtensionName".into())
+        );
+        assert_eq!(
+            kind(register(Some("ext"), "not json").await?).await,
+            (403, "InvalidRequestFormat".into())
+        );
+        assert_eq!(
+            kind(register(Some("ext"), r#"{"events": ["BOGUS"]}"#).await?).await,
+            (403, "Extension.InvalidEventType".into())
+        );
+        // An internal extension (no launched file of its name) never sees SHUTDOWN.
+        assert_eq!(
+            kind(register(Some("inside"), events).await?).await,
+            (403, "Extension.InvalidEventType".into())
+        );
+        let ok = register(Some("ext"), events).await?;
+        assert_eq!(ok.status().as_u16(), 200);
+        assert!(ok.headers().contains_key("lambda-extension-identifier"));
+        assert_eq!(
+            kind(register(Some("ext"), events).await?).await,
+            (403, "Extension.InvalidExtensionState".into())
+        );
+        Ok(())
+    }
+}
