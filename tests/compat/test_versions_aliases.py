@@ -61,6 +61,15 @@ def test_create_with_publish_and_update_code_with_publish(lam):
     assert resp["Architectures"] == ["arm64"]
     wait_updated(lam, name)
     assert lam.get_function(FunctionName=name, Qualifier="2")["Configuration"]["State"] in ("Pending", "Active")
+    # Nothing changed since that publish: PublishVersion answers version 2 again, as AWS does.
+    assert lam.publish_version(FunctionName=name)["Version"] == "2"
+
+
+def test_publish_after_create_with_publish_returns_version_1(lam):
+    name, resp = create(lam, Publish=True)
+    assert resp["Version"] == "1"
+    assert lam.publish_version(FunctionName=name)["Version"] == "1"
+    assert [v["Version"] for v in lam.list_versions_by_function(FunctionName=name)["Versions"]] == ["$LATEST", "1"]
 
 
 def test_version_numbers_are_not_reused(lam):

@@ -137,7 +137,13 @@ impl Control {
                     return Ok(());
                 }
                 let outcome = self.materialize(&rec.latest).await;
+                let published = rec.published_revision.as_deref() == Some(&rec.latest.revision_id);
                 finish(&mut rec.latest, outcome, true);
+                // Published with the update (`Publish: true`): the new revision is still what
+                // was published, so PublishVersion without a change returns that version.
+                if published {
+                    rec.published_revision = Some(rec.latest.revision_id.clone());
+                }
                 match self
                     .store()
                     .put_function(region, &rec, stored.etag, Durability::Deferred)
