@@ -26,6 +26,7 @@ use crate::telemetry::Category;
 
 const PYTHON_BOOTSTRAP: &str = include_str!("bootstrap/python.py");
 const NODE_BOOTSTRAP: &str = include_str!("bootstrap/node.js");
+const RUBY_BOOTSTRAP: &str = include_str!("bootstrap/ruby.rb");
 
 /// How the engine is set up.
 #[derive(Debug, Clone)]
@@ -314,7 +315,11 @@ impl Engine {
         for d in ["runtime", "opt", "env-logs", "logs"] {
             std::fs::create_dir_all(config.work_dir.join(d)).map_err(io)?;
         }
-        for (file, text) in [("python.py", PYTHON_BOOTSTRAP), ("node.js", NODE_BOOTSTRAP)] {
+        for (file, text) in [
+            ("python.py", PYTHON_BOOTSTRAP),
+            ("node.js", NODE_BOOTSTRAP),
+            ("ruby.rb", RUBY_BOOTSTRAP),
+        ] {
             std::fs::write(config.work_dir.join("runtime").join(file), text).map_err(io)?;
         }
         let isa_dir = config.work_dir.join("runtime").join("isa");

@@ -237,6 +237,10 @@ fn runtime_argv(
             interpreter.into(),
             "/var/runtime/node.js".into(),
         ])),
+        RuntimeKind::Ruby => Ok(wrapped(vec![
+            interpreter.into(),
+            "/var/runtime/ruby.rb".into(),
+        ])),
         RuntimeKind::Provided => {
             let candidates = [
                 (task_dir.join("bootstrap"), "/var/task/bootstrap"),
@@ -340,6 +344,16 @@ fn environment_variables(
         if !from_image(k) {
             set(k, v.into());
         }
+    }
+    if kind == RuntimeKind::Ruby {
+        // Gems of the package (`bundle config set path vendor/bundle`) and of layers
+        // (`ruby/gems/X.Y.0`), and layers' `ruby/lib`, where Lambda's Ruby runtime looks.
+        let abi = format!("{}.0", runtime.trim_start_matches("ruby"));
+        set(
+            "GEM_PATH",
+            format!("/var/task/vendor/bundle/ruby/{abi}:/opt/ruby/gems/{abi}"),
+        );
+        set("RUBYLIB", "/var/task:/opt/ruby/lib".into());
     }
     if kind == RuntimeKind::Node {
         let major = runtime.trim_start_matches("nodejs").trim_end_matches(".x");

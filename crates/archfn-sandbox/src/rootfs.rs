@@ -20,6 +20,8 @@ pub enum RuntimeKind {
     Python,
     /// Node.js; archfn's Node.js bootstrap runs under `interpreter`.
     Node,
+    /// Ruby; archfn's Ruby bootstrap runs under `interpreter`.
+    Ruby,
     /// OS only: the function's own `bootstrap` is the runtime.
     Provided,
 }
@@ -88,6 +90,13 @@ pub static RECIPES: &[Recipe] = &[
         packages: &["nodejs", "bash", "coreutils"],
         kind: RuntimeKind::Node,
         interpreter: "/usr/bin/node",
+    },
+    Recipe {
+        runtime: "ruby3.3",
+        suite: "trixie",
+        packages: &["ruby3.3", "libruby3.3", "bash", "coreutils"],
+        kind: RuntimeKind::Ruby,
+        interpreter: "/usr/bin/ruby3.3",
     },
     Recipe {
         runtime: "provided.al2",

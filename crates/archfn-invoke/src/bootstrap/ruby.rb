@@ -1,0 +1,117 @@
+# archfn's Ruby runtime: the Lambda Runtime API loop around a `file.method` or
+# `file.Module::Class.method` handler, called with `event:` and `context:` as Lambda calls it.
+# Errors take Lambda's Ruby shape: errorType `Function<Class>` (or `Init<Class>` during init),
+# and the backtrace as a list of frames.
+
+require "json"
+require "net/http"
+
+API_HOST, API_PORT = ENV.fetch("AWS_LAMBDA_RUNTIME_API").split(":", 2)
+PREFIX = "/2018-06-01/runtime"
+
+# One connection to the Runtime API, opened again if it drops.
+class RuntimeApi
+  def initialize
+    @http = nil
+  end
+
+  def call(method, path, body = nil, headers = {})
+    2.times do |attempt|
+      begin
+        @http ||= Net::HTTP.start(API_HOST, API_PORT.to_i, read_timeout: nil)
+        request = method == :get ? Net::HTTP::Get.new(PREFIX + path) : Net::HTTP::Post.new(PREFIX + path)
+        headers.each { |k, v| request[k] = v }
+        request.body = body if body
+        return @http.request(request)
+      rescue IOError, SystemCallError, Net::ProtocolError
+        @http = nil
+        raise if attempt == 1
+      end
+    end
+  end
+end
+
+# What a handler is given as `context:`.
+class LambdaContext
+  attr_reader :aws_request_id, :invoked_function_arn, :function_name, :function_version,
+              :memory_limit_in_mb, :log_group_name, :log_stream_name, :deadline_ms,
+              :identity, :client_context
+
+  def initialize(response)
+    @aws_request_id = response["Lambda-Runtime-Aws-Request-Id"].to_s
+    @invoked_function_arn = response["Lambda-Runtime-Invoked-Function-Arn"].to_s
+    @deadline_ms = response["Lambda-Runtime-Deadline-Ms"].to_i
+    @function_name = ENV["AWS_LAMBDA_FUNCTION_NAME"]
+    @function_version = ENV["AWS_LAMBDA_FUNCTION_VERSION"]
+    @memory_limit_in_mb = ENV["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"]
+    @log_group_name = ENV["AWS_LAMBDA_LOG_GROUP_NAME"]
+    @log_stream_name = ENV["AWS_LAMBDA_LOG_STREAM_NAME"]
+    cc = response["Lambda-Runtime-Client-Context"]
+    @client_context = cc && !cc.empty? ? JSON.parse(cc) : nil
+    @identity = nil
+  end
+
+  def get_remaining_time_in_millis
+    [@deadline_ms - (Time.now.to_f * 1000).to_i, 0].max
+  end
+end
+
+# An error as Lambda's Ruby runtime reports it.
+def error_document(error, classification)
+  frames = (error.backtrace_locations || []).map { |l| "#{l.path}:#{l.lineno}:in `#{l.label}'" }
+  { "errorMessage" => error.message, "errorType" => "#{classification}<#{error.class}>", "stackTrace" => frames }
+end
+
+def post_error(api, path, document)
+  $stdout.flush
+  $stderr.flush
+  api.call(:post, path, JSON.generate(document),
+           "Lambda-Runtime-Function-Error-Type" => document["errorType"],
+           "Content-Type" => "application/vnd.aws.lambda.error+json")
+end
+
+# The handler: `file.method` (a method of the file's top level) or `file.Module::Class.method`.
+def load_handler
+  handler = ENV.fetch("_HANDLER", "")
+  file, _, rest = handler.partition(".")
+  raise ArgumentError, "Bad handler '#{handler}'" if file.empty? || rest.empty?
+  receiver_name, _, method_name = rest.rpartition(".")
+  require File.join(ENV.fetch("LAMBDA_TASK_ROOT", "/var/task"), file)
+  receiver = receiver_name.empty? ? Object.new : Object.const_get(receiver_name)
+  unless receiver.respond_to?(method_name, true)
+    raise NameError, "undefined method `#{method_name}' for #{receiver_name.empty? ? "main" : receiver_name}"
+  end
+  receiver_name.empty? ? ->(event:, context:) { send(method_name, event: event, context: context) } : receiver.method(method_name)
+end
+
+$stdout.sync = true
+$stderr.sync = true
+api = RuntimeApi.new
+begin
+  handler = load_handler
+rescue Exception => e # rubocop: every init failure is reported, as Lambda does
+  document = error_document(e, "Init")
+  puts "[ERROR] #{document["errorType"]}: #{e.message}"
+  post_error(api, "/init/error", document)
+  exit 1
+end
+
+loop do
+  response = api.call(:get, "/invocation/next")
+  exit 1 unless response.code == "200"
+  request_id = response["Lambda-Runtime-Aws-Request-Id"].to_s
+  trace = response["Lambda-Runtime-Trace-Id"]
+  ENV["_X_AMZN_TRACE_ID"] = trace if trace
+  begin
+    event = response.body.to_s.empty? ? nil : JSON.parse(response.body)
+    result = handler.call(event: event, context: LambdaContext.new(response))
+    body = JSON.generate(result)
+  rescue Exception => e # rubocop: a handler's exception is the invocation's error
+    document = error_document(e, "Function")
+    puts "[ERROR] #{document["errorType"]}: #{e.message}"
+    post_error(api, "/invocation/#{request_id}/error", document)
+    next
+  end
+  $stdout.flush
+  api.call(:post, "/invocation/#{request_id}/response", body, "Content-Type" => "application/json")
+end
