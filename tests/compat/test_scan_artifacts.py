@@ -11,7 +11,7 @@ import subprocess
 import tarfile
 import zipfile
 
-from artifacts import hello, install_wheels, libz, npm_package, wheels
+from artifacts import debian_package, hello, install_wheels, libz, npm_package, wheels
 from conftest import REPO, archfn_bin, create, make_zip
 
 
@@ -282,3 +282,27 @@ def test_hostile_inputs_give_findings_or_errors(tmp_path):
     junk = tmp_path / "junk.tar"
     junk.write_bytes(b"\0" * 100 + b"ustar" * 3)
     assert scan(junk).returncode == 2
+
+
+def test_a_ruby_gem_with_a_native_extension_from_debian(tmp_path):
+    """Debian's ruby-json (its C extension built for amd64) laid out as `bundle install --path
+    vendor/bundle` lays out a compiled gem, next to a platform gem's specification."""
+    base = "vendor/bundle/ruby/3.3.0"
+    files = {"app.rb": "require 'json'\n", f"{base}/specifications/json-2.6.3.gemspec": "Gem::Specification.new\n",
+             f"{base}/specifications/nokogiri-1.16.0-x86_64-linux.gemspec": "Gem::Specification.new\n"}
+    root = debian_package("ruby-json", "amd64")
+    sos = sorted(root.rglob("*.so"))
+    assert sos, "ruby-json ships its extension as shared objects"
+    for so in sos:
+        files[f"{base}/extensions/x86_64-linux/3.3.0/json-2.6.3/json/ext/{so.name}"] = so.read_bytes()
+    code, report = scan_json(zip_of(files, tmp_path / "ruby.zip"), "--target", "arm64")
+    assert code == 1
+    found = bad(report)
+    ext = [f for f in found if f["kind"] == "elf"]
+    assert ext and all(f["component"] == "json 2.6.3" and f["architecture"] == "x86_64" for f in ext), found
+    assert "bundle lock --add-platform aarch64-linux" in ext[0]["advice"]
+    gem = next(f for f in found if f["kind"] == "gem")
+    assert gem["component"] == "nokogiri 1.16.0" and "--platform aarch64-linux" in gem["advice"]
+    # For x86_64 both are fine.
+    code, report = scan_json(tmp_path / "ruby.zip", "--target", "x86_64")
+    assert code == 0, bad(report)

@@ -1,5 +1,6 @@
 //! The first half of a scan: one pass over the files of an artifact, keeping only what the
-//! rules need. Metadata files (wheel RECORD/WHEEL, package.json, pom.properties, .deps.json)
+//! rules need. Metadata files (wheel RECORD/WHEEL, package.json, pom.properties, .deps.json,
+//! installed gems' specifications)
 //! are kept whole; every other file is read just far enough to know what it is (an ELF file
 //! to its version needs, a program to its end for Go and Rust markers); archives inside are
 //! read to a bounded depth. Sources that allow it (a zip, a directory) are read by several
@@ -113,6 +114,7 @@ fn is_metadata(path: &str) -> bool {
         || name == "package.json"
         || (name == "pom.properties" && path.contains("META-INF/maven/"))
         || name.ends_with(".deps.json")
+        || (name.ends_with(".gemspec") && path.contains("specifications/"))
 }
 
 /// The kinds of archive read inside an artifact.

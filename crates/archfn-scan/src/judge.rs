@@ -20,6 +20,8 @@ pub(crate) enum Ecosystem {
     Npm,
     Maven,
     Nuget,
+    /// A Ruby gem (installed under `gems/`, its specification under `specifications/`).
+    RubyGems,
     /// A layer, an image layer, or an archive known only by its name.
     Other,
 }
@@ -185,6 +187,58 @@ fn dist_info(path: &str) -> Option<(String, String, String)> {
     ))
 }
 
+/// An installed gem, from its directory or specification name: `NAME-VERSION[-PLATFORM]`
+/// (a name may hold `-`; the version is the first part that starts with a digit).
+struct GemName<'a> {
+    dir: &'a str,
+    name: &'a str,
+    version: &'a str,
+    platform: Option<&'a str>,
+}
+
+fn gem_name(dir: &str) -> Option<GemName<'_>> {
+    let mut start: usize = 0;
+    for (i, part) in dir.split('-').enumerate() {
+        if i > 0 && part.starts_with(|c: char| c.is_ascii_digit()) {
+            let name = dir.get(..start.checked_sub(1)?)?;
+            let rest = dir.get(start..)?;
+            let (version, platform) = match rest.split_once('-') {
+                Some((v, p)) => (v, Some(p)),
+                None => (rest, None),
+            };
+            return Some(GemName {
+                dir,
+                name,
+                version,
+                platform,
+            });
+        }
+        start += part.len() + 1;
+    }
+    None
+}
+
+/// Whether `path` is inside installed gem `dir`: its files (`gems/DIR/`) or its compiled
+/// extensions (`extensions/PLATFORM/ABI/DIR/`).
+fn in_gem_dir(path: &str, dir: &str) -> bool {
+    path.contains(&format!("gems/{dir}/"))
+        || (path.contains("extensions/") && path.contains(&format!("/{dir}/")))
+}
+
+/// The CPU of a gem platform (`x86_64-linux`, `aarch64-linux-gnu`, `arm64-darwin`), when it is
+/// a Linux one.
+fn gem_platform_arch(platform: &str) -> Option<Architecture> {
+    let (cpu, os) = platform.split_once('-')?;
+    if !os.starts_with("linux") {
+        return None;
+    }
+    match cpu {
+        "x86_64" | "amd64" => Some(Architecture::X86_64),
+        "aarch64" | "arm64" => Some(Architecture::Arm64),
+        _ => None,
+    }
+}
+
 /// The directory of the npm package a package.json belongs to, with a trailing `/` (or "").
 fn package_dir(path: &str) -> String {
     path.rsplit_once('/')
@@ -215,6 +269,8 @@ struct Components {
     superseded: HashSet<String>,
     npm_dirs: Vec<(String, Component)>,
     maven: Vec<Component>,
+    /// Installed gems: the directory name (`NAME-VERSION[-PLATFORM]`) and the gem.
+    gems: Vec<(String, Component)>,
 }
 
 impl Components {
@@ -225,6 +281,12 @@ impl Components {
                 self.npm_dirs
                     .iter()
                     .find(|(d, _)| path.starts_with(d.as_str()))
+                    .map(|(_, c)| c)
+            })
+            .or_else(|| {
+                self.gems
+                    .iter()
+                    .find(|(dir, _)| in_gem_dir(path, dir))
                     .map(|(_, c)| c)
             })
             .or(if self.maven.len() == 1 {
@@ -464,6 +526,16 @@ impl Judge {
                 }
             } else if name.ends_with(".deps.json") {
                 self.deps_json(path, raw, &mut comps);
+            } else if let Some(gem) = name.strip_suffix(".gemspec").and_then(gem_name) {
+                let comp = Component {
+                    ecosystem: Ecosystem::RubyGems,
+                    name: gem.name.to_string(),
+                    version: gem.version.to_string(),
+                };
+                if let Some(platform) = gem.platform {
+                    self.gem_platform(format!("{prefix}{path}"), &comp, platform);
+                }
+                comps.gems.push((gem.dir.to_string(), comp));
             }
         }
         comps
@@ -690,6 +762,10 @@ impl Judge {
                 "use a build of {} that carries linux {py} native libraries (a newer version, or its linux-{py} classifier)",
                 c.name
             ),
+            Ecosystem::RubyGems => format!(
+                "reinstall {} {} for {py}-linux: bundle lock --add-platform {py}-linux && bundle install on linux/{py} (a gem with a C extension is compiled when installed), or use its {py}-linux platform gem where one is published",
+                c.name, c.version
+            ),
             Ecosystem::Nuget => format!(
                 "publish for linux-{node} (dotnet publish -r linux-{node}); {} {} must ship runtimes/linux-{node}",
                 c.name, c.version
@@ -699,6 +775,50 @@ impl Judge {
                 c.name
             ),
             Ecosystem::Other => format!("rebuild {} for {target} ({py})", c.name),
+        }
+    }
+
+    /// A platform gem (`nokogiri-1.16.0-x86_64-linux`): a build for one CPU and OS.
+    fn gem_platform(&mut self, path: String, comp: &Component, platform: &str) {
+        let target = self.target;
+        let gem_cpu = target.machine();
+        let advice = format!(
+            "add the {gem_cpu}-linux platform and reinstall: bundle lock --add-platform {gem_cpu}-linux && bundle install (or gem install {} -v {} --platform {gem_cpu}-linux)",
+            comp.name, comp.version
+        );
+        match gem_platform_arch(platform) {
+            Some(arch) if arch == target => {
+                self.push(
+                    path,
+                    Some(comp),
+                    Kind::Gem,
+                    Severity::Ok,
+                    format!("platform gem for {platform}"),
+                )
+                .found(arch.machine());
+            }
+            Some(arch) => {
+                self.push(
+                    path,
+                    Some(comp),
+                    Kind::Gem,
+                    Severity::Incompatible,
+                    format!("platform gem built for {platform}: its native code will not load on {target}"),
+                )
+                .found(arch.machine())
+                .advise(advice);
+            }
+            None if platform.contains("darwin") || platform.contains("mingw") => {
+                self.push(
+                    path,
+                    Some(comp),
+                    Kind::Gem,
+                    Severity::Incompatible,
+                    format!("platform gem for {platform}: Lambda runs Linux"),
+                )
+                .advise(advice);
+            }
+            None => {}
         }
     }
 

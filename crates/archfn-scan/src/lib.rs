@@ -211,6 +211,82 @@ mod tests {
     }
 
     #[test]
+    fn names_the_gem_whose_extension_or_platform_will_not_load() -> Result<(), ScanError> {
+        let x86 = elf(EM_X86_64);
+        let arm = elf(EM_AARCH64);
+        let base = "vendor/bundle/ruby/3.3.0";
+        let so = format!("{base}/extensions/x86_64-linux/3.3.0/json-2.6.3/json/ext/parser.so");
+        let gems_so = format!("{base}/gems/json-2.6.3/lib/json/ext/parser.so");
+        let nokogiri = format!("{base}/specifications/nokogiri-1.16.0-x86_64-linux.gemspec");
+        let ffi_arm = format!("{base}/specifications/ffi-1.17.0-aarch64-linux-gnu.gemspec");
+        let spec = b"spec".to_vec();
+        let owned: Vec<(String, Vec<u8>)> = vec![
+            (so, x86.clone()),
+            (gems_so, x86.clone()),
+            (
+                format!("{base}/specifications/json-2.6.3.gemspec"),
+                spec.clone(),
+            ),
+            (nokogiri, spec.clone()),
+            (ffi_arm, spec.clone()),
+            (
+                format!("{base}/gems/ffi-1.17.0-aarch64-linux-gnu/lib/ffi_c.so"),
+                arm,
+            ),
+            (
+                format!("{base}/specifications/aws-sdk-core-3.1.0.gemspec"),
+                spec,
+            ),
+        ];
+        let refs: Vec<(&str, &[u8])> = owned
+            .iter()
+            .map(|(p, b)| (p.as_str(), b.as_slice()))
+            .collect();
+        let r = scan_zip(&zip_of(&refs), Architecture::Arm64)?;
+        assert!(!r.compatible);
+        let ext: Vec<_> = r
+            .findings
+            .iter()
+            .filter(|f| f.kind == Kind::Elf && f.severity == Severity::Incompatible)
+            .collect();
+        assert_eq!(ext.len(), 2, "{:?}", r.findings);
+        assert!(
+            ext.iter()
+                .all(|f| f.component.as_deref() == Some("json 2.6.3"))
+        );
+        assert!(
+            ext[0]
+                .advice
+                .as_deref()
+                .is_some_and(|a| a.contains("bundle lock --add-platform aarch64-linux"))
+        );
+        let platform = r
+            .findings
+            .iter()
+            .find(|f| f.kind == Kind::Gem && f.severity == Severity::Incompatible)
+            .ok_or_else(|| ScanError::NotAnArchive("no gem finding".into()))?;
+        assert_eq!(platform.component.as_deref(), Some("nokogiri 1.16.0"));
+        assert!(platform.advice.as_deref().is_some_and(|a| {
+            a.contains("gem install nokogiri -v 1.16.0 --platform aarch64-linux")
+        }));
+        // ffi's aarch64-linux-gnu platform gem and its library are fine on arm64.
+        assert!(
+            r.findings
+                .iter()
+                .any(|f| f.component.as_deref() == Some("ffi 1.17.0")
+                    && f.kind == Kind::Gem
+                    && f.severity == Severity::Ok)
+        );
+        assert!(
+            !r.findings
+                .iter()
+                .any(|f| f.component.as_deref() == Some("ffi 1.17.0")
+                    && f.severity == Severity::Incompatible)
+        );
+        Ok(())
+    }
+
+    #[test]
     fn names_the_wheel_and_the_file_that_will_not_load() -> Result<(), ScanError> {
         let x86 = elf(EM_X86_64);
         let z = zip_of(&[

@@ -25,6 +25,8 @@ pub enum Kind {
     Wheel,
     /// An npm package's `os`/`cpu` fields.
     NpmPackage,
+    /// A Ruby gem's platform (its gemspec).
+    Gem,
     /// A Mach-O or PE file (never loaded on Lambda).
     ForeignBinary,
     /// An archive nested deeper than archfn reads.
