@@ -28,6 +28,8 @@ if [ "$want_test" = 1 ]; then
   command -v ip >/dev/null || need_apt+=(iproute2)
   # Image tests push images through archfn's registry API as `docker push` would.
   command -v skopeo >/dev/null || need_apt+=(skopeo)
+  # Java runtime tests compile their handlers.
+  command -v javac >/dev/null || need_apt+=(default-jdk-headless)
   # Comparison tests render the HTML report in a headless browser.
   command -v chromium >/dev/null || need_apt+=(chromium)
   # Scanner and migration tests: npm fetches real platform packages.

@@ -237,6 +237,22 @@ fn runtime_argv(
             interpreter.into(),
             "/var/runtime/node.js".into(),
         ])),
+        RuntimeKind::Java => {
+            // Lambda's JVM flags: tiered compilation stopped at level 1 (fast start), the serial
+            // collector, class-data sharing; the heap sized to the function's memory.
+            let heap_mb = u64::from(config.memory_mb) * 85 / 100;
+            Ok(wrapped(vec![
+                interpreter.into(),
+                "-XX:+TieredCompilation".into(),
+                "-XX:TieredStopAtLevel=1".into(),
+                "-XX:+UseSerialGC".into(),
+                "-Xshare:auto".into(),
+                format!("-XX:MaxHeapSize={heap_mb}m"),
+                "-cp".into(),
+                crate::rootfs::JAVA_CLIENT_CLASSPATH.into(),
+                "archfn.Bootstrap".into(),
+            ]))
+        }
         RuntimeKind::Ruby => Ok(wrapped(vec![
             interpreter.into(),
             "/var/runtime/ruby.rb".into(),

@@ -22,6 +22,9 @@ pub enum RuntimeKind {
     Node,
     /// Ruby; archfn's Ruby bootstrap runs under `interpreter`.
     Ruby,
+    /// Java; archfn's Java runtime client (compiled into the root file system at install,
+    /// [`JAVA_CLIENT_DIR`]) runs under `interpreter`.
+    Java,
     /// OS only: the function's own `bootstrap` is the runtime.
     Provided,
 }
@@ -40,6 +43,49 @@ pub struct Recipe {
     /// The interpreter inside the root file system (empty for `provided`).
     pub interpreter: &'static str,
 }
+
+/// Where archfn's Java runtime client is compiled to, inside a Java runtime's root file system.
+pub const JAVA_CLIENT_DIR: &str = "/usr/lib/archfn-java/classes";
+
+/// The classpath of archfn's Java runtime client: its classes and Debian's Jackson.
+pub const JAVA_CLIENT_CLASSPATH: &str = "/usr/lib/archfn-java/classes:/usr/share/java/jackson-databind.jar:/usr/share/java/jackson-core.jar:/usr/share/java/jackson-annotations.jar";
+
+/// The sources of archfn's Java runtime client (the `com.amazonaws.services.lambda.runtime`
+/// types a handler compiles against, and the Runtime API loop), compiled at install.
+const JAVA_CLIENT_SOURCES: &[(&str, &str)] = &[
+    (
+        "archfn/Bootstrap.java",
+        include_str!("java/archfn/Bootstrap.java"),
+    ),
+    (
+        "com/amazonaws/services/lambda/runtime/Client.java",
+        include_str!("java/com/amazonaws/services/lambda/runtime/Client.java"),
+    ),
+    (
+        "com/amazonaws/services/lambda/runtime/ClientContext.java",
+        include_str!("java/com/amazonaws/services/lambda/runtime/ClientContext.java"),
+    ),
+    (
+        "com/amazonaws/services/lambda/runtime/CognitoIdentity.java",
+        include_str!("java/com/amazonaws/services/lambda/runtime/CognitoIdentity.java"),
+    ),
+    (
+        "com/amazonaws/services/lambda/runtime/Context.java",
+        include_str!("java/com/amazonaws/services/lambda/runtime/Context.java"),
+    ),
+    (
+        "com/amazonaws/services/lambda/runtime/LambdaLogger.java",
+        include_str!("java/com/amazonaws/services/lambda/runtime/LambdaLogger.java"),
+    ),
+    (
+        "com/amazonaws/services/lambda/runtime/RequestHandler.java",
+        include_str!("java/com/amazonaws/services/lambda/runtime/RequestHandler.java"),
+    ),
+    (
+        "com/amazonaws/services/lambda/runtime/RequestStreamHandler.java",
+        include_str!("java/com/amazonaws/services/lambda/runtime/RequestStreamHandler.java"),
+    ),
+];
 
 /// What an OS-only runtime holds: glibc, and the shell and tools Amazon Linux's minimal image
 /// has, so that a shell custom runtime (AWS's tutorial: bash, curl, grep, cut, tr, mktemp) runs.
@@ -90,6 +136,32 @@ pub static RECIPES: &[Recipe] = &[
         packages: &["nodejs", "bash", "coreutils"],
         kind: RuntimeKind::Node,
         interpreter: "/usr/bin/node",
+    },
+    Recipe {
+        runtime: "java17",
+        suite: "bookworm",
+        packages: &[
+            "openjdk-17-jdk-headless",
+            "default-jdk-headless",
+            "libjackson2-databind-java",
+            "bash",
+            "coreutils",
+        ],
+        kind: RuntimeKind::Java,
+        interpreter: "/usr/lib/jvm/default-java/bin/java",
+    },
+    Recipe {
+        runtime: "java21",
+        suite: "trixie",
+        packages: &[
+            "openjdk-21-jdk-headless",
+            "default-jdk-headless",
+            "libjackson2-databind-java",
+            "bash",
+            "coreutils",
+        ],
+        kind: RuntimeKind::Java,
+        interpreter: "/usr/lib/jvm/default-java/bin/java",
     },
     Recipe {
         runtime: "ruby3.3",
@@ -251,6 +323,110 @@ impl RuntimeStore {
         out
     }
 
+    /// Compiles archfn's Java runtime client into `staging` (a Java runtime's root file system
+    /// for `arch`), and dumps the JVM's class-data sharing archive so that cold starts map the
+    /// JDK's classes instead of parsing them. Bytecode is the same on every ISA: when the runtime
+    /// is installed for the host's ISA, its javac compiles natively; otherwise the runtime's own
+    /// runs, under QEMU for a foreign ISA.
+    fn compile_java_client(
+        &self,
+        runtime: &str,
+        arch: Architecture,
+        staging: &Path,
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<(), SandboxError> {
+        progress("      compiling archfn's Java runtime client");
+        let base = staging.join("usr/lib/archfn-java");
+        let src = base.join("src");
+        for (path, text) in JAVA_CLIENT_SOURCES {
+            let file = src.join(path);
+            if let Some(dir) = file.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            std::fs::write(&file, text)?;
+        }
+        std::fs::create_dir_all(base.join("classes"))?;
+        let sources: Vec<String> = JAVA_CLIENT_SOURCES
+            .iter()
+            .map(|(p, _)| format!("/usr/lib/archfn-java/src/{p}"))
+            .collect();
+        let native = Architecture::host()
+            .filter(|h| *h != arch)
+            .and_then(|h| self.rootfs(runtime, h).ok());
+        let javac = |host_rootfs: Option<&PathBuf>| -> Result<std::process::Output, SandboxError> {
+            let mut cmd = Command::new("bwrap");
+            match host_rootfs {
+                Some(root) => {
+                    cmd.arg("--ro-bind").arg(root).arg("/");
+                    cmd.arg("--bind").arg(&base).arg("/usr/lib/archfn-java");
+                }
+                None => {
+                    crate::binfmt::ensure(arch)?;
+                    cmd.arg("--bind").arg(staging).arg("/");
+                }
+            }
+            Ok(cmd
+                .args([
+                    "--proc",
+                    "/proc",
+                    "--dev",
+                    "/dev",
+                    "--tmpfs",
+                    "/tmp",
+                    "--unshare-pid",
+                    "--die-with-parent",
+                ])
+                .args([
+                    "/usr/lib/jvm/default-java/bin/javac",
+                    "-nowarn",
+                    "-d",
+                    JAVA_CLIENT_DIR,
+                    "-cp",
+                ])
+                .arg(JAVA_CLIENT_CLASSPATH)
+                .args(&sources)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .output()?)
+        };
+        let mut out = javac(native.as_ref())?;
+        if !out.status.success() && native.is_some() {
+            out = javac(None)?;
+        }
+        if !out.status.success() {
+            return Err(SandboxError::Tool(format!(
+                "compiling archfn's Java runtime client failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )));
+        }
+        std::fs::remove_dir_all(&src)?;
+        progress("      dumping the JVM's class-data sharing archive");
+        crate::binfmt::ensure(arch)?;
+        let dump = Command::new("bwrap")
+            .arg("--bind")
+            .arg(staging)
+            .arg("/")
+            .args([
+                "--proc",
+                "/proc",
+                "--dev",
+                "/dev",
+                "--tmpfs",
+                "/tmp",
+                "--unshare-pid",
+                "--die-with-parent",
+            ])
+            .args(["/usr/lib/jvm/default-java/bin/java", "-Xshare:dump"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()?;
+        if !dump.status.success() {
+            // Not fatal: the JVM starts without the archive, only slower.
+            progress("      (no class-data sharing archive: the JVM will start without it)");
+        }
+        Ok(())
+    }
+
     /// Builds the root file system of `runtime` for `arch`, reporting each step to `progress`.
     /// Replaces an earlier installation only once the new one is complete.
     pub fn install(
@@ -392,6 +568,9 @@ impl RuntimeStore {
                     String::from_utf8_lossy(&out.stderr)
                 )));
             }
+        }
+        if recipe.kind == RuntimeKind::Java {
+            self.compile_java_client(runtime, arch, &staging, progress)?;
         }
         progress("[3/3] activating");
         let final_dir = dir.join("rootfs");

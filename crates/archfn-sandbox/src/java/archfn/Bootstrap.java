@@ -1,0 +1,285 @@
+package archfn;
+
+import com.amazonaws.services.lambda.runtime.Client;
+import com.amazonaws.services.lambda.runtime.ClientContext;
+import com.amazonaws.services.lambda.runtime.CognitoIdentity;
+import com.amazonaws.services.lambda.runtime.Context;
+import com.amazonaws.services.lambda.runtime.LambdaLogger;
+import com.amazonaws.services.lambda.runtime.RequestHandler;
+import com.amazonaws.services.lambda.runtime.RequestStreamHandler;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JavaType;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.File;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.Method;
+import java.lang.reflect.Modifier;
+import java.lang.reflect.ParameterizedType;
+import java.lang.reflect.Type;
+import java.net.URI;
+import java.net.URL;
+import java.net.URLClassLoader;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * archfn's Java runtime: the Lambda Runtime API loop around a {@code package.Class::method} or
+ * {@code package.Class} handler. The handler's classes come from /var/task, /var/task/lib/*.jar
+ * and the layers' /opt/java/lib/*.jar; events and answers are converted with Jackson as
+ * Lambda converts POJOs; errors have Lambda's shape (the exception's class name, its frames).
+ */
+public final class Bootstrap {
+    private static final String API = "http://" + System.getenv("AWS_LAMBDA_RUNTIME_API") + "/2018-06-01/runtime";
+    private static final HttpClient HTTP = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
+    private static final ObjectMapper JSON = new ObjectMapper()
+            .configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, false);
+
+    /** How the handler is called. */
+    private interface Call {
+        byte[] invoke(byte[] event, Context context) throws Throwable;
+    }
+
+    public static void main(String[] args) throws Exception {
+        Call handler;
+        try {
+            handler = load(System.getenv("_HANDLER"));
+        } catch (Throwable e) {
+            Throwable cause = unwrap(e);
+            System.out.println("[ERROR] " + cause.getClass().getName() + ": " + cause.getMessage());
+            post("/init/error", error(cause), cause.getClass().getName());
+            System.exit(1);
+            return;
+        }
+        while (true) {
+            HttpResponse<byte[]> next = HTTP.send(HttpRequest.newBuilder(URI.create(API + "/invocation/next")).GET().build(),
+                    HttpResponse.BodyHandlers.ofByteArray());
+            if (next.statusCode() != 200) {
+                System.exit(1);
+            }
+            String requestId = next.headers().firstValue("Lambda-Runtime-Aws-Request-Id").orElse("");
+            next.headers().firstValue("Lambda-Runtime-Trace-Id").ifPresent(t -> System.setProperty("com.amazonaws.xray.traceHeader", t));
+            LambdaContext context = new LambdaContext(next);
+            byte[] answer;
+            try {
+                answer = handler.invoke(next.body(), context);
+            } catch (Throwable e) {
+                Throwable cause = unwrap(e);
+                System.out.println("[ERROR] " + cause.getClass().getName() + ": " + cause.getMessage());
+                System.out.flush();
+                post("/invocation/" + requestId + "/error", error(cause), cause.getClass().getName());
+                continue;
+            }
+            System.out.flush();
+            System.err.flush();
+            post("/invocation/" + requestId + "/response", answer, null);
+        }
+    }
+
+    private static void post(String path, byte[] body, String errorType) throws Exception {
+        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(API + path)).POST(HttpRequest.BodyPublishers.ofByteArray(body));
+        if (errorType != null) {
+            b.header("Lambda-Runtime-Function-Error-Type", errorType);
+        }
+        HTTP.send(b.build(), HttpResponse.BodyHandlers.discarding());
+    }
+
+    private static Throwable unwrap(Throwable e) {
+        while ((e instanceof InvocationTargetException || e instanceof ExceptionInInitializerError) && e.getCause() != null) {
+            e = e.getCause();
+        }
+        return e;
+    }
+
+    /** Lambda's error document: message, the class name as the type, the frames. */
+    private static byte[] error(Throwable e) throws Exception {
+        ObjectNode doc = JSON.createObjectNode();
+        doc.put("errorMessage", e.getMessage());
+        doc.put("errorType", e.getClass().getName());
+        ArrayNode frames = doc.putArray("stackTrace");
+        for (StackTraceElement f : e.getStackTrace()) {
+            if (f.getClassName().startsWith("archfn.") || f.getClassName().startsWith("java.base/")) {
+                continue;
+            }
+            frames.add(f.toString());
+        }
+        if (e.getCause() != null && e.getCause() != e) {
+            doc.set("cause", JSON.readTree(error(e.getCause())));
+        }
+        return JSON.writeValueAsBytes(doc);
+    }
+
+    /** The handler's class loader: /var/task, /var/task/lib/*.jar, /opt/java/lib/*.jar. */
+    private static ClassLoader userLoader() throws Exception {
+        List<URL> urls = new ArrayList<>();
+        urls.add(new File("/var/task/").toURI().toURL());
+        for (String dir : new String[] {"/var/task/lib", "/opt/java/lib"}) {
+            File[] jars = new File(dir).listFiles((d, n) -> n.endsWith(".jar"));
+            if (jars != null) {
+                Arrays.sort(jars);
+                for (File j : jars) {
+                    urls.add(j.toURI().toURL());
+                }
+            }
+        }
+        // A fat jar given as the code is unpacked at /var/task by Lambda's rules already.
+        return new URLClassLoader(urls.toArray(new URL[0]), Bootstrap.class.getClassLoader());
+    }
+
+    private static Call load(String handler) throws Exception {
+        if (handler == null || handler.isEmpty()) {
+            throw new ClassNotFoundException("no handler configured");
+        }
+        String className = handler;
+        String methodName = null;
+        int sep = handler.indexOf("::");
+        if (sep >= 0) {
+            className = handler.substring(0, sep);
+            methodName = handler.substring(sep + 2);
+        }
+        ClassLoader loader = userLoader();
+        Thread.currentThread().setContextClassLoader(loader);
+        Class<?> cls = Class.forName(className, true, loader);
+        if ((methodName == null || methodName.equals("handleRequest")) && RequestStreamHandler.class.isAssignableFrom(cls)) {
+            RequestStreamHandler h = (RequestStreamHandler) cls.getDeclaredConstructor().newInstance();
+            return (event, ctx) -> {
+                ByteArrayOutputStream out = new ByteArrayOutputStream();
+                h.handleRequest(new ByteArrayInputStream(event), out, ctx);
+                return out.toByteArray();
+            };
+        }
+        if ((methodName == null || methodName.equals("handleRequest")) && RequestHandler.class.isAssignableFrom(cls)) {
+            @SuppressWarnings("unchecked")
+            RequestHandler<Object, Object> h = (RequestHandler<Object, Object>) cls.getDeclaredConstructor().newInstance();
+            JavaType input = JSON.getTypeFactory().constructType(requestType(cls));
+            return (event, ctx) -> JSON.writeValueAsBytes(h.handleRequest(read(event, input), ctx));
+        }
+        String name = methodName == null ? "handleRequest" : methodName;
+        Method m = null;
+        for (Method candidate : cls.getMethods()) {
+            if (candidate.getName().equals(name) && !candidate.isBridge()
+                    && (m == null || candidate.getParameterCount() > m.getParameterCount())) {
+                m = candidate;
+            }
+        }
+        if (m == null) {
+            throw new NoSuchMethodException("Class " + className + " has no public method named " + name);
+        }
+        Method method = m;
+        Object target = Modifier.isStatic(method.getModifiers()) ? null : cls.getDeclaredConstructor().newInstance();
+        Class<?>[] params = method.getParameterTypes();
+        boolean stream = params.length >= 2 && InputStream.class.isAssignableFrom(params[0]) && OutputStream.class.isAssignableFrom(params[1]);
+        JavaType input = params.length > 0 && !stream ? JSON.getTypeFactory().constructType(method.getGenericParameterTypes()[0]) : null;
+        return (event, ctx) -> {
+            if (stream) {
+                ByteArrayOutputStream out = new ByteArrayOutputStream();
+                Object[] a = params.length == 3 ? new Object[] {new ByteArrayInputStream(event), out, ctx}
+                        : new Object[] {new ByteArrayInputStream(event), out};
+                method.invoke(target, a);
+                return out.toByteArray();
+            }
+            Object[] a = new Object[params.length];
+            if (params.length > 0) {
+                a[0] = read(event, input);
+            }
+            if (params.length > 1) {
+                a[1] = ctx;
+            }
+            Object result = method.invoke(target, a);
+            return JSON.writeValueAsBytes(result);
+        };
+    }
+
+    private static Object read(byte[] event, JavaType type) throws Exception {
+        if (event.length == 0) {
+            return null;
+        }
+        if (type.getRawClass() == String.class) {
+            JsonNode node = JSON.readTree(event);
+            return node.isTextual() ? node.asText() : node.toString();
+        }
+        return JSON.readValue(event, type);
+    }
+
+    /** The I of the class's RequestHandler<I, O>, looking up its superclasses. */
+    private static Type requestType(Class<?> cls) {
+        for (Class<?> c = cls; c != null; c = c.getSuperclass()) {
+            for (Type t : c.getGenericInterfaces()) {
+                if (t instanceof ParameterizedType p && p.getRawType() == RequestHandler.class) {
+                    return p.getActualTypeArguments()[0];
+                }
+            }
+        }
+        return Object.class;
+    }
+
+    /** What the handler is given as its Context. */
+    private static final class LambdaContext implements Context {
+        private final String requestId;
+        private final String arn;
+        private final long deadline;
+        private final ClientContext clientContext;
+
+        LambdaContext(HttpResponse<byte[]> next) {
+            requestId = next.headers().firstValue("Lambda-Runtime-Aws-Request-Id").orElse("");
+            arn = next.headers().firstValue("Lambda-Runtime-Invoked-Function-Arn").orElse("");
+            deadline = Long.parseLong(next.headers().firstValue("Lambda-Runtime-Deadline-Ms").orElse("0"));
+            clientContext = next.headers().firstValue("Lambda-Runtime-Client-Context").map(LambdaContext::client).orElse(null);
+        }
+
+        @SuppressWarnings("unchecked")
+        private static ClientContext client(String json) {
+            try {
+                Map<String, Object> doc = JSON.readValue(json, Map.class);
+                Map<String, String> c = (Map<String, String>) doc.getOrDefault("client", new HashMap<>());
+                Map<String, String> custom = (Map<String, String>) doc.getOrDefault("custom", new HashMap<>());
+                Map<String, String> env = (Map<String, String>) doc.getOrDefault("env", new HashMap<>());
+                Client client = new Client() {
+                    public String getInstallationId() { return c.get("installation_id"); }
+                    public String getAppTitle() { return c.get("app_title"); }
+                    public String getAppVersionName() { return c.get("app_version_name"); }
+                    public String getAppVersionCode() { return c.get("app_version_code"); }
+                    public String getAppPackageName() { return c.get("app_package_name"); }
+                };
+                return new ClientContext() {
+                    public Client getClient() { return client; }
+                    public Map<String, String> getCustom() { return custom; }
+                    public Map<String, String> getEnvironment() { return env; }
+                };
+            } catch (Exception e) {
+                return null;
+            }
+        }
+
+        public String getAwsRequestId() { return requestId; }
+        public String getLogGroupName() { return System.getenv("AWS_LAMBDA_LOG_GROUP_NAME"); }
+        public String getLogStreamName() { return System.getenv("AWS_LAMBDA_LOG_STREAM_NAME"); }
+        public String getFunctionName() { return System.getenv("AWS_LAMBDA_FUNCTION_NAME"); }
+        public String getFunctionVersion() { return System.getenv("AWS_LAMBDA_FUNCTION_VERSION"); }
+        public String getInvokedFunctionArn() { return arn; }
+        public CognitoIdentity getIdentity() { return null; }
+        public ClientContext getClientContext() { return clientContext; }
+        public int getRemainingTimeInMillis() { return (int) Math.max(0, deadline - System.currentTimeMillis()); }
+        public int getMemoryLimitInMB() { return Integer.parseInt(System.getenv().getOrDefault("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")); }
+        public LambdaLogger getLogger() {
+            return new LambdaLogger() {
+                public void log(String message) { System.out.println(message); }
+                public void log(byte[] message) { System.out.println(new String(message, StandardCharsets.UTF_8)); }
+            };
+        }
+    }
+}

@@ -1,0 +1,7 @@
+package com.amazonaws.services.lambda.runtime;
+
+/** Writes to the function's log. */
+public interface LambdaLogger {
+    void log(String message);
+    void log(byte[] message);
+}
