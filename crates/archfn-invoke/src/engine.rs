@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use archfn_model::{Architecture, FunctionConfig, ImageLaunch};
+use archfn_model::{Architecture, FunctionConfig, ImageLaunch, elf};
 use archfn_sandbox::netns::{FunctionNetwork, NetworkPool};
 use archfn_sandbox::rootfs::{RuntimeKind, RuntimeStore};
 use archfn_sandbox::{ExecutionMode, SandboxError, binfmt, bwrap};
@@ -246,7 +246,7 @@ fn foreign_extension<'a>(
         let mut head = [0u8; 20];
         std::fs::File::open(opt.join("extensions").join(name))
             .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
-            .is_ok_and(|n| binfmt::elf_architecture(&head[..n]).is_some_and(|found| found != arch))
+            .is_ok_and(|n| elf::machine(&head[..n]).is_some_and(|found| found != arch))
     })
 }
 
@@ -750,7 +750,7 @@ impl Engine {
                     let n = std::fs::File::open(&host)
                         .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
                         .unwrap_or(0);
-                    if let Some(found) = binfmt::elf_architecture(&head[..n])
+                    if let Some(found) = elf::machine(&head[..n])
                         && found != target.config.architecture
                     {
                         return Err((

@@ -3,8 +3,7 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use archfn_model::{Architecture, ImageLaunch};
-use archfn_sandbox::binfmt;
+use archfn_model::{Architecture, ImageLaunch, elf};
 
 /// Symbolic links followed while resolving one path inside an image, as the kernel's limit.
 const MAX_LINKS: usize = 40;
@@ -114,7 +113,7 @@ pub(crate) fn image_argv(
             .map(|p| head(&p))
             .unwrap_or_default();
     }
-    match binfmt::elf_architecture(&bytes) {
+    match elf::machine(&bytes) {
         Some(built) if built != arch => invalid(format!("fork/exec {program}: exec format error")),
         _ => Ok(argv),
     }

@@ -1,14 +1,16 @@
 //! Domain types and validation rules of archfn.
 //!
-//! Owns: function names and ARNs, qualifiers, the `Architecture` enum, the runtime catalogue
-//! (which runtime is offered on which architecture, and until when), Lambda's limits, and the
-//! stored shape of a function, version, alias and layer version.
+//! Owns: function names and ARNs, qualifiers, the `Architecture` enum (and which one an ELF
+//! header names), the runtime catalogue (which runtime is offered on which architecture, and
+//! until when), Lambda's limits, and the stored shape of a function, version, alias and layer
+//! version.
 //! Must not: do IO, know the Lambda wire format, or depend on tokio/axum/sqlx.
 #![warn(missing_docs)]
 
 pub mod architecture;
 pub mod arn;
 pub mod deployment;
+pub mod elf;
 pub mod function;
 pub mod layer;
 pub mod limits;
