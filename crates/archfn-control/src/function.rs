@@ -14,7 +14,7 @@ use base64::Engine as _;
 use crate::archive::{self, ArchiveError};
 use crate::error::revision_mismatch;
 use crate::input::{CodeInput, CreateFunctionInput, UpdateCodeInput, UpdateConfigInput};
-use crate::{Control, ControlError, new_revision, validate};
+use crate::{Control, ControlError, NotFoundKind, new_revision, validate};
 
 /// A function configuration as a caller addressed it.
 #[derive(Debug, Clone)]
@@ -71,9 +71,10 @@ impl Control {
         if let Some(r) = &fref.region
             && r != region
         {
-            return Err(ControlError::NotFound(format!(
-                "Functions from '{r}' are not reachable in this region ('{region}')"
-            )));
+            return Err(ControlError::not_found(
+                NotFoundKind::Region,
+                format!("Functions from '{r}' are not reachable in this region ('{region}')"),
+            ));
         }
         if let Some(a) = &fref.account
             && a != self.account()
@@ -114,7 +115,10 @@ impl Control {
                 if let Some(q) = &qualifier {
                     arn = format!("{arn}:{q}");
                 }
-                Err(ControlError::NotFound(format!("Function not found: {arn}")))
+                Err(ControlError::not_found(
+                    NotFoundKind::Function,
+                    format!("Function not found: {arn}"),
+                ))
             }
         }
     }
@@ -143,7 +147,12 @@ impl Control {
                 arn,
             });
         };
-        let not_found = || ControlError::NotFound(format!("Function not found: {arn}:{q}"));
+        let not_found = || {
+            ControlError::not_found(
+                NotFoundKind::Version,
+                format!("Function not found: {arn}:{q}"),
+            )
+        };
         let config = match Qualifier::parse(q).ok_or_else(not_found)? {
             Qualifier::Latest => r.stored.value.latest.clone(),
             Qualifier::Version(n) => self
@@ -818,10 +827,10 @@ impl Control {
         let r = self.resolve(region, name, qualifier).await?;
         let Some(q) = r.qualifier.as_deref() else {
             if !self.store().delete_function(region, &r.name).await? {
-                return Err(ControlError::NotFound(format!(
-                    "Function not found: {}",
-                    r.arn()
-                )));
+                return Err(ControlError::not_found(
+                    NotFoundKind::Function,
+                    format!("Function not found: {}", r.arn()),
+                ));
             }
             self.request_collection();
             return Ok(());

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use archfn_model::{FunctionConfig, ImageLaunch, LastUpdateStatus, PackageType, Qualifier, State};
 
-use crate::{Control, ControlError};
+use crate::{Control, ControlError, NotFoundKind};
 
 /// A resolved invocation target.
 #[derive(Debug, Clone)]
@@ -55,17 +55,25 @@ impl Control {
         let mut waited = Duration::ZERO;
         loop {
             let r = match self.resolve(region, name, qualifier).await {
-                Err(ControlError::NotFound(m))
-                    if unqualified && m.starts_with("Function not found") =>
-                {
-                    return Err(ControlError::NotFound(format!("{m}:$LATEST")));
+                Err(ControlError::NotFound {
+                    kind: NotFoundKind::Function,
+                    message,
+                }) if unqualified => {
+                    return Err(ControlError::not_found(
+                        NotFoundKind::Function,
+                        format!("{message}:$LATEST"),
+                    ));
                 }
                 other => other?,
             };
             let arn = r.arn();
             let q = r.qualifier.clone();
-            let not_found =
-                |q: &str| ControlError::NotFound(format!("Function not found: {arn}:{q}"));
+            let not_found = |q: &str| {
+                ControlError::not_found(
+                    NotFoundKind::Version,
+                    format!("Function not found: {arn}:{q}"),
+                )
+            };
             let mut alias_name = None;
             let (config, invoked_arn) = match q.as_deref() {
                 None => (r.stored.value.latest.clone(), arn.clone()),

@@ -37,7 +37,7 @@ pub use account::AccountSettings;
 pub use alias::AliasView;
 pub use concurrency::Admission;
 pub use deployment::ShiftInput;
-pub use error::ControlError;
+pub use error::{ControlError, NotFoundKind};
 pub use function::{FunctionDetails, FunctionView};
 pub use gc::GcReport;
 pub use input::{
