@@ -4,8 +4,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use archfn_model::{FunctionConfig, ImageLaunch, LastUpdateStatus, PackageType, Qualifier, State};
+use archfn_model::{FunctionConfig, ImageLaunch, LastUpdateStatus, PackageType, State};
 
+use crate::function::AliasPick;
 use crate::{Control, ControlError, NotFoundKind};
 
 /// A resolved invocation target.
@@ -27,18 +28,6 @@ pub struct Invocable {
     pub image: Option<ImageLaunch>,
     /// The alias the caller invoked through, if any (for metrics per alias).
     pub alias: Option<String>,
-}
-
-/// Picks the additional version with probability `weight`, else the primary.
-fn pick(primary: &str, weights: &std::collections::BTreeMap<String, f64>, roll: f64) -> String {
-    let mut acc = 0.0;
-    for (version, w) in weights {
-        acc += w;
-        if roll < acc {
-            return version.clone();
-        }
-    }
-    primary.to_string()
 }
 
 impl Control {
@@ -66,51 +55,10 @@ impl Control {
                 }
                 other => other?,
             };
-            let arn = r.arn();
-            let q = r.qualifier.clone();
-            let not_found = |q: &str| {
-                ControlError::not_found(
-                    NotFoundKind::Version,
-                    format!("Function not found: {arn}:{q}"),
-                )
-            };
-            let mut alias_name = None;
-            let (config, invoked_arn) = match q.as_deref() {
-                None => (r.stored.value.latest.clone(), arn.clone()),
-                Some(q) => match Qualifier::parse(q).ok_or_else(|| not_found(q))? {
-                    Qualifier::Latest => (r.stored.value.latest.clone(), format!("{arn}:$LATEST")),
-                    Qualifier::Version(n) => (
-                        self.store()
-                            .get_version(region, &r.name, n)
-                            .await?
-                            .ok_or_else(|| not_found(q))?,
-                        format!("{arn}:{q}"),
-                    ),
-                    Qualifier::Alias(a) => {
-                        let alias = self
-                            .store()
-                            .get_alias(region, &r.name, &a)
-                            .await?
-                            .ok_or_else(|| not_found(q))?
-                            .value;
-                        let chosen = pick(
-                            &alias.function_version,
-                            &alias.additional_weights,
-                            rand::random::<f64>(),
-                        );
-                        let config = match Qualifier::parse(&chosen) {
-                            Some(Qualifier::Version(n)) => self
-                                .store()
-                                .get_version(region, &r.name, n)
-                                .await?
-                                .ok_or_else(|| not_found(&chosen))?,
-                            _ => r.stored.value.latest.clone(),
-                        };
-                        alias_name = Some(a);
-                        (config, format!("{arn}:{q}"))
-                    }
-                },
-            };
+            let selected = self
+                .select_version(&r, AliasPick::Weighted(rand::random::<f64>()))
+                .await?;
+            let config = selected.config;
             let busy = config.state == State::Pending
                 || config.last_update_status == Some(LastUpdateStatus::InProgress);
             if busy && waited < Duration::from_secs(30) {
@@ -138,11 +86,11 @@ impl Control {
                 image,
                 executed_version: config.version.clone(),
                 config,
-                invoked_arn,
+                invoked_arn: selected.arn,
                 task_dir,
                 layer_dirs,
                 reserved_concurrency: r.stored.value.reserved_concurrency,
-                alias: alias_name,
+                alias: selected.alias,
             });
         }
     }
@@ -198,19 +146,5 @@ impl Control {
     /// Forgets an event that ran, or ran out of attempts.
     pub async fn finish_event(&self, id: &str) -> Result<(), ControlError> {
         Ok(self.store().delete_event(id).await?)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn picks_by_weight() {
-        let mut w = std::collections::BTreeMap::new();
-        w.insert("2".to_string(), 0.25);
-        assert_eq!(pick("1", &w, 0.10), "2");
-        assert_eq!(pick("1", &w, 0.30), "1");
-        assert_eq!(pick("1", &std::collections::BTreeMap::new(), 0.0), "1");
     }
 }
