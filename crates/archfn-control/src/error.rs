@@ -11,6 +11,9 @@ pub enum ControlError {
     /// A parameter is not acceptable (`InvalidParameterValueException`).
     #[error("{0}")]
     InvalidParameter(String),
+    /// A request body that is not the JSON the operation takes (`InvalidRequestContentException`).
+    #[error("{0}")]
+    InvalidRequestContent(String),
     /// The resource does not exist (`ResourceNotFoundException`).
     #[error("{message}")]
     NotFound {

@@ -44,7 +44,7 @@ pub use input::{
     AliasInput, CodeInput, CreateFunctionInput, LayerFilter, PublishLayerInput, UpdateCodeInput,
     UpdateConfigInput,
 };
-pub use invoke::Invocable;
+pub use invoke::{Admitted, Invocable, InvokeRefused};
 pub use layer::LayerVersionView;
 pub use variant::VariantInput;
 
