@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use archfn_model::InvocationType;
 use archfn_sigv4::{Authorization, RequestParts, SigV4Error, parse_authorization};
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -38,9 +39,9 @@ const SERVICE: &str = "lambda";
 /// PublishLayerVersion): 50 MiB of zip as base64 in JSON.
 pub const CODE_REQUEST_MAX_BYTES: usize = archfn_model::limits::CREATE_REQUEST_MAX_BYTES;
 /// The largest synchronous Invoke payload.
-pub const SYNC_INVOKE_MAX_BYTES: usize = 6_291_456;
+pub const SYNC_INVOKE_MAX_BYTES: usize = archfn_model::limits::SYNC_INVOKE_PAYLOAD_MAX_BYTES;
 /// The largest asynchronous (`Event`) Invoke payload.
-pub const ASYNC_INVOKE_MAX_BYTES: usize = 1_048_576;
+pub const ASYNC_INVOKE_MAX_BYTES: usize = archfn_model::limits::ASYNC_INVOKE_PAYLOAD_MAX_BYTES;
 /// The largest body of every other operation (configuration, aliases, tags, concurrency), whose
 /// inputs are a few kilobytes at most (environment variables: 4 KB).
 pub const OTHER_REQUEST_MAX_BYTES: usize = 262_144;
@@ -207,11 +208,12 @@ fn body_limit(method: &Method, path: &str, headers: &HeaderMap) -> BodyLimit {
             limit(CODE_REQUEST_MAX_BYTES, "PublishLayerVersion")
         }
         (&Method::POST, ["", "2015-03-31", "functions", _, "invocations"]) => {
-            match headers
+            let kind = headers
                 .get("x-amz-invocation-type")
                 .and_then(|v| v.to_str().ok())
-            {
-                Some("Event") => BodyLimit {
+                .and_then(|t| InvocationType::parse(t).ok());
+            match kind {
+                Some(InvocationType::Event) => BodyLimit {
                     max: ASYNC_INVOKE_MAX_BYTES,
                     operation: None,
                     event: true,

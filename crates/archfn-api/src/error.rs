@@ -98,7 +98,8 @@ impl From<ControlError> for ApiError {
         match e {
             ControlError::Validation(v) => ApiError::ValidationException(v.message()),
             ControlError::InvalidParameter(m) => ApiError::InvalidParameterValueException(m),
-            ControlError::NotFound(m) => ApiError::ResourceNotFoundException(m),
+            ControlError::InvalidRequestContent(m) => ApiError::InvalidRequestContentException(m),
+            ControlError::NotFound { message, .. } => ApiError::ResourceNotFoundException(message),
             ControlError::Conflict(m) => ApiError::ResourceConflictException(m),
             ControlError::PreconditionFailed(m) => ApiError::PreconditionFailedException(m),
             ControlError::TooLarge(m) => ApiError::RequestEntityTooLargeException(m),

@@ -24,6 +24,7 @@ pub use auth::{
 };
 pub use code_url::DEFAULT_CODE_URL_TTL;
 pub use error::ApiError;
+pub use routes::invoke_request;
 
 /// The largest request body accepted (CreateFunction's limit).
 pub const MAX_REQUEST_BYTES: usize = archfn_model::limits::CREATE_REQUEST_MAX_BYTES;

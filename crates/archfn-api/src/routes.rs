@@ -10,6 +10,8 @@ mod metrics;
 mod registry;
 mod settings;
 
+pub use invoke::invoke_request;
+
 use std::collections::HashMap;
 
 use crate::code_url;

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use archfn_compare::{ComparisonInput, ConfigurationRun, PayloadInfo, Report, Settings};
-use archfn_control::{Control, ControlError};
+use archfn_control::{Control, ControlError, NotFoundKind};
 use archfn_invoke::Engine;
 use archfn_model::Architecture;
 use archfn_pricing::PriceBook;
@@ -303,16 +303,22 @@ impl Comparisons {
 
     /// A comparison as JSON (`status` Running, Succeeded or Failed; the report when done).
     pub fn get(&self, id: &str) -> Result<Value, ControlError> {
-        self.job(id)
-            .map(|j| j.view())
-            .ok_or_else(|| ControlError::NotFound(format!("Comparison not found: {id}")))
+        self.job(id).map(|j| j.view()).ok_or_else(|| {
+            ControlError::not_found(
+                NotFoundKind::Comparison,
+                format!("Comparison not found: {id}"),
+            )
+        })
     }
 
     /// A comparison's report.
     pub fn report(&self, id: &str) -> Result<ReportState, ControlError> {
-        let job = self
-            .job(id)
-            .ok_or_else(|| ControlError::NotFound(format!("Comparison not found: {id}")))?;
+        let job = self.job(id).ok_or_else(|| {
+            ControlError::not_found(
+                NotFoundKind::Comparison,
+                format!("Comparison not found: {id}"),
+            )
+        })?;
         let state = job
             .state
             .lock()

@@ -7,7 +7,7 @@ use archfn_model::limits;
 use archfn_store::{Durability, StoreError};
 
 use crate::function::Resolved;
-use crate::{Control, ControlError};
+use crate::{Control, ControlError, NotFoundKind};
 
 /// GetAccountSettings' figures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,10 +70,10 @@ impl Control {
                 Ok(_) => return Ok(out),
                 Err(StoreError::Conflict) => continue,
                 Err(StoreError::NotFound) => {
-                    return Err(ControlError::NotFound(format!(
-                        "Function not found: {}",
-                        r.arn()
-                    )));
+                    return Err(ControlError::not_found(
+                        NotFoundKind::Function,
+                        format!("Function not found: {}", r.arn()),
+                    ));
                 }
                 Err(e) => return Err(e.into()),
             }

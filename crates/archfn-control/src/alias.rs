@@ -11,7 +11,7 @@ use archfn_model::{AliasRecord, Qualifier, ValidationErrors};
 use crate::error::revision_mismatch;
 use crate::function::{Resolved, decode_marker, encode_marker, page_size};
 use crate::input::AliasInput;
-use crate::{Control, ControlError, new_revision};
+use crate::{Control, ControlError, NotFoundKind, new_revision};
 
 /// An alias and its ARN.
 #[derive(Debug, Clone)]
@@ -110,9 +110,10 @@ impl Control {
                     .await?
                     .is_none()
             {
-                return Err(ControlError::NotFound(format!(
-                    "Function not found: {arn}:{v}"
-                )));
+                return Err(ControlError::not_found(
+                    NotFoundKind::Version,
+                    format!("Function not found: {arn}:{v}"),
+                ));
             }
         }
         Ok(())
@@ -125,9 +126,10 @@ impl Control {
         version_hint: &str,
     ) -> Result<Resolved, ControlError> {
         match self.resolve(region, function, None).await {
-            Err(ControlError::NotFound(m)) => {
-                Err(ControlError::NotFound(format!("{m}:{version_hint}")))
-            }
+            Err(ControlError::NotFound { kind, message }) => Err(ControlError::not_found(
+                kind,
+                format!("{message}:{version_hint}"),
+            )),
             other => other,
         }
     }
@@ -182,9 +184,10 @@ impl Control {
                 alias: s.value,
                 arn,
             }),
-            None => Err(ControlError::NotFound(format!(
-                "Cannot find alias arn: {arn}"
-            ))),
+            None => Err(ControlError::not_found(
+                NotFoundKind::Alias,
+                format!("Cannot find alias arn: {arn}"),
+            )),
         }
     }
 
@@ -208,7 +211,10 @@ impl Control {
         let r = self.resolve(region, function, None).await?;
         let arn = format!("{}:{name}", r.arn());
         let Some(stored) = self.store().get_alias(region, &r.name, name).await? else {
-            return Err(ControlError::NotFound(format!("Alias not found: {arn}")));
+            return Err(ControlError::not_found(
+                NotFoundKind::Alias,
+                format!("Alias not found: {arn}"),
+            ));
         };
         if input
             .revision_id
@@ -232,9 +238,10 @@ impl Control {
         alias.revision_id = new_revision();
         match self.store().put_alias(region, &alias, stored.etag).await {
             Err(archfn_store::StoreError::Conflict) => Err(revision_mismatch()),
-            Err(archfn_store::StoreError::NotFound) => {
-                Err(ControlError::NotFound(format!("Alias not found: {arn}")))
-            }
+            Err(archfn_store::StoreError::NotFound) => Err(ControlError::not_found(
+                NotFoundKind::Alias,
+                format!("Alias not found: {arn}"),
+            )),
             other => other.map_err(ControlError::from),
         }?;
         Ok(AliasView { alias, arn })

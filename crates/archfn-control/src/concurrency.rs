@@ -64,29 +64,21 @@ impl Control {
         UNRESERVED_CONCURRENCY_MIN.min(self.inner.account_concurrency)
     }
 
-    /// Admits one invocation of `name`, whose reserved concurrency is `reserved`, or throttles
-    /// it as Lambda does. A synchronous one takes a slot, given back when the admission is
-    /// dropped; an Event or DryRun invocation takes none (Lambda queues events rather than
-    /// throttling their acceptance), and only a reservation of zero turns it away.
-    pub async fn admit(
-        &self,
-        region: &str,
-        name: &str,
-        reserved: Option<u32>,
-        synchronous: bool,
-    ) -> Result<Option<Admission>, ControlError> {
-        if !synchronous {
-            return match reserved {
-                Some(0) => Err(throttled(
-                    "ReservedFunctionConcurrentInvocationLimitExceeded",
-                )),
-                _ => Ok(None),
-            };
+    /// Admits an invocation that takes no slot (an Event or a DryRun): Lambda queues events
+    /// rather than throttling their acceptance, so only a reservation of zero turns it away.
+    pub(crate) fn admit_unslotted(reserved: Option<u32>) -> Result<(), ControlError> {
+        match reserved {
+            Some(0) => Err(throttled(
+                "ReservedFunctionConcurrentInvocationLimitExceeded",
+            )),
+            _ => Ok(()),
         }
-        self.take_slot(region, name, reserved).await.map(Some)
     }
 
-    async fn take_slot(
+    /// Admits one synchronous invocation of `name`, whose reserved concurrency is `reserved`,
+    /// or throttles it as Lambda does. It takes a slot, given back when the admission is
+    /// dropped.
+    pub(crate) async fn admit_synchronous(
         &self,
         region: &str,
         name: &str,

@@ -10,7 +10,7 @@ use archfn_model::deployment::{
 };
 use archfn_store::{DeploymentFilter, StoreError, Stored};
 
-use crate::{AliasInput, Control, ControlError};
+use crate::{AliasInput, Control, ControlError, NotFoundKind};
 
 /// A request to shift an alias to a version.
 #[derive(Debug, Clone, Default)]
@@ -72,10 +72,10 @@ impl Control {
         {
             Some(a) => a.value,
             None => {
-                return Err(ControlError::NotFound(format!(
-                    "Alias not found: {arn}:{}",
-                    input.alias
-                )));
+                return Err(ControlError::not_found(
+                    NotFoundKind::Alias,
+                    format!("Alias not found: {arn}:{}", input.alias),
+                ));
             }
         };
         let to = self.target_version(region, &r.name, &arn, &input.to_version)?;
@@ -187,19 +187,24 @@ impl Control {
             Some(Qualifier::Latest) => Err(invalid(
                 "$LATEST is not supported for an alias pointing to more than 1 version",
             )),
-            _ => Err(ControlError::NotFound(format!(
-                "Function not found: {arn}:{}",
-                qualifier.unwrap_or_default()
-            ))),
+            _ => Err(ControlError::not_found(
+                NotFoundKind::Version,
+                format!(
+                    "Function not found: {arn}:{}",
+                    qualifier.unwrap_or_default()
+                ),
+            )),
         }
     }
 
     /// A traffic shift by id.
     pub async fn get_deployment(&self, id: &str) -> Result<Stored<DeploymentRecord>, ControlError> {
-        self.store()
-            .get_deployment(id)
-            .await?
-            .ok_or_else(|| ControlError::NotFound(format!("Deployment not found: {id}")))
+        self.store().get_deployment(id).await?.ok_or_else(|| {
+            ControlError::not_found(
+                NotFoundKind::Deployment,
+                format!("Deployment not found: {id}"),
+            )
+        })
     }
 
     /// Traffic shifts, newest first: of a function (name or ARN) and alias when given.

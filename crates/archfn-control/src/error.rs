@@ -11,9 +11,17 @@ pub enum ControlError {
     /// A parameter is not acceptable (`InvalidParameterValueException`).
     #[error("{0}")]
     InvalidParameter(String),
-    /// The resource does not exist (`ResourceNotFoundException`).
+    /// A request body that is not the JSON the operation takes (`InvalidRequestContentException`).
     #[error("{0}")]
-    NotFound(String),
+    InvalidRequestContent(String),
+    /// The resource does not exist (`ResourceNotFoundException`).
+    #[error("{message}")]
+    NotFound {
+        /// What was not found: code decides on this, never on the message.
+        kind: NotFoundKind,
+        /// The message, as Lambda words it.
+        message: String,
+    },
     /// The resource is in a state that forbids this (`ResourceConflictException`).
     #[error("{0}")]
     Conflict(String),
@@ -37,6 +45,36 @@ pub enum ControlError {
     /// Something on our side failed (`ServiceException`).
     #[error("{0}")]
     Internal(String),
+}
+
+/// What a [`ControlError::NotFound`] did not find.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotFoundKind {
+    /// The function: no function of that name in the region.
+    Function,
+    /// The function version a qualifier or a routing configuration names (a number, or an alias
+    /// used as a qualifier); Lambda words it "Function not found: <arn>:<qualifier>".
+    Version,
+    /// An alias, addressed as one (GetAlias, UpdateAlias, a traffic shift's alias).
+    Alias,
+    /// A layer or layer version.
+    Layer,
+    /// A function ARN of another region, which this region cannot reach.
+    Region,
+    /// A traffic shift.
+    Deployment,
+    /// A comparison.
+    Comparison,
+}
+
+impl ControlError {
+    /// A [`ControlError::NotFound`] of `kind` with Lambda's `message`.
+    pub fn not_found(kind: NotFoundKind, message: impl Into<String>) -> ControlError {
+        ControlError::NotFound {
+            kind,
+            message: message.into(),
+        }
+    }
 }
 
 impl From<archfn_store::StoreError> for ControlError {

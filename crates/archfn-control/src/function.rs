@@ -14,7 +14,7 @@ use base64::Engine as _;
 use crate::archive::{self, ArchiveError};
 use crate::error::revision_mismatch;
 use crate::input::{CodeInput, CreateFunctionInput, UpdateCodeInput, UpdateConfigInput};
-use crate::{Control, ControlError, new_revision, validate};
+use crate::{Control, ControlError, NotFoundKind, new_revision, validate};
 
 /// A function configuration as a caller addressed it.
 #[derive(Debug, Clone)]
@@ -50,6 +50,39 @@ impl Resolved {
     }
 }
 
+/// How an alias selects its version.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum AliasPick {
+    /// Its primary version (GetFunction, GetFunctionConfiguration, readiness).
+    Primary,
+    /// By its routing weights, given a roll in [0, 1) (Invoke).
+    Weighted(f64),
+}
+
+/// The function version a qualifier selected.
+#[derive(Debug)]
+pub(crate) struct Selected {
+    /// Its configuration.
+    pub config: FunctionConfig,
+    /// The ARN as addressed: unqualified, or with the caller's qualifier.
+    pub arn: String,
+    /// The alias the qualifier named, if it named one.
+    pub alias: Option<String>,
+}
+
+/// The version an alias routes to for `roll` in [0, 1): an additional version with its
+/// weight's probability, else the primary.
+fn weighted(primary: &str, weights: &BTreeMap<String, f64>, roll: f64) -> String {
+    let mut acc = 0.0;
+    for (version, w) in weights {
+        acc += w;
+        if roll < acc {
+            return version.clone();
+        }
+    }
+    primary.to_string()
+}
+
 /// Code that passed inspection and is in the blob store.
 pub(crate) struct StagedCode {
     pub location: CodeLocation,
@@ -71,9 +104,10 @@ impl Control {
         if let Some(r) = &fref.region
             && r != region
         {
-            return Err(ControlError::NotFound(format!(
-                "Functions from '{r}' are not reachable in this region ('{region}')"
-            )));
+            return Err(ControlError::not_found(
+                NotFoundKind::Region,
+                format!("Functions from '{r}' are not reachable in this region ('{region}')"),
+            ));
         }
         if let Some(a) = &fref.account
             && a != self.account()
@@ -114,7 +148,10 @@ impl Control {
                 if let Some(q) = &qualifier {
                     arn = format!("{arn}:{q}");
                 }
-                Err(ControlError::NotFound(format!("Function not found: {arn}")))
+                Err(ControlError::not_found(
+                    NotFoundKind::Function,
+                    format!("Function not found: {arn}"),
+                ))
             }
         }
     }
@@ -134,42 +171,77 @@ impl Control {
         Ok(r)
     }
 
-    /// The configuration a resolved function's qualifier selects, with the ARN to show.
+    /// The configuration a resolved function's qualifier selects, with the ARN to show (an
+    /// alias selects its primary version).
     pub(crate) async fn select(&self, r: &Resolved) -> Result<FunctionView, ControlError> {
+        let s = self.select_version(r, AliasPick::Primary).await?;
+        Ok(FunctionView {
+            config: s.config,
+            arn: s.arn,
+        })
+    }
+
+    /// The function version a resolved function's qualifier selects: `$LATEST` without one, or
+    /// the version a number, `$LATEST` or an alias names; an alias picks as `pick` says. What
+    /// does not exist is "Function not found: <arn>:<qualifier>".
+    pub(crate) async fn select_version(
+        &self,
+        r: &Resolved,
+        pick: AliasPick,
+    ) -> Result<Selected, ControlError> {
         let arn = r.arn();
         let Some(q) = r.qualifier.as_deref() else {
-            return Ok(FunctionView {
+            return Ok(Selected {
                 config: r.stored.value.latest.clone(),
                 arn,
+                alias: None,
             });
         };
-        let not_found = || ControlError::NotFound(format!("Function not found: {arn}:{q}"));
-        let config = match Qualifier::parse(q).ok_or_else(not_found)? {
+        let not_found = |q: &str| {
+            ControlError::not_found(
+                NotFoundKind::Version,
+                format!("Function not found: {arn}:{q}"),
+            )
+        };
+        let mut alias_name = None;
+        let config = match Qualifier::parse(q).ok_or_else(|| not_found(q))? {
             Qualifier::Latest => r.stored.value.latest.clone(),
             Qualifier::Version(n) => self
                 .store()
                 .get_version(&r.scope.region, &r.name, n)
                 .await?
-                .ok_or_else(not_found)?,
+                .ok_or_else(|| not_found(q))?,
             Qualifier::Alias(a) => {
                 let alias = self
                     .store()
                     .get_alias(&r.scope.region, &r.name, &a)
                     .await?
-                    .ok_or_else(not_found)?;
-                match Qualifier::parse(&alias.value.function_version) {
+                    .ok_or_else(|| not_found(q))?
+                    .value;
+                // The message names what the operation asked for: the alias when it reads the
+                // alias's primary version, the version picked when it routes.
+                let (chosen, named) = match pick {
+                    AliasPick::Primary => (alias.function_version.clone(), q.to_string()),
+                    AliasPick::Weighted(roll) => {
+                        let v = weighted(&alias.function_version, &alias.additional_weights, roll);
+                        (v.clone(), v)
+                    }
+                };
+                alias_name = Some(a);
+                match Qualifier::parse(&chosen) {
                     Some(Qualifier::Version(n)) => self
                         .store()
                         .get_version(&r.scope.region, &r.name, n)
                         .await?
-                        .ok_or_else(not_found)?,
+                        .ok_or_else(|| not_found(&named))?,
                     _ => r.stored.value.latest.clone(),
                 }
             }
         };
-        Ok(FunctionView {
+        Ok(Selected {
             config,
             arn: format!("{arn}:{q}"),
+            alias: alias_name,
         })
     }
 
@@ -818,10 +890,10 @@ impl Control {
         let r = self.resolve(region, name, qualifier).await?;
         let Some(q) = r.qualifier.as_deref() else {
             if !self.store().delete_function(region, &r.name).await? {
-                return Err(ControlError::NotFound(format!(
-                    "Function not found: {}",
-                    r.arn()
-                )));
+                return Err(ControlError::not_found(
+                    NotFoundKind::Function,
+                    format!("Function not found: {}", r.arn()),
+                ));
             }
             self.request_collection();
             return Ok(());
@@ -940,4 +1012,18 @@ pub(crate) fn decode_marker(marker: Option<&str>) -> Result<(Option<String>, usi
     let (i, name) = text.split_once(':').ok_or_else(invalid)?;
     let i: usize = i.parse().map_err(|_| invalid())?;
     Ok((Some(name.to_string()), i))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_alias_routes_by_weight() {
+        let mut w = BTreeMap::new();
+        w.insert("2".to_string(), 0.25);
+        assert_eq!(weighted("1", &w, 0.10), "2");
+        assert_eq!(weighted("1", &w, 0.30), "1");
+        assert_eq!(weighted("1", &BTreeMap::new(), 0.0), "1");
+    }
 }

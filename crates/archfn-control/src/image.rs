@@ -67,11 +67,7 @@ impl StoredImage {
 
     /// The function architecture the image was built for, if Lambda has it.
     pub fn function_architecture(&self) -> Option<Architecture> {
-        match self.architecture.as_str() {
-            "amd64" => Some(Architecture::X86_64),
-            "arm64" => Some(Architecture::Arm64),
-            _ => None,
-        }
+        Architecture::from_go_arch(&self.architecture)
     }
 
     /// A field of the image's `config` section (`Entrypoint`, `Cmd`, `WorkingDir`, `Env`).

@@ -10,7 +10,7 @@ use archfn_model::{Architecture, LayerVersionRecord, ValidationErrors, runtime};
 
 use crate::function::{decode_marker, encode_marker, page_size};
 use crate::input::{LayerFilter, PublishLayerInput};
-use crate::{Control, ControlError};
+use crate::{Control, ControlError, NotFoundKind};
 
 /// A layer version and its ARNs.
 #[derive(Debug, Clone)]
@@ -58,8 +58,9 @@ impl Control {
                     return Err(self.bad_layer_name(given));
                 }
                 if p[3] != region {
-                    return Err(ControlError::NotFound(
-                        "The resource you requested does not exist.".into(),
+                    return Err(ControlError::not_found(
+                        NotFoundKind::Layer,
+                        "The resource you requested does not exist.",
                     ));
                 }
                 p[6]
@@ -187,8 +188,9 @@ impl Control {
             .await?
         {
             Some(l) => Ok(self.view(region, l)),
-            None => Err(ControlError::NotFound(
-                "The resource you requested does not exist.".into(),
+            None => Err(ControlError::not_found(
+                NotFoundKind::Layer,
+                "The resource you requested does not exist.",
             )),
         }
     }
@@ -212,8 +214,9 @@ impl Control {
             .into());
         };
         if layer_region != region || account != self.account() {
-            return Err(ControlError::NotFound(
-                "The resource you requested does not exist.".into(),
+            return Err(ControlError::not_found(
+                NotFoundKind::Layer,
+                "The resource you requested does not exist.",
             ));
         }
         let version = i64::try_from(version).unwrap_or(i64::MAX);

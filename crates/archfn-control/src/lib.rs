@@ -37,14 +37,14 @@ pub use account::AccountSettings;
 pub use alias::AliasView;
 pub use concurrency::Admission;
 pub use deployment::ShiftInput;
-pub use error::ControlError;
+pub use error::{ControlError, NotFoundKind};
 pub use function::{FunctionDetails, FunctionView};
 pub use gc::GcReport;
 pub use input::{
     AliasInput, CodeInput, CreateFunctionInput, LayerFilter, PublishLayerInput, UpdateCodeInput,
     UpdateConfigInput,
 };
-pub use invoke::Invocable;
+pub use invoke::{Admitted, Invocable, InvokeRefused};
 pub use layer::LayerVersionView;
 pub use variant::VariantInput;
 

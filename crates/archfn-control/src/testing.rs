@@ -1,8 +1,69 @@
-//! Helpers of the hostile-archive tests: a fresh place with a victim outside the extraction
-//! root, and a look at everything around the root afterwards.
+//! Test helpers: a control plane on a temporary directory with a function deployed in it, and,
+//! for the hostile-archive tests, a fresh place with a victim outside the extraction root and a
+//! look at everything around the root afterwards.
 
 use std::collections::BTreeMap;
+use std::io::Write as _;
 use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::{CodeInput, Control, ControlConfig, CreateFunctionInput};
+
+/// The account of [`control`]'s ARNs.
+pub(crate) const ACCOUNT: &str = "123456789012";
+
+/// A control plane whose store, blobs, code and images are under `dir` (SQLite, files), with
+/// the default account concurrency.
+pub(crate) async fn control(dir: &tempfile::TempDir) -> Control {
+    let store = archfn_store::SqliteStore::open(&dir.path().join("archfn.db"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let blobs =
+        archfn_blob::FsBlobStore::open(dir.path().join("blobs")).unwrap_or_else(|e| panic!("{e}"));
+    Control::start(ControlConfig {
+        store: Arc::new(store),
+        blobs: Arc::new(blobs),
+        code_root: dir.path().join("code"),
+        image_root: dir.path().join("images"),
+        account: ACCOUNT.into(),
+        policy_date: None,
+        account_concurrency: archfn_model::limits::ACCOUNT_CONCURRENCY,
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A zip holding one file.
+pub(crate) fn zip_of(name: &str, data: &[u8]) -> Bytes {
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    w.start_file(name, zip::write::SimpleFileOptions::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    w.write_all(data).unwrap_or_else(|e| panic!("{e}"));
+    Bytes::from(w.finish().unwrap_or_else(|e| panic!("{e}")).into_inner())
+}
+
+/// Creates a Python function `name` in `region` (its code is prepared in the background).
+pub(crate) async fn create_function(control: &Control, region: &str, name: &str) {
+    control
+        .create_function(
+            region,
+            CreateFunctionInput {
+                function_name: name.into(),
+                runtime: Some("python3.12".into()),
+                role: Some(format!("arn:aws:iam::{ACCOUNT}:role/test")),
+                handler: Some("app.handler".into()),
+                code: CodeInput {
+                    zip: Some(zip_of("app.py", b"def handler(e, c):\n    return e\n")),
+                    ..CodeInput::default()
+                },
+                ..CreateFunctionInput::default()
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+}
 
 /// A fresh temporary directory `top` holding `victim/file` (and `victim/dir/inner`), and
 /// `work/`, whose `code` (not created) is where an extraction goes: links in an archive that

@@ -58,6 +58,18 @@ impl Architecture {
         }
     }
 
+    /// The architecture of a container image or Go name (`amd64`, `arm64`; Debian names these
+    /// two the same way), if Lambda offers it.
+    pub fn from_go_arch(s: &str) -> Option<Architecture> {
+        Architecture::ALL.into_iter().find(|a| a.go_arch() == s)
+    }
+
+    /// The architecture of a machine name (`x86_64`, `aarch64`, as [`Architecture::machine`]
+    /// says it), if Lambda offers it.
+    pub fn from_machine(s: &str) -> Option<Architecture> {
+        Architecture::ALL.into_iter().find(|a| a.machine() == s)
+    }
+
     /// Parses a Lambda identifier; case-sensitive, as Lambda is.
     pub fn parse(s: &str) -> Option<Architecture> {
         match s {
@@ -69,11 +81,7 @@ impl Architecture {
 
     /// The architecture of the machine this process runs on, if it is one Lambda offers.
     pub fn host() -> Option<Architecture> {
-        match std::env::consts::ARCH {
-            "x86_64" => Some(Architecture::X86_64),
-            "aarch64" => Some(Architecture::Arm64),
-            _ => None,
-        }
+        Architecture::from_machine(std::env::consts::ARCH)
     }
 }
 
@@ -93,5 +101,20 @@ mod tests {
         assert_eq!(Architecture::parse("x86_64"), Some(Architecture::X86_64));
         assert_eq!(Architecture::parse("X86_64"), None);
         assert_eq!(Architecture::parse("aarch64"), None);
+    }
+
+    #[test]
+    fn reads_go_and_machine_names_back() {
+        for a in Architecture::ALL {
+            assert_eq!(Architecture::from_go_arch(a.go_arch()), Some(a));
+            assert_eq!(Architecture::from_machine(a.machine()), Some(a));
+        }
+        assert_eq!(
+            Architecture::from_go_arch("amd64"),
+            Some(Architecture::X86_64)
+        );
+        assert_eq!(Architecture::from_go_arch("x86_64"), None);
+        assert_eq!(Architecture::from_go_arch("arm"), None);
+        assert_eq!(Architecture::from_machine("arm64"), None);
     }
 }

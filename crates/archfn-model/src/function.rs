@@ -65,13 +65,16 @@ impl LastUpdateStatus {
 /// Where a function's code is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CodeLocation {
-    /// base64(SHA-256(zip)), Lambda's `CodeSha256`.
+    /// Lambda's `CodeSha256`: base64(SHA-256(zip)); for an image, the image's digest (the hex
+    /// SHA-256 of its manifest).
     pub sha256: String,
-    /// Size of the zip in bytes.
+    /// Size of the zip in bytes; for an image, of its layers as stored.
     pub size: u64,
-    /// Sum of the uncompressed sizes of the zip's entries.
+    /// Sum of the uncompressed sizes of the zip's entries; 0 for an image.
     pub unzipped_size: u64,
-    /// Hex SHA-256 of the zip: its key in the blob store. Empty for images.
+    /// The key of the code: for a zip, its hex SHA-256 (its key in the blob store and the name
+    /// of its unpacked directory); for an image, `image-<id>` (the name of its unpacked root
+    /// file system).
     pub digest: String,
     /// The image URI, for `PackageType: Image`.
     pub image_uri: Option<String>,

@@ -8,6 +8,10 @@ pub const CREATE_REQUEST_MAX_BYTES: usize = 70_167_211;
 pub const UNZIPPED_MAX_BYTES: u64 = 262_144_000;
 /// Storage for all code and layers of an account, in bytes.
 pub const TOTAL_CODE_SIZE_BYTES: u64 = 80_530_636_800;
+/// Largest payload of a synchronous invocation (RequestResponse, and a DryRun), in bytes.
+pub const SYNC_INVOKE_PAYLOAD_MAX_BYTES: usize = 6_291_456;
+/// Largest payload of an asynchronous (Event) invocation, in bytes.
+pub const ASYNC_INVOKE_PAYLOAD_MAX_BYTES: usize = 1_048_576;
 /// Concurrent executions of an account.
 pub const ACCOUNT_CONCURRENCY: u32 = 1000;
 /// Concurrency that reserved concurrency may never take from the unreserved pool.

@@ -96,32 +96,3 @@ pub fn ensure(arch: Architecture) -> Result<(), SandboxError> {
     );
     Ok(())
 }
-
-/// The ISA an ELF file was built for, from its header; `None` when it is not a 64-bit ELF of a
-/// Lambda architecture.
-pub fn elf_architecture(header: &[u8]) -> Option<Architecture> {
-    if header.len() < 20 || &header[..4] != b"\x7fELF" || header[4] != 2 {
-        return None;
-    }
-    match u16::from_le_bytes([header[18], header[19]]) {
-        0x3e => Some(Architecture::X86_64),
-        0xb7 => Some(Architecture::Arm64),
-        _ => None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_elf_machine() {
-        let mut h = vec![0x7f, b'E', b'L', b'F', 2, 1, 1, 0];
-        h.resize(20, 0);
-        h[18] = 0xb7;
-        assert_eq!(elf_architecture(&h), Some(Architecture::Arm64));
-        h[18] = 0x3e;
-        assert_eq!(elf_architecture(&h), Some(Architecture::X86_64));
-        assert_eq!(elf_architecture(b"#!/bin/sh\n"), None);
-    }
-}

@@ -16,7 +16,7 @@ use archfn_model::{Architecture, FunctionConfig, ImageLaunch};
 
 use crate::bwrap::EnvironmentSpec;
 use crate::rootfs::{RuntimeKind, RuntimeStore};
-use crate::{ExecutionMode, SandboxError, binfmt};
+use crate::{ExecutionMode, SandboxError};
 
 /// The function's code, as it is laid out for an environment.
 #[derive(Debug, Clone, Copy)]
@@ -273,7 +273,7 @@ fn runtime_argv(
                 let n = std::fs::File::open(&host)
                     .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
                     .unwrap_or(0);
-                if let Some(found) = binfmt::elf_architecture(&head[..n])
+                if let Some(found) = archfn_model::elf::machine(&head[..n])
                     && found != config.architecture
                 {
                     return Err(Refusal::InvalidEntrypoint {
@@ -413,6 +413,8 @@ fn foreign_extension<'a>(
         let mut head = [0u8; 20];
         std::fs::File::open(opt.join("extensions").join(name))
             .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
-            .is_ok_and(|n| binfmt::elf_architecture(&head[..n]).is_some_and(|found| found != arch))
+            .is_ok_and(|n| {
+                archfn_model::elf::machine(&head[..n]).is_some_and(|found| found != arch)
+            })
     })
 }

@@ -197,11 +197,9 @@ pub fn recipe(runtime: &str) -> Result<&'static Recipe, SandboxError> {
         })
 }
 
+/// Debian's name of `arch`, the same as Go's for these two.
 fn debian_arch(arch: Architecture) -> &'static str {
-    match arch {
-        Architecture::X86_64 => "amd64",
-        Architecture::Arm64 => "arm64",
-    }
+    arch.go_arch()
 }
 
 /// What `installed.json` records.

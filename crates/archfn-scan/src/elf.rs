@@ -33,10 +33,7 @@ pub struct ElfInfo {
     pub wants: Option<usize>,
 }
 
-/// `EM_X86_64`.
-pub const EM_X86_64: u16 = 62;
-/// `EM_AARCH64`.
-pub const EM_AARCH64: u16 = 183;
+pub use archfn_model::elf::{EM_AARCH64, EM_X86_64};
 
 const PT_LOAD: u32 = 1;
 const PT_DYNAMIC: u32 = 2;
@@ -51,20 +48,21 @@ const DT_VERNEEDNUM: u64 = 0x6fff_ffff;
 const MAX_RECORDS: usize = 4096;
 
 impl ElfInfo {
-    /// The Lambda architecture this code runs on, if any.
+    /// The Lambda architecture this code runs on, if any (a 64-bit file of its machine).
     pub fn architecture(&self) -> Option<Architecture> {
-        match (self.machine, self.is_64) {
-            (EM_X86_64, true) => Some(Architecture::X86_64),
-            (EM_AARCH64, true) => Some(Architecture::Arm64),
-            _ => None,
+        if self.is_64 {
+            archfn_model::elf::architecture(self.machine)
+        } else {
+            None
         }
     }
 
     /// A name for the machine, as `uname -m` or the ELF spec says it.
     pub fn machine_name(&self) -> String {
+        if let Some(arch) = archfn_model::elf::architecture(self.machine) {
+            return arch.machine().into();
+        }
         match self.machine {
-            EM_X86_64 => "x86_64".into(),
-            EM_AARCH64 => "aarch64".into(),
             3 => "i386".into(),
             40 => "arm (32-bit)".into(),
             243 => "riscv".into(),

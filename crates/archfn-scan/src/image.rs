@@ -352,11 +352,7 @@ pub(crate) fn scan_image(files: &ImageFiles, judge: &mut Judge) -> Result<(), Sc
         let advice = format!(
             "rebuild the image for linux/{0}: docker buildx build --platform linux/{0} (AWS base images have {1} tags, e.g. public.ecr.aws/lambda/python:3.12-{1})",
             target.go_arch(),
-            if target == Architecture::Arm64 {
-                "arm64"
-            } else {
-                "x86_64"
-            }
+            target.as_str()
         );
         judge.push_image(
             path,

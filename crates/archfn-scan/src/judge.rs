@@ -664,13 +664,9 @@ impl Judge {
         let packaged = component.is_some_and(|c| c.ecosystem != Ecosystem::Other);
         match language.filter(|_| !packaged) {
             Some(Language::Go(_)) => {
-                let goarch = if target == Architecture::Arm64 {
-                    "arm64"
-                } else {
-                    "amd64"
-                };
                 return format!(
-                    "rebuild it: GOOS=linux GOARCH={goarch} go build -tags lambda.norpc -o bootstrap"
+                    "rebuild it: GOOS=linux GOARCH={} go build -tags lambda.norpc -o bootstrap",
+                    target.go_arch()
                 );
             }
             Some(Language::Rust) => {
@@ -694,11 +690,7 @@ impl Judge {
                     } else {
                         "x86-64"
                     },
-                    if target == Architecture::Arm64 {
-                        "arm64"
-                    } else {
-                        "amd64"
-                    },
+                    target.go_arch(),
                 ),
                 _ if target == Architecture::Arm64 => {
                     format!("rebuild this file for {target} ({py})")

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use archfn_control::Control;
-use archfn_invoke::{Engine, InvokeRequest, Target};
+use archfn_invoke::Engine;
 
 /// Lambda's attempts for an asynchronous invocation: the first and two retries.
 const MAX_ATTEMPTS: u32 = 3;
@@ -107,19 +107,12 @@ async fn run_once(control: &Control, engine: &Engine, event: &archfn_store::Asyn
             return false;
         }
     };
-    let request = InvokeRequest {
-        target: Target {
-            region: event.region.clone(),
-            config: inv.config,
-            task_dir: inv.task_dir,
-            layer_dirs: inv.layer_dirs,
-            image: inv.image,
-        },
-        invoked_arn: inv.invoked_arn,
-        payload: bytes::Bytes::from(event.payload.clone()),
-        client_context: None,
-        alias: inv.alias,
-    };
+    let request = archfn_api::invoke_request(
+        &event.region,
+        inv,
+        bytes::Bytes::from(event.payload.clone()),
+        None,
+    );
     match engine.invoke(request).await {
         Ok(outcome) => outcome.function_error.is_none(),
         Err(e) => {

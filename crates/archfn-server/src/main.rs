@@ -494,10 +494,9 @@ fn import_image(
     let platform = match platform {
         None => None,
         Some(p) => {
-            let arch = match p.trim_start_matches("linux/") {
-                "amd64" => Some(archfn_model::Architecture::X86_64),
-                other => archfn_model::Architecture::parse(other),
-            };
+            let name = p.trim_start_matches("linux/");
+            let arch = archfn_model::Architecture::from_go_arch(name)
+                .or_else(|| archfn_model::Architecture::parse(name));
             Some(arch.with_context(|| {
                 format!("--platform {p}: Lambda has linux/amd64 (x86_64) and linux/arm64 only")
             })?)

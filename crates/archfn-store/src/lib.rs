@@ -1,4 +1,5 @@
-//! Metadata store: functions, versions, aliases and layer versions.
+//! Metadata store: functions, versions, aliases and layer versions; also the queue of Event
+//! invocations, traffic shifts and invocation metrics.
 //!
 //! Owns: the `MetadataStore` trait (optimistic concurrency through etags, atomic publish) and
 //! its SQLite backend. Only this crate speaks SQL.
@@ -109,7 +110,9 @@ pub struct CodeReferences {
     pub layer_sets: std::collections::BTreeSet<Vec<String>>,
 }
 
-/// Persistent metadata. Every method is atomic; a write is durable when it returns.
+/// Persistent metadata. Every method is atomic. A write is durable when it returns, except one
+/// made with [`Durability::Deferred`], which is on disk with the next synced write (or a
+/// checkpoint).
 #[async_trait]
 pub trait MetadataStore: Send + Sync + std::fmt::Debug {
     /// Creates a function; `AlreadyExists` when the name is taken.

@@ -1,8 +1,11 @@
-//! Invoke: RequestResponse, Event and DryRun, with Lambda's headers and payload limits.
+//! Invoke: the wire (headers, status codes) around `Control::begin_invoke`, which holds
+//! Lambda's rules, and the engine, which runs a synchronous invocation.
 
 use std::collections::HashMap;
 
+use archfn_control::{Admitted, Invocable, InvokeRefused};
 use archfn_invoke::{InvokeError, InvokeRequest, Target};
+use archfn_model::InvocationType;
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -11,9 +14,6 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 
 use crate::{ApiError, AppState, RequestContext};
-
-const SYNC_PAYLOAD_MAX: usize = 6_291_456;
-const ASYNC_PAYLOAD_MAX: usize = 1_048_576;
 
 fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok())
@@ -36,6 +36,64 @@ impl From<InvokeError> for ApiError {
     }
 }
 
+/// What the engine runs for `target` in `region`: the one translation of a resolved
+/// invocation into the engine's request (the Invoke route and the Event worker share it).
+pub fn invoke_request(
+    region: &str,
+    target: Invocable,
+    payload: Bytes,
+    client_context: Option<String>,
+) -> InvokeRequest {
+    InvokeRequest {
+        target: Target {
+            region: region.to_string(),
+            config: target.config,
+            task_dir: target.task_dir,
+            layer_dirs: target.layer_dirs,
+            image: target.image,
+        },
+        invoked_arn: target.invoked_arn,
+        payload,
+        client_context,
+        alias: target.alias,
+    }
+}
+
+/// `x-amz-invocation-type`: RequestResponse when absent.
+fn invocation_type(headers: &HeaderMap) -> Result<InvocationType, ApiError> {
+    match header(headers, "x-amz-invocation-type") {
+        None => Ok(InvocationType::default()),
+        Some(t) => InvocationType::parse(t).map_err(|v| ApiError::ValidationException(v.message())),
+    }
+}
+
+/// `x-amz-log-type`: whether the answer carries the log's tail.
+fn log_tail(headers: &HeaderMap) -> Result<bool, ApiError> {
+    match header(headers, "x-amz-log-type") {
+        None | Some("None") => Ok(false),
+        Some("Tail") => Ok(true),
+        Some(other) => Err(ApiError::ValidationException(format!(
+            "1 validation error detected: Value '{other}' at 'logType' failed to satisfy constraint: Member must satisfy enum value set: [None, Tail]"
+        ))),
+    }
+}
+
+/// `x-amz-client-context`, decoded from base64.
+fn client_context(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(b64) = header(headers, "x-amz-client-context") else {
+        return Ok(None);
+    };
+    let bad = || {
+        ApiError::InvalidRequestContentException(
+            "Client context must be a valid Base64-encoded JSON object.".into(),
+        )
+    };
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .map_err(|_| bad())?;
+    String::from_utf8(raw).map(Some).map_err(|_| bad())
+}
+
 pub(crate) async fn invoke(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
@@ -44,127 +102,43 @@ pub(crate) async fn invoke(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let invocation_type = header(&headers, "x-amz-invocation-type").unwrap_or("RequestResponse");
-    let limit = match invocation_type {
-        "RequestResponse" | "DryRun" => SYNC_PAYLOAD_MAX,
-        "Event" => ASYNC_PAYLOAD_MAX,
-        other => {
-            return Err(ApiError::ValidationException(format!(
-                "1 validation error detected: Value '{other}' at 'invocationType' failed to satisfy constraint: Member must satisfy enum value set: [Event, RequestResponse, DryRun]"
-            )));
-        }
-    };
-    if body.len() > limit {
-        return Err(ApiError::RequestEntityTooLargeException(
-            if invocation_type == "Event" {
-                format!(
-                    "{} byte payload is too large for the Event invocation type (limit {limit} bytes)",
-                    body.len()
-                )
-            } else {
-                format!(
-                    "Request must be smaller than {limit} bytes for the InvokeFunction operation"
-                )
-            },
-        ));
-    }
-    if !body.is_empty()
-        && let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&body)
-    {
-        return Err(ApiError::InvalidRequestContentException(format!(
-            "Could not parse request body into json: Could not parse payload into json: {e}"
-        )));
-    }
-    let tail = match header(&headers, "x-amz-log-type") {
-        None | Some("None") => false,
-        Some("Tail") => true,
-        Some(other) => {
-            return Err(ApiError::ValidationException(format!(
-                "1 validation error detected: Value '{other}' at 'logType' failed to satisfy constraint: Member must satisfy enum value set: [None, Tail]"
-            )));
-        }
-    };
-    let client_context = match header(&headers, "x-amz-client-context") {
-        None => None,
-        Some(b64) => {
-            let raw = base64::engine::general_purpose::STANDARD
-                .decode(b64)
-                .map_err(|_| {
-                    ApiError::InvalidRequestContentException(
-                        "Client context must be a valid Base64-encoded JSON object.".into(),
-                    )
-                })?;
-            Some(String::from_utf8(raw).map_err(|_| {
-                ApiError::InvalidRequestContentException(
-                    "Client context must be a valid Base64-encoded JSON object.".into(),
-                )
-            })?)
-        }
-    };
-    let inv = state
+    let kind = invocation_type(&headers)?;
+    let tail = log_tail(&headers)?;
+    let client_context = client_context(&headers)?;
+    let qualifier = q.get("Qualifier").map(String::as_str);
+    let admitted = match state
         .control
-        .resolve_invocation(&ctx.region, &name, q.get("Qualifier").map(String::as_str))
-        .await?;
-    // A synchronous invocation holds its concurrency slot until it answers.
-    let _admission = match state
-        .control
-        .admit(
-            &ctx.region,
-            &inv.config.name,
-            inv.reserved_concurrency,
-            invocation_type == "RequestResponse",
-        )
+        .begin_invoke(&ctx.region, &name, qualifier, kind, body)
         .await
     {
         Ok(a) => a,
-        Err(e) => {
-            if matches!(e, archfn_control::ControlError::Throttled { .. }) {
+        Err(InvokeRefused { error, throttled }) => {
+            if let Some(t) = throttled {
                 state
                     .engine
-                    .record_throttle(&ctx.region, &inv.config, inv.alias.as_deref());
+                    .record_throttle(&ctx.region, &t.config, t.alias.as_deref());
             }
-            return Err(e.into());
+            return Err(error.into());
         }
     };
-    if invocation_type == "DryRun" {
-        return Ok(StatusCode::NO_CONTENT.into_response());
-    }
-    if invocation_type == "Event" {
-        // Accepted once it is on disk; the event worker runs it and retries it.
-        let payload = if body.is_empty() {
-            Bytes::from_static(b"{}")
-        } else {
-            body
-        };
-        let qualifier = q.get("Qualifier").map(String::as_str);
-        let id = state
-            .control
-            .enqueue_event(&ctx.region, &name, qualifier, &payload)
-            .await?;
-        let mut resp = StatusCode::ACCEPTED.into_response();
-        if let Ok(v) = HeaderValue::from_str(&id) {
-            resp.headers_mut().insert("x-amzn-RequestId", v);
+    let (target, payload, _admission) = match admitted {
+        Admitted::Checked => return Ok(StatusCode::NO_CONTENT.into_response()),
+        Admitted::Queued { id } => {
+            let mut resp = StatusCode::ACCEPTED.into_response();
+            if let Ok(v) = HeaderValue::from_str(&id) {
+                resp.headers_mut().insert("x-amzn-RequestId", v);
+            }
+            return Ok(resp);
         }
-        return Ok(resp);
-    }
-    let executed_version = inv.executed_version.clone();
-    let request = InvokeRequest {
-        target: Target {
-            region: ctx.region.clone(),
-            config: inv.config,
-            task_dir: inv.task_dir,
-            layer_dirs: inv.layer_dirs,
-            image: inv.image,
-        },
-        invoked_arn: inv.invoked_arn,
-        payload: if body.is_empty() {
-            Bytes::from_static(b"{}")
-        } else {
-            body
-        },
-        client_context,
-        alias: inv.alias,
+        // The slot is held until the function answers.
+        Admitted::Run {
+            target,
+            payload,
+            admission,
+        } => (target, payload, admission),
     };
+    let executed_version = target.executed_version.clone();
+    let request = invoke_request(&ctx.region, *target, payload, client_context);
     let outcome = state.engine.invoke(request).await?;
     let mut resp = (StatusCode::OK, outcome.payload.clone()).into_response();
     let h = resp.headers_mut();

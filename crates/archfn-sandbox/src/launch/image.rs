@@ -3,7 +3,6 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use crate::binfmt;
 use archfn_model::{Architecture, ImageLaunch};
 
 /// Symbolic links followed while resolving one path inside an image, as the kernel's limit.
@@ -114,7 +113,7 @@ pub(super) fn image_argv(
             .map(|p| head(&p))
             .unwrap_or_default();
     }
-    match binfmt::elf_architecture(&bytes) {
+    match archfn_model::elf::machine(&bytes) {
         Some(built) if built != arch => invalid(format!("fork/exec {program}: exec format error")),
         _ => Ok(argv),
     }
