@@ -239,6 +239,37 @@ fn gem_platform_arch(platform: &str) -> Option<Architecture> {
     }
 }
 
+/// The CPython minor version of an extension module's file name (`x.cpython-311-x86_64-linux-gnu.so`
+/// is 11); `None` for other files and abi3 modules.
+fn cpython_minor(name: &str) -> Option<u32> {
+    let rest = name.split(".cpython-3").nth(1)?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// The Node.js ABI (NODE_MODULE_VERSION) a prebuilt addon's file name names
+/// (`node.abi115.node`); `None` for N-API addons and names that do not say.
+fn node_abi(name: &str) -> Option<u32> {
+    if !name.ends_with(".node") || name.contains("napi") {
+        return None;
+    }
+    let rest = name.split("abi").nth(1)?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// NODE_MODULE_VERSION of a Node.js major version Lambda offers.
+fn node_abi_of_major(major: u32) -> Option<u32> {
+    match major {
+        16 => Some(93),
+        18 => Some(108),
+        20 => Some(115),
+        22 => Some(127),
+        24 => Some(137),
+        _ => None,
+    }
+}
+
 /// The directory of the npm package a package.json belongs to, with a trailing `/` (or "").
 fn package_dir(path: &str) -> String {
     path.rsplit_once('/')
@@ -593,6 +624,18 @@ impl Judge {
             (None, None) => "executable".into(),
         };
         if info.architecture() == Some(target) {
+            if let Some((message, advice)) = self.interpreter_abi(path, component) {
+                self.push(
+                    full.to_string(),
+                    component,
+                    Kind::Elf,
+                    Severity::Incompatible,
+                    message,
+                )
+                .found(found)
+                .advise(advice);
+                return;
+            }
             if info
                 .interpreter
                 .as_deref()
@@ -651,6 +694,62 @@ impl Judge {
         )
         .found(found)
         .advise(advice);
+    }
+
+    /// The runtime the code will run on, when one was named.
+    fn runtime_id(&self) -> Option<&str> {
+        self.glibc.runtime.as_ref().map(|(id, _)| id.as_str())
+    }
+
+    /// An extension built for another interpreter than the runtime's: a CPython module of
+    /// another minor version (abi3 modules load on any later one), or a Node.js addon of
+    /// another ABI where its file name says which (N-API addons load on any).
+    fn interpreter_abi(
+        &self,
+        path: &str,
+        component: Option<&Component>,
+    ) -> Option<(String, String)> {
+        let runtime = self.runtime_id()?;
+        let name = path.rsplit('/').next().unwrap_or(path);
+        if let Some(minor) = runtime
+            .strip_prefix("python3.")
+            .and_then(|m| m.parse::<u32>().ok())
+        {
+            let built = cpython_minor(name)?;
+            if built == minor {
+                return None;
+            }
+            let pkg = component
+                .filter(|c| c.ecosystem == Ecosystem::Pypi)
+                .map_or_else(
+                    || "the package".to_string(),
+                    |c| format!("{}=={}", c.name, c.version),
+                );
+            return Some((
+                format!(
+                    "CPython 3.{built} extension module: {runtime} cannot import it (it loads only in Python 3.{built})"
+                ),
+                format!(
+                    "install the build for Python 3.{minor}: pip install --python-version 3.{minor} --platform manylinux2014_{} --only-binary=:all: --target . {pkg}",
+                    self.target.machine()
+                ),
+            ));
+        }
+        if let Some(major) = runtime
+            .strip_prefix("nodejs")
+            .and_then(|m| m.trim_end_matches(".x").parse::<u32>().ok())
+        {
+            let built = node_abi(name)?;
+            let wanted = node_abi_of_major(major)?;
+            if built == wanted {
+                return None;
+            }
+            return Some((
+                format!("Node.js addon for ABI {built}: {runtime} loads ABI {wanted} addons (or N-API ones)"),
+                "install the package's build for the runtime's Node.js version (npm rebuild on that version), or a version that ships N-API prebuilds".into(),
+            ));
+        }
+        None
     }
 
     fn advice(
@@ -899,6 +998,47 @@ impl Judge {
                     .collect()
             })
         };
+        if let Some(os) = list("os") {
+            let linux = os
+                .iter()
+                .any(|o| o == "linux" || (o.starts_with('!') && o != "!linux"));
+            let excluded = os.iter().any(|o| o == "!linux");
+            if !linux || excluded {
+                let oses = os.join(", ");
+                let want = self.target.node_arch();
+                let counterpart = os
+                    .iter()
+                    .find(|o| !o.starts_with('!') && comp.name.contains(o.as_str()))
+                    .map(|o| {
+                        comp.name
+                            .replace(o.as_str(), "linux")
+                            .replace(self.target.other().node_arch(), want)
+                    });
+                if let Some(c) = counterpart.filter(|c| present.contains(c)) {
+                    self.push(
+                        path,
+                        Some(comp),
+                        Kind::NpmPackage,
+                        Severity::Ok,
+                        format!("npm package for os [{oses}], unused on Lambda: {c} is in the package too"),
+                    )
+                    .found(oses);
+                    return true;
+                }
+                self.push(
+                    path,
+                    Some(comp),
+                    Kind::NpmPackage,
+                    Severity::Incompatible,
+                    format!("npm package for os [{oses}]: Lambda runs Linux, so it never loads"),
+                )
+                .found(oses)
+                .advise(format!(
+                    "install the package's Linux build for {want}: npm install --os=linux --cpu={want}"
+                ));
+                return false;
+            }
+        }
         let Some(cpu) = list("cpu") else {
             return false;
         };

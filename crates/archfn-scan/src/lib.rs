@@ -210,6 +210,86 @@ mod tests {
         w.finish().map(Cursor::into_inner).unwrap_or_default()
     }
 
+    fn scan_for(bytes: &[u8], target: Architecture, runtime: &str) -> Result<Report, ScanError> {
+        let opts = ScanOptions {
+            runtime: Some(runtime.to_string()),
+            today: "2026-01-01".into(),
+            ..ScanOptions::new(target)
+        };
+        scan_function(&[("", bytes)], &opts)
+    }
+
+    #[test]
+    fn judges_extensions_against_the_runtimes_interpreter() -> Result<(), ScanError> {
+        let x86 = elf(EM_X86_64);
+        let z = zip_of(&[
+            ("pkg/_speed.cpython-311-x86_64-linux-gnu.so", &x86),
+            ("pkg/_stable.abi3.so", &x86),
+            (
+                "node_modules/addon/prebuilds/linux-x64/node.abi108.node",
+                &x86,
+            ),
+            (
+                "node_modules/other/prebuilds/linux-x64/node.napi.node",
+                &x86,
+            ),
+        ]);
+        let wrong = |r: &Report| -> Vec<String> {
+            r.findings
+                .iter()
+                .filter(|f| f.severity == Severity::Incompatible)
+                .map(|f| f.path.clone())
+                .collect()
+        };
+        // Python 3.12 cannot import a CPython 3.11 module; abi3 loads.
+        let r = scan_for(&z, Architecture::X86_64, "python3.12")?;
+        assert_eq!(wrong(&r), ["pkg/_speed.cpython-311-x86_64-linux-gnu.so"]);
+        assert!(r.findings.iter().any(|f| {
+            f.advice
+                .as_deref()
+                .is_some_and(|a| a.contains("--python-version 3.12"))
+        }));
+        assert!(wrong(&scan_for(&z, Architecture::X86_64, "python3.11")?).is_empty());
+        // Node.js 20 (ABI 115) cannot load an ABI 108 addon; N-API loads.
+        let r = scan_for(&z, Architecture::X86_64, "nodejs20.x")?;
+        assert_eq!(
+            wrong(&r),
+            ["node_modules/addon/prebuilds/linux-x64/node.abi108.node"]
+        );
+        assert!(wrong(&scan_for(&z, Architecture::X86_64, "nodejs18.x")?).is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn an_npm_package_for_another_os_never_loads() -> Result<(), ScanError> {
+        let z = zip_of(&[
+            (
+                "node_modules/@esbuild/darwin-arm64/package.json",
+                br#"{"name": "@esbuild/darwin-arm64", "version": "0.25.0", "os": ["darwin"], "cpu": ["arm64"]}"#,
+            ),
+            (
+                "node_modules/@lone/win32-x64/package.json",
+                br#"{"name": "@lone/win32-x64", "version": "1.0.0", "os": ["win32"], "cpu": ["x64"]}"#,
+            ),
+            (
+                "node_modules/@esbuild/linux-arm64/package.json",
+                br#"{"name": "@esbuild/linux-arm64", "version": "0.25.0", "os": ["linux"], "cpu": ["arm64"]}"#,
+            ),
+        ]);
+        let r = scan_zip(&z, Architecture::Arm64)?;
+        let of = |name: &str| {
+            r.findings
+                .iter()
+                .find(|f| f.path.contains(name))
+                .map(|f| f.severity)
+        };
+        // Its Linux counterpart is there: unused, fine.
+        assert_eq!(of("darwin-arm64"), Some(Severity::Ok));
+        assert_eq!(of("win32-x64"), Some(Severity::Incompatible));
+        assert_eq!(of("linux-arm64"), Some(Severity::Ok));
+        Ok(())
+    }
+
     #[test]
     fn names_the_gem_whose_extension_or_platform_will_not_load() -> Result<(), ScanError> {
         let x86 = elf(EM_X86_64);
