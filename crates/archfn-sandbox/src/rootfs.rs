@@ -44,6 +44,18 @@ pub struct Recipe {
     pub interpreter: &'static str,
 }
 
+/// How install-time tools are sandboxed: their own /proc, /dev, /tmp and pid namespace.
+const BUILD_SANDBOX: &[&str] = &[
+    "--proc",
+    "/proc",
+    "--dev",
+    "/dev",
+    "--tmpfs",
+    "/tmp",
+    "--unshare-pid",
+    "--die-with-parent",
+];
+
 /// Where archfn's Java runtime client is compiled to, inside a Java runtime's root file system.
 pub const JAVA_CLIENT_DIR: &str = "/usr/lib/archfn-java/classes";
 
@@ -321,6 +333,58 @@ impl RuntimeStore {
         out
     }
 
+    /// Runs `argv` once inside the tree of `runtime` for `arch` being installed at `staging`, to
+    /// build something in `dir` (a path inside it). What is built (bytecode) is the same on every
+    /// ISA, so when the runtime is installed for the host's ISA its tools run natively, that tree
+    /// read-only and `dir` bound read-write from the staging tree; otherwise (or when that fails)
+    /// the staging tree's own tools run, under QEMU for a foreign ISA. `what` names it in errors.
+    fn build_in_staging(
+        &self,
+        runtime: &str,
+        arch: Architecture,
+        staging: &Path,
+        dir: &str,
+        argv: &[String],
+        what: &str,
+    ) -> Result<(), SandboxError> {
+        let native = Architecture::host()
+            .filter(|h| *h != arch)
+            .and_then(|h| self.rootfs(runtime, h).ok());
+        let run = |host_rootfs: Option<&PathBuf>| -> Result<std::process::Output, SandboxError> {
+            let mut cmd = Command::new("bwrap");
+            match host_rootfs {
+                Some(root) => {
+                    cmd.arg("--ro-bind").arg(root).arg("/");
+                    cmd.arg("--bind")
+                        .arg(staging.join(dir.trim_start_matches('/')))
+                        .arg(dir);
+                }
+                None => {
+                    crate::binfmt::ensure(arch)?;
+                    cmd.arg("--bind").arg(staging).arg("/");
+                }
+            }
+            Ok(cmd
+                .args(BUILD_SANDBOX)
+                .args(argv)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .output()?)
+        };
+        let mut out = run(native.as_ref())?;
+        if !out.status.success() && native.is_some() {
+            // The native tools could not work on the foreign tree: run them emulated.
+            out = run(None)?;
+        }
+        if !out.status.success() {
+            return Err(SandboxError::Tool(format!(
+                "{what} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )));
+        }
+        Ok(())
+    }
+
     /// Compiles archfn's Java runtime client into `staging` (a Java runtime's root file system
     /// for `arch`), and dumps the JVM's class-data sharing archive so that cold starts map the
     /// JDK's classes instead of parsing them. Bytecode is the same on every ISA: when the runtime
@@ -348,55 +412,26 @@ impl RuntimeStore {
             .iter()
             .map(|(p, _)| format!("/usr/lib/archfn-java/src/{p}"))
             .collect();
-        let native = Architecture::host()
-            .filter(|h| *h != arch)
-            .and_then(|h| self.rootfs(runtime, h).ok());
-        let javac = |host_rootfs: Option<&PathBuf>| -> Result<std::process::Output, SandboxError> {
-            let mut cmd = Command::new("bwrap");
-            match host_rootfs {
-                Some(root) => {
-                    cmd.arg("--ro-bind").arg(root).arg("/");
-                    cmd.arg("--bind").arg(&base).arg("/usr/lib/archfn-java");
-                }
-                None => {
-                    crate::binfmt::ensure(arch)?;
-                    cmd.arg("--bind").arg(staging).arg("/");
-                }
-            }
-            Ok(cmd
-                .args([
-                    "--proc",
-                    "/proc",
-                    "--dev",
-                    "/dev",
-                    "--tmpfs",
-                    "/tmp",
-                    "--unshare-pid",
-                    "--die-with-parent",
-                ])
-                .args([
-                    "/usr/lib/jvm/default-java/bin/javac",
-                    "-nowarn",
-                    "-d",
-                    JAVA_CLIENT_DIR,
-                    "-cp",
-                ])
-                .arg(JAVA_CLIENT_CLASSPATH)
-                .args(&sources)
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .output()?)
-        };
-        let mut out = javac(native.as_ref())?;
-        if !out.status.success() && native.is_some() {
-            out = javac(None)?;
-        }
-        if !out.status.success() {
-            return Err(SandboxError::Tool(format!(
-                "compiling archfn's Java runtime client failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            )));
-        }
+        let mut argv: Vec<String> = [
+            "/usr/lib/jvm/default-java/bin/javac",
+            "-nowarn",
+            "-d",
+            JAVA_CLIENT_DIR,
+            "-cp",
+            JAVA_CLIENT_CLASSPATH,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        argv.extend(sources);
+        self.build_in_staging(
+            runtime,
+            arch,
+            staging,
+            "/usr/lib/archfn-java",
+            &argv,
+            "compiling archfn's Java runtime client",
+        )?;
         std::fs::remove_dir_all(&src)?;
         progress("      dumping the JVM's class-data sharing archive");
         crate::binfmt::ensure(arch)?;
@@ -404,16 +439,7 @@ impl RuntimeStore {
             .arg("--bind")
             .arg(staging)
             .arg("/")
-            .args([
-                "--proc",
-                "/proc",
-                "--dev",
-                "/dev",
-                "--tmpfs",
-                "/tmp",
-                "--unshare-pid",
-                "--die-with-parent",
-            ])
+            .args(BUILD_SANDBOX)
             .args(["/usr/lib/jvm/default-java/bin/java", "-Xshare:dump"])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -520,52 +546,26 @@ impl RuntimeStore {
             progress("      compiling the standard library to bytecode");
             let version = recipe.interpreter.trim_start_matches("/usr/bin/python");
             let stdlib = format!("/usr/lib/python{version}");
-            let native = Architecture::host()
-                .filter(|h| *h != arch)
-                .and_then(|h| self.rootfs(runtime, h).ok());
-            let compile =
-                |host_rootfs: Option<&PathBuf>| -> Result<std::process::Output, SandboxError> {
-                    let mut cmd = Command::new("bwrap");
-                    match host_rootfs {
-                        Some(root) => {
-                            cmd.arg("--ro-bind").arg(root).arg("/");
-                            cmd.arg("--bind")
-                                .arg(staging.join(&stdlib[1..]))
-                                .arg(&stdlib);
-                        }
-                        None => {
-                            crate::binfmt::ensure(arch)?;
-                            cmd.arg("--bind").arg(&staging).arg("/");
-                        }
-                    }
-                    Ok(cmd
-                        .args([
-                            "--proc",
-                            "/proc",
-                            "--dev",
-                            "/dev",
-                            "--tmpfs",
-                            "/tmp",
-                            "--unshare-pid",
-                            "--die-with-parent",
-                        ])
-                        .args([recipe.interpreter, "-m", "compileall", "-q", "-j", "0"])
-                        .arg(&stdlib)
-                        .stdout(Stdio::null())
-                        .stderr(Stdio::piped())
-                        .output()?)
-                };
-            let mut out = compile(native.as_ref())?;
-            if !out.status.success() && native.is_some() {
-                // The native interpreter could not run on the foreign tree: compile emulated.
-                out = compile(None)?;
-            }
-            if !out.status.success() {
-                return Err(SandboxError::Tool(format!(
-                    "compiling the standard library failed: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                )));
-            }
+            let argv: Vec<String> = [
+                recipe.interpreter,
+                "-m",
+                "compileall",
+                "-q",
+                "-j",
+                "0",
+                &stdlib,
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+            self.build_in_staging(
+                runtime,
+                arch,
+                &staging,
+                &stdlib,
+                &argv,
+                "compiling the standard library",
+            )?;
         }
         if recipe.kind == RuntimeKind::Java {
             self.compile_java_client(runtime, arch, &staging, progress)?;
