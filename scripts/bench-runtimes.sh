@@ -80,9 +80,9 @@ for a in x86_64 arm64; do
   [ "$a" = arm64 ] && r=$((rounds / 2))
   $bench cold --endpoint "$ep" --function "java-$a" --label "archfn java17-$a" --rounds "$r" --json-out "$j" \
     --floor-label "floor java17-$a" -- \
-    bwrap --ro-bind "$rt/java17/$a/rootfs" / --ro-bind "$work/classes" /var/task --ro-bind "$work/floor" /floor "${sb[@]}" \
+    bwrap --ro-bind "$rt/java17/$a/rootfs" / --ro-bind "$work/classes" /var/task --ro-bind "$work/floor" /opt "${sb[@]}" \
     /usr/lib/jvm/default-java/bin/java -XX:+TieredCompilation -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xshare:auto \
-    -XX:MaxHeapSize=870m -cp "/floor:$cp" Floor >/dev/null
+    -XX:MaxHeapSize=870m -cp "/opt:$cp" Floor >/dev/null
   $bench cold --endpoint "$ep" --function "ruby-$a" --label "archfn ruby3.3-$a" --rounds "$r" --json-out "$j" \
     --floor-label "floor ruby3.3-$a" -- \
     bwrap --ro-bind "$rt/ruby3.3/$a/rootfs" / "${sb[@]}" /usr/bin/ruby3.3 -e 'require "json"; require "net/http"' >/dev/null

@@ -110,6 +110,9 @@ pub(crate) struct Judge {
     pub findings: Vec<Finding>,
     pub natives: u64,
     pub files: u64,
+    /// Wheels built from source where they were installed (tag `linux_<cpu>`, not manylinux):
+    /// no wheel of the project was used, so advice cannot point at one.
+    pub local_builds: HashSet<(String, String)>,
 }
 
 /// Architecture names as they appear in paths, longest first so `x86_64` wins over `x86`.
@@ -798,6 +801,16 @@ impl Judge {
             };
         };
         match c.ecosystem {
+            Ecosystem::Pypi
+                if self
+                    .local_builds
+                    .contains(&(c.name.clone(), c.version.clone())) =>
+            {
+                format!(
+                    "{} {} was built from source where it was installed (its wheel is tagged linux_*, not a published manylinux wheel): build it again on linux/{py} (pip install {}=={} on Graviton or in an {py} container), or move to a version that publishes manylinux {py} wheels",
+                    c.name, c.version, c.name, c.version
+                )
+            }
             Ecosystem::Pypi => {
                 let fetch = |v: &str| {
                     format!(
@@ -935,6 +948,10 @@ impl Judge {
             return;
         }
         let want = self.target.machine();
+        if platforms.iter().all(|p| p.starts_with("linux_")) {
+            self.local_builds
+                .insert((comp.name.clone(), comp.version.clone()));
+        }
         let matching: Vec<&str> = platforms
             .iter()
             .copied()

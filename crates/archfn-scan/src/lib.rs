@@ -73,6 +73,7 @@ impl ScanOptions {
             findings: Vec::new(),
             natives: 0,
             files: 0,
+            local_builds: Default::default(),
         }
     }
 
@@ -257,6 +258,36 @@ mod tests {
             ["node_modules/addon/prebuilds/linux-x64/node.abi108.node"]
         );
         assert!(wrong(&scan_for(&z, Architecture::X86_64, "nodejs18.x")?).is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn a_wheel_built_from_source_gets_no_download_advice() -> Result<(), ScanError> {
+        let x86 = elf(EM_X86_64);
+        let z = zip_of(&[
+            ("fastlib/_core.cpython-311-x86_64-linux-gnu.so", &x86),
+            (
+                "fastlib-0.3.1.dist-info/RECORD",
+                b"fastlib/_core.cpython-311-x86_64-linux-gnu.so,sha256=x,1\n",
+            ),
+            (
+                "fastlib-0.3.1.dist-info/WHEEL",
+                b"Wheel-Version: 1.0\nTag: cp311-cp311-linux_x86_64\n",
+            ),
+        ]);
+        let r = scan_zip(&z, Architecture::Arm64)?;
+        let advice: Vec<&str> = r
+            .findings
+            .iter()
+            .filter_map(|f| f.advice.as_deref())
+            .collect();
+        assert!(!advice.is_empty());
+        assert!(
+            advice
+                .iter()
+                .all(|a| a.contains("built from source") && !a.contains("pip download")),
+            "{advice:?}"
+        );
         Ok(())
     }
 
