@@ -4,6 +4,7 @@
 # the same root file system), loading what archfn's runtime client loads, without archfn. And
 # warm invokes of a trivial Java handler next to the same Python one.
 #   scripts/bench-runtimes.sh        writes bench-out/runtimes.{jsonl,md}
+#   ARCHFN_BENCH_PARTS=warm scripts/bench-runtimes.sh   only the warm comparison
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --test
@@ -75,7 +76,7 @@ bench=target/release/archfn-bench
 sb=(--proc /proc --dev /dev --tmpfs /tmp --unshare-pid --unshare-ipc --unshare-uts --die-with-parent)
 cp=/usr/lib/archfn-java/classes:/usr/share/java/jackson-databind.jar:/usr/share/java/jackson-core.jar:/usr/share/java/jackson-annotations.jar
 echo "==> cold starts, each runtime's alternating with its floor"
-for a in x86_64 arm64; do
+[ "${ARCHFN_BENCH_PARTS:-all}" = warm ] || for a in x86_64 arm64; do
   r=$rounds
   [ "$a" = arm64 ] && r=$((rounds / 2))
   $bench cold --endpoint "$ep" --function "java-$a" --label "archfn java17-$a" --rounds "$r" --json-out "$j" \

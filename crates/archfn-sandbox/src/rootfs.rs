@@ -56,6 +56,21 @@ const BUILD_SANDBOX: &[&str] = &[
     "--die-with-parent",
 ];
 
+/// Where a Java runtime records which sources its client was compiled from.
+const JAVA_CLIENT_STAMP: &str = "/usr/lib/archfn-java/sources.fnv";
+
+/// A stable digest (FNV-1a, 64 bits) of the Java client's sources.
+fn java_client_stamp() -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for (path, text) in JAVA_CLIENT_SOURCES {
+        for b in path.bytes().chain(text.bytes()) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{h:016x}")
+}
+
 /// Where archfn's Java runtime client is compiled to, inside a Java runtime's root file system.
 pub const JAVA_CLIENT_DIR: &str = "/usr/lib/archfn-java/classes";
 
@@ -293,7 +308,19 @@ impl RuntimeStore {
                 runtime: runtime.to_string(),
                 arch,
             })?;
-        Ok(recipe(runtime).is_ok_and(|r| installed_from(r, &text)))
+        let Ok(r) = recipe(runtime) else {
+            return Ok(false);
+        };
+        // A Java runtime carries archfn's client compiled from these sources: other sources
+        // (an older archfn's) make it an older installation.
+        let client_current = r.kind != RuntimeKind::Java
+            || std::fs::read_to_string(
+                self.dir(runtime, arch)
+                    .join("rootfs")
+                    .join(JAVA_CLIENT_STAMP.trim_start_matches('/')),
+            )
+            .is_ok_and(|stamp| stamp.trim() == java_client_stamp());
+        Ok(installed_from(r, &text) && client_current)
     }
 
     /// The root file system of an installed runtime, installed from the current recipe.
@@ -433,6 +460,10 @@ impl RuntimeStore {
             "compiling archfn's Java runtime client",
         )?;
         std::fs::remove_dir_all(&src)?;
+        std::fs::write(
+            staging.join(JAVA_CLIENT_STAMP.trim_start_matches('/')),
+            java_client_stamp(),
+        )?;
         progress("      dumping the JVM's class-data sharing archive");
         crate::binfmt::ensure(arch)?;
         let dump = Command::new("bwrap")

@@ -24,12 +24,8 @@ import java.lang.reflect.Method;
 import java.lang.reflect.Modifier;
 import java.lang.reflect.ParameterizedType;
 import java.lang.reflect.Type;
-import java.net.URI;
 import java.net.URL;
 import java.net.URLClassLoader;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -44,10 +40,90 @@ import java.util.Map;
  * Lambda converts POJOs; errors have Lambda's shape (the exception's class name, its frames).
  */
 public final class Bootstrap {
-    private static final String API = "http://" + System.getenv("AWS_LAMBDA_RUNTIME_API") + "/2018-06-01/runtime";
-    private static final HttpClient HTTP = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
+    private static final String API = System.getenv("AWS_LAMBDA_RUNTIME_API");
+    private static final String PREFIX = "/2018-06-01/runtime";
     private static final ObjectMapper JSON = new ObjectMapper()
             .configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, false);
+
+    /** An answer of the Runtime API. */
+    private record Answer(int status, Map<String, String> headers, byte[] body) {
+        String header(String name) {
+            return headers.getOrDefault(name.toLowerCase(java.util.Locale.ROOT), "");
+        }
+    }
+
+    /** One kept-alive HTTP/1.1 connection to the Runtime API, opened again if it drops. */
+    private static java.net.Socket socket;
+    private static java.io.BufferedInputStream input;
+    private static OutputStream output;
+
+    private static Answer call(String method, String path, byte[] body, String errorType) throws java.io.IOException {
+        for (int attempt = 0; ; attempt++) {
+            try {
+                if (socket == null) {
+                    int colon = API.lastIndexOf(':');
+                    socket = new java.net.Socket(API.substring(0, colon), Integer.parseInt(API.substring(colon + 1)));
+                    socket.setTcpNoDelay(true);
+                    input = new java.io.BufferedInputStream(socket.getInputStream(), 65536);
+                    output = new java.io.BufferedOutputStream(socket.getOutputStream(), 65536);
+                }
+                StringBuilder head = new StringBuilder(method).append(' ').append(PREFIX).append(path)
+                        .append(" HTTP/1.1\r\nHost: ").append(API).append("\r\nContent-Length: ").append(body.length).append("\r\n");
+                if (errorType != null) {
+                    head.append("Lambda-Runtime-Function-Error-Type: ").append(errorType).append("\r\n");
+                }
+                head.append("\r\n");
+                output.write(head.toString().getBytes(StandardCharsets.ISO_8859_1));
+                output.write(body);
+                output.flush();
+                return read();
+            } catch (java.io.IOException e) {
+                socket = null;
+                if (attempt > 0) {
+                    throw e;
+                }
+            }
+        }
+    }
+
+    private static String line() throws java.io.IOException {
+        ByteArrayOutputStream b = new ByteArrayOutputStream();
+        int c;
+        while ((c = input.read()) != -1 && c != '\n') {
+            if (c != '\r') {
+                b.write(c);
+            }
+        }
+        if (c == -1 && b.size() == 0) {
+            throw new java.io.EOFException("the Runtime API closed the connection");
+        }
+        return b.toString(StandardCharsets.ISO_8859_1);
+    }
+
+    private static Answer read() throws java.io.IOException {
+        String status = line();
+        int code = Integer.parseInt(status.split(" ")[1]);
+        Map<String, String> headers = new HashMap<>();
+        for (String h = line(); !h.isEmpty(); h = line()) {
+            int colon = h.indexOf(':');
+            if (colon > 0) {
+                headers.put(h.substring(0, colon).trim().toLowerCase(java.util.Locale.ROOT), h.substring(colon + 1).trim());
+            }
+        }
+        byte[] body;
+        if ("chunked".equalsIgnoreCase(headers.get("transfer-encoding"))) {
+            ByteArrayOutputStream b = new ByteArrayOutputStream();
+            for (int n = Integer.parseInt(line().split(";")[0].trim(), 16); n > 0; n = Integer.parseInt(line().split(";")[0].trim(), 16)) {
+                b.write(input.readNBytes(n));
+                line();
+            }
+            line();
+            body = b.toByteArray();
+        } else {
+            body = input.readNBytes(Integer.parseInt(headers.getOrDefault("content-length", "0")));
+        }
+        return new Answer(code, headers, body);
+    }
 
     /** How the handler is called. */
     private interface Call {
@@ -61,18 +137,20 @@ public final class Bootstrap {
         } catch (Throwable e) {
             Throwable cause = unwrap(e);
             System.out.println("[ERROR] " + cause.getClass().getName() + ": " + cause.getMessage());
-            post("/init/error", error(cause), cause.getClass().getName());
+            call("POST", "/init/error", error(cause), cause.getClass().getName());
             System.exit(1);
             return;
         }
         while (true) {
-            HttpResponse<byte[]> next = HTTP.send(HttpRequest.newBuilder(URI.create(API + "/invocation/next")).GET().build(),
-                    HttpResponse.BodyHandlers.ofByteArray());
-            if (next.statusCode() != 200) {
+            Answer next = call("GET", "/invocation/next", new byte[0], null);
+            if (next.status() != 200) {
                 System.exit(1);
             }
-            String requestId = next.headers().firstValue("Lambda-Runtime-Aws-Request-Id").orElse("");
-            next.headers().firstValue("Lambda-Runtime-Trace-Id").ifPresent(t -> System.setProperty("com.amazonaws.xray.traceHeader", t));
+            String requestId = next.header("Lambda-Runtime-Aws-Request-Id");
+            String trace = next.header("Lambda-Runtime-Trace-Id");
+            if (!trace.isEmpty()) {
+                System.setProperty("com.amazonaws.xray.traceHeader", trace);
+            }
             LambdaContext context = new LambdaContext(next);
             byte[] answer;
             try {
@@ -81,21 +159,13 @@ public final class Bootstrap {
                 Throwable cause = unwrap(e);
                 System.out.println("[ERROR] " + cause.getClass().getName() + ": " + cause.getMessage());
                 System.out.flush();
-                post("/invocation/" + requestId + "/error", error(cause), cause.getClass().getName());
+                call("POST", "/invocation/" + requestId + "/error", error(cause), cause.getClass().getName());
                 continue;
             }
             System.out.flush();
             System.err.flush();
-            post("/invocation/" + requestId + "/response", answer, null);
+            call("POST", "/invocation/" + requestId + "/response", answer, null);
         }
-    }
-
-    private static void post(String path, byte[] body, String errorType) throws Exception {
-        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(API + path)).POST(HttpRequest.BodyPublishers.ofByteArray(body));
-        if (errorType != null) {
-            b.header("Lambda-Runtime-Function-Error-Type", errorType);
-        }
-        HTTP.send(b.build(), HttpResponse.BodyHandlers.discarding());
     }
 
     private static Throwable unwrap(Throwable e) {
@@ -234,11 +304,13 @@ public final class Bootstrap {
         private final long deadline;
         private final ClientContext clientContext;
 
-        LambdaContext(HttpResponse<byte[]> next) {
-            requestId = next.headers().firstValue("Lambda-Runtime-Aws-Request-Id").orElse("");
-            arn = next.headers().firstValue("Lambda-Runtime-Invoked-Function-Arn").orElse("");
-            deadline = Long.parseLong(next.headers().firstValue("Lambda-Runtime-Deadline-Ms").orElse("0"));
-            clientContext = next.headers().firstValue("Lambda-Runtime-Client-Context").map(LambdaContext::client).orElse(null);
+        LambdaContext(Answer next) {
+            requestId = next.header("Lambda-Runtime-Aws-Request-Id");
+            arn = next.header("Lambda-Runtime-Invoked-Function-Arn");
+            String d = next.header("Lambda-Runtime-Deadline-Ms");
+            deadline = d.isEmpty() ? 0 : Long.parseLong(d);
+            String cc = next.header("Lambda-Runtime-Client-Context");
+            clientContext = cc.isEmpty() ? null : client(cc);
         }
 
         @SuppressWarnings("unchecked")
