@@ -19,6 +19,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
+use archfn_model::Code;
+
 use crate::{Control, ControlError};
 
 /// The keys requests in flight hold, and the keys a running collection is deleting.
@@ -70,9 +72,12 @@ pub struct GcReport {
     pub live_opt_trees: BTreeSet<String>,
 }
 
-/// Whether `name` is a key of stored code: a hex SHA-256 or `image-<hex>`.
+/// Whether `name` is a key of stored code (`Code::key`): a hex SHA-256 or `image-<hex>`.
 fn is_code_key(name: &str) -> bool {
-    let hex = name.strip_prefix("image-").unwrap_or(name);
+    let hex = match Code::from_key(name) {
+        Code::Zip { digest } => digest,
+        Code::Image { id } => id,
+    };
     hex.len() == 64
         && hex
             .bytes()
@@ -376,7 +381,7 @@ mod tests {
             .put_aged(Bytes::from_static(b"young"), Duration::ZERO)
             .await;
         let young_dir = w.code_dir(&young, Duration::ZERO);
-        let old_image = w.code_dir(&format!("image-{}", "c".repeat(64)), HOUR);
+        let old_image = w.code_dir(&Code::image("c".repeat(64)).key(), HOUR);
         let not_code = w.code_dir("not-a-digest", HOUR);
 
         let report = w
@@ -470,7 +475,7 @@ mod tests {
     fn code_keys_are_digests_and_image_ids_only() {
         let hex = "a".repeat(64);
         assert!(is_code_key(&hex));
-        assert!(is_code_key(&format!("image-{hex}")));
+        assert!(is_code_key(&Code::image(hex.clone()).key()));
         for bad in [
             ".tmp-x",
             ".trash-x",

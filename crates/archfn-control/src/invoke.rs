@@ -116,7 +116,7 @@ impl Control {
                     config.state.as_str()
                 )));
             }
-            let task_dir = self.code_dir(&config.code.digest);
+            let task_dir = self.code_dir(&config.code.source.key());
             let layer_dirs = config
                 .layers
                 .iter()

@@ -134,7 +134,12 @@ impl Control {
         &self,
         config: &archfn_model::FunctionConfig,
     ) -> Result<archfn_model::ImageLaunch, ControlError> {
-        let id = config.code.digest.trim_start_matches("image-");
+        let Some(id) = config.code.source.image_id() else {
+            return Err(ControlError::Internal(format!(
+                "{} is not an image function",
+                config.name
+            )));
+        };
         let image = self
             .inner
             .images
@@ -143,9 +148,10 @@ impl Control {
         Ok(image::launch(&image, config))
     }
 
-    /// Where the unpacked code of archive `digest` is, once prepared.
-    pub fn code_dir(&self, digest: &str) -> PathBuf {
-        self.inner.code_root.join(digest)
+    /// Where the unpacked code with key `key` (`Code::key`: a zip's digest, `image-<id>`) is,
+    /// once prepared.
+    pub fn code_dir(&self, key: &str) -> PathBuf {
+        self.inner.code_root.join(key)
     }
 
     fn store(&self) -> &dyn MetadataStore {

@@ -1,7 +1,7 @@
 //! Arm64 readiness of a deployed function: its code, its layers and its runtime, scanned
 //! together for a target architecture.
 
-use archfn_model::Architecture;
+use archfn_model::{Architecture, Code};
 use archfn_scan::Report;
 
 use crate::{Control, ControlError};
@@ -17,12 +17,9 @@ impl Control {
     ) -> Result<Report, ControlError> {
         let r = self.resolve(region, name, qualifier).await?;
         let config = self.select(&r).await?.config;
-        if config.package_type == archfn_model::PackageType::Image {
+        if let Code::Image { id } = &config.code.source {
             // The image as an OCI layout: its platform, then every layer.
-            let layout = self
-                .inner
-                .images
-                .layout(config.code.digest.trim_start_matches("image-"));
+            let layout = self.inner.images.layout(id);
             let opts = archfn_scan::ScanOptions {
                 today: self.today(),
                 ..archfn_scan::ScanOptions::new(target)
@@ -34,10 +31,9 @@ impl Control {
                     ControlError::Internal(format!("the image could not be scanned: {e}"))
                 });
         }
-        let code = if config.code.digest.is_empty() {
-            None
-        } else {
-            Some(self.inner.blobs.get(&config.code.digest).await?)
+        let code = match config.code.source.zip_digest() {
+            Some(digest) => Some(self.inner.blobs.get(digest).await?),
+            None => None,
         };
         self.scan_package(&config, code, target).await
     }
