@@ -180,7 +180,7 @@ impl Control {
         layers_unzipped: u64,
     ) -> Result<StagedCode, ControlError> {
         if let Some(uri) = &code.image_uri {
-            let image = match self.inner.images.resolve(uri) {
+            let image = match self.inner.images.resolve(uri).await {
                 Ok(image) => image,
                 Err(
                     crate::image::ImageError::NotFound | crate::image::ImageError::BadReference(_),

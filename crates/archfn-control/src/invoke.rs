@@ -123,7 +123,7 @@ impl Control {
                 .map(|l| self.code_dir(&l.digest))
                 .collect();
             let image = match config.package_type {
-                PackageType::Image => Some(self.image_launch(&config)?),
+                PackageType::Image => Some(self.image_launch(&config).await?),
                 PackageType::Zip => None,
             };
             return Ok(Invocable {

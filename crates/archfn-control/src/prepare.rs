@@ -55,7 +55,10 @@ impl Control {
             return Ok(());
         }
         let images = self.inner.images.clone();
-        let image = images.by_id(id).map_err(|e| format!("image {id}: {e}"))?;
+        let image = images
+            .by_id(id)
+            .await
+            .map_err(|e| format!("image {id}: {e}"))?;
         self.fill(&key, move |tmp| {
             images.unpack(&image, tmp).map_err(|e| e.to_string())
         })
