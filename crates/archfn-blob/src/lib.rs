@@ -1,19 +1,22 @@
-//! Content-addressed blob store for code and layer archives.
+//! Content-addressed blob store for code and layer archives, and for container images' layers,
+//! configs and manifests.
 //!
 //! Owns: storing a byte string under its SHA-256, durably (written to a temporary file,
-//! fsync'd, renamed into place, directory fsync'd) before `put` returns; reading it back.
-//! Lists what it holds (with when each blob was last stored) for the control plane's garbage
-//! collection, which decides what to delete.
-//! Must not: know what a function or a zip is.
+//! fsync'd, renamed into place, directory fsync'd) before `put` or `BlobWriter::commit`
+//! returns; reading it back, whole or as a stream. Lists what it holds (with when each blob was
+//! last stored) for the control plane's garbage collection, which decides what to delete.
+//! Must not: know what a function, a zip or an image is.
 
 use std::fmt::Debug;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use sha2::{Digest as _, Sha256};
+use tokio::io::{AsyncRead, AsyncWriteExt};
 
 /// The SHA-256 of a blob.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -30,11 +33,20 @@ impl BlobDigest {
         hex::encode(self.0)
     }
 
-    /// Parses lower-case hex.
+    /// Parses lower-case hex (upper-case hex is not a key).
     pub fn from_hex(s: &str) -> Option<BlobDigest> {
+        if s.bytes().any(|b| b.is_ascii_uppercase()) {
+            return None;
+        }
         let mut out = [0u8; 32];
         hex::decode_to_slice(s, &mut out).ok()?;
         Some(BlobDigest(out))
+    }
+}
+
+impl std::fmt::Display for BlobDigest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.hex())
     }
 }
 
@@ -53,6 +65,15 @@ pub enum BlobError {
     /// A blocking task died.
     #[error("blob store task failed: {0}")]
     Task(String),
+    /// What was written does not hash to the digest the writer was told to expect; nothing was
+    /// stored.
+    #[error("blob content hashes to {actual}, not {expected}")]
+    DigestMismatch {
+        /// The digest the caller expected.
+        expected: String,
+        /// The digest of what was written.
+        actual: String,
+    },
 }
 
 /// A stored blob, as `BlobStore::list` sees it.
@@ -66,14 +87,56 @@ pub struct BlobEntry {
     pub size: u64,
 }
 
+/// A blob opened for reading: its size and its bytes as a stream.
+pub struct BlobReader {
+    /// Size in bytes.
+    pub size: u64,
+    /// The blob's bytes.
+    pub reader: Pin<Box<dyn AsyncRead + Send + Sync>>,
+}
+
+impl Debug for BlobReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobReader")
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A blob being written a piece at a time (a stream too large to hold, or an upload that comes
+/// in several requests). Nothing is visible in the store until `commit`; a writer dropped
+/// without it leaves nothing behind.
+#[async_trait]
+pub trait BlobWriter: Send + Sync + Debug {
+    /// Appends `chunk`.
+    async fn write(&mut self, chunk: &[u8]) -> Result<(), BlobError>;
+    /// Bytes written so far.
+    fn len(&self) -> u64;
+    /// Whether nothing was written yet.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Stores what was written durably under its SHA-256 and returns the digest, as `put` does.
+    /// With `expected`, content that hashes to anything else is discarded and
+    /// `BlobError::DigestMismatch` returned.
+    async fn commit(self: Box<Self>, expected: Option<BlobDigest>)
+    -> Result<BlobDigest, BlobError>;
+}
+
 /// A store of immutable blobs keyed by their SHA-256.
 #[async_trait]
 pub trait BlobStore: Send + Sync + Debug {
     /// Stores `bytes` durably and returns its digest; storing the same bytes twice writes them
     /// once but renews the blob's `stored_at`.
     async fn put(&self, bytes: Bytes) -> Result<BlobDigest, BlobError>;
+    /// Starts a blob written in pieces (`BlobWriter::commit` stores it).
+    async fn writer(&self) -> Result<Box<dyn BlobWriter>, BlobError>;
     /// Reads the blob with hex digest `key`.
     async fn get(&self, key: &str) -> Result<Bytes, BlobError>;
+    /// Opens the blob with hex digest `key` as a stream.
+    async fn open(&self, key: &str) -> Result<BlobReader, BlobError>;
+    /// The size of the blob with hex digest `key`, `None` when there is no such blob.
+    async fn size(&self, key: &str) -> Result<Option<u64>, BlobError>;
     /// Removes the blob; removing a missing blob is not an error.
     async fn delete(&self, key: &str) -> Result<(), BlobError>;
     /// A local file holding the blob, when the store keeps blobs on this machine's disk.
@@ -115,11 +178,103 @@ impl FsBlobStore {
     }
 
     fn path_of(&self, key: &str) -> Result<PathBuf, BlobError> {
-        if BlobDigest::from_hex(key).is_none() || key.bytes().any(|b| b.is_ascii_uppercase()) {
+        if BlobDigest::from_hex(key).is_none() {
             return Err(BlobError::InvalidKey(key.to_string()));
         }
         Ok(self.root.join(&key[..2]).join(key))
     }
+}
+
+/// A blob being written to a temporary file under `<root>/tmp`, hashed as it goes.
+#[derive(Debug)]
+struct FsBlobWriter {
+    root: PathBuf,
+    /// The temporary file; `None` once committed (or if opening failed).
+    tmp: Option<(PathBuf, tokio::fs::File)>,
+    hasher: Sha256,
+    len: u64,
+}
+
+impl Drop for FsBlobWriter {
+    fn drop(&mut self) {
+        if let Some((path, _)) = self.tmp.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+#[async_trait]
+impl BlobWriter for FsBlobWriter {
+    async fn write(&mut self, chunk: &[u8]) -> Result<(), BlobError> {
+        let Some((_, file)) = self.tmp.as_mut() else {
+            return Err(BlobError::Task("write after commit".into()));
+        };
+        file.write_all(chunk).await?;
+        self.hasher.update(chunk);
+        self.len += chunk.len() as u64;
+        Ok(())
+    }
+
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    async fn commit(
+        mut self: Box<Self>,
+        expected: Option<BlobDigest>,
+    ) -> Result<BlobDigest, BlobError> {
+        let Some((path, mut file)) = self.tmp.take() else {
+            return Err(BlobError::Task("commit after commit".into()));
+        };
+        let digest = BlobDigest(std::mem::take(&mut self.hasher).finalize().into());
+        if let Some(expected) = expected
+            && expected != digest
+        {
+            drop(file);
+            let _ = tokio::fs::remove_file(&path).await;
+            return Err(BlobError::DigestMismatch {
+                expected: expected.hex(),
+                actual: digest.hex(),
+            });
+        }
+        let stored = async {
+            file.flush().await?;
+            file.sync_all().await?;
+            drop(file);
+            let root = self.root.clone();
+            let tmp = path.clone();
+            blocking(move || {
+                let hex = digest.hex();
+                move_durably(&tmp, &root.join(&hex[..2]).join(&hex))
+            })
+            .await
+        }
+        .await;
+        if stored.is_err() {
+            let _ = tokio::fs::remove_file(&path).await;
+        }
+        stored.map(|()| digest)
+    }
+}
+
+/// Renames the fsync'd temporary file `tmp` to `dest` and fsyncs the directory; when `dest`
+/// exists already, renews its time instead and drops `tmp`.
+fn move_durably(tmp: &Path, dest: &Path) -> Result<(), BlobError> {
+    if dest.exists() {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(dest)?
+            .set_modified(SystemTime::now())?;
+        let _ = std::fs::remove_file(tmp);
+        return Ok(());
+    }
+    let dir = dest
+        .parent()
+        .ok_or_else(|| BlobError::InvalidKey(dest.display().to_string()))?;
+    std::fs::create_dir_all(dir)?;
+    std::fs::rename(tmp, dest)?;
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(())
 }
 
 fn write_durably(root: &Path, dest: &Path, bytes: &[u8]) -> Result<(), BlobError> {
@@ -183,12 +338,53 @@ impl BlobStore for FsBlobStore {
         .await
     }
 
+    async fn writer(&self) -> Result<Box<dyn BlobWriter>, BlobError> {
+        let dir = self.root.join("tmp");
+        let (path, file) = blocking(move || {
+            std::fs::create_dir_all(&dir)?;
+            Ok(tempfile_in(&dir)?)
+        })
+        .await?;
+        Ok(Box::new(FsBlobWriter {
+            root: self.root.clone(),
+            tmp: Some((path, tokio::fs::File::from_std(file))),
+            hasher: Sha256::new(),
+            len: 0,
+        }))
+    }
+
     async fn get(&self, key: &str) -> Result<Bytes, BlobError> {
         let path = self.path_of(key)?;
         let key = key.to_string();
         match tokio::fs::read(&path).await {
             Ok(v) => Ok(Bytes::from(v)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(BlobError::NotFound(key)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn open(&self, key: &str) -> Result<BlobReader, BlobError> {
+        let path = self.path_of(key)?;
+        let file = match tokio::fs::File::open(&path).await {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(BlobError::NotFound(key.to_string()));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let size = file.metadata().await?.len();
+        Ok(BlobReader {
+            size,
+            reader: Box::pin(file),
+        })
+    }
+
+    async fn size(&self, key: &str) -> Result<Option<u64>, BlobError> {
+        let path = self.path_of(key)?;
+        match tokio::fs::metadata(&path).await {
+            Ok(m) if m.is_file() => Ok(Some(m.len())),
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e.into()),
         }
     }
@@ -229,10 +425,7 @@ fn list_dir(root: &Path) -> Result<Vec<BlobEntry>, BlobError> {
             let Some(key) = name.to_str() else {
                 continue;
             };
-            if !key.starts_with(prefix)
-                || BlobDigest::from_hex(key).is_none()
-                || key.bytes().any(|b| b.is_ascii_uppercase())
-            {
+            if !key.starts_with(prefix) || BlobDigest::from_hex(key).is_none() {
                 continue;
             }
             let meta = match entry.metadata() {
@@ -283,6 +476,79 @@ mod tests {
             Err(BlobError::InvalidKey(_))
         ));
         let _ = std::fs::remove_dir_all(&dir);
+        Ok(())
+    }
+
+    fn tmp_entries(dir: &Path) -> usize {
+        std::fs::read_dir(dir.join("tmp")).map_or(0, |d| d.count())
+    }
+
+    #[tokio::test]
+    async fn a_streamed_blob_is_stored_under_its_digest_and_read_back_as_a_stream()
+    -> Result<(), BlobError> {
+        use tokio::io::AsyncReadExt;
+        let dir = tempfile::tempdir()?;
+        let store = FsBlobStore::open(dir.path())?;
+        let whole = b"hello, streamed world".repeat(1000);
+        let mut w = store.writer().await?;
+        for chunk in whole.chunks(777) {
+            w.write(chunk).await?;
+        }
+        assert_eq!(w.len(), whole.len() as u64);
+        let digest = w.commit(Some(BlobDigest::of(&whole))).await?;
+        assert_eq!(digest, BlobDigest::of(&whole));
+        assert_eq!(store.size(&digest.hex()).await?, Some(whole.len() as u64));
+        let mut opened = store.open(&digest.hex()).await?;
+        assert_eq!(opened.size, whole.len() as u64);
+        let mut back = Vec::new();
+        opened.reader.read_to_end(&mut back).await?;
+        assert_eq!(back, whole);
+        assert_eq!(
+            tmp_entries(dir.path()),
+            0,
+            "the temporary file became the blob"
+        );
+        // The same content again: stored once.
+        let mut again = store.writer().await?;
+        again.write(&whole).await?;
+        assert_eq!(again.commit(None).await?, digest);
+        assert_eq!(store.list().await?.len(), 1);
+        assert_eq!(tmp_entries(dir.path()), 0);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_streamed_blob_that_does_not_match_its_digest_is_not_kept() -> Result<(), BlobError> {
+        let dir = tempfile::tempdir()?;
+        let store = FsBlobStore::open(dir.path())?;
+        let mut w = store.writer().await?;
+        w.write(b"data").await?;
+        let claimed = BlobDigest([1; 32]);
+        match w.commit(Some(claimed)).await {
+            Err(BlobError::DigestMismatch { expected, actual }) => {
+                assert_eq!(expected, claimed.hex());
+                assert_eq!(actual, BlobDigest::of(b"data").hex());
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(store.list().await?.is_empty());
+        assert_eq!(store.size(&BlobDigest::of(b"data").hex()).await?, None);
+        assert_eq!(tmp_entries(dir.path()), 0);
+        // A writer dropped unfinished leaves nothing either.
+        let mut w = store.writer().await?;
+        w.write(b"abandoned").await?;
+        assert_eq!(tmp_entries(dir.path()), 1);
+        drop(w);
+        assert_eq!(tmp_entries(dir.path()), 0);
+        assert!(store.list().await?.is_empty());
+        assert!(matches!(
+            store.open(&claimed.hex()).await,
+            Err(BlobError::NotFound(_))
+        ));
+        assert!(matches!(
+            store.size(&"AB".repeat(32)).await,
+            Err(BlobError::InvalidKey(_))
+        ));
         Ok(())
     }
 }

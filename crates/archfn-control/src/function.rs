@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use archfn_blob::BlobDigest;
 use archfn_model::limits::{self, MAX_LAYERS};
 use archfn_model::{
-    CodeLocation, FunctionConfig, FunctionRecord, FunctionRef, LastUpdateStatus, LayerAttachment,
-    PackageType, Qualifier, Scope, State, ValidationErrors,
+    Code, CodeLocation, FunctionConfig, FunctionRecord, FunctionRef, LastUpdateStatus,
+    LayerAttachment, PackageType, Qualifier, Scope, State, ValidationErrors,
 };
 use archfn_store::Stored;
 use base64::Engine as _;
@@ -252,7 +252,7 @@ impl Control {
         layers_unzipped: u64,
     ) -> Result<StagedCode, ControlError> {
         if let Some(uri) = &code.image_uri {
-            let image = match self.inner.images.resolve(uri) {
+            let image = match self.inner.images.resolve(uri).await {
                 Ok(image) => image,
                 Err(
                     crate::image::ImageError::NotFound | crate::image::ImageError::BadReference(_),
@@ -268,14 +268,15 @@ impl Control {
                     "The image manifest, config or layer media type for the source image {uri} is not supported."
                 )));
             }
-            let pin = self.pin_code(vec![format!("image-{}", image.id)]).await;
+            let source = Code::image(image.id.clone());
+            let pin = self.pin_code(vec![source.key()]).await;
             return Ok(StagedCode {
                 _pin: Some(pin),
                 location: CodeLocation {
                     sha256: image.id.clone(),
                     size: image.size,
                     unzipped_size: 0,
-                    digest: format!("image-{}", image.id),
+                    source,
                     image_uri: Some(uri.clone()),
                 },
                 package_type: PackageType::Image,
@@ -942,7 +943,7 @@ fn code_location(digest: BlobDigest, size: u64, unzipped_size: u64) -> CodeLocat
         sha256: base64::engine::general_purpose::STANDARD.encode(digest.0),
         size,
         unzipped_size,
-        digest: digest.hex(),
+        source: Code::zip(digest.hex()),
         image_uri: None,
     }
 }

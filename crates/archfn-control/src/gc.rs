@@ -1,10 +1,12 @@
 //! Garbage collection of stored code: mark and sweep.
 //!
 //! Mark: every code key the metadata references (`MetadataStore::code_references`: the code and
-//! layers of every function version, `$LATEST` and published, and every layer version), plus
-//! every key pinned by a request in flight. Sweep: every blob and every unpacked code directory
-//! (`<code_root>/<hex>`, `<code_root>/image-<id>`) that is not marked and is older than the grace
-//! period. Nothing is remembered between runs, so a crash at any point leaves nothing that the
+//! layers of every function version, `$LATEST` and published, and every layer version), every
+//! blob the image store keeps (`ImageStore::referenced_blobs`: the manifest, config and layers of
+//! every recorded image, and every blob it holds), plus every key pinned by a request in flight.
+//! Sweep: every blob and every unpacked code directory (`<code_root>/<hex>`,
+//! `<code_root>/image-<id>`, named by `Code::key`) that is not marked and is older than the
+//! grace period. Nothing is remembered between runs, so a crash at any point leaves nothing that the
 //! next run does not judge afresh.
 //!
 //! A request that stores code pins its key before the blob is written and holds the pin until its
@@ -18,6 +20,8 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
+
+use archfn_model::Code;
 
 use crate::{Control, ControlError};
 
@@ -70,13 +74,39 @@ pub struct GcReport {
     pub live_opt_trees: BTreeSet<String>,
 }
 
-/// Whether `name` is a key of stored code: a hex SHA-256 or `image-<hex>`.
+/// Whether `name` is a key of stored code (`Code::key`): a hex SHA-256 or `image-<hex>`.
 fn is_code_key(name: &str) -> bool {
-    let hex = name.strip_prefix("image-").unwrap_or(name);
+    let hex = match Code::from_key(name) {
+        Code::Zip { digest } => digest,
+        Code::Image { id } => id,
+    };
     hex.len() == 64
         && hex
             .bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// Pins code `keys` in `pins` until the returned guard is dropped; waits while a collection is
+/// deleting one of them, so that the caller stores it afresh.
+pub(crate) async fn pin(pins: &Arc<Mutex<Pins>>, keys: Vec<String>) -> CodePin {
+    loop {
+        {
+            let mut p = lock(pins);
+            if !keys.iter().any(|k| p.doomed.contains(k)) {
+                for k in &keys {
+                    *p.active.entry(k.clone()).or_default() += 1;
+                    if p.collecting {
+                        p.recent.insert(k.clone());
+                    }
+                }
+                return CodePin {
+                    pins: pins.clone(),
+                    keys,
+                };
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 fn older_than(t: SystemTime, grace: Duration) -> bool {
@@ -90,24 +120,7 @@ impl Control {
     /// Pins code `keys` until the returned guard is dropped; waits while a collection is deleting
     /// one of them, so that the caller stores it afresh.
     pub(crate) async fn pin_code(&self, keys: Vec<String>) -> CodePin {
-        loop {
-            {
-                let mut p = lock(&self.inner.pins);
-                if !keys.iter().any(|k| p.doomed.contains(k)) {
-                    for k in &keys {
-                        *p.active.entry(k.clone()).or_default() += 1;
-                        if p.collecting {
-                            p.recent.insert(k.clone());
-                        }
-                    }
-                    return CodePin {
-                        pins: self.inner.pins.clone(),
-                        keys,
-                    };
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        pin(&self.inner.pins, keys).await
     }
 
     /// Marks `key` as being deleted unless a request holds it or held it during this collection.
@@ -165,12 +178,19 @@ impl Control {
 
     async fn mark_and_sweep(&self, grace: Duration) -> Result<GcReport, ControlError> {
         let refs = self.store().code_references().await?;
+        let images = self
+            .inner
+            .images
+            .referenced_blobs()
+            .await
+            .map_err(|e| ControlError::Internal(format!("image store: {e}")))?;
         let mut report = GcReport {
             live_opt_trees: refs.layer_sets.iter().map(|s| s.join("+")).collect(),
             ..GcReport::default()
         };
         for blob in self.inner.blobs.list().await? {
             if refs.digests.contains(&blob.key)
+                || images.contains(&blob.key)
                 || !older_than(blob.stored_at, grace)
                 || !self.doom(&blob.key)
             {
@@ -300,7 +320,10 @@ mod tests {
             store: Arc::new(store),
             blobs: blobs.clone(),
             code_root: dir.path().join("code"),
-            image_root: dir.path().join("images"),
+            images: Arc::new(
+                crate::image::FsImageCatalog::open(dir.path().join("images"))
+                    .unwrap_or_else(|e| panic!("{e}")),
+            ),
             account: "123456789012".into(),
             policy_date: None,
             account_concurrency: 1000,
@@ -376,7 +399,7 @@ mod tests {
             .put_aged(Bytes::from_static(b"young"), Duration::ZERO)
             .await;
         let young_dir = w.code_dir(&young, Duration::ZERO);
-        let old_image = w.code_dir(&format!("image-{}", "c".repeat(64)), HOUR);
+        let old_image = w.code_dir(&Code::image("c".repeat(64)).key(), HOUR);
         let not_code = w.code_dir("not-a-digest", HOUR);
 
         let report = w
@@ -466,11 +489,60 @@ mod tests {
         assert!(w.has_blob(&key).await);
     }
 
+    /// Blobs a recorded image names (manifest, config, layers) or the image store holds are
+    /// never collected, however old; an old blob nothing references still goes.
+    #[tokio::test]
+    async fn keeps_the_blobs_of_recorded_and_held_images() {
+        let w = world().await;
+        let layer = w.put_aged(Bytes::from_static(b"layer"), HOUR).await;
+        let config = w.put_aged(Bytes::from_static(b"{}"), HOUR).await;
+        let manifest = w.put_aged(Bytes::from_static(b"manifest"), HOUR).await;
+        let held = w
+            .put_aged(Bytes::from_static(b"pushed, no manifest yet"), HOUR)
+            .await;
+        let orphan = w.put_aged(Bytes::from_static(b"orphan"), HOUR).await;
+        let image = crate::image::StoredImage {
+            id: manifest.clone(),
+            architecture: "amd64".into(),
+            config: serde_json::json!({}),
+            layers: vec![format!("sha256:{layer}")],
+            size: 5,
+            platforms: Vec::new(),
+            manifest: format!("sha256:{manifest}"),
+            manifest_media_type: String::new(),
+            config_digest: format!("sha256:{config}"),
+        };
+        let images = w.control.images();
+        images
+            .catalog
+            .record("app", Some("v1"), &image)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        images
+            .catalog
+            .hold(&held)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let report = w
+            .control
+            .collect_garbage(GRACE)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        for key in [&layer, &config, &manifest, &held] {
+            assert!(w.has_blob(key).await, "{key} kept");
+        }
+        assert!(
+            !w.has_blob(&orphan).await,
+            "an old blob nothing references goes"
+        );
+        assert_eq!(report.blobs_removed, 1);
+    }
+
     #[test]
     fn code_keys_are_digests_and_image_ids_only() {
         let hex = "a".repeat(64);
         assert!(is_code_key(&hex));
-        assert!(is_code_key(&format!("image-{hex}")));
+        assert!(is_code_key(&Code::image(hex.clone()).key()));
         for bad in [
             ".tmp-x",
             ".trash-x",

@@ -199,14 +199,14 @@ impl Control {
                     config.state.as_str()
                 )));
             }
-            let task_dir = self.code_dir(&config.code.digest);
+            let task_dir = self.code_dir(&config.code.source.key());
             let layer_dirs = config
                 .layers
                 .iter()
                 .map(|l| self.code_dir(&l.digest))
                 .collect();
             let image = match config.package_type {
-                PackageType::Image => Some(self.image_launch(&config)?),
+                PackageType::Image => Some(self.image_launch(&config).await?),
                 PackageType::Zip => None,
             };
             return Ok(Invocable {

@@ -142,11 +142,11 @@ impl Control {
         }
         errs.into_result()?;
         let staged = self.stage_code(&input.content, 0).await?;
-        if staged.location.image_uri.is_some() {
+        let archfn_model::Code::Zip { digest } = staged.location.source else {
             return Err(ControlError::InvalidParameter(
                 "Layers must be .zip file archives.".into(),
             ));
-        }
+        };
         let record = LayerVersionRecord {
             name,
             version: 0,
@@ -157,7 +157,7 @@ impl Control {
             sha256: staged.location.sha256,
             size: staged.location.size,
             unzipped_size: staged.location.unzipped_size,
-            digest: staged.location.digest,
+            digest,
             created_ms: archfn_model::time::now_ms(),
         };
         let stored = self.store().publish_layer_version(region, &record).await?;

@@ -78,8 +78,9 @@ pub struct ControlConfig {
     pub blobs: Arc<dyn BlobStore>,
     /// Directory that receives prepared (unpacked) code, one directory per archive digest.
     pub code_root: PathBuf,
-    /// The local image store (`archfn image import`), which `ImageUri`s name.
-    pub image_root: PathBuf,
+    /// The image store's records (`archfn image import`, the registry), which `ImageUri`s
+    /// name; the images' blobs are in `blobs`.
+    pub images: Arc<dyn image::ImageCatalog>,
     /// The account id in every ARN.
     pub account: String,
     /// The date runtime deprecation rules are judged at (`YYYY-MM-DD`); today when `None`.
@@ -93,22 +94,24 @@ impl Control {
     pub async fn start(config: ControlConfig) -> Result<Control, ControlError> {
         std::fs::create_dir_all(&config.code_root)
             .map_err(|e| ControlError::Internal(format!("code directory: {e}")))?;
+        let pins: Arc<std::sync::Mutex<gc::Pins>> = Arc::default();
+        let images =
+            image::ImageStore::new(config.blobs.clone(), config.images).with_pins(pins.clone());
         let control = Control {
             inner: Arc::new(Inner {
                 store: config.store,
                 blobs: config.blobs,
                 code_root: config.code_root,
-                images: image::ImageStore::new(config.image_root),
+                images,
                 account: config.account,
                 policy_date: config.policy_date,
                 account_concurrency: config.account_concurrency,
                 in_flight: Arc::default(),
-                pins: Arc::default(),
+                pins,
                 gc_wanted: tokio::sync::Notify::new(),
                 gc_running: tokio::sync::Mutex::new(()),
             }),
         };
-        control.inner.images.clear_uploads();
         control.sweep_temporaries();
         control.resume_preparations().await?;
         Ok(control)
@@ -124,28 +127,35 @@ impl Control {
         &self.inner.blobs
     }
 
-    /// The local image store.
+    /// The local image store (and registry).
     pub fn images(&self) -> &image::ImageStore {
         &self.inner.images
     }
 
     /// How a container image function version starts.
-    pub fn image_launch(
+    pub async fn image_launch(
         &self,
         config: &archfn_model::FunctionConfig,
     ) -> Result<archfn_model::ImageLaunch, ControlError> {
-        let id = config.code.digest.trim_start_matches("image-");
+        let Some(id) = config.code.source.image_id() else {
+            return Err(ControlError::Internal(format!(
+                "{} is not an image function",
+                config.name
+            )));
+        };
         let image = self
             .inner
             .images
             .cached(id)
+            .await
             .map_err(|e| ControlError::Internal(format!("image {id}: {e}")))?;
         Ok(image::launch(&image, config))
     }
 
-    /// Where the unpacked code of archive `digest` is, once prepared.
-    pub fn code_dir(&self, digest: &str) -> PathBuf {
-        self.inner.code_root.join(digest)
+    /// Where the unpacked code with key `key` (`Code::key`: a zip's digest, `image-<id>`) is,
+    /// once prepared.
+    pub fn code_dir(&self, key: &str) -> PathBuf {
+        self.inner.code_root.join(key)
     }
 
     fn store(&self) -> &dyn MetadataStore {

@@ -4,7 +4,7 @@
 //! a temporary directory renamed into place, so a crash never leaves half a directory behind.
 //! Preparations left unfinished by a previous process are resumed at start.
 
-use archfn_model::{FunctionConfig, LastUpdateStatus, PackageType, State};
+use archfn_model::{Code, FunctionConfig, LastUpdateStatus, State};
 use archfn_store::{Durability, StoreError};
 
 use crate::{Control, ControlError, new_revision};
@@ -47,15 +47,19 @@ impl Control {
         .await
     }
 
-    /// Unpacks an image's layers into its directory (`image-<id>`) unless it is there already.
-    async fn unpack_image(&self, digest: &str) -> Result<(), String> {
-        if self.code_dir(digest).is_dir() {
+    /// Unpacks image `id`'s layers into its directory (`Code::key`: `image-<id>`) unless it is
+    /// there already.
+    async fn unpack_image(&self, id: &str) -> Result<(), String> {
+        let key = Code::image(id).key();
+        if self.code_dir(&key).is_dir() {
             return Ok(());
         }
-        let id = digest.strip_prefix("image-").unwrap_or(digest);
         let images = self.inner.images.clone();
-        let image = images.by_id(id).map_err(|e| format!("image {id}: {e}"))?;
-        self.fill(digest, move |tmp| {
+        let image = images
+            .by_id(id)
+            .await
+            .map_err(|e| format!("image {id}: {e}"))?;
+        self.fill(&key, move |tmp| {
             images.unpack(&image, tmp).map_err(|e| e.to_string())
         })
         .await
@@ -89,10 +93,10 @@ impl Control {
     }
 
     async fn materialize(&self, config: &FunctionConfig) -> Result<(), String> {
-        if config.package_type == PackageType::Image {
-            return self.unpack_image(&config.code.digest).await;
+        match &config.code.source {
+            Code::Image { id } => return self.unpack_image(id).await,
+            Code::Zip { digest } => self.unpack(digest).await?,
         }
-        self.unpack(&config.code.digest).await?;
         for layer in &config.layers {
             self.unpack(&layer.digest)
                 .await

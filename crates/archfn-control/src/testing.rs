@@ -26,7 +26,10 @@ pub(crate) async fn control(dir: &tempfile::TempDir) -> Control {
         store: Arc::new(store),
         blobs: Arc::new(blobs),
         code_root: dir.path().join("code"),
-        image_root: dir.path().join("images"),
+        images: Arc::new(
+            crate::image::FsImageCatalog::open(dir.path().join("images"))
+                .unwrap_or_else(|e| panic!("{e}")),
+        ),
         account: ACCOUNT.into(),
         policy_date: None,
         account_concurrency: archfn_model::limits::ACCOUNT_CONCURRENCY,

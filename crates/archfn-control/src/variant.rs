@@ -34,10 +34,10 @@ impl Control {
     ) -> Result<(FunctionConfig, Option<Bytes>), ControlError> {
         let r = self.resolve(region, name, None).await?;
         let config = r.stored.value.latest.clone();
-        if config.package_type == PackageType::Image || config.code.digest.is_empty() {
+        let Some(digest) = config.code.source.zip_digest() else {
             return Ok((config, None));
-        }
-        let zip = self.inner.blobs.get(&config.code.digest).await?;
+        };
+        let zip = self.inner.blobs.get(digest).await?;
         Ok((config, Some(zip)))
     }
 

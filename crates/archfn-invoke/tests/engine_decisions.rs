@@ -84,7 +84,7 @@ fn config(script: &str, memory_mb: u32, timeout_s: u32) -> FunctionConfig {
             sha256: String::new(),
             size: 0,
             unzipped_size: 0,
-            digest: "d".into(),
+            source: archfn_model::Code::Zip { digest: "d".into() },
             image_uri: None,
         },
         environment: None,

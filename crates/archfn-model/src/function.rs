@@ -65,19 +65,104 @@ impl LastUpdateStatus {
 /// Where a function's code is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CodeLocation {
-    /// Lambda's `CodeSha256`: base64(SHA-256(zip)); for an image, the image's digest (the hex
-    /// SHA-256 of its manifest).
+    /// base64(SHA-256(zip)), Lambda's `CodeSha256`.
     pub sha256: String,
-    /// Size of the zip in bytes; for an image, of its layers as stored.
+    /// Size of the zip in bytes.
     pub size: u64,
-    /// Sum of the uncompressed sizes of the zip's entries; 0 for an image.
+    /// Sum of the uncompressed sizes of the zip's entries.
     pub unzipped_size: u64,
-    /// The key of the code: for a zip, its hex SHA-256 (its key in the blob store and the name
-    /// of its unpacked directory); for an image, `image-<id>` (the name of its unpacked root
-    /// file system).
-    pub digest: String,
+    /// The stored code: a zip or an image. Stored as the string `digest` (`Code::key`), which
+    /// the metadata store's queries read.
+    #[serde(rename = "digest")]
+    pub source: Code,
     /// The image URI, for `PackageType: Image`.
     pub image_uri: Option<String>,
+}
+
+/// Which stored code a function version runs.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Code {
+    /// A zip in the blob store.
+    Zip {
+        /// Hex SHA-256 of the zip: its key in the blob store.
+        digest: String,
+    },
+    /// A container image in the image store.
+    Image {
+        /// The image's id: the hex SHA-256 of its manifest.
+        id: String,
+    },
+}
+
+/// The prefix of an image's key (`image-<id>`).
+const IMAGE_KEY_PREFIX: &str = "image-";
+
+impl Code {
+    /// A zip with hex digest `digest`.
+    pub fn zip(digest: impl Into<String>) -> Code {
+        Code::Zip {
+            digest: digest.into(),
+        }
+    }
+
+    /// The image with id `id`.
+    pub fn image(id: impl Into<String>) -> Code {
+        Code::Image { id: id.into() }
+    }
+
+    /// The code's key: the zip's hex digest, or `image-<id>`. It is what the metadata store
+    /// holds (and reports as a code reference), what pins hold, and the name of the unpacked
+    /// code's directory.
+    pub fn key(&self) -> String {
+        match self {
+            Code::Zip { digest } => digest.clone(),
+            Code::Image { id } => format!("{IMAGE_KEY_PREFIX}{id}"),
+        }
+    }
+
+    /// Reads a key (`Code::key`); anything not `image-…` is a zip's digest, as stored rows
+    /// have always had it.
+    pub fn from_key(key: &str) -> Code {
+        match key.strip_prefix(IMAGE_KEY_PREFIX) {
+            Some(id) => Code::image(id),
+            None => Code::zip(key),
+        }
+    }
+
+    /// The zip's hex digest, unless this is an image (or no zip at all: an empty digest).
+    pub fn zip_digest(&self) -> Option<&str> {
+        match self {
+            Code::Zip { digest } if !digest.is_empty() => Some(digest),
+            _ => None,
+        }
+    }
+
+    /// The image's id, unless this is a zip.
+    pub fn image_id(&self) -> Option<&str> {
+        match self {
+            Code::Image { id } => Some(id),
+            Code::Zip { .. } => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.key())
+    }
+}
+
+impl Serialize for Code {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.key())
+    }
+}
+
+impl<'de> Deserialize<'de> for Code {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Code, D::Error> {
+        let key = String::deserialize(d)?;
+        Ok(Code::from_key(&key))
+    }
 }
 
 /// A layer version a function uses.
@@ -196,4 +281,44 @@ pub struct ImageLaunch {
     pub env: Vec<(String, String)>,
     /// The image's platform architecture in its own words (`amd64`, `arm64`).
     pub image_architecture: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn location(json: &str) -> CodeLocation {
+        serde_json::from_str(json).unwrap_or_else(|e| panic!("{json}: {e}"))
+    }
+
+    #[test]
+    fn stored_code_locations_read_as_typed_code_and_write_back_the_same() {
+        let hex = "ab".repeat(32);
+        for (digest, code) in [
+            (hex.clone(), Code::zip(hex.clone())),
+            (format!("image-{hex}"), Code::image(hex.clone())),
+            (String::new(), Code::zip("")),
+        ] {
+            let json = format!(
+                r#"{{"sha256":"x","size":1,"unzipped_size":2,"digest":"{digest}","image_uri":null}}"#
+            );
+            let read = location(&json);
+            assert_eq!(read.source, code, "{json}");
+            assert_eq!(read.source.key(), digest);
+            let written = serde_json::to_value(&read).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(written["digest"], serde_json::Value::String(digest.clone()));
+            assert_eq!(written.get("source"), None);
+        }
+    }
+
+    #[test]
+    fn code_keys_name_zips_and_images() {
+        let image = Code::from_key("image-00ff");
+        assert_eq!(image.image_id(), Some("00ff"));
+        assert_eq!(image.zip_digest(), None);
+        let zip = Code::from_key("00ff");
+        assert_eq!((zip.zip_digest(), zip.image_id()), (Some("00ff"), None));
+        assert_eq!(Code::zip("").zip_digest(), None, "no zip at all");
+        assert_eq!(image.to_string(), "image-00ff");
+    }
 }

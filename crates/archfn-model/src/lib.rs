@@ -23,7 +23,7 @@ pub mod validation;
 pub use architecture::Architecture;
 pub use arn::{FunctionRef, Qualifier, Scope};
 pub use function::{
-    AliasRecord, CodeLocation, FunctionConfig, FunctionRecord, ImageLaunch, LastUpdateStatus,
+    AliasRecord, Code, CodeLocation, FunctionConfig, FunctionRecord, ImageLaunch, LastUpdateStatus,
     LayerAttachment, PackageType, State,
 };
 pub use invocation::InvocationType;

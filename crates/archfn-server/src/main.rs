@@ -9,6 +9,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use archfn_api::{AppState, AuthMode, Credentials};
 use archfn_blob::FsBlobStore;
+use archfn_control::image::{FsImageCatalog, ImageCatalog};
 use archfn_control::{Control, ControlConfig};
 use archfn_sandbox::netns::FunctionNetwork;
 use archfn_store::{CachedStore, SqliteStore};
@@ -469,11 +470,8 @@ fn main() -> anyhow::Result<()> {
                     tag,
                     platform,
                     data_dir,
-                } => import_image(&path, &tag, platform.as_deref(), &data_dir),
-                ImageCommand::List { data_dir } => {
-                    list_images(&data_dir);
-                    Ok(())
-                }
+                } => import_image(&path, &tag, platform.as_deref(), &data_dir).await,
+                ImageCommand::List { data_dir } => list_images(&data_dir).await,
             },
             Command::Logs {
                 function,
@@ -485,7 +483,24 @@ fn main() -> anyhow::Result<()> {
     })
 }
 
-fn import_image(
+/// The image store of a data directory (`<data-dir>/blobs`, `<data-dir>/images`), with an older
+/// data directory's image store imported first (`ImageStore::migrate_legacy`).
+async fn open_image_store(
+    data_dir: &Path,
+    blobs: Arc<dyn archfn_blob::BlobStore>,
+) -> anyhow::Result<(archfn_control::image::ImageStore, Arc<dyn ImageCatalog>)> {
+    let images_dir = data_dir.join("images");
+    let catalog: Arc<dyn ImageCatalog> =
+        Arc::new(FsImageCatalog::open(&images_dir).context("opening the image catalog")?);
+    let store = archfn_control::image::ImageStore::new(blobs, catalog.clone());
+    store
+        .migrate_legacy(&images_dir)
+        .await
+        .context("importing the image store of an older data directory")?;
+    Ok((store, catalog))
+}
+
+async fn import_image(
     path: &Path,
     reference: &str,
     platform: Option<&str>,
@@ -502,11 +517,13 @@ fn import_image(
             })?)
         }
     };
-    let store = archfn_control::image::ImageStore::new(data_dir.join("images"));
+    let blobs = FsBlobStore::open(data_dir.join("blobs")).context("opening the blob store")?;
+    let (store, _) = open_image_store(data_dir, Arc::new(blobs)).await?;
     let image = store
-        .import(path, reference, platform, |n, total| {
+        .import(path.to_path_buf(), reference, platform, |n, total| {
             eprintln!("copying layer {n}/{total}");
         })
+        .await
         .with_context(|| format!("importing {}", path.display()))?;
     if image.platforms.is_empty() {
         println!(
@@ -525,13 +542,14 @@ fn import_image(
     Ok(())
 }
 
-fn list_images(data_dir: &Path) {
-    let store = archfn_control::image::ImageStore::new(data_dir.join("images"));
+async fn list_images(data_dir: &Path) -> anyhow::Result<()> {
+    let blobs = FsBlobStore::open(data_dir.join("blobs")).context("opening the blob store")?;
+    let (store, _) = open_image_store(data_dir, Arc::new(blobs)).await?;
     println!(
         "{:<40} {:<14} {:<24} {:>12}",
         "IMAGE", "ID", "PLATFORM", "SIZE"
     );
-    for (repo, tag, image) in store.list() {
+    for (repo, tag, image) in store.list().await.context("listing images")? {
         let platform = if image.platforms.is_empty() {
             format!("linux/{}", image.architecture)
         } else {
@@ -546,6 +564,7 @@ fn list_images(data_dir: &Path) {
             image.size
         );
     }
+    Ok(())
 }
 
 struct ServeArgs {
@@ -973,11 +992,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     blobs
         .sweep_temporaries(std::time::Duration::from_secs(3600))
         .context("cleaning the blob store")?;
+    let blobs: Arc<dyn archfn_blob::BlobStore> = Arc::new(blobs);
+    // Images' blobs are in the blob store; an older data directory's are moved there first.
+    let (_, images) = open_image_store(&args.data_dir, blobs.clone()).await?;
     let control = Control::start(ControlConfig {
         store: Arc::new(CachedStore::new(store)),
-        blobs: Arc::new(blobs),
+        blobs,
         code_root: args.data_dir.join("code"),
-        image_root: args.data_dir.join("images"),
+        images,
         account: args.account_id,
         policy_date: args.runtime_policy_date,
         account_concurrency: args.account_concurrency,

@@ -96,7 +96,7 @@ pub(crate) async fn get_function(
             json!({ "RepositoryType": "ECR", "ImageUri": uri, "ResolvedImageUri": resolved_image_uri(uri, &c.code.sha256) })
         }
         None => {
-            json!({ "RepositoryType": "S3", "Location": code_location(&state, &c.code.digest) })
+            json!({ "RepositoryType": "S3", "Location": code_location(&state, c.code.source.zip_digest().unwrap_or_default()) })
         }
     };
     let mut out = json!({

@@ -9,15 +9,12 @@ use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE, RANGE};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
-use tokio::io::AsyncWriteExt;
 
+use archfn_control::image::ImageStore;
 use archfn_control::registry::RegistryError;
 
 use crate::AppState;
 use crate::auth::AuthMode;
-
-/// Bodies larger than this are refused (Lambda's image size limit).
-const MAX_BLOB_BYTES: u64 = 10 * 1024 * 1024 * 1024;
 
 /// Manifests are small documents; registries cap them at 4 MiB.
 const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
@@ -130,8 +127,8 @@ pub(crate) async fn dispatch(State(state): State<AppState>, req: Request) -> Res
             }
         }
         (Method::GET, Some(Target::Upload(name, id))) => store
-            .upload_file(id)
-            .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+            .upload_size(id)
+            .await
             .map(|size| upload_status(StatusCode::NO_CONTENT, name, id, size)),
         (Method::HEAD | Method::GET, Some(Target::Blob(digest))) => {
             blob(&store, digest, req.method() == Method::HEAD).await
@@ -146,17 +143,10 @@ pub(crate) async fn dispatch(State(state): State<AppState>, req: Request) -> Res
                 .collect()
                 .await
             {
-                Ok(body) => {
-                    let body = body.to_bytes();
-                    let (name, reference) = (name.to_string(), reference.to_string());
-                    tokio::task::spawn_blocking(move || {
-                        store
-                            .put_manifest(&name, &reference, &body, content_type.as_deref())
-                            .map(|digest| created(&name, "manifests", &digest))
-                    })
+                Ok(body) => store
+                    .put_manifest(name, reference, body.to_bytes(), content_type.as_deref())
                     .await
-                    .unwrap_or_else(|e| Err(RegistryError::Io(e.to_string())))
-                }
+                    .map(|digest| created(name, "manifests", &digest)),
                 Err(e) => Err(RegistryError::ManifestInvalid(e.to_string())),
             }
         }
@@ -164,6 +154,7 @@ pub(crate) async fn dispatch(State(state): State<AppState>, req: Request) -> Res
             let head = req.method() == Method::HEAD;
             store
                 .get_manifest(name, reference)
+                .await
                 .map(|(body, media_type, digest)| {
                     let len = body.len();
                     let mut resp = if head {
@@ -227,16 +218,16 @@ fn upload_status(status: StatusCode, name: &str, id: &str, size: u64) -> Respons
 /// `POST …/blobs/uploads/`: a new upload, or a whole blob at once with `?digest=`. A
 /// cross-repository mount (`?mount=`) of a blob the store has succeeds at once: blobs are shared.
 async fn start_upload(
-    store: &archfn_control::image::ImageStore,
+    store: &ImageStore,
     name: &str,
     req: Request,
 ) -> Result<Response, RegistryError> {
     if let Some(digest) = query(&req, "mount")
-        && store.blob_size(&digest).is_some()
+        && store.mount(&digest).await?
     {
         return Ok(created(name, "blobs", &digest));
     }
-    let id = store.start_upload()?;
+    let id = store.start_upload().await?;
     match query(&req, "digest") {
         Some(digest) => {
             append(store, &id, req.into_body()).await?;
@@ -246,62 +237,36 @@ async fn start_upload(
     }
 }
 
-/// Appends a request body to an upload, streamed to disk; returns the upload's size.
-async fn append(
-    store: &archfn_control::image::ImageStore,
-    id: &str,
-    body: Body,
-) -> Result<u64, RegistryError> {
-    let path = store.upload_file(id)?;
-    let mut file = tokio::fs::OpenOptions::new()
-        .append(true)
-        .open(&path)
-        .await
-        .map_err(|e| RegistryError::Io(e.to_string()))?;
-    let mut size = file
-        .metadata()
-        .await
-        .map_err(|e| RegistryError::Io(e.to_string()))?
-        .len();
+/// Appends a request body to an upload, streamed into the upload's writer as it arrives;
+/// returns the upload's size.
+async fn append(store: &ImageStore, id: &str, body: Body) -> Result<u64, RegistryError> {
+    let mut upload = store.upload(id).await?;
     let mut body = body;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| RegistryError::Io(e.to_string()))?;
         if let Ok(data) = frame.into_data() {
-            size += data.len() as u64;
-            if size > MAX_BLOB_BYTES {
-                return Err(RegistryError::Io("blob over 10 GB".into()));
-            }
-            file.write_all(&data)
-                .await
-                .map_err(|e| RegistryError::Io(e.to_string()))?;
+            upload.write(&data).await?;
         }
     }
-    file.flush()
-        .await
-        .map_err(|e| RegistryError::Io(e.to_string()))?;
-    Ok(size)
+    Ok(upload.size())
 }
 
 async fn finish(
-    store: &archfn_control::image::ImageStore,
+    store: &ImageStore,
     name: &str,
     id: &str,
     digest: &str,
 ) -> Result<Response, RegistryError> {
-    let (store, id_owned, digest_owned) = (store.clone(), id.to_string(), digest.to_string());
-    tokio::task::spawn_blocking(move || store.finish_upload(&id_owned, &digest_owned))
-        .await
-        .map_err(|e| RegistryError::Io(e.to_string()))??;
+    store.finish_upload(id, digest).await?;
     Ok(created(name, "blobs", digest))
 }
 
-/// `HEAD`/`GET …/blobs/<digest>`: the blob, streamed from disk.
-async fn blob(
-    store: &archfn_control::image::ImageStore,
-    digest: &str,
-    head: bool,
-) -> Result<Response, RegistryError> {
-    let size = store.blob_size(digest).ok_or(RegistryError::BlobUnknown)?;
+/// `HEAD`/`GET …/blobs/<digest>`: the blob, streamed from the blob store.
+async fn blob(store: &ImageStore, digest: &str, head: bool) -> Result<Response, RegistryError> {
+    let size = store
+        .blob_size(digest)
+        .await?
+        .ok_or(RegistryError::BlobUnknown)?;
     let mut headers = HeaderMap::new();
     for (k, v) in [
         (CONTENT_LENGTH.as_str(), size.to_string()),
@@ -318,10 +283,7 @@ async fn blob(
     if head {
         return Ok((StatusCode::OK, headers).into_response());
     }
-    let path = store.blob(digest).ok_or(RegistryError::BlobUnknown)?;
-    let file = tokio::fs::File::open(path)
-        .await
-        .map_err(|_| RegistryError::BlobUnknown)?;
-    let stream = tokio_util::io::ReaderStream::new(file);
+    let blob = store.read_blob(digest).await?;
+    let stream = tokio_util::io::ReaderStream::new(blob.reader);
     Ok((StatusCode::OK, headers, Body::from_stream(stream)).into_response())
 }
