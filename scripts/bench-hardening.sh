@@ -10,6 +10,8 @@
 # - extraction that never follows a link: CreateFunction of a 3,000-file zip until Active, and
 #   `archfn image import` of a one-layer image of a whole Python root file system.
 #   scripts/bench-hardening.sh [BASELINE_REV]      writes bench-out/hardening.{jsonl,md}
+#   ARCHFN_BASELINE_ARGS="--cpu-limit off" scripts/bench-hardening.sh REV   for a baseline that
+#   has CPU limits too (any revision after the hardening), so that both run unlimited
 set -euo pipefail
 cd "$(dirname "$0")/.."
 base_rev="${1:-226be7e}"
@@ -35,7 +37,7 @@ port() { .venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0
 wait_up() { for _ in $(seq 600); do curl -fs -o /dev/null "$1" && return 0; sleep 0.1; done; echo "no answer from $1" >&2; exit 1; }
 pb=$(port); pn=$(port)
 "$base_target/release/archfn" serve --listen "127.0.0.1:$pb" --data-dir "$work/base" --runtimes-dir "$rt" \
-  --runtime-policy-date 2026-01-01 2>"$work/base.log" &
+  --runtime-policy-date 2026-01-01 ${ARCHFN_BASELINE_ARGS:-} 2>"$work/base.log" &
 target/release/archfn serve --listen "127.0.0.1:$pn" --data-dir "$work/new" --runtimes-dir "$rt" \
   --runtime-policy-date 2026-01-01 --cpu-limit off 2>"$work/new.log" &
 wait_up "http://127.0.0.1:$pb/healthz"; wait_up "http://127.0.0.1:$pn/healthz"
