@@ -229,17 +229,23 @@ struct Ran {
     telemetry: bool,
 }
 
-/// How an invocation ended, from what the environment reported and whether the OOM killer
-/// ended it; and the runtime's answer when it gave one.
-fn classify(outcome: Outcome, oom_killed: bool) -> (Ending, Option<Bytes>) {
+/// How an invocation ended, from what the environment reported and, only when the runtime is
+/// gone, whether the OOM killer ended it (asked of the cgroup then, not on every invocation);
+/// and the runtime's answer when it gave one.
+fn classify(outcome: Outcome, oom_killed: impl FnOnce() -> bool) -> (Ending, Option<Bytes>) {
     match outcome {
         Outcome::Reply(RuntimeReply::Response(body)) => (Ending::Success, Some(body)),
         Outcome::Reply(RuntimeReply::Error { error_type, body }) => {
             let ending = Ending::function_error(error_type);
             (ending, (!body.is_empty()).then_some(body))
         }
-        Outcome::Exited(_) if oom_killed => (Ending::OutOfMemory, None),
-        Outcome::Exited(info) => (Ending::Exited(info), None),
+        Outcome::Exited(info) => {
+            if oom_killed() {
+                (Ending::OutOfMemory, None)
+            } else {
+                (Ending::Exited(info), None)
+            }
+        }
         Outcome::TimedOut => (Ending::Timeout, None),
     }
 }
@@ -918,7 +924,7 @@ impl Engine {
             init_ms: taken.env.init_ms.take(),
             mode: ExecutionMode::for_arch(c.architecture),
         };
-        let (ending, answer) = classify(outcome, taken.env.oom_killed());
+        let (ending, answer) = classify(outcome, || taken.env.oom_killed());
         Ran {
             taken,
             ending,
