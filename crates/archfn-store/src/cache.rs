@@ -370,6 +370,48 @@ impl<S: MetadataStore> MetadataStore for CachedStore<S> {
     ) -> Result<Vec<Stored<archfn_model::deployment::DeploymentRecord>>, StoreError> {
         self.inner.list_deployments(filter).await
     }
+
+    async fn get_setting(
+        &self,
+        key: &crate::SettingKey,
+    ) -> Result<Option<crate::SettingRow>, StoreError> {
+        self.inner.get_setting(key).await
+    }
+
+    async fn put_setting(
+        &self,
+        key: &crate::SettingKey,
+        document: &str,
+        lookup: Option<&str>,
+        write: crate::SettingWrite,
+    ) -> Result<i64, StoreError> {
+        self.inner.put_setting(key, document, lookup, write).await
+    }
+
+    async fn delete_setting(
+        &self,
+        key: &crate::SettingKey,
+        etag: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        self.inner.delete_setting(key, etag).await
+    }
+
+    async fn list_settings(
+        &self,
+        region: &str,
+        kind: crate::SettingKind,
+        owner: Option<&str>,
+    ) -> Result<Vec<crate::SettingRow>, StoreError> {
+        self.inner.list_settings(region, kind, owner).await
+    }
+
+    async fn find_setting(
+        &self,
+        kind: crate::SettingKind,
+        lookup: &str,
+    ) -> Result<Option<crate::SettingRow>, StoreError> {
+        self.inner.find_setting(kind, lookup).await
+    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! Must not: validate requests or know the Lambda wire format.
 
 mod cache;
+mod settings;
 mod sqlite;
 
 use archfn_model::deployment::DeploymentRecord;
@@ -14,6 +15,7 @@ use archfn_model::{AliasRecord, FunctionConfig, FunctionRecord, LayerVersionReco
 use async_trait::async_trait;
 
 pub use cache::CachedStore;
+pub use settings::{SettingKey, SettingKind, SettingRow, SettingWrite};
 pub use sqlite::SqliteStore;
 
 /// A stored value with the etag a conditional write must name.
@@ -296,4 +298,33 @@ pub trait MetadataStore: Send + Sync + std::fmt::Debug {
         &self,
         filter: &DeploymentFilter<'_>,
     ) -> Result<Vec<Stored<DeploymentRecord>>, StoreError>;
+
+    /// A setting's document (see [`SettingKind`]).
+    async fn get_setting(&self, key: &SettingKey) -> Result<Option<SettingRow>, StoreError>;
+    /// Writes a setting as `write` says (create only, replace at an etag, or either); returns
+    /// the new etag. `lookup` is a second key, unique per kind (`AlreadyExists` when taken).
+    async fn put_setting(
+        &self,
+        key: &SettingKey,
+        document: &str,
+        lookup: Option<&str>,
+        write: SettingWrite,
+    ) -> Result<i64, StoreError>;
+    /// Deletes a setting (only at `etag`, when given: else `Conflict`); false when absent.
+    async fn delete_setting(&self, key: &SettingKey, etag: Option<i64>)
+    -> Result<bool, StoreError>;
+    /// The settings of one kind in a region, of one owner when given, ordered by owner then
+    /// qualifier.
+    async fn list_settings(
+        &self,
+        region: &str,
+        kind: SettingKind,
+        owner: Option<&str>,
+    ) -> Result<Vec<SettingRow>, StoreError>;
+    /// The setting of a kind whose second key is `lookup`, in any region.
+    async fn find_setting(
+        &self,
+        kind: SettingKind,
+        lookup: &str,
+    ) -> Result<Option<SettingRow>, StoreError>;
 }

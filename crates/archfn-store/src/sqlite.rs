@@ -17,11 +17,13 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Acquire, Sqlite};
 
 use crate::{
-    AccountUsage, AsyncEvent, CodeReferences, Durability, MetadataStore, StoreError, Stored,
+    AccountUsage, AsyncEvent, CodeReferences, Durability, MetadataStore, SettingKey, SettingKind,
+    SettingRow, SettingWrite, StoreError, Stored,
 };
 
 mod deployments;
 mod metrics;
+mod settings;
 
 /// Metadata in one SQLite database file.
 #[derive(Debug, Clone)]
@@ -187,6 +189,7 @@ impl MetadataStore for SqliteStore {
         for sql in [
             "DELETE FROM versions WHERE region = ? AND function = ?",
             "DELETE FROM aliases WHERE region = ? AND function = ?",
+            "DELETE FROM settings WHERE region = ? AND owner = ? AND of_function = 1",
         ] {
             sqlx::query(sql)
                 .bind(region)
@@ -339,13 +342,16 @@ impl MetadataStore for SqliteStore {
         function: &str,
         n: u64,
     ) -> Result<bool, StoreError> {
+        let mut tx = self.write.begin().await?;
         let done =
             sqlx::query("DELETE FROM versions WHERE region = ? AND function = ? AND version = ?")
                 .bind(region)
                 .bind(function)
                 .bind(as_i64(n))
-                .execute(&self.write)
+                .execute(&mut *tx)
                 .await?;
+        delete_qualified_settings(&mut tx, region, function, &n.to_string()).await?;
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -416,13 +422,16 @@ impl MetadataStore for SqliteStore {
         function: &str,
         name: &str,
     ) -> Result<bool, StoreError> {
+        let mut tx = self.write.begin().await?;
         let done =
             sqlx::query("DELETE FROM aliases WHERE region = ? AND function = ? AND name = ?")
                 .bind(region)
                 .bind(function)
                 .bind(name)
-                .execute(&self.write)
+                .execute(&mut *tx)
                 .await?;
+        delete_qualified_settings(&mut tx, region, function, name).await?;
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -719,6 +728,63 @@ impl MetadataStore for SqliteStore {
     ) -> Result<Vec<Stored<archfn_model::deployment::DeploymentRecord>>, StoreError> {
         self.find_deployments(filter).await
     }
+
+    async fn get_setting(&self, key: &SettingKey) -> Result<Option<SettingRow>, StoreError> {
+        self.read_setting(key).await
+    }
+
+    async fn put_setting(
+        &self,
+        key: &SettingKey,
+        document: &str,
+        lookup: Option<&str>,
+        write: SettingWrite,
+    ) -> Result<i64, StoreError> {
+        self.write_setting(key, document, lookup, write).await
+    }
+
+    async fn delete_setting(
+        &self,
+        key: &SettingKey,
+        etag: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        self.remove_setting(key, etag).await
+    }
+
+    async fn list_settings(
+        &self,
+        region: &str,
+        kind: SettingKind,
+        owner: Option<&str>,
+    ) -> Result<Vec<SettingRow>, StoreError> {
+        self.find_settings(region, kind, owner).await
+    }
+
+    async fn find_setting(
+        &self,
+        kind: SettingKind,
+        lookup: &str,
+    ) -> Result<Option<SettingRow>, StoreError> {
+        self.find_setting_by_lookup(kind, lookup).await
+    }
+}
+
+/// Deletes the function-scoped settings of one version or alias of a function.
+async fn delete_qualified_settings(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    region: &str,
+    function: &str,
+    qualifier: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "DELETE FROM settings WHERE region = ? AND owner = ? AND qualifier = ? AND of_function = 1",
+    )
+    .bind(region)
+    .bind(function)
+    .bind(qualifier)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 async fn update_function(
