@@ -70,7 +70,7 @@ def test_unknown_runtime(lam):
     assert msg.endswith("or be a valid ARN")
     # The runtimes listed are those a function can be created with today: no retired ones.
     listed = msg.split("enum value set: [", 1)[1].split("]", 1)[0].split(", ")
-    assert "python3.12" in listed and "nodejs20.x" in listed
+    assert "python3.12" in listed and "nodejs22.x" in listed
     assert "python3.7" not in listed and "go1.x" not in listed
 
 
