@@ -81,6 +81,14 @@ pub struct Credentials {
 }
 
 impl Credentials {
+    /// Every (access key id, secret) pair, for services that verify signatures themselves (S3).
+    pub fn pairs(&self) -> Vec<(String, String)> {
+        self.keys
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
     /// Reads an AWS shared credentials file (`[profile]` sections with `aws_access_key_id` and
     /// `aws_secret_access_key`); every profile's key is accepted. A profile with an empty key
     /// id or secret, or a file with no key, is an error.

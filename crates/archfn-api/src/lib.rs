@@ -54,6 +54,8 @@ pub struct AppState {
     pub deployments: archfn_deploy::Deployments,
     /// Comparisons of a function's configurations.
     pub comparisons: archfn_compare_runner::Comparisons,
+    /// archfn's S3, for requests signed for the service `s3`.
+    pub s3: Option<archfn_s3::S3Endpoint>,
 }
 
 /// The region (and caller) a request was made in, from its SigV4 credential scope.
@@ -77,6 +79,10 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::local_routes())
         .merge(routes::registry_routes())
         .fallback(routes::unknown_operation)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            other_services,
+        ))
         .layer(middleware::from_fn(request_id))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             axum::response::IntoResponse::into_response(ApiError::ServiceException(
@@ -84,6 +90,21 @@ pub fn router(state: AppState) -> Router {
             ))
         }))
         .with_state(state)
+}
+
+/// Sends a request signed for another service that archfn serves on the same endpoint (S3) to
+/// it, before Lambda's routes, limits and authentication see it.
+async fn other_services(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    if let Some(s3) = &state.s3
+        && archfn_s3::is_s3_request(req.headers(), req.uri().query())
+    {
+        return s3.handle(req).await.map(axum::body::Body::new);
+    }
+    next.run(req).await
 }
 
 /// Gives every response an `x-amzn-RequestId`, unless its handler set one (Invoke answers with

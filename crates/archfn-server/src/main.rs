@@ -984,6 +984,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             AuthMode::SigV4(creds)
         }
     };
+    let s3_credentials = match &auth {
+        AuthMode::SigV4(creds) => Some(creds.pairs()),
+        AuthMode::Open => None,
+    };
     let store = SqliteStore::open(&args.data_dir.join("archfn.db"))
         .await
         .context("opening the metadata store")?;
@@ -995,6 +999,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let blobs: Arc<dyn archfn_blob::BlobStore> = Arc::new(blobs);
     // Images' blobs are in the blob store; an older data directory's are moved there first.
     let (_, images) = open_image_store(&args.data_dir, blobs.clone()).await?;
+    let s3 = archfn_s3::service(
+        archfn_s3::S3Backend::new(Arc::new(store.clone()), blobs.clone(), &args.account_id),
+        s3_credentials,
+    );
     let control = Control::start(ControlConfig {
         store: Arc::new(CachedStore::new(store)),
         blobs,
@@ -1075,6 +1083,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         code_url_ttl: args.code_url_ttl,
         public_url: public_url.into(),
         body_budget: archfn_api::BodyBudget::new(args.max_body_memory_bytes),
+        s3: Some(s3),
     };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

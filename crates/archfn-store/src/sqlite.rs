@@ -23,6 +23,7 @@ use crate::{
 
 mod deployments;
 mod metrics;
+mod objects;
 mod settings;
 
 /// Metadata in one SQLite database file.
@@ -609,13 +610,15 @@ impl MetadataStore for SqliteStore {
     }
 
     async fn code_references(&self) -> Result<CodeReferences, StoreError> {
-        // One statement, so one snapshot of all three tables.
+        // One statement, so one snapshot of every table that names blobs (S3's objects and parts too).
         let rows = sqlx::query(
             "SELECT json_extract(record, '$.latest.code.digest') AS d, \
                     json_extract(record, '$.latest.layers') AS l FROM functions \
              UNION ALL SELECT json_extract(config, '$.code.digest'), \
                     json_extract(config, '$.layers') FROM versions \
-             UNION ALL SELECT json_extract(record, '$.digest'), NULL FROM layer_versions",
+             UNION ALL SELECT json_extract(record, '$.digest'), NULL FROM layer_versions \
+             UNION ALL SELECT digest, NULL FROM s3_objects \
+             UNION ALL SELECT digest, NULL FROM s3_parts",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -649,6 +652,8 @@ impl MetadataStore for SqliteStore {
                     OR EXISTS (SELECT 1 FROM json_each(versions.config, '$.layers') \
                                WHERE json_extract(value, '$.digest') = ?1)) \
                  OR EXISTS (SELECT 1 FROM layer_versions WHERE json_extract(record, '$.digest') = ?1) \
+                 OR EXISTS (SELECT 1 FROM s3_objects WHERE digest = ?1) \
+                 OR EXISTS (SELECT 1 FROM s3_parts WHERE digest = ?1) \
              AS found",
         )
         .bind(digest)
