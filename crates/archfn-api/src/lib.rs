@@ -8,6 +8,7 @@ mod auth;
 mod code_url;
 mod error;
 mod routes;
+mod url_front;
 mod wire;
 
 use std::sync::Arc;
@@ -75,6 +76,11 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::local_routes())
         .merge(routes::registry_routes())
         .fallback(routes::unknown_operation)
+        // Function URL hosts are the URL front end's, whatever their path.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            url_front::route_by_host,
+        ))
         .layer(middleware::from_fn(request_id))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             axum::response::IntoResponse::into_response(ApiError::ServiceException(
