@@ -125,6 +125,7 @@ fn to_response(m: response::Mapped) -> Response {
     let status = StatusCode::from_u16(m.status).unwrap_or(StatusCode::BAD_GATEWAY);
     let mut resp = (status, m.body).into_response();
     let h = resp.headers_mut();
+    h.remove(axum::http::header::CONTENT_TYPE);
     for (k, v) in m.headers {
         if let (Ok(k), Ok(v)) = (HeaderName::try_from(k), HeaderValue::from_str(&v)) {
             h.append(k, v);
