@@ -25,7 +25,6 @@ const LATEST: &str = "$LATEST";
 
 /// A URL's CORS settings, stored as given.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
 pub struct Cors {
     /// Whether cookies and credentials may be sent.
     #[serde(skip_serializing_if = "Option::is_none", default)]

@@ -9,7 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::functions::paged;
@@ -18,11 +18,55 @@ use crate::url_front;
 use crate::wire::parse_body;
 use crate::{ApiError, AppState, RequestContext};
 
+/// `Cors` on the wire.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct CorsWire {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    allow_credentials: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    allow_headers: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    allow_methods: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    allow_origins: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expose_headers: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_age: Option<i64>,
+}
+
+impl From<CorsWire> for Cors {
+    fn from(c: CorsWire) -> Cors {
+        Cors {
+            allow_credentials: c.allow_credentials,
+            allow_headers: c.allow_headers,
+            allow_methods: c.allow_methods,
+            allow_origins: c.allow_origins,
+            expose_headers: c.expose_headers,
+            max_age: c.max_age,
+        }
+    }
+}
+
+impl From<&Cors> for CorsWire {
+    fn from(c: &Cors) -> CorsWire {
+        CorsWire {
+            allow_credentials: c.allow_credentials,
+            allow_headers: c.allow_headers.clone(),
+            allow_methods: c.allow_methods.clone(),
+            allow_origins: c.allow_origins.clone(),
+            expose_headers: c.expose_headers.clone(),
+            max_age: c.max_age,
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct UrlRequest {
     auth_type: Option<String>,
-    cors: Option<Cors>,
+    cors: Option<CorsWire>,
     invoke_mode: Option<String>,
 }
 
@@ -30,7 +74,7 @@ impl UrlRequest {
     fn into_input(self) -> FunctionUrlInput {
         FunctionUrlInput {
             auth_type: self.auth_type,
-            cors: self.cors,
+            cors: self.cors.map(Cors::from),
             invoke_mode: self.invoke_mode,
         }
     }
@@ -60,7 +104,7 @@ fn url_json(state: &AppState, v: &FunctionUrlView, shape: Shape) -> Value {
     m.insert("FunctionArn".into(), json!(v.function_arn));
     m.insert("AuthType".into(), json!(v.auth_type));
     if let Some(c) = &v.cors {
-        m.insert("Cors".into(), json!(c));
+        m.insert("Cors".into(), json!(CorsWire::from(c)));
     }
     m.insert("CreationTime".into(), json!(v.creation_time));
     if !matches!(shape, Shape::Created) {
