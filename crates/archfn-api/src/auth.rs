@@ -383,6 +383,41 @@ fn check_before_body<'c>(
     Ok((secret, declared))
 }
 
+/// Verifies a request to a function URL whose AuthType is AWS_IAM: signed for service `lambda`
+/// by a known key, over `body`. Returns the signing key's id.
+pub(crate) fn verify_url_request(
+    creds: &Credentials,
+    parts: &axum::http::request::Parts,
+    body: &[u8],
+) -> Result<String, ApiError> {
+    let auth = match parts.headers.get(AUTHORIZATION) {
+        None => return Err(sigv4_error(SigV4Error::Missing)),
+        Some(v) => v
+            .to_str()
+            .map_err(|_| SigV4Error::Missing)
+            .and_then(parse_authorization)
+            .map_err(sigv4_error)?,
+    };
+    let headers = header_pairs(&parts.headers);
+    let now = archfn_model::time::now_ms() / 1000;
+    let (secret, declared) = check_before_body(creds, &auth, parts, &headers, now)?;
+    let sha256 = hex::encode(Sha256::digest(body));
+    match declared {
+        Some(signed) => archfn_sigv4::check_payload_hash(&signed, &sha256).map_err(sigv4_error)?,
+        None => {
+            let rp = RequestParts {
+                method: parts.method.as_str(),
+                raw_path: parts.uri.path(),
+                raw_query: parts.uri.query().unwrap_or(""),
+                headers: &headers,
+                payload_hash: &sha256,
+            };
+            archfn_sigv4::verify(&rp, &auth, secret, SERVICE, now).map_err(sigv4_error)?;
+        }
+    }
+    Ok(auth.access_key)
+}
+
 /// Middleware: checks the size and signature of a request and records its region.
 pub(crate) async fn authenticate(
     State(state): State<AppState>,

@@ -8,6 +8,7 @@ mod auth;
 mod code_url;
 mod error;
 mod routes;
+mod url_front;
 mod validation;
 mod wire;
 
@@ -82,6 +83,11 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(
             state.clone(),
             other_services,
+        ))
+        // Function URL hosts are the URL front end's, whatever their path.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            url_front::route_by_host,
         ))
         .layer(middleware::from_fn(request_id))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {

@@ -3,10 +3,12 @@
 mod aliases;
 mod comparisons;
 mod deployments;
+mod function_urls;
 mod functions;
 mod invoke;
 mod layers;
 mod metrics;
+mod policy;
 mod registry;
 mod settings;
 
@@ -63,6 +65,25 @@ pub(crate) fn lambda_routes() -> Router<AppState> {
             get(aliases::get_alias)
                 .put(aliases::update_alias)
                 .delete(aliases::delete_alias),
+        )
+        .route(
+            "/2015-03-31/functions/{name}/policy",
+            get(policy::get_policy).post(policy::add_permission),
+        )
+        .route(
+            "/2015-03-31/functions/{name}/policy/{sid}",
+            axum::routing::delete(policy::remove_permission),
+        )
+        .route(
+            "/2021-10-31/functions/{name}/url",
+            get(function_urls::get_function_url_config)
+                .post(function_urls::create_function_url_config)
+                .put(function_urls::update_function_url_config)
+                .delete(function_urls::delete_function_url_config),
+        )
+        .route(
+            "/2021-10-31/functions/{name}/urls",
+            get(function_urls::list_function_url_configs),
         )
         .route("/2018-10-31/layers", get(layers::list_layers_or_find))
         .route(

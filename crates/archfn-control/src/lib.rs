@@ -12,12 +12,14 @@ mod concurrency;
 mod deployment;
 mod error;
 mod function;
+mod function_url;
 mod gc;
 pub mod image;
 mod input;
 mod invoke;
 mod layer;
 mod metrics;
+mod policy;
 mod prepare;
 mod readiness;
 pub mod registry;
@@ -39,6 +41,7 @@ pub use concurrency::Admission;
 pub use deployment::ShiftInput;
 pub use error::{ControlError, NotFoundKind};
 pub use function::{FunctionDetails, FunctionView};
+pub use function_url::{Cors, FunctionUrlInput, FunctionUrlView};
 pub use gc::GcReport;
 pub use input::{
     AliasInput, CodeInput, CreateFunctionInput, LayerFilter, PublishLayerInput, UpdateCodeInput,
@@ -46,6 +49,7 @@ pub use input::{
 };
 pub use invoke::{Admitted, Invocable, InvokeRefused};
 pub use layer::LayerVersionView;
+pub use policy::{PermissionInput, PolicyView};
 pub use variant::VariantInput;
 
 /// The control plane: cheap to clone, shared by every request handler and background task.

@@ -59,8 +59,8 @@ pub(crate) async fn serve(
             () = &mut shutdown => return,
             accepted = listener.accept() => accepted,
         };
-        let stream = match accepted {
-            Ok((stream, _peer)) => stream,
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
             Err(e) => {
                 // Out of file descriptors or a connection reset before it was accepted: wait
                 // a little rather than spin.
@@ -71,7 +71,11 @@ pub(crate) async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let http = http.clone();
-        let service = TowerToHyperService::new(app.clone());
+        // The peer's address, for handlers that report it (a function URL event's sourceIp).
+        let service = TowerToHyperService::new(tower_http::add_extension::AddExtension::new(
+            app.clone(),
+            axum::extract::ConnectInfo(peer),
+        ));
         tokio::spawn(async move {
             let conn = http.serve_connection(TokioIo::new(stream), service);
             if let Err(e) = conn.await {
