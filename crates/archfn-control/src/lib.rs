@@ -11,6 +11,7 @@ pub mod archive;
 mod concurrency;
 mod deployment;
 mod error;
+pub mod event_invoke;
 mod function;
 mod gc;
 pub mod image;
@@ -19,6 +20,7 @@ mod invoke;
 mod layer;
 mod metrics;
 mod prepare;
+pub mod provisioned;
 mod readiness;
 pub mod registry;
 #[cfg(test)]
@@ -44,7 +46,7 @@ pub use input::{
     AliasInput, CodeInput, CreateFunctionInput, LayerFilter, PublishLayerInput, UpdateCodeInput,
     UpdateConfigInput,
 };
-pub use invoke::{Admitted, Invocable, InvokeRefused};
+pub use invoke::{Admitted, Invocable, InvokeRefused, enqueued_ms};
 pub use layer::LayerVersionView;
 pub use variant::VariantInput;
 
