@@ -196,3 +196,36 @@ def test_an_init_that_raises_fails_the_configuration(lam):
     # It stays failed (Lambda does not retry it on its own).
     time.sleep(1.5)
     assert lam.get_provisioned_concurrency_config(FunctionName=name, Qualifier=version)["Status"] == "FAILED"
+
+
+def test_an_alias_moved_to_another_version_is_provisioned_there(lam):
+    name, v1 = published(lam)
+    lam.update_function_code(FunctionName=name, ZipFile=make_zip({"app.py": REPORTER + "\n# second version\n"}))
+    lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.1, "MaxAttempts": 200})
+    v2 = lam.publish_version(FunctionName=name)["Version"]
+    lam.create_alias(FunctionName=name, Name="prod", FunctionVersion=v1)
+    lam.put_provisioned_concurrency_config(FunctionName=name, Qualifier="prod", ProvisionedConcurrentExecutions=1)
+    assert wait_status(lam, name, "prod", {"READY", "FAILED"})["Status"] == "READY"
+    lam.update_alias(FunctionName=name, Name="prod", FunctionVersion=v2)
+    time.sleep(1.5)
+    assert wait_status(lam, name, "prod", {"READY", "FAILED"})["Status"] == "READY"
+    r = lam.invoke(FunctionName=name, Qualifier="prod", LogType="Tail")
+    assert r["ExecutedVersion"] == v2
+    assert json.loads(r["Payload"].read())["init"] == "provisioned-concurrency"
+    assert "Init Duration" not in report_line(r)
+    # The first version's environments were released: it starts on demand.
+    r = lam.invoke(FunctionName=name, Qualifier=v1, LogType="Tail")
+    assert json.loads(r["Payload"].read())["init"] == "on-demand"
+
+
+def test_configurations_are_brought_up_again_at_start(lam, server):
+    name, version = published(lam)
+    lam.put_provisioned_concurrency_config(FunctionName=name, Qualifier=version, ProvisionedConcurrentExecutions=1)
+    assert wait_status(lam, name, version, {"READY", "FAILED"})["Status"] == "READY"
+    server.kill()
+    server.start()
+    time.sleep(1)
+    assert wait_status(lam, name, version, {"READY", "FAILED"})["Status"] == "READY"
+    r = lam.invoke(FunctionName=name, Qualifier=version, LogType="Tail")
+    assert json.loads(r["Payload"].read())["init"] == "provisioned-concurrency"
+    assert "Init Duration" not in report_line(r)

@@ -468,7 +468,7 @@ impl Control {
     /// document `work` was read from (a configuration put meanwhile is brought up next round).
     pub async fn record_provisioned(
         &self,
-        work: &ProvisionedWork,
+        work: &mut ProvisionedWork,
         allocated: u32,
         failure: Option<String>,
     ) -> Result<(), ControlError> {
@@ -505,7 +505,11 @@ impl Control {
             .put_setting(&work.key, &json, None, SettingWrite::Replace(row.etag))
             .await
         {
-            Ok(_) | Err(StoreError::Conflict) | Err(StoreError::NotFound) => Ok(()),
+            Ok(etag) => {
+                work.etag = etag;
+                Ok(())
+            }
+            Err(StoreError::Conflict) | Err(StoreError::NotFound) => Ok(()),
             Err(e) => Err(e.into()),
         }
     }

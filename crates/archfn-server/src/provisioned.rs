@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use archfn_control::Control;
+use archfn_control::provisioned::ProvisionedWork;
 use archfn_invoke::{Engine, Target};
 
 /// How often configurations are brought to their target.
@@ -27,34 +28,70 @@ pub fn spawn(control: Control, engine: Engine) {
     });
 }
 
+/// The key of a version's provisioned environments in a round.
+type VersionKey = (String, String, String);
+
+fn version_key(region: &str, inv: &archfn_control::Invocable) -> VersionKey {
+    (
+        region.to_string(),
+        inv.config.name.clone(),
+        inv.config.version.clone(),
+    )
+}
+
+fn target_of(region: &str, inv: &archfn_control::Invocable) -> Target {
+    Target {
+        region: region.to_string(),
+        config: inv.config.clone(),
+        task_dir: inv.task_dir.clone(),
+        layer_dirs: inv.layer_dirs.clone(),
+        image: inv.image.clone(),
+    }
+}
+
+/// How many of a configuration's environments are up, its share of each version counted, and
+/// the first reason one could not be started.
+fn allocation(
+    w: &ProvisionedWork,
+    ready: impl Fn(&VersionKey) -> Option<(u32, Option<String>)>,
+) -> (u32, Option<String>) {
+    let mut allocated = 0;
+    let mut failure = None;
+    let mut resolved = 0;
+    for (inv, n) in &w.parts {
+        resolved += n;
+        if let Some((up, why)) = ready(&version_key(&w.key.region, inv)) {
+            // Shared between configurations of one version: each counts up to its share.
+            allocated += up.min(*n);
+            if failure.is_none() {
+                failure = why;
+            }
+        }
+    }
+    if resolved < w.requested && failure.is_none() {
+        // A version that cannot run now (being updated): still in progress.
+        allocated = allocated.min(w.requested.saturating_sub(1));
+    }
+    (allocated, failure)
+}
+
 /// One round over every configuration.
 async fn round(control: &Control, engine: &Engine) -> Result<(), archfn_control::ControlError> {
-    let work = control.provisioned_work().await?;
+    let mut work = control.provisioned_work().await?;
     // A version can be wanted by several configurations (two aliases on it): their counts add.
-    let mut wanted: BTreeMap<(String, String, String), (Target, String, u32)> = BTreeMap::new();
-    let mut kept_failed: BTreeSet<(String, String, String)> = BTreeSet::new();
+    let mut wanted: BTreeMap<VersionKey, (Target, String, u32)> = BTreeMap::new();
+    let mut kept_failed: BTreeSet<VersionKey> = BTreeSet::new();
     for w in &work {
         for (inv, n) in &w.parts {
-            let key = (
-                w.key.region.clone(),
-                inv.config.name.clone(),
-                inv.config.version.clone(),
-            );
+            let key = version_key(&w.key.region, inv);
             if w.failed {
                 // Left as it is: what it has stays, nothing more is started.
                 kept_failed.insert(key);
                 continue;
             }
-            let target = Target {
-                region: w.key.region.clone(),
-                config: inv.config.clone(),
-                task_dir: inv.task_dir.clone(),
-                layer_dirs: inv.layer_dirs.clone(),
-                image: inv.image.clone(),
-            };
             wanted
                 .entry(key)
-                .or_insert_with(|| (target, inv.invoked_arn.clone(), 0))
+                .or_insert_with(|| (target_of(&w.key.region, inv), inv.invoked_arn.clone(), 0))
                 .2 += n;
         }
     }
@@ -65,37 +102,23 @@ async fn round(control: &Control, engine: &Engine) -> Result<(), archfn_control:
             tracing::info!(function = %key.1, version = %key.2, ended, "provisioned environments released");
         }
     }
-    let mut status: BTreeMap<(String, String, String), archfn_invoke::ProvisionStatus> =
-        BTreeMap::new();
+    // First what is up now (after a restart, or an alias moved: fewer than recorded, so the
+    // configuration is IN_PROGRESS while they start), then bring each version to its target.
+    for w in work.iter_mut().filter(|w| !w.failed) {
+        let (up, _) = allocation(w, |k| {
+            wanted
+                .get(k)
+                .map(|(t, _, _)| (engine.provisioned_environments(t), None))
+        });
+        control.record_provisioned(w, up, None).await?;
+    }
+    let mut status: BTreeMap<VersionKey, archfn_invoke::ProvisionStatus> = BTreeMap::new();
     for (key, (target, arn, n)) in &wanted {
         status.insert(key.clone(), engine.provision(target, arn, *n).await);
     }
-    for w in &work {
-        if w.failed {
-            continue;
-        }
-        let mut allocated = 0;
-        let mut failure = None;
-        let mut resolved = 0;
-        for (inv, n) in &w.parts {
-            resolved += n;
-            let key = (
-                w.key.region.clone(),
-                inv.config.name.clone(),
-                inv.config.version.clone(),
-            );
-            if let Some(s) = status.get(&key) {
-                // Shared between configurations of one version: each counts up to its share.
-                allocated += s.ready.min(*n);
-                if failure.is_none() {
-                    failure = s.failure.clone();
-                }
-            }
-        }
-        if resolved < w.requested && failure.is_none() {
-            // A version that cannot run now (being updated): still in progress.
-            allocated = allocated.min(w.requested.saturating_sub(1));
-        }
+    for w in work.iter_mut().filter(|w| !w.failed) {
+        let (allocated, failure) =
+            allocation(w, |k| status.get(k).map(|s| (s.ready, s.failure.clone())));
         control.record_provisioned(w, allocated, failure).await?;
     }
     Ok(())
