@@ -1148,6 +1148,9 @@ impl Engine {
                     Some(&error_type),
                     mode,
                 ));
+                if init == Initialization::OnDemand {
+                    self.record_init_failure(req, mode, &error_type);
+                }
                 Ok(Started::Failed(Box::new(self.failed(
                     req,
                     request_id.to_string(),
@@ -1155,7 +1158,6 @@ impl Engine {
                     std::mem::take(log),
                     mode,
                     &error_type,
-                    init,
                 ))))
             }
         }
@@ -1194,6 +1196,9 @@ impl Engine {
             mode,
         ));
         let message = format!("RequestId: {request_id} Error: {}", refusal.message());
+        if init == Initialization::OnDemand {
+            self.record_init_failure(req, mode, error_type);
+        }
         self.failed(
             req,
             request_id.to_string(),
@@ -1201,7 +1206,6 @@ impl Engine {
             std::mem::take(log),
             mode,
             error_type,
-            init,
         )
     }
 
@@ -1361,12 +1365,8 @@ impl Engine {
         log: String,
         mode: ExecutionMode,
         error_type: &str,
-        init: Initialization,
     ) -> InvokeOutcome {
         let c = &req.target.config;
-        if init == Initialization::OnDemand {
-            self.record_init_failure(req, mode, error_type);
-        }
         self.inner.logs.append(&req.target.region, &c.name, &log);
         InvokeOutcome {
             request_id,
