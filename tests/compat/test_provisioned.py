@@ -125,6 +125,12 @@ def test_errors_as_lambda_words_them(lam, server):
     assert error_of(e) == ("ResourceConflictException",
                            "Alias can't be used for Provisioned Concurrency configuration on an already Provisioned version", 409)
     lam.delete_provisioned_concurrency_config(FunctionName=name, Qualifier=version)
+    # An alias of $LATEST is not a published version either.
+    lam.create_alias(FunctionName=name, Name="edge", FunctionVersion="$LATEST")
+    with pytest.raises(ClientError) as e:
+        lam.put_provisioned_concurrency_config(FunctionName=name, Qualifier="edge", ProvisionedConcurrentExecutions=1)
+    assert error_of(e) == ("InvalidParameterValueException",
+                           "Provisioned Concurrency Configs cannot be applied to unpublished function versions.", 400)
 
 
 def test_ready_before_the_first_invoke_which_is_not_a_cold_start(lam):

@@ -221,7 +221,16 @@ impl Control {
         let configured = |qual: &str| existing.iter().any(|row| row.key.qualifier == qual);
         match Qualifier::parse(&q) {
             Some(Qualifier::Alias(a)) => {
-                if let Some(alias) = self.store().get_alias(region, &r.name, &a).await?
+                let alias = self.store().get_alias(region, &r.name, &a).await?;
+                if alias.as_ref().is_some_and(|al| {
+                    al.value.function_version == "$LATEST"
+                        || al.value.additional_weights.contains_key("$LATEST")
+                }) {
+                    return Err(ControlError::InvalidParameter(
+                        "Provisioned Concurrency Configs cannot be applied to unpublished function versions.".into(),
+                    ));
+                }
+                if let Some(alias) = alias
                     && configured(&alias.value.function_version)
                 {
                     return Err(ControlError::Conflict(
