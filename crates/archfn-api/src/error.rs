@@ -16,6 +16,8 @@ pub enum ApiError {
     InvalidRequestContentException(String),
     /// 404.
     ResourceNotFoundException(String),
+    /// 404, no provisioned concurrency configuration at that qualifier.
+    ProvisionedConcurrencyConfigNotFoundException(String),
     /// 409.
     ResourceConflictException(String),
     /// 412.
@@ -56,6 +58,11 @@ impl ApiError {
                 (StatusCode::BAD_REQUEST, "InvalidRequestContentException", m)
             }
             ResourceNotFoundException(m) => (StatusCode::NOT_FOUND, "ResourceNotFoundException", m),
+            ProvisionedConcurrencyConfigNotFoundException(m) => (
+                StatusCode::NOT_FOUND,
+                "ProvisionedConcurrencyConfigNotFoundException",
+                m,
+            ),
             ResourceConflictException(m) => (StatusCode::CONFLICT, "ResourceConflictException", m),
             PreconditionFailedException(m) => (
                 StatusCode::PRECONDITION_FAILED,
@@ -99,6 +106,10 @@ impl From<ControlError> for ApiError {
             ControlError::Validation(v) => ApiError::ValidationException(v.message()),
             ControlError::InvalidParameter(m) => ApiError::InvalidParameterValueException(m),
             ControlError::InvalidRequestContent(m) => ApiError::InvalidRequestContentException(m),
+            ControlError::NotFound {
+                kind: archfn_control::NotFoundKind::ProvisionedConcurrencyConfig,
+                message,
+            } => ApiError::ProvisionedConcurrencyConfigNotFoundException(message),
             ControlError::NotFound { message, .. } => ApiError::ResourceNotFoundException(message),
             ControlError::Conflict(m) => ApiError::ResourceConflictException(m),
             ControlError::PreconditionFailed(m) => ApiError::PreconditionFailedException(m),

@@ -3,12 +3,14 @@
 mod aliases;
 mod comparisons;
 mod deployments;
+mod event_invoke;
 mod function_urls;
 mod functions;
 mod invoke;
 mod layers;
 mod metrics;
 mod policy;
+mod provisioned;
 mod registry;
 mod settings;
 
@@ -101,6 +103,23 @@ pub(crate) fn lambda_routes() -> Router<AppState> {
         .route(
             "/2019-09-30/functions/{name}/concurrency",
             get(settings::get_function_concurrency),
+        )
+        .route(
+            "/2019-09-30/functions/{name}/provisioned-concurrency",
+            get(provisioned::get_provisioned_concurrency_config)
+                .put(provisioned::put_provisioned_concurrency_config)
+                .delete(provisioned::delete_provisioned_concurrency_config),
+        )
+        .route(
+            "/2019-09-25/functions/{name}/event-invoke-config",
+            get(event_invoke::get_function_event_invoke_config)
+                .put(event_invoke::put_function_event_invoke_config)
+                .post(event_invoke::update_function_event_invoke_config)
+                .delete(event_invoke::delete_function_event_invoke_config),
+        )
+        .route(
+            "/2019-09-25/functions/{name}/event-invoke-config/list",
+            get(event_invoke::list_function_event_invoke_configs),
         )
         .route(
             "/2017-03-31/tags/{resource}",

@@ -205,7 +205,10 @@ impl Control {
     /// GetAccountSettings.
     pub async fn account_settings(&self, region: &str) -> Result<AccountSettings, ControlError> {
         let usage = self.store().account_usage(region).await?;
-        let reserved = u32::try_from(usage.reserved_concurrency).unwrap_or(u32::MAX);
+        // Provisioned concurrency of functions without a reservation is taken from the pool too.
+        let provisioned = self.provisioned_outside_reservations(region).await?;
+        let reserved = u32::try_from(usage.reserved_concurrency.saturating_add(provisioned))
+            .unwrap_or(u32::MAX);
         Ok(AccountSettings {
             code_size_unzipped: limits::UNZIPPED_MAX_BYTES,
             code_size_zipped: limits::ZIPPED_MAX_BYTES,

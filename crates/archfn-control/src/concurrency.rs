@@ -114,7 +114,10 @@ impl Control {
             u32::MAX
         } else {
             let usage = self.store().account_usage(region).await?;
-            let reserved_total = u32::try_from(usage.reserved_concurrency).unwrap_or(u32::MAX);
+            let provisioned = self.provisioned_outside_reservations(region).await?;
+            let reserved_total =
+                u32::try_from(usage.reserved_concurrency.saturating_add(provisioned))
+                    .unwrap_or(u32::MAX);
             self.inner
                 .account_concurrency
                 .saturating_sub(reserved_total)

@@ -65,6 +65,10 @@ pub enum NotFoundKind {
     Deployment,
     /// A comparison.
     Comparison,
+    /// A provisioned concurrency configuration (`ProvisionedConcurrencyConfigNotFoundException`).
+    ProvisionedConcurrencyConfig,
+    /// An asynchronous invocation configuration.
+    EventInvokeConfig,
 }
 
 impl ControlError {

@@ -223,16 +223,32 @@ impl Control {
     }
 }
 
+/// When an asynchronous invocation was accepted (Unix milliseconds), from its request id; `None`
+/// for an id that does not carry it (one queued before ids were time-ordered).
+pub fn enqueued_ms(id: &str) -> Option<i64> {
+    let uuid = uuid::Uuid::parse_str(id).ok()?;
+    if uuid.get_version_num() != 7 {
+        return None;
+    }
+    let (secs, nanos) = uuid.get_timestamp()?.to_unix();
+    i64::try_from(secs)
+        .ok()?
+        .checked_mul(1000)?
+        .checked_add(i64::from(nanos / 1_000_000))
+}
+
 impl Control {
-    /// Accepts an asynchronous invocation durably; runs later (see `due_events`).
-    async fn enqueue_event(
+    /// Accepts an asynchronous invocation durably; runs later (see `due_events`). Its request id
+    /// is a time-ordered UUID (version 7) that carries when it was accepted (see
+    /// [`enqueued_ms`]): the event's age, without another column in the queue.
+    pub(crate) async fn enqueue_event(
         &self,
         region: &str,
         function: &str,
         qualifier: Option<&str>,
         payload: &[u8],
     ) -> Result<String, ControlError> {
-        let id = uuid::Uuid::new_v4().to_string();
+        let id = uuid::Uuid::now_v7().to_string();
         self.store()
             .enqueue_event(&archfn_store::AsyncEvent {
                 id: id.clone(),

@@ -11,6 +11,7 @@ pub mod archive;
 mod concurrency;
 mod deployment;
 mod error;
+pub mod event_invoke;
 mod function;
 mod function_url;
 mod gc;
@@ -21,6 +22,7 @@ mod layer;
 mod metrics;
 mod policy;
 mod prepare;
+pub mod provisioned;
 mod readiness;
 pub mod registry;
 #[cfg(test)]
@@ -47,7 +49,7 @@ pub use input::{
     AliasInput, CodeInput, CreateFunctionInput, LayerFilter, PublishLayerInput, UpdateCodeInput,
     UpdateConfigInput,
 };
-pub use invoke::{Admitted, Invocable, InvokeRefused};
+pub use invoke::{Admitted, Invocable, InvokeRefused, enqueued_ms};
 pub use layer::LayerVersionView;
 pub use policy::{PermissionInput, PolicyView};
 pub use variant::VariantInput;

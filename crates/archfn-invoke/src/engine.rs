@@ -177,13 +177,15 @@ impl From<SandboxError> for InvokeError {
     }
 }
 
-/// What a warm environment serves: one function version at one revision.
+/// What a warm environment serves: one function version at one revision; a provisioned
+/// environment (kept for provisioned concurrency) is pooled apart from on-demand ones.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct PoolKey {
     region: String,
     function: String,
     version: String,
     revision: String,
+    provisioned: bool,
 }
 
 impl PoolKey {
@@ -194,8 +196,59 @@ impl PoolKey {
             function: c.name.clone(),
             version: c.version.clone(),
             revision: c.revision_id.clone(),
+            provisioned: false,
         }
     }
+
+    /// The key of the provisioned environments of the same version.
+    fn provisioned(&self) -> PoolKey {
+        PoolKey {
+            provisioned: true,
+            ..self.clone()
+        }
+    }
+
+    fn is_version(&self, region: &str, function: &str, version: &str) -> bool {
+        self.region == region && self.function == function && self.version == version
+    }
+}
+
+/// How an environment came to be initialised (`AWS_LAMBDA_INITIALIZATION_TYPE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Initialization {
+    /// Started for an invocation (a cold start).
+    OnDemand,
+    /// Started ahead of invocations for provisioned concurrency.
+    Provisioned,
+}
+
+impl Initialization {
+    /// Lambda's word for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Initialization::OnDemand => "on-demand",
+            Initialization::Provisioned => "provisioned-concurrency",
+        }
+    }
+}
+
+/// The provisioned environments of one version: how many are wanted, and how many are taken
+/// by invocations now (the idle ones are in the pool under the provisioned key).
+#[derive(Debug, Default)]
+struct Provision {
+    wanted: u32,
+    busy: u32,
+}
+
+/// Where [`Engine::provision`] brought a version's provisioned environments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProvisionStatus {
+    /// Environments initialised and kept for the version (idle or serving), at most the count
+    /// asked for.
+    pub ready: u32,
+    /// Why the next one could not be started (`FUNCTION_ERROR_INIT_FAILURE`, the host's memory
+    /// budget…), when one could not.
+    pub failure: Option<String>,
 }
 
 /// An environment taken for an invocation.
@@ -261,6 +314,9 @@ struct Inner {
     config: EngineConfig,
     runtimes: RuntimeStore,
     idle: Mutex<HashMap<PoolKey, Vec<Environment>>>,
+    /// Provisioned concurrency per version (its key with `provisioned`); always locked before
+    /// `idle` when both are.
+    provisioned: Mutex<HashMap<PoolKey, Provision>>,
     metrics: crate::metrics::Metrics,
     /// Per-minute metrics per series, until the server stores them.
     aggregate: crate::aggregate::Aggregate,
@@ -347,6 +403,7 @@ impl Engine {
                 logs: Arc::new(FunctionLogs::new(config.work_dir.join("logs"))),
                 config,
                 idle: Mutex::new(HashMap::new()),
+                provisioned: Mutex::new(HashMap::new()),
                 metrics: crate::metrics::Metrics::default(),
                 aggregate: crate::aggregate::Aggregate::new(record_metrics),
                 isa_enforced,
@@ -375,8 +432,12 @@ impl Engine {
                 let Some(inner) = weak.upgrade() else { return };
                 let ttl = inner.config.idle_timeout;
                 if let Ok(mut idle) = inner.idle.lock() {
-                    for envs in idle.values_mut() {
-                        envs.retain(|e| e.last_used.elapsed() < ttl && e.alive());
+                    for (key, envs) in idle.iter_mut() {
+                        // Provisioned environments are never ended for idleness; dead ones go
+                        // (and are replaced by the next `provision`).
+                        envs.retain(|e| {
+                            (key.provisioned || e.last_used.elapsed() < ttl) && e.alive()
+                        });
                     }
                     idle.retain(|_, v| !v.is_empty());
                 }
@@ -485,9 +546,7 @@ impl Engine {
             Ok(mut idle) => {
                 let keys: Vec<PoolKey> = idle
                     .keys()
-                    .filter(|k| {
-                        k.region == region && k.function == function && k.version == version
-                    })
+                    .filter(|k| !k.provisioned && k.is_version(region, function, version))
                     .cloned()
                     .collect();
                 keys.iter()
@@ -501,6 +560,233 @@ impl Engine {
         let n = ended.len();
         drop(ended);
         n
+    }
+
+    /// Keeps `count` environments of `target`'s version initialised for provisioned concurrency
+    /// (`AWS_LAMBDA_INITIALIZATION_TYPE=provisioned-concurrency`, never ended for idleness,
+    /// taken before warm on-demand ones and without a cold start), starting the missing ones
+    /// one after another and ending surplus idle ones; environments of another revision of the
+    /// version are released. `invoked_arn` names the function (its account) in the environment.
+    /// Stops at the first start that fails and says why: `FUNCTION_ERROR_INIT_FAILURE` for an
+    /// init that failed, or archfn's reason (the host's memory budget, a runtime not
+    /// installed). Call it again to replace environments that crashed or timed out.
+    pub async fn provision(
+        &self,
+        target: &Target,
+        invoked_arn: &str,
+        count: u32,
+    ) -> ProvisionStatus {
+        let key = PoolKey::of(target);
+        let pkey = key.provisioned();
+        self.release_where(|k| {
+            k.is_version(&pkey.region, &pkey.function, &pkey.version) && *k != pkey
+        });
+        if let Ok(mut prov) = self.inner.provisioned.lock() {
+            prov.entry(pkey.clone()).or_default().wanted = count;
+        }
+        loop {
+            let (have, surplus) = self.trim_provisioned(&pkey);
+            drop(surplus);
+            if have >= count {
+                return ProvisionStatus {
+                    ready: count,
+                    failure: None,
+                };
+            }
+            let req = InvokeRequest {
+                target: target.clone(),
+                invoked_arn: invoked_arn.to_string(),
+                payload: Bytes::new(),
+                client_context: None,
+                alias: None,
+            };
+            let request_id = uuid::Uuid::new_v4().to_string();
+            let mut log = String::new();
+            let started = self
+                .start_new(
+                    &req,
+                    &request_id,
+                    &mut log,
+                    key.clone(),
+                    Initialization::Provisioned,
+                )
+                .await;
+            let failure = match started {
+                Ok(Started::Ready(taken)) => {
+                    let mut env = taken.env;
+                    // Its init is over before any invocation: no Init Duration in a REPORT.
+                    env.init_ms = None;
+                    self.inner
+                        .logs
+                        .append(&target.region, &target.config.name, &log);
+                    if let Some(unwanted) = self.add_provisioned(&pkey, env) {
+                        drop(unwanted);
+                        return ProvisionStatus {
+                            ready: have,
+                            failure: None,
+                        };
+                    }
+                    continue;
+                }
+                Ok(Started::Failed(_)) => "FUNCTION_ERROR_INIT_FAILURE".to_string(),
+                Err(InvokeError::Throttled(m)) => format!(
+                    "INSUFFICIENT_HOST_MEMORY: {}",
+                    m.trim_start_matches("Rate Exceeded. ")
+                ),
+                Err(e) => e.to_string(),
+            };
+            tracing::warn!(function = %target.config.name, version = %target.config.version, reason = %failure, "provisioned environment could not be started");
+            return ProvisionStatus {
+                ready: have,
+                failure: Some(failure),
+            };
+        }
+    }
+
+    /// Ends the provisioned environments of version `version` of `function` (those serving an
+    /// invocation end when it does) and stops keeping any. Returns how many idle ones ended.
+    pub fn release_provisioned(&self, region: &str, function: &str, version: &str) -> usize {
+        self.release_where(|k| k.is_version(region, function, version))
+    }
+
+    /// The versions the engine keeps provisioned environments of: (region, function, version).
+    pub fn provisioned_versions(&self) -> Vec<(String, String, String)> {
+        self.inner
+            .provisioned
+            .lock()
+            .map(|p| {
+                p.keys()
+                    .map(|k| (k.region.clone(), k.function.clone(), k.version.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Provisioned environments of the version of `target` (idle or serving).
+    pub fn provisioned_environments(&self, target: &Target) -> u32 {
+        let pkey = PoolKey::of(target).provisioned();
+        let Ok(prov) = self.inner.provisioned.lock() else {
+            return 0;
+        };
+        let busy = prov.get(&pkey).map_or(0, |p| p.busy);
+        let idle = self
+            .inner
+            .idle
+            .lock()
+            .map(|i| {
+                i.get(&pkey)
+                    .map_or(0, |v| v.iter().filter(|e| e.alive()).count())
+            })
+            .unwrap_or(0);
+        busy + u32::try_from(idle).unwrap_or(u32::MAX)
+    }
+
+    /// Stops keeping the provisioned keys `which` selects; returns how many idle ones ended.
+    fn release_where(&self, which: impl Fn(&PoolKey) -> bool) -> usize {
+        let ended: Vec<Environment> = {
+            let Ok(mut prov) = self.inner.provisioned.lock() else {
+                return 0;
+            };
+            let keys: Vec<PoolKey> = prov.keys().filter(|k| which(k)).cloned().collect();
+            for k in &keys {
+                prov.remove(k);
+            }
+            match self.inner.idle.lock() {
+                Ok(mut idle) => keys
+                    .iter()
+                    .filter_map(|k| idle.remove(k))
+                    .flatten()
+                    .collect(),
+                Err(_) => Vec::new(),
+            }
+        };
+        // Dropped outside the locks.
+        let n = ended.len();
+        drop(ended);
+        n
+    }
+
+    /// How many provisioned environments `pkey` has (idle and alive, or serving), after taking
+    /// out the dead ones and those past the count wanted (returned, to be dropped unlocked).
+    fn trim_provisioned(&self, pkey: &PoolKey) -> (u32, Vec<Environment>) {
+        let Ok(prov) = self.inner.provisioned.lock() else {
+            return (0, Vec::new());
+        };
+        let Some(p) = prov.get(pkey) else {
+            return (0, Vec::new());
+        };
+        let Ok(mut idle) = self.inner.idle.lock() else {
+            return (p.busy, Vec::new());
+        };
+        let envs = idle.entry(pkey.clone()).or_default();
+        let (mut kept, mut surplus): (Vec<Environment>, Vec<Environment>) = std::mem::take(envs)
+            .into_iter()
+            .partition(Environment::alive);
+        while !kept.is_empty() && kept.len() as u64 + u64::from(p.busy) > u64::from(p.wanted) {
+            surplus.extend(kept.pop());
+        }
+        let have = p.busy + u32::try_from(kept.len()).unwrap_or(u32::MAX);
+        *envs = kept;
+        (have, surplus)
+    }
+
+    /// Adds a new provisioned environment to the pool of `pkey`; gives it back when it is not
+    /// wanted (any more).
+    fn add_provisioned(&self, pkey: &PoolKey, mut env: Environment) -> Option<Environment> {
+        let Ok(prov) = self.inner.provisioned.lock() else {
+            return Some(env);
+        };
+        let Some(p) = prov.get(pkey) else {
+            return Some(env);
+        };
+        let Ok(mut idle) = self.inner.idle.lock() else {
+            return Some(env);
+        };
+        let envs = idle.entry(pkey.clone()).or_default();
+        if envs.len() as u64 + u64::from(p.busy) >= u64::from(p.wanted) {
+            return Some(env);
+        }
+        env.last_used = Instant::now();
+        envs.push(env);
+        None
+    }
+
+    /// A provisioned environment of the invoked version, when one is idle.
+    fn take_provisioned(&self, key: &PoolKey) -> Option<Environment> {
+        let pkey = key.provisioned();
+        let mut env = {
+            let mut prov = self.inner.provisioned.lock().ok()?;
+            let p = prov.get_mut(&pkey)?;
+            let mut idle = self.inner.idle.lock().ok()?;
+            let envs = idle.get_mut(&pkey)?;
+            let env = loop {
+                let env = envs.pop()?;
+                if env.alive() {
+                    break env;
+                }
+            };
+            p.busy += 1;
+            env
+        };
+        env.thaw();
+        Some(env)
+    }
+
+    /// A provisioned environment's invocation ended: it goes back to its pool when `env` is
+    /// given and it is still wanted, else it ends (outside the locks).
+    fn return_provisioned(&self, pkey: PoolKey, env: Option<Environment>) {
+        let unwanted = {
+            let Ok(mut prov) = self.inner.provisioned.lock() else {
+                return;
+            };
+            let Some(p) = prov.get_mut(&pkey) else {
+                return;
+            };
+            p.busy = p.busy.saturating_sub(1);
+            drop(prov);
+            env.and_then(|env| self.add_provisioned(&pkey, env))
+        };
+        drop(unwanted);
     }
 
     fn take_idle(&self, key: &PoolKey) -> Option<Environment> {
@@ -533,6 +819,7 @@ impl Engine {
                 };
                 let oldest = idle
                     .iter()
+                    .filter(|(k, _)| !k.provisioned)
                     .flat_map(|(k, envs)| {
                         envs.iter()
                             .enumerate()
@@ -661,6 +948,15 @@ impl Engine {
         log: &mut String,
     ) -> Result<Started, InvokeError> {
         let key = PoolKey::of(&req.target);
+        // Provisioned environments first, then warm on-demand ones, then a cold start.
+        if let Some(env) = self.take_provisioned(&key) {
+            return Ok(Started::Ready(Box::new(Taken {
+                env,
+                key: key.provisioned(),
+                cold: false,
+                suppressed_init: None,
+            })));
+        }
         if let Some(env) = self.take_idle(&key) {
             return Ok(Started::Ready(Box::new(Taken {
                 env,
@@ -669,6 +965,21 @@ impl Engine {
                 suppressed_init: None,
             })));
         }
+        self.start_new(req, request_id, log, key, Initialization::OnDemand)
+            .await
+    }
+
+    /// Starts a new environment of the invoked version (pooled under `key`): a cold start, or
+    /// (`Initialization::Provisioned`) one kept for provisioned concurrency; or the outcome of
+    /// an init that failed. A provisioned start records no invocation metrics or throttles.
+    async fn start_new(
+        &self,
+        req: &InvokeRequest,
+        request_id: &str,
+        log: &mut String,
+        key: PoolKey,
+        init: Initialization,
+    ) -> Result<Started, InvokeError> {
         let target = &req.target;
         let c = &target.config;
         let mode = ExecutionMode::for_arch(c.architecture);
@@ -676,7 +987,9 @@ impl Engine {
         let lease = match self.lease_memory(c.memory_mb) {
             Ok(lease) => lease,
             Err(e) => {
-                self.record_throttle(&target.region, c, req.alias.as_deref());
+                if init == Initialization::OnDemand {
+                    self.record_throttle(&target.region, c, req.alias.as_deref());
+                }
                 return Err(e);
             }
         };
@@ -703,11 +1016,11 @@ impl Engine {
             isa_dir: &isa_dir,
             isa_enforced: self.inner.isa_enforced,
         };
-        let plan = match launch::plan(&request, &self.inner.runtimes) {
+        let mut plan = match launch::plan(&request, &self.inner.runtimes) {
             Ok(plan) => plan,
             Err(PlanError::Refused(refusal)) => {
                 return Ok(Started::Failed(Box::new(
-                    self.refused(req, request_id, refusal, log),
+                    self.refused(req, request_id, refusal, log, init),
                 )));
             }
             Err(PlanError::NoRuntime) => {
@@ -715,6 +1028,13 @@ impl Engine {
             }
             Err(PlanError::Sandbox(e)) => return Err(e.into()),
         };
+        if init != Initialization::OnDemand {
+            for (name, value) in &mut plan.spec.env {
+                if name == "AWS_LAMBDA_INITIALIZATION_TYPE" {
+                    *value = init.as_str().to_string();
+                }
+            }
+        }
         let init_start = plan
             .runtime_version
             .as_deref()
@@ -775,7 +1095,7 @@ impl Engine {
             Ok(mut env) => {
                 env.budget = Some(lease);
                 let output = env.read_new_log();
-                init_telemetry(&env, &output, phase, started.elapsed());
+                init_telemetry(&env, &output, phase, started.elapsed(), init);
                 log.push_str(&output);
                 log.push_str(&env.extension_lines());
                 env.log_sink = Some((
@@ -828,6 +1148,9 @@ impl Engine {
                     Some(&error_type),
                     mode,
                 ));
+                if init == Initialization::OnDemand {
+                    self.record_init_failure(req, mode, &error_type);
+                }
                 Ok(Started::Failed(Box::new(self.failed(
                     req,
                     request_id.to_string(),
@@ -847,6 +1170,7 @@ impl Engine {
         request_id: &str,
         refusal: Refusal,
         log: &mut String,
+        init: Initialization,
     ) -> InvokeOutcome {
         let mode = ExecutionMode::for_arch(req.target.config.architecture);
         let error_type = refusal.error_type();
@@ -872,6 +1196,9 @@ impl Engine {
             mode,
         ));
         let message = format!("RequestId: {request_id} Error: {}", refusal.message());
+        if init == Initialization::OnDemand {
+            self.record_init_failure(req, mode, error_type);
+        }
         self.failed(
             req,
             request_id.to_string(),
@@ -1003,7 +1330,13 @@ impl Engine {
                 error: error_type.as_deref(),
             },
         );
-        if ending.keeps_environment() && taken.env.alive() {
+        let cold = taken.cold;
+        let keep = ending.keeps_environment() && taken.env.alive();
+        if taken.key.provisioned {
+            // Kept for the next invocation, or (crashed, timed out, no longer wanted) ended: the
+            // next `provision` replaces it.
+            self.return_provisioned(taken.key, keep.then_some(taken.env));
+        } else if keep {
             self.put_idle(taken.key, taken.env);
         }
         tracing::debug!(function = %c.name, version = %c.version, arch = %c.architecture, mode = report.mode.as_str(), duration_ms = report.duration_ms, "invoked");
@@ -1018,7 +1351,7 @@ impl Engine {
                 billed_ms: report.billed_ms(),
                 max_memory_used_mb: report.max_memory_used_mb,
                 init_ms: report.init_ms,
-                cold: taken.cold,
+                cold,
                 error_type,
             },
         }
@@ -1033,6 +1366,24 @@ impl Engine {
         mode: ExecutionMode,
         error_type: &str,
     ) -> InvokeOutcome {
+        let c = &req.target.config;
+        self.inner.logs.append(&req.target.region, &c.name, &log);
+        InvokeOutcome {
+            request_id,
+            payload,
+            function_error: Some("Unhandled".into()),
+            log,
+            mode,
+            figures: InvocationFigures {
+                cold: true,
+                error_type: Some(error_type.to_string()),
+                ..InvocationFigures::default()
+            },
+        }
+    }
+
+    /// Records an invocation whose init failed in the metrics.
+    fn record_init_failure(&self, req: &InvokeRequest, mode: ExecutionMode, error_type: &str) {
         let c = &req.target.config;
         // An init that failed: a cold start that never ran the handler (no duration).
         self.inner.aggregate.record(
@@ -1055,29 +1406,22 @@ impl Engine {
             0.0,
             true,
         );
-        self.inner.logs.append(&req.target.region, &c.name, &log);
-        InvokeOutcome {
-            request_id,
-            payload,
-            function_error: Some("Unhandled".into()),
-            log,
-            mode,
-            figures: InvocationFigures {
-                cold: true,
-                error_type: Some(error_type.to_string()),
-                ..InvocationFigures::default()
-            },
-        }
     }
 }
 
 /// The Telemetry API's events of a successful init: the init's output, `initRuntimeDone` and
 /// `initReport`. Init is then over: no more events are kept for late subscribers.
-fn init_telemetry(env: &Environment, output: &str, phase: &str, took: Duration) {
+fn init_telemetry(
+    env: &Environment,
+    output: &str,
+    phase: &str,
+    took: Duration,
+    initialization: Initialization,
+) {
     let t = env.telemetry();
     if t.wanted() {
         t.function_lines(output);
-        let init = serde_json::json!({ "initializationType": "on-demand", "phase": phase, "status": "success" });
+        let init = serde_json::json!({ "initializationType": initialization.as_str(), "phase": phase, "status": "success" });
         t.emit(Category::Platform, "platform.initRuntimeDone", init.clone());
         let mut report = init;
         report["metrics"] = serde_json::json!({ "durationMs": took.as_secs_f64() * 1000.0 });

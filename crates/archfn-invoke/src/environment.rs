@@ -179,11 +179,18 @@ impl Environment {
         p.spec
             .env
             .push(("AWS_LAMBDA_RUNTIME_API".into(), prepared.runtime_api));
+        let initialization = p
+            .spec
+            .env
+            .iter()
+            .find(|(k, _)| k == "AWS_LAMBDA_INITIALIZATION_TYPE")
+            .map_or("on-demand", |(_, v)| v.as_str())
+            .to_string();
         api.telemetry().emit(
             Category::Platform,
             "platform.initStart",
             serde_json::json!({
-                "initializationType": "on-demand",
+                "initializationType": initialization,
                 "phase": p.init_phase,
                 "runtimeVersion": p.runtime_version,
                 "functionName": p.function.function_name,

@@ -20,6 +20,6 @@ mod telemetry;
 pub use aggregate::WatchedVersion;
 pub use archfn_sandbox::ExecutionMode;
 pub use engine::{
-    AliasWatch, Engine, EngineConfig, InvokeError, InvokeOutcome, InvokeRequest, Target,
-    function_log_path,
+    AliasWatch, Engine, EngineConfig, Initialization, InvokeError, InvokeOutcome, InvokeRequest,
+    ProvisionStatus, Target, function_log_path,
 };

@@ -329,3 +329,99 @@ async fn shutdown_ends_idle_environments_and_the_host() -> TestResult {
     assert_eq!(s.host.count("shutdown"), 1);
     Ok(())
 }
+
+fn target_of(s: &Setup, config: &FunctionConfig) -> Target {
+    Target {
+        region: "us-east-1".into(),
+        config: config.clone(),
+        task_dir: s.task_dir.clone(),
+        layer_dirs: Vec::new(),
+        image: None,
+    }
+}
+
+#[tokio::test]
+async fn provisioned_environments_serve_first_without_a_cold_start_and_are_replaced() -> TestResult
+{
+    let s = setup(4096, Duration::from_secs(10))?;
+    let mut c = config("print:hello", 128, 3);
+    c.version = "1".into();
+    let arn = format!(
+        "arn:aws:lambda:us-east-1:123456789012:function:{}:1",
+        c.name
+    );
+    let status = s.engine.provision(&target_of(&s, &c), &arn, 2).await;
+    assert_eq!((status.ready, status.failure), (2, None));
+    assert_eq!(s.host.count("spawn"), 2);
+    let o = invoke(&s, &c, "{}").await?;
+    assert!(!o.figures.cold, "{}", o.log);
+    assert!(!o.log.contains("Init Duration"), "{}", o.log);
+    assert_eq!(s.host.count("spawn"), 2, "no cold start");
+    // Never ended for idleness nor by end_idle; still two.
+    assert_eq!(s.engine.end_idle("us-east-1", &c.name, "1"), 0);
+    assert_eq!(s.engine.provisioned_environments(&target_of(&s, &c)), 2);
+    // Provisioning again changes nothing; asking for fewer ends the surplus.
+    assert_eq!(
+        s.engine.provision(&target_of(&s, &c), &arn, 2).await.ready,
+        2
+    );
+    assert_eq!(s.host.count("spawn"), 2);
+    assert_eq!(
+        s.engine.provision(&target_of(&s, &c), &arn, 1).await.ready,
+        1
+    );
+    assert_eq!(s.engine.provisioned_environments(&target_of(&s, &c)), 1);
+    // Released: the next invocation is a cold start.
+    assert_eq!(s.engine.release_provisioned("us-east-1", &c.name, "1"), 1);
+    assert!(s.engine.provisioned_versions().is_empty());
+    assert!(invoke(&s, &c, "{}").await?.figures.cold);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_provisioned_environment_that_crashes_is_replaced_and_an_init_error_fails() -> TestResult
+{
+    let s = setup(4096, Duration::from_secs(10))?;
+    let mut c = config("crash", 128, 3);
+    c.version = "1".into();
+    let arn = format!(
+        "arn:aws:lambda:us-east-1:123456789012:function:{}:1",
+        c.name
+    );
+    assert_eq!(
+        s.engine.provision(&target_of(&s, &c), &arn, 1).await.ready,
+        1
+    );
+    let o = invoke(&s, &c, "{}").await?;
+    assert!(!o.figures.cold);
+    assert_eq!(error_of(&o).0, "Runtime.ExitError");
+    assert_eq!(s.engine.provisioned_environments(&target_of(&s, &c)), 0);
+    assert_eq!(
+        s.engine.provision(&target_of(&s, &c), &arn, 1).await.ready,
+        1
+    );
+    assert_eq!(s.host.count("spawn"), 2);
+
+    let mut bad = config("init-error", 128, 3);
+    bad.version = "1".into();
+    let status = s.engine.provision(&target_of(&s, &bad), &arn, 2).await;
+    assert_eq!(status.ready, 0);
+    assert_eq!(
+        status.failure.as_deref(),
+        Some("FUNCTION_ERROR_INIT_FAILURE")
+    );
+
+    // More than the host's memory: failed with archfn's reason.
+    let mut big = config("echo", 8192, 3);
+    big.version = "1".into();
+    big.name = "big".into();
+    let status = s.engine.provision(&target_of(&s, &big), &arn, 1).await;
+    assert!(
+        status
+            .failure
+            .as_deref()
+            .is_some_and(|f| f.starts_with("INSUFFICIENT_HOST_MEMORY")),
+        "{status:?}"
+    );
+    Ok(())
+}

@@ -1,15 +1,20 @@
-//! The worker that runs asynchronous (Event) invocations from their durable queue, retrying a
-//! failed one twice, as Lambda does (Lambda waits about one minute, then two).
+//! The worker that runs asynchronous (Event) invocations from their durable queue, as Lambda
+//! does: a failed one is retried (twice unless the function's event invoke configuration says
+//! otherwise; Lambda waits about one minute, then two, here `retry_delay` and twice it), an
+//! event older than the configuration's maximum age (6 hours by default, scaled by
+//! `retry_delay` against Lambda's minute) is not run any more, and the invocation record goes
+//! to the configured destination: OnSuccess after a success, OnFailure when the retries are
+//! exhausted or the event aged out. A Lambda function destination gets the record as an
+//! asynchronous invocation, queued durably before the event leaves the queue; the other
+//! services' destinations are not delivered (archfn has none of them), and a line says so.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use archfn_control::Control;
+use archfn_control::event_invoke::{AttemptResponse, Condition, Delivery, EventPolicy};
+use archfn_control::{Control, Invocable};
 use archfn_invoke::Engine;
-
-/// Lambda's attempts for an asynchronous invocation: the first and two retries.
-const MAX_ATTEMPTS: u32 = 3;
 
 /// Which events the worker has claimed. The loop reads the queue once a round; an attempt
 /// that ends updates the queue first, then [`Claims::end`]s. Its claim is kept until the next
@@ -70,19 +75,7 @@ pub fn spawn(control: Control, engine: Engine, retry_delay: Duration) {
                 }
                 let (control, engine, claims) = (control.clone(), engine.clone(), claims.clone());
                 tokio::spawn(async move {
-                    let attempt = event.attempts + 1;
-                    let ok = run_once(&control, &engine, &event).await;
-                    let result = if ok || attempt >= MAX_ATTEMPTS {
-                        if !ok {
-                            tracing::warn!(request_id = %event.id, function = %event.function, "asynchronous invocation failed {MAX_ATTEMPTS} times; dropped");
-                        }
-                        control.finish_event(&event.id).await
-                    } else {
-                        control
-                            .retry_event(&event.id, attempt, retry_delay * attempt)
-                            .await
-                    };
-                    if let Err(e) = result {
+                    if let Err(e) = attempt(&control, &engine, &event, retry_delay).await {
                         tracing::warn!(request_id = %event.id, error = %e, "updating the event queue");
                     }
                     if let Ok(mut c) = claims.lock() {
@@ -95,18 +88,144 @@ pub fn spawn(control: Control, engine: Engine, retry_delay: Duration) {
     });
 }
 
-/// One attempt; true when the function succeeded.
-async fn run_once(control: &Control, engine: &Engine, event: &archfn_store::AsyncEvent) -> bool {
+/// The qualifier an invocation was made through, for its event invoke configuration: the
+/// alias, the version named, or `$LATEST`.
+fn config_qualifier(inv: &Invocable) -> String {
+    if let Some(alias) = &inv.alias {
+        return alias.clone();
+    }
+    let parts: Vec<&str> = inv.invoked_arn.split(':').collect();
+    match parts.get(7) {
+        Some(q) if !q.is_empty() => (*q).to_string(),
+        _ => "$LATEST".to_string(),
+    }
+}
+
+/// The maximum age on this server's clock: Lambda's, scaled as the retry delay is scaled
+/// against Lambda's minute (`--async-retry-delay 1` makes 60 seconds one second).
+fn scaled(max_age: Duration, retry_delay: Duration) -> Duration {
+    max_age.mul_f64(retry_delay.as_secs_f64() / 60.0)
+}
+
+/// One attempt at `event` (or its end, when it aged out), and what follows: a retry, a
+/// destination record, or neither. The queue is updated before this returns.
+async fn attempt(
+    control: &Control,
+    engine: &Engine,
+    event: &archfn_store::AsyncEvent,
+    retry_delay: Duration,
+) -> Result<(), archfn_control::ControlError> {
+    let attempt = event.attempts + 1;
     let inv = match control
         .resolve_invocation(&event.region, &event.function, event.qualifier.as_deref())
         .await
     {
-        Ok(inv) => inv,
+        Ok(inv) => Some(inv),
         Err(e) => {
             tracing::warn!(request_id = %event.id, error = %e, "asynchronous invocation target is gone");
-            return false;
+            None
         }
     };
+    let qualifier = inv.as_ref().map(config_qualifier);
+    let policy = match (&inv, &qualifier) {
+        (Some(inv), Some(q)) => control
+            .event_policy(&event.region, &inv.config.name, q)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(request_id = %event.id, error = %e, "reading the event invoke configuration");
+                EventPolicy::default()
+            }),
+        _ => EventPolicy::default(),
+    };
+    let function_arn = inv.as_ref().map(|inv| {
+        let base: Vec<&str> = inv.invoked_arn.split(':').take(7).collect();
+        format!(
+            "{}:{}",
+            base.join(":"),
+            qualifier.as_deref().unwrap_or("$LATEST")
+        )
+    });
+    let age_ms = archfn_control::enqueued_ms(&event.id)
+        .map(|t| archfn_model::time::now_ms().saturating_sub(t));
+    let max_age = scaled(policy.maximum_age, retry_delay);
+    if age_ms.is_some_and(|age| u128::from(age.unsigned_abs()) > max_age.as_millis()) {
+        tracing::warn!(request_id = %event.id, function = %event.function, attempts = event.attempts, "asynchronous invocation older than its maximum age; dropped");
+        if let (Some(dest), Some(arn)) = (&policy.on_failure, &function_arn) {
+            let record = archfn_control::event_invoke::destination_record(
+                &event.id,
+                arn,
+                Condition::EventAgeExceeded,
+                event.attempts,
+                &event.payload,
+                None,
+            );
+            deliver(control, &event.region, dest, &record, &event.id).await?;
+        }
+        return control.finish_event(&event.id).await;
+    }
+    let response = match &inv {
+        Some(inv) => run_once(engine, event, inv.clone()).await,
+        None => None,
+    };
+    let ok = response
+        .as_ref()
+        .is_some_and(|r| r.function_error.is_none());
+    let exhausted = attempt > policy.maximum_retries;
+    if !ok && !exhausted {
+        return control
+            .retry_event(&event.id, attempt, retry_delay * attempt)
+            .await;
+    }
+    if !ok {
+        tracing::warn!(request_id = %event.id, function = %event.function, attempts = attempt, "asynchronous invocation failed every attempt; dropped");
+    }
+    let (destination, condition) = if ok {
+        (&policy.on_success, Condition::Success)
+    } else {
+        (&policy.on_failure, Condition::RetriesExhausted)
+    };
+    if let (Some(dest), Some(arn)) = (destination, &function_arn) {
+        let record = archfn_control::event_invoke::destination_record(
+            &event.id,
+            arn,
+            condition,
+            attempt,
+            &event.payload,
+            response.as_ref(),
+        );
+        deliver(control, &event.region, dest, &record, &event.id).await?;
+    }
+    control.finish_event(&event.id).await
+}
+
+/// Sends a destination record (queued durably for a function; logged as not delivered for the
+/// services archfn does not have).
+async fn deliver(
+    control: &Control,
+    region: &str,
+    destination: &str,
+    record: &serde_json::Value,
+    request_id: &str,
+) -> Result<(), archfn_control::ControlError> {
+    let bytes = serde_json::to_vec(record).unwrap_or_default();
+    match control.deliver_record(region, destination, &bytes).await? {
+        Delivery::Queued { id } => {
+            tracing::info!(request_id = %request_id, destination = %destination, record_request_id = %id, "destination record queued");
+        }
+        Delivery::NotDelivered { service } => {
+            tracing::warn!(request_id = %request_id, destination = %destination, "destination record not delivered: archfn has no {service} service");
+        }
+    }
+    Ok(())
+}
+
+/// Runs the event once; how the function answered, `None` when it could not run.
+async fn run_once(
+    engine: &Engine,
+    event: &archfn_store::AsyncEvent,
+    inv: Invocable,
+) -> Option<AttemptResponse> {
+    let executed_version = inv.executed_version.clone();
     let request = archfn_api::invoke_request(
         &event.region,
         inv,
@@ -114,10 +233,15 @@ async fn run_once(control: &Control, engine: &Engine, event: &archfn_store::Asyn
         None,
     );
     match engine.invoke(request).await {
-        Ok(outcome) => outcome.function_error.is_none(),
+        Ok(outcome) => Some(AttemptResponse {
+            status_code: 200,
+            executed_version,
+            function_error: outcome.function_error,
+            payload: outcome.payload.to_vec(),
+        }),
         Err(e) => {
             tracing::warn!(request_id = %event.id, error = %e, "asynchronous invocation could not run");
-            false
+            None
         }
     }
 }

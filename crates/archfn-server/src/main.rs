@@ -20,6 +20,7 @@ mod events;
 mod gc;
 mod listen;
 mod metrics;
+mod provisioned;
 mod shift;
 
 /// Serving JSON is allocation-heavy; mimalloc halves the time glibc's allocator takes here.
@@ -1046,6 +1047,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tracing::warn!(runtimes_dir = %args.runtimes_dir.display(), "no runtime installed: `archfn runtime install python3.11 --arch arm64` installs one");
     }
     events::spawn(control.clone(), engine.clone(), args.async_retry_delay);
+    provisioned::spawn(control.clone(), engine.clone());
     gc::spawn(control.clone(), engine.clone(), args.gc);
     metrics::spawn(control.clone(), engine.clone(), args.metrics_retention_days);
     let (metrics_control, stopping_engine) = (control.clone(), engine.clone());

@@ -412,6 +412,13 @@ impl<S: MetadataStore> MetadataStore for CachedStore<S> {
     ) -> Result<Option<crate::SettingRow>, StoreError> {
         self.inner.find_setting(kind, lookup).await
     }
+
+    async fn list_settings_everywhere(
+        &self,
+        kind: crate::SettingKind,
+    ) -> Result<Vec<crate::SettingRow>, StoreError> {
+        self.inner.list_settings_everywhere(kind).await
+    }
 }
 
 #[cfg(test)]

@@ -322,6 +322,12 @@ pub trait MetadataStore: Send + Sync + std::fmt::Debug {
         kind: SettingKind,
         owner: Option<&str>,
     ) -> Result<Vec<SettingRow>, StoreError>;
+    /// The settings of one kind in every region, ordered by region, owner, then qualifier
+    /// (what a background task brings to their target at start and afterwards).
+    async fn list_settings_everywhere(
+        &self,
+        kind: SettingKind,
+    ) -> Result<Vec<SettingRow>, StoreError>;
     /// The setting of a kind whose second key is `lookup`, in any region.
     async fn find_setting(
         &self,

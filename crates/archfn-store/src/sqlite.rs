@@ -772,6 +772,13 @@ impl MetadataStore for SqliteStore {
     ) -> Result<Option<SettingRow>, StoreError> {
         self.find_setting_by_lookup(kind, lookup).await
     }
+
+    async fn list_settings_everywhere(
+        &self,
+        kind: SettingKind,
+    ) -> Result<Vec<SettingRow>, StoreError> {
+        self.find_settings_of_kind(kind).await
+    }
 }
 
 /// Deletes the function-scoped settings of one version or alias of a function.

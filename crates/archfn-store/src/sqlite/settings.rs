@@ -147,6 +147,20 @@ impl SqliteStore {
         rows.iter().map(row).collect()
     }
 
+    pub(super) async fn find_settings_of_kind(
+        &self,
+        kind: SettingKind,
+    ) -> Result<Vec<SettingRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT region, kind, owner, qualifier, document, lookup, etag FROM settings WHERE kind = ? \
+             ORDER BY region, owner, qualifier",
+        )
+        .bind(kind.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(row).collect()
+    }
+
     pub(super) async fn find_setting_by_lookup(
         &self,
         kind: SettingKind,
