@@ -21,7 +21,7 @@ use crate::aggregate::{Observation, Series};
 use crate::ending::{Ending, error_doc};
 use crate::environment::{Environment, InitFailure, Outcome, StartParams, invocation};
 use crate::logs::{self, FunctionLogs, Report};
-use crate::runtime_api::{RuntimeReply, StreamEnd};
+use crate::runtime_api::{ResponsePart, RuntimeReply, StreamEnd};
 use crate::telemetry::Category;
 
 const PYTHON_BOOTSTRAP: &str = include_str!("bootstrap/python.py");
@@ -250,7 +250,7 @@ fn classify(
             (ending, (!body.is_empty()).then_some(body))
         }
         // Followed to its end by the environment: never left as a reply.
-        Outcome::Reply(RuntimeReply::Stream(_)) => {
+        Outcome::Reply(RuntimeReply::Stream { .. }) => {
             (Ending::function_error(Some(STREAM_BROKEN.into())), None)
         }
         Outcome::Streamed { end, buffered, .. } => classify_stream(end, buffered, to_sink),
@@ -705,8 +705,9 @@ impl Engine {
     }
 
     /// Runs one invocation whose answer the caller takes as it comes (InvokeWithResponseStream,
-    /// function URLs in RESPONSE_STREAM mode): when the runtime streams its answer, each chunk
-    /// goes to `sink` as it arrives, and the outcome (`streamed`, with only an error document as
+    /// function URLs in RESPONSE_STREAM mode): when the runtime streams its answer, `sink` gets
+    /// [`ResponsePart::Begin`] with the stream's content type, then each chunk as it arrives
+    /// ([`ResponsePart::Data`]), and the outcome (`streamed`, with only an error document as
     /// `payload`) comes once the stream has ended; when it answers with a whole body, nothing
     /// goes to `sink` and the outcome's `payload` is that body. The sink is dropped before this
     /// returns, so a reader sees the end of the chunks before the outcome. A reader that leaves
@@ -716,7 +717,7 @@ impl Engine {
         &self,
         req: InvokeRequest,
         request_id: String,
-        sink: tokio::sync::mpsc::Sender<Bytes>,
+        sink: tokio::sync::mpsc::Sender<ResponsePart>,
     ) -> Result<InvokeOutcome, InvokeError> {
         self.invoke_to(req, request_id, Some(sink)).await
     }
@@ -725,7 +726,7 @@ impl Engine {
         &self,
         req: InvokeRequest,
         request_id: String,
-        sink: Option<tokio::sync::mpsc::Sender<Bytes>>,
+        sink: Option<tokio::sync::mpsc::Sender<ResponsePart>>,
     ) -> Result<InvokeOutcome, InvokeError> {
         let mut log = String::new();
         let taken = match self.take_or_start(&req, &request_id, &mut log).await? {
@@ -974,7 +975,7 @@ impl Engine {
         request_id: &str,
         mut taken: Taken,
         log: &mut String,
-        sink: Option<tokio::sync::mpsc::Sender<Bytes>>,
+        sink: Option<tokio::sync::mpsc::Sender<ResponsePart>>,
     ) -> Ran {
         let c = &req.target.config;
         log.push_str(&logs::start_line(request_id, &c.version));

@@ -12,7 +12,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::logs::FunctionLogs;
 use crate::runtime_api::{
-    FunctionInfo, InitError, Invocation, RuntimeApi, RuntimeReply, StreamEnd, StreamPart,
+    FunctionInfo, InitError, Invocation, ResponsePart, RuntimeApi, RuntimeReply, StreamEnd,
+    StreamPart,
 };
 use crate::telemetry::{Category, Telemetry};
 
@@ -321,7 +322,7 @@ impl Environment {
         &mut self,
         mut inv: Invocation,
         timeout: Duration,
-        sink: Option<mpsc::Sender<Bytes>>,
+        sink: Option<mpsc::Sender<ResponsePart>>,
     ) -> Outcome {
         let started = Instant::now();
         let (tx, rx) = oneshot::channel();
@@ -360,7 +361,7 @@ impl Environment {
         &mut self,
         rx: oneshot::Receiver<RuntimeReply>,
         timeout: Duration,
-        sink: Option<mpsc::Sender<Bytes>>,
+        sink: Option<mpsc::Sender<ResponsePart>>,
     ) -> Outcome {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut exited = self.exited.clone();
@@ -375,7 +376,15 @@ impl Environment {
             _ = tokio::time::sleep_until(deadline) => return Outcome::TimedOut,
         };
         match reply {
-            RuntimeReply::Stream(parts) => self.follow_stream(parts, sink, deadline).await,
+            RuntimeReply::Stream {
+                content_type,
+                parts,
+            } => {
+                let begin = ResponsePart::Begin {
+                    content_type: content_type.unwrap_or_else(|| "application/octet-stream".into()),
+                };
+                self.follow_stream(begin, parts, sink, deadline).await
+            }
             whole => Outcome::Reply(whole),
         }
     }
@@ -386,8 +395,9 @@ impl Environment {
     /// when there is no sink.
     async fn follow_stream(
         &self,
+        begin: ResponsePart,
         mut parts: mpsc::Receiver<StreamPart>,
-        mut sink: Option<mpsc::Sender<Bytes>>,
+        mut sink: Option<mpsc::Sender<ResponsePart>>,
         deadline: tokio::time::Instant,
     ) -> Outcome {
         let mut exited = self.exited.clone();
@@ -395,7 +405,14 @@ impl Environment {
         let exit_info = move || status.borrow().clone().unwrap_or(ExitInfo::ApiClosed);
         let mut buffered = sink.is_none().then(bytes::BytesMut::new);
         let mut bytes: u64 = 0;
+        let mut next = Some(begin);
         loop {
+            if let (Some(to), Some(part)) = (&sink, next.take()) {
+                tokio::select! {
+                    sent = to.send(part) => if sent.is_err() { sink = None },
+                    _ = tokio::time::sleep_until(deadline) => return Outcome::TimedOut,
+                }
+            }
             let part = tokio::select! {
                 biased;
                 part = parts.recv() => part,
@@ -425,11 +442,8 @@ impl Environment {
                     };
                 }
                 buf.extend_from_slice(&chunk);
-            } else if let Some(to) = &sink {
-                tokio::select! {
-                    sent = to.send(chunk) => if sent.is_err() { sink = None },
-                    _ = tokio::time::sleep_until(deadline) => return Outcome::TimedOut,
-                }
+            } else {
+                next = Some(ResponsePart::Data(chunk));
             }
         }
     }

@@ -23,3 +23,4 @@ pub use engine::{
     AliasWatch, Engine, EngineConfig, InvokeError, InvokeOutcome, InvokeRequest, Target,
     function_log_path,
 };
+pub use runtime_api::ResponsePart;

@@ -56,9 +56,29 @@ pub enum RuntimeReply {
         /// The body, relayed unchanged.
         body: Bytes,
     },
-    /// `/response` in streaming mode: its parts, in order, as they arrive; the last is
-    /// [`StreamPart::End`] (a channel closed without it is a stream broken off).
-    Stream(mpsc::Receiver<StreamPart>),
+    /// `/response` in streaming mode.
+    Stream {
+        /// The `Content-Type` the runtime gave its stream (Node.js's `HttpResponseStream` says
+        /// `application/vnd.awslambda.http-integration-response`: a JSON prelude comes first).
+        content_type: Option<String>,
+        /// Its parts, in order, as they arrive; the last is [`StreamPart::End`] (a channel
+        /// closed without it is a stream broken off).
+        parts: mpsc::Receiver<StreamPart>,
+    },
+}
+
+/// What a caller taking a streamed answer gets, in order: [`ResponsePart::Begin`] once, when the
+/// runtime starts streaming, then the body's bytes as they arrive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResponsePart {
+    /// The runtime started streaming, with this content type
+    /// (`application/octet-stream` when it gave none).
+    Begin {
+        /// The stream's `Content-Type`.
+        content_type: String,
+    },
+    /// Bytes of the body.
+    Data(Bytes),
 }
 
 /// One part of a streamed response.
@@ -258,7 +278,8 @@ async fn response(
     if header_str(&head.headers, "lambda-runtime-function-response-mode")
         .is_some_and(|m| m.eq_ignore_ascii_case("streaming"))
     {
-        return stream_response(tx, body).await;
+        let content_type = header_str(&head.headers, "content-type").map(str::to_string);
+        return stream_response(tx, content_type, body).await;
     }
     let body = match read_whole(body, MAX_RESPONSE_BYTES).await {
         Ok(body) => body,
@@ -327,11 +348,15 @@ async fn read_whole(mut body: axum::body::Body, limit: usize) -> Result<Bytes, W
 /// the body has ended (or a 413 past [`MAX_STREAMED_RESPONSE_BYTES`]).
 async fn stream_response(
     reply: oneshot::Sender<RuntimeReply>,
+    content_type: Option<String>,
     mut body: axum::body::Body,
 ) -> Response {
     use http_body_util::BodyExt;
     let (parts, rx) = mpsc::channel(STREAM_QUEUE);
-    let _ = reply.send(RuntimeReply::Stream(rx));
+    let _ = reply.send(RuntimeReply::Stream {
+        content_type,
+        parts: rx,
+    });
     let mut streamed: u64 = 0;
     let mut reported = None;
     let end = loop {

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use archfn_invoke::{Engine, EngineConfig, InvokeError, InvokeOutcome, InvokeRequest, Target};
+use archfn_invoke::{
+    Engine, EngineConfig, InvokeError, InvokeOutcome, InvokeRequest, ResponsePart, Target,
+};
 use archfn_model::{Architecture, CodeLocation, FunctionConfig, PackageType, State};
 use archfn_sandbox::fake::FakeHost;
 use archfn_sandbox::netns::FunctionNetwork;
@@ -330,6 +332,10 @@ async fn shutdown_ends_idle_environments_and_the_host() -> TestResult {
     Ok(())
 }
 
+fn data(text: &str) -> ResponsePart {
+    ResponsePart::Data(bytes::Bytes::from(text.to_string()))
+}
+
 fn request(s: &Setup, config: &FunctionConfig, payload: &str) -> InvokeRequest {
     InvokeRequest {
         target: Target {
@@ -349,12 +355,12 @@ fn request(s: &Setup, config: &FunctionConfig, payload: &str) -> InvokeRequest {
     }
 }
 
-/// Starts a streaming invocation; returns the chunks' receiver and the invocation's task.
+/// Starts a streaming invocation; returns the parts' receiver and the invocation's task.
 fn invoke_streaming(
     s: &Setup,
     config: &FunctionConfig,
 ) -> (
-    tokio::sync::mpsc::Receiver<bytes::Bytes>,
+    tokio::sync::mpsc::Receiver<ResponsePart>,
     tokio::task::JoinHandle<Result<InvokeOutcome, InvokeError>>,
 ) {
     let (tx, rx) = tokio::sync::mpsc::channel(4);
@@ -369,14 +375,20 @@ async fn a_streamed_answer_reaches_the_caller_chunk_by_chunk_before_it_ends() ->
     let s = setup(4096, Duration::from_secs(10))?;
     let c = config("stream:one,two,three", 128, 10);
     let (mut chunks, task) = invoke_streaming(&s, &c);
+    assert_eq!(
+        chunks.recv().await,
+        Some(ResponsePart::Begin {
+            content_type: "application/octet-stream".into()
+        })
+    );
     let first = tokio::time::timeout(Duration::from_secs(5), chunks.recv()).await?;
-    assert_eq!(first.as_deref(), Some(&b"one"[..]));
+    assert_eq!(first, Some(data("one")));
     assert!(
         !task.is_finished(),
         "the first chunk arrives while the function still runs"
     );
     let mut rest = Vec::new();
-    while let Some(chunk) = chunks.recv().await {
+    while let Some(ResponsePart::Data(chunk)) = chunks.recv().await {
         rest.extend_from_slice(&chunk);
     }
     assert_eq!(rest, b"twothree");
@@ -402,7 +414,11 @@ async fn an_error_in_the_trailers_ends_a_stream_as_a_function_error() -> TestRes
     let s = setup(4096, Duration::from_secs(10))?;
     let c = config("stream-error:partial", 128, 10);
     let (mut chunks, task) = invoke_streaming(&s, &c);
-    assert_eq!(chunks.recv().await.as_deref(), Some(&b"partial"[..]));
+    assert!(matches!(
+        chunks.recv().await,
+        Some(ResponsePart::Begin { .. })
+    ));
+    assert_eq!(chunks.recv().await, Some(data("partial")));
     assert!(chunks.recv().await.is_none());
     let outcome = task.await??;
     assert!(outcome.streamed);
@@ -424,7 +440,11 @@ async fn a_stream_that_never_ends_times_out() -> TestResult {
     let s = setup(4096, Duration::from_secs(10))?;
     let c = config("stream-hang:begun", 128, 1);
     let (mut chunks, task) = invoke_streaming(&s, &c);
-    assert_eq!(chunks.recv().await.as_deref(), Some(&b"begun"[..]));
+    assert!(matches!(
+        chunks.recv().await,
+        Some(ResponsePart::Begin { .. })
+    ));
+    assert_eq!(chunks.recv().await, Some(data("begun")));
     let outcome = task.await??;
     assert_eq!(
         outcome.figures.error_type.as_deref(),
