@@ -49,6 +49,11 @@ exports.arch = awslambda.streamifyResponse(async (event, responseStream) => {
   responseStream.end(" done");
 });
 
+exports.hangs = awslambda.streamifyResponse(async (event, responseStream) => {
+  responseStream.write("begun");
+  await new Promise(() => {});
+});
+
 exports.buffered = async (event) => ({ buffered: true, event });
 exports.fails = async () => { throw new RangeError("plain failure"); };
 """
@@ -151,6 +156,18 @@ def test_a_handler_that_throws_mid_stream_ends_with_its_error(lam):
     # A handler's error keeps the environment, as on Lambda; the next invocation streams again.
     _, events = stream(lam, name)
     assert chunks(events) == [b"partial"] and complete(events)["ErrorCode"] == "TypeError"
+
+
+def test_the_timeout_ends_a_stream_that_does_not_end(lam):
+    name = with_handler(lam, "index.hangs", timeout=2)
+    r, events = stream(lam, name, LogType="Tail")
+    assert chunks(events) == [b"begun"]
+    done = complete(events)
+    request_id = r["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
+    assert done["ErrorCode"] == "Sandbox.Timedout"
+    assert done["ErrorDetails"] == f"RequestId: {request_id} Error: Task timed out after 2.00 seconds"
+    log = base64.b64decode(done["LogResult"]).decode()
+    assert "Task timed out after 2.00 seconds" in log and "Status: timeout" in log
 
 
 def test_a_function_that_does_not_stream_is_one_chunk(lam):

@@ -951,4 +951,100 @@ mod tests {
         );
         Ok(())
     }
+
+    /// Sends an event and has the runtime take it; returns where its answer goes.
+    async fn take_event(
+        api: &RuntimeApi,
+        id: &str,
+    ) -> Result<oneshot::Receiver<RuntimeReply>, Box<dyn std::error::Error>> {
+        let (reply, answer) = oneshot::channel();
+        let next = tokio::spawn(
+            reqwest::Client::new()
+                .get(url(api, "/2018-06-01/runtime/invocation/next"))
+                .send(),
+        );
+        api.invocations
+            .send(Invocation {
+                request_id: id.into(),
+                payload: Bytes::from_static(b"{}"),
+                deadline_ms: 0,
+                invoked_arn: String::new(),
+                client_context: None,
+                trace_id: String::new(),
+                reply,
+            })
+            .await?;
+        next.await??;
+        Ok(answer)
+    }
+
+    #[tokio::test]
+    async fn a_streamed_response_is_passed_on_as_it_arrives_with_its_trailers() -> TestResult {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let api = api(&[]).await?;
+        let answer = take_event(&api, "r-2").await?;
+        let mut conn = tokio::net::TcpStream::connect(api.addr).await?;
+        conn.write_all(
+            b"POST /2018-06-01/runtime/invocation/r-2/response HTTP/1.1\r\nHost: x\r\n\
+              Lambda-Runtime-Function-Response-Mode: streaming\r\nContent-Type: text/plain\r\n\
+              Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+        )
+        .await?;
+        let RuntimeReply::Stream {
+            content_type,
+            mut parts,
+        } = answer.await?
+        else {
+            panic!("not a stream");
+        };
+        assert_eq!(content_type.as_deref(), Some("text/plain"));
+        // The first chunk is passed on while the body is still being sent.
+        match parts.recv().await {
+            Some(StreamPart::Chunk(c)) => assert_eq!(c.as_ref(), b"hello"),
+            other => panic!("{other:?}"),
+        }
+        // base64 of {"errorType":"E","errorMessage":"m"}
+        conn.write_all(
+            b"1\r\n!\r\n0\r\nLambda-Runtime-Function-Error-Type: E\r\n\
+              Lambda-Runtime-Function-Error-Body: eyJlcnJvclR5cGUiOiJFIiwiZXJyb3JNZXNzYWdlIjoibSJ9\r\n\r\n",
+        )
+        .await?;
+        match parts.recv().await {
+            Some(StreamPart::Chunk(c)) => assert_eq!(c.as_ref(), b"!"),
+            other => panic!("{other:?}"),
+        }
+        match parts.recv().await {
+            Some(StreamPart::End(StreamEnd::Error { error_type, body })) => {
+                assert_eq!(error_type, "E");
+                assert_eq!(body.as_ref(), br#"{"errorType":"E","errorMessage":"m"}"#);
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut status = [0u8; 12];
+        conn.read_exact(&mut status).await?;
+        assert_eq!(&status, b"HTTP/1.1 202");
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_stream_without_an_error_trailer_is_complete() -> TestResult {
+        let api = api(&[]).await?;
+        let answer = take_event(&api, "r-3").await?;
+        let posted = reqwest::Client::new()
+            .post(url(&api, "/2018-06-01/runtime/invocation/r-3/response"))
+            .header("Lambda-Runtime-Function-Response-Mode", "streaming")
+            .body("whole")
+            .send()
+            .await?;
+        assert_eq!(posted.status().as_u16(), 202);
+        let RuntimeReply::Stream { mut parts, .. } = answer.await? else {
+            panic!("not a stream");
+        };
+        let mut got = Vec::new();
+        while let Some(part) = parts.recv().await {
+            got.push(format!("{part:?}"));
+        }
+        assert_eq!(got, ["Chunk(b\"whole\")", "End(Complete)"]);
+        Ok(())
+    }
 }
