@@ -10,6 +10,7 @@ mod error;
 pub mod eventstream;
 pub mod http_prelude;
 mod routes;
+mod validation;
 mod wire;
 
 use std::sync::Arc;
@@ -67,6 +68,7 @@ pub struct RequestContext {
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
     let api = routes::lambda_routes()
+        .route_layer(middleware::from_fn(validation::validate_request))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,
