@@ -232,6 +232,16 @@ fn body_limit(method: &Method, path: &str, headers: &HeaderMap) -> BodyLimit {
         (&Method::PUT, ["", "2015-03-31", "functions", _, "configuration"]) => {
             limit(OTHER_REQUEST_MAX_BYTES, "UpdateFunctionConfiguration")
         }
+        (
+            &Method::POST,
+            [
+                "",
+                "2021-11-15",
+                "functions",
+                _,
+                "response-streaming-invocations",
+            ],
+        ) => limit(SYNC_INVOKE_MAX_BYTES, "InvokeWithResponseStream"),
         _ => BodyLimit {
             max: OTHER_REQUEST_MAX_BYTES,
             operation: None,

@@ -7,6 +7,8 @@
 mod auth;
 mod code_url;
 mod error;
+pub mod eventstream;
+pub mod http_prelude;
 mod routes;
 mod url_front;
 mod validation;
@@ -26,7 +28,7 @@ pub use auth::{
 };
 pub use code_url::DEFAULT_CODE_URL_TTL;
 pub use error::ApiError;
-pub use routes::invoke_request;
+pub use routes::{InvocationStream, invoke_request, start_invocation_stream};
 
 /// The largest request body accepted (CreateFunction's limit).
 pub const MAX_REQUEST_BYTES: usize = archfn_model::limits::CREATE_REQUEST_MAX_BYTES;

@@ -13,8 +13,10 @@ mod policy;
 mod provisioned;
 mod registry;
 mod settings;
+mod streaming;
 
 pub use invoke::invoke_request;
+pub use streaming::{InvocationStream, start_invocation_stream};
 
 use std::collections::HashMap;
 
@@ -138,6 +140,10 @@ pub(crate) fn lambda_routes() -> Router<AppState> {
         .route(
             "/2015-03-31/functions/{name}/invocations",
             axum::routing::post(invoke::invoke),
+        )
+        .route(
+            "/2021-11-15/functions/{name}/response-streaming-invocations",
+            axum::routing::post(streaming::invoke_with_response_stream),
         )
         .route(
             "/archfn/v1/functions/{name}/readiness",

@@ -21,7 +21,7 @@ use crate::aggregate::{Observation, Series};
 use crate::ending::{Ending, error_doc};
 use crate::environment::{Environment, InitFailure, Outcome, StartParams, invocation};
 use crate::logs::{self, FunctionLogs, Report};
-use crate::runtime_api::RuntimeReply;
+use crate::runtime_api::{ResponsePart, RuntimeReply, StreamEnd};
 use crate::telemetry::Category;
 
 const PYTHON_BOOTSTRAP: &str = include_str!("bootstrap/python.py");
@@ -122,6 +122,10 @@ pub struct InvokeOutcome {
     pub mode: ExecutionMode,
     /// What the REPORT line says, for callers that measure (`archfn compare`).
     pub figures: InvocationFigures,
+    /// The runtime streamed its answer: its body went to the invocation's sink as it came
+    /// ([`Engine::invoke_streaming`]), and `payload` is only an error document, if any. When
+    /// false, `payload` is the whole answer.
+    pub streamed: bool,
 }
 
 /// An invocation's measured figures, as its REPORT line gives them.
@@ -280,18 +284,29 @@ struct Ran {
     report: Report,
     /// Telemetry subscribers want its events.
     telemetry: bool,
+    /// The answer was streamed, and so many bytes of it.
+    streamed: Option<u64>,
 }
 
 /// How an invocation ended, from what the environment reported and, only when the runtime is
 /// gone, whether the OOM killer ended it (asked of the cgroup then, not on every invocation);
 /// and the runtime's answer when it gave one.
-fn classify(outcome: Outcome, oom_killed: impl FnOnce() -> bool) -> (Ending, Option<Bytes>) {
+fn classify(
+    outcome: Outcome,
+    oom_killed: impl FnOnce() -> bool,
+    to_sink: bool,
+) -> (Ending, Option<Bytes>) {
     match outcome {
         Outcome::Reply(RuntimeReply::Response(body)) => (Ending::Success, Some(body)),
         Outcome::Reply(RuntimeReply::Error { error_type, body }) => {
             let ending = Ending::function_error(error_type);
             (ending, (!body.is_empty()).then_some(body))
         }
+        // Followed to its end by the environment: never left as a reply.
+        Outcome::Reply(RuntimeReply::Stream { .. }) => {
+            (Ending::function_error(Some(STREAM_BROKEN.into())), None)
+        }
+        Outcome::Streamed { end, buffered, .. } => classify_stream(end, buffered, to_sink),
         Outcome::Exited(info) => {
             if oom_killed() {
                 (Ending::OutOfMemory, None)
@@ -300,6 +315,49 @@ fn classify(outcome: Outcome, oom_killed: impl FnOnce() -> bool) -> (Ending, Opt
             }
         }
         Outcome::TimedOut => (Ending::Timeout, None),
+    }
+}
+
+/// The error type of a streamed answer that broke off while the runtime lived on (archfn's
+/// word: Lambda documents none).
+const STREAM_BROKEN: &str = "Runtime.TruncatedResponse";
+
+/// How a streamed answer's end decides the invocation's ending, and the answer (the buffered
+/// body of a plain Invoke, or the error document). `to_sink`: the caller took the stream as it
+/// came (InvokeWithResponseStream), so the streamed limit applies rather than the buffered one.
+fn classify_stream(
+    end: StreamEnd,
+    buffered: Option<Bytes>,
+    to_sink: bool,
+) -> (Ending, Option<Bytes>) {
+    match end {
+        StreamEnd::Complete => (Ending::Success, buffered),
+        StreamEnd::Error { error_type, body } => {
+            let ending = Ending::function_error(Some(error_type));
+            (ending, (!body.is_empty()).then_some(body))
+        }
+        StreamEnd::TooLarge => {
+            // A plain Invoke buffers what was streamed, up to its own limit.
+            let limit = if to_sink {
+                crate::runtime_api::MAX_STREAMED_RESPONSE_BYTES
+            } else {
+                archfn_model::limits::SYNC_INVOKE_PAYLOAD_MAX_BYTES as u64
+            };
+            let doc = error_doc(
+                "Function.ResponseSizeTooLarge",
+                format!(
+                    "Response payload size exceeded maximum allowed payload size ({limit} bytes)."
+                ),
+            );
+            (Ending::ResponseTooLarge, Some(doc))
+        }
+        StreamEnd::Broken(why) => (
+            Ending::function_error(Some(STREAM_BROKEN.into())),
+            Some(error_doc(
+                STREAM_BROKEN,
+                format!("The response stream broke off: {why}"),
+            )),
+        ),
     }
 }
 
@@ -930,12 +988,39 @@ impl Engine {
     /// invocation in it ([`Engine::run`]), and records how it ended ([`Engine::finish`]).
     pub async fn invoke(&self, req: InvokeRequest) -> Result<InvokeOutcome, InvokeError> {
         let request_id = uuid::Uuid::new_v4().to_string();
+        self.invoke_to(req, request_id, None).await
+    }
+
+    /// Runs one invocation whose answer the caller takes as it comes (InvokeWithResponseStream,
+    /// function URLs in RESPONSE_STREAM mode): when the runtime streams its answer, `sink` gets
+    /// [`ResponsePart::Begin`] with the stream's content type, then each chunk as it arrives
+    /// ([`ResponsePart::Data`]), and the outcome (`streamed`, with only an error document as
+    /// `payload`) comes once the stream has ended; when it answers with a whole body, nothing
+    /// goes to `sink` and the outcome's `payload` is that body. The sink is dropped before this
+    /// returns, so a reader sees the end of the chunks before the outcome. A reader that leaves
+    /// does not end the invocation. `request_id` is the invocation's (the caller announces it
+    /// before the answer).
+    pub async fn invoke_streaming(
+        &self,
+        req: InvokeRequest,
+        request_id: String,
+        sink: tokio::sync::mpsc::Sender<ResponsePart>,
+    ) -> Result<InvokeOutcome, InvokeError> {
+        self.invoke_to(req, request_id, Some(sink)).await
+    }
+
+    async fn invoke_to(
+        &self,
+        req: InvokeRequest,
+        request_id: String,
+        sink: Option<tokio::sync::mpsc::Sender<ResponsePart>>,
+    ) -> Result<InvokeOutcome, InvokeError> {
         let mut log = String::new();
         let taken = match self.take_or_start(&req, &request_id, &mut log).await? {
             Started::Ready(taken) => *taken,
             Started::Failed(outcome) => return Ok(*outcome),
         };
-        let ran = self.run(&req, &request_id, taken, &mut log).await;
+        let ran = self.run(&req, &request_id, taken, &mut log, sink).await;
         Ok(self.finish(&req, request_id, ran, log))
     }
 
@@ -1217,6 +1302,7 @@ impl Engine {
         request_id: &str,
         mut taken: Taken,
         log: &mut String,
+        sink: Option<tokio::sync::mpsc::Sender<ResponsePart>>,
     ) -> Ran {
         let c = &req.target.config;
         log.push_str(&logs::start_line(request_id, &c.version));
@@ -1239,7 +1325,12 @@ impl Engine {
             &req.invoked_arn,
             req.client_context.clone(),
         );
-        let outcome = taken.env.invoke(inv, timeout).await;
+        let to_sink = sink.is_some();
+        let outcome = taken.env.invoke(inv, timeout, sink).await;
+        let streamed = match &outcome {
+            Outcome::Streamed { bytes, .. } if to_sink => Some(*bytes),
+            _ => None,
+        };
         let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
         let output = taken.env.read_new_log();
         log.push_str(&output);
@@ -1251,7 +1342,7 @@ impl Engine {
             init_ms: taken.env.init_ms.take(),
             mode: ExecutionMode::for_arch(c.architecture),
         };
-        let (ending, answer) = classify(outcome, || taken.env.oom_killed());
+        let (ending, answer) = classify(outcome, || taken.env.oom_killed(), to_sink);
         Ran {
             taken,
             ending,
@@ -1259,6 +1350,7 @@ impl Engine {
             output,
             report,
             telemetry,
+            streamed,
         }
     }
 
@@ -1280,10 +1372,12 @@ impl Engine {
             output,
             report,
             telemetry,
+            streamed,
         } = ran;
         let payload = ending
             .platform_error(&request_id, c.timeout_s)
             .or(answer)
+            .or_else(|| (ending == Ending::Success).then(Bytes::new))
             .unwrap_or_else(|| {
                 error_doc(
                     ending.error_type().unwrap_or("Function.Unknown"),
@@ -1304,7 +1398,8 @@ impl Engine {
         ));
         self.inner.logs.append(&target.region, &c.name, &log);
         if telemetry {
-            invoke_telemetry(&taken.env, &request_id, &output, &report, &payload, &ending);
+            let produced = streamed.unwrap_or(payload.len() as u64);
+            invoke_telemetry(&taken.env, &request_id, &output, &report, produced, &ending);
         }
         self.inner.metrics.record(
             crate::metrics::Labels {
@@ -1354,6 +1449,7 @@ impl Engine {
                 cold,
                 error_type,
             },
+            streamed: streamed.is_some(),
         }
     }
 
@@ -1379,6 +1475,7 @@ impl Engine {
                 error_type: Some(error_type.to_string()),
                 ..InvocationFigures::default()
             },
+            streamed: false,
         }
     }
 
@@ -1437,7 +1534,7 @@ fn invoke_telemetry(
     request_id: &str,
     output: &str,
     report: &Report,
-    payload: &Bytes,
+    produced_bytes: u64,
     ending: &Ending,
 ) {
     let t = env.telemetry();
@@ -1449,7 +1546,7 @@ fn invoke_telemetry(
         serde_json::json!({
             "requestId": request_id,
             "status": status,
-            "metrics": { "durationMs": report.duration_ms, "producedBytes": payload.len() },
+            "metrics": { "durationMs": report.duration_ms, "producedBytes": produced_bytes },
         }),
     );
     let mut metrics = serde_json::json!({

@@ -8,10 +8,13 @@ use archfn_sandbox::bwrap;
 use archfn_sandbox::cgroup::EnvLimits;
 use archfn_sandbox::host::{Confined, Host};
 use bytes::Bytes;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::logs::FunctionLogs;
-use crate::runtime_api::{FunctionInfo, InitError, Invocation, RuntimeApi, RuntimeReply};
+use crate::runtime_api::{
+    FunctionInfo, InitError, Invocation, ResponsePart, RuntimeApi, RuntimeReply, StreamEnd,
+    StreamPart,
+};
 use crate::telemetry::{Category, Telemetry};
 
 use crate::ending::ExitInfo;
@@ -32,8 +35,19 @@ pub(crate) enum InitFailure {
 /// What became of one invocation.
 #[derive(Debug)]
 pub(crate) enum Outcome {
-    /// The runtime answered.
+    /// The runtime answered with a whole body (never [`RuntimeReply::Stream`]: a stream is
+    /// followed to its end, [`Outcome::Streamed`]).
     Reply(RuntimeReply),
+    /// The runtime streamed its answer to the end.
+    Streamed {
+        /// How the stream ended.
+        end: StreamEnd,
+        /// Bytes the runtime streamed.
+        bytes: u64,
+        /// The body, when nobody took it as it came (a plain Invoke buffers a streamed answer,
+        /// up to the buffered limit).
+        buffered: Option<Bytes>,
+    },
     /// The process ended without answering.
     Exited(ExitInfo),
     /// The deadline passed.
@@ -62,6 +76,9 @@ pub(crate) struct Environment {
     /// extensions print on SHUTDOWN): the function's log, as (logs, region, name).
     pub log_sink: Option<(Arc<FunctionLogs>, String, String)>,
 }
+
+/// What a plain Invoke buffers of a streamed answer: Lambda's buffered response limit.
+const BUFFERED_STREAM_MAX_BYTES: usize = archfn_model::limits::SYNC_INVOKE_PAYLOAD_MAX_BYTES;
 
 /// How long extensions subscribed to SHUTDOWN get before the environment is killed.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(2000);
@@ -306,7 +323,14 @@ impl Environment {
 
     /// Runs one invocation to its end: an answer, the process's end, or the deadline. Extensions
     /// subscribed to INVOKE get the event too, and the invocation ends when they are done with it.
-    pub(crate) async fn invoke(&mut self, mut inv: Invocation, timeout: Duration) -> Outcome {
+    /// A streamed answer goes to `sink` chunk by chunk as it arrives (without a sink it is
+    /// buffered, as a plain Invoke of a streaming function is).
+    pub(crate) async fn invoke(
+        &mut self,
+        mut inv: Invocation,
+        timeout: Duration,
+        sink: Option<mpsc::Sender<ResponsePart>>,
+    ) -> Outcome {
         let started = Instant::now();
         let (tx, rx) = oneshot::channel();
         inv.reply = tx;
@@ -327,8 +351,8 @@ impl Environment {
         if self.api.invocations.send(inv).await.is_err() {
             return Outcome::Exited(ExitInfo::ApiClosed);
         }
-        let outcome = self.runtime_outcome(rx, timeout).await;
-        if told == 0 || !matches!(outcome, Outcome::Reply(_)) {
+        let outcome = self.runtime_outcome(rx, timeout, sink).await;
+        if told == 0 || !matches!(outcome, Outcome::Reply(_) | Outcome::Streamed { .. }) {
             return outcome;
         }
         let mut busy = self.api.extensions_busy.clone();
@@ -339,22 +363,112 @@ impl Environment {
         }
     }
 
-    /// Waits for the runtime's answer to the invocation just sent.
+    /// Waits for the runtime's answer to the invocation just sent (a streamed one to its end).
     async fn runtime_outcome(
         &mut self,
         rx: oneshot::Receiver<RuntimeReply>,
         timeout: Duration,
+        sink: Option<mpsc::Sender<ResponsePart>>,
+    ) -> Outcome {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut exited = self.exited.clone();
+        let status = self.exited.clone();
+        let exit_info = move || status.borrow().clone().unwrap_or(ExitInfo::ApiClosed);
+        let reply = tokio::select! {
+            reply = rx => match reply {
+                Ok(r) => r,
+                Err(_) => return Outcome::Exited(exit_info()),
+            },
+            _ = exited.wait_for(Option::is_some) => return Outcome::Exited(exit_info()),
+            _ = tokio::time::sleep_until(deadline) => return Outcome::TimedOut,
+        };
+        match reply {
+            RuntimeReply::Stream {
+                content_type,
+                parts,
+            } => {
+                let begin = ResponsePart::Begin {
+                    content_type: content_type.unwrap_or_else(|| "application/octet-stream".into()),
+                };
+                self.follow_stream(begin, parts, sink, deadline).await
+            }
+            whole => Outcome::Reply(whole),
+        }
+    }
+
+    /// Follows a streamed answer to its end, under the same deadline and watching the process:
+    /// each chunk goes on to `sink` as it comes (a sink whose reader left gets nothing more, and
+    /// the function runs on, as on Lambda), or into a buffer of at most Lambda's buffered limit
+    /// when there is no sink.
+    async fn follow_stream(
+        &self,
+        begin: ResponsePart,
+        mut parts: mpsc::Receiver<StreamPart>,
+        mut sink: Option<mpsc::Sender<ResponsePart>>,
+        deadline: tokio::time::Instant,
     ) -> Outcome {
         let mut exited = self.exited.clone();
         let status = self.exited.clone();
         let exit_info = move || status.borrow().clone().unwrap_or(ExitInfo::ApiClosed);
-        tokio::select! {
-            reply = rx => match reply {
-                Ok(r) => Outcome::Reply(r),
-                Err(_) => Outcome::Exited(exit_info()),
-            },
-            _ = exited.wait_for(Option::is_some) => Outcome::Exited(exit_info()),
-            _ = tokio::time::sleep(timeout) => Outcome::TimedOut,
+        let mut buffered = sink.is_none().then(bytes::BytesMut::new);
+        let mut bytes: u64 = 0;
+        let mut next = Some(begin);
+        loop {
+            if let (Some(to), Some(part)) = (&sink, next.take()) {
+                tokio::select! {
+                    sent = to.send(part) => if sent.is_err() { sink = None },
+                    _ = tokio::time::sleep_until(deadline) => return Outcome::TimedOut,
+                }
+            }
+            let part = tokio::select! {
+                biased;
+                part = parts.recv() => part,
+                _ = exited.wait_for(Option::is_some) => return Outcome::Exited(exit_info()),
+                _ = tokio::time::sleep_until(deadline) => return Outcome::TimedOut,
+            };
+            let chunk = match part {
+                Some(StreamPart::Chunk(chunk)) => chunk,
+                Some(StreamPart::End(end)) => {
+                    return self
+                        .stream_ended(end, bytes, buffered.map(|b| b.freeze()))
+                        .await;
+                }
+                None => {
+                    let end = StreamEnd::Broken("the stream ended without its end".into());
+                    return self.stream_ended(end, bytes, None).await;
+                }
+            };
+            bytes += chunk.len() as u64;
+            if let Some(buf) = &mut buffered {
+                if buf.len() + chunk.len() > BUFFERED_STREAM_MAX_BYTES {
+                    // Dropping `parts` lets the runtime's writes go on into nothing.
+                    return Outcome::Streamed {
+                        end: StreamEnd::TooLarge,
+                        bytes,
+                        buffered: None,
+                    };
+                }
+                buf.extend_from_slice(&chunk);
+            } else {
+                next = Some(ResponsePart::Data(chunk));
+            }
+        }
+    }
+
+    /// The outcome of a stream that ended with `end`: a stream broken off because the process
+    /// died is the process's end.
+    async fn stream_ended(&self, end: StreamEnd, bytes: u64, buffered: Option<Bytes>) -> Outcome {
+        if let StreamEnd::Broken(_) = end {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let gone = self.exited.borrow().clone();
+            if let Some(info) = gone {
+                return Outcome::Exited(info);
+            }
+        }
+        Outcome::Streamed {
+            end,
+            bytes,
+            buffered,
         }
     }
 

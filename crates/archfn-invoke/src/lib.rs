@@ -23,3 +23,4 @@ pub use engine::{
     AliasWatch, Engine, EngineConfig, Initialization, InvokeError, InvokeOutcome, InvokeRequest,
     ProvisionStatus, Target, function_log_path,
 };
+pub use runtime_api::ResponsePart;

@@ -2,7 +2,10 @@
 //! environment, on its own loopback port.
 //!
 //! `GET /runtime/invocation/next` hands out the next invocation; `POST …/{id}/response` and
-//! `…/{id}/error` answer it; `POST /runtime/init/error` reports a failed init.
+//! `…/{id}/error` answer it; `POST /runtime/init/error` reports a failed init. A response sent
+//! with `Lambda-Runtime-Function-Response-Mode: streaming` (chunked) is passed on chunk by chunk
+//! as it arrives (`RuntimeReply::Stream`), an error mid-stream coming in the trailers
+//! (`Lambda-Runtime-Function-Error-Type`, `Lambda-Runtime-Function-Error-Body` in base64).
 //! Extensions `POST /extension/register` for `INVOKE` and `SHUTDOWN`, then long-poll
 //! `GET /extension/event/next`; an extension's next call after an event says it is done with
 //! it. `POST /extension/init/error` and `/extension/exit/error` report failures.
@@ -53,7 +56,66 @@ pub enum RuntimeReply {
         /// The body, relayed unchanged.
         body: Bytes,
     },
+    /// `/response` in streaming mode.
+    Stream {
+        /// The `Content-Type` the runtime gave its stream (Node.js's `HttpResponseStream` says
+        /// `application/vnd.awslambda.http-integration-response`: a JSON prelude comes first).
+        content_type: Option<String>,
+        /// Its parts, in order, as they arrive; the last is [`StreamPart::End`] (a channel
+        /// closed without it is a stream broken off).
+        parts: mpsc::Receiver<StreamPart>,
+    },
 }
+
+/// What a caller taking a streamed answer gets, in order: [`ResponsePart::Begin`] once, when the
+/// runtime starts streaming, then the body's bytes as they arrive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResponsePart {
+    /// The runtime started streaming, with this content type
+    /// (`application/octet-stream` when it gave none).
+    Begin {
+        /// The stream's `Content-Type`.
+        content_type: String,
+    },
+    /// Bytes of the body.
+    Data(Bytes),
+}
+
+/// One part of a streamed response.
+#[derive(Debug)]
+pub enum StreamPart {
+    /// Bytes of the body, as the runtime sent them.
+    Chunk(Bytes),
+    /// The body ended so.
+    End(StreamEnd),
+}
+
+/// How a streamed response ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamEnd {
+    /// The body ended without an error trailer.
+    Complete,
+    /// The runtime reported an error in the trailers.
+    Error {
+        /// `Lambda-Runtime-Function-Error-Type`.
+        error_type: String,
+        /// `Lambda-Runtime-Function-Error-Body`, decoded from base64 (Lambda's error document).
+        body: Bytes,
+    },
+    /// The body went past Lambda's limit of a streamed response
+    /// ([`MAX_STREAMED_RESPONSE_BYTES`]); the rest was refused.
+    TooLarge,
+    /// The body broke off (the connection closed or the chunked encoding was bad).
+    Broken(String),
+}
+
+/// Lambda's limit of a streamed response's body (200 MB, the default maximum since July 2025;
+/// it was a soft limit of 20 MB before).
+pub const MAX_STREAMED_RESPONSE_BYTES: u64 = 200 * 1024 * 1024;
+
+/// Parts of a streamed response waiting for the engine: the runtime's writes wait when the
+/// caller reads slower than it writes.
+const STREAM_QUEUE: usize = 16;
 
 /// An init failure reported through `/runtime/init/error`.
 #[derive(Debug, Clone)]
@@ -200,7 +262,11 @@ fn take_current(s: &ApiState, id: &str) -> Option<oneshot::Sender<RuntimeReply>>
 
 const MAX_RESPONSE_BYTES: usize = 6 * 1024 * 1024 + 100;
 
-async fn response(State(s): State<Arc<ApiState>>, Path(id): Path<String>, body: Bytes) -> Response {
+async fn response(
+    State(s): State<Arc<ApiState>>,
+    Path(id): Path<String>,
+    request: axum::extract::Request,
+) -> Response {
     let Some(tx) = take_current(&s, &id) else {
         return api_error(
             StatusCode::BAD_REQUEST,
@@ -208,33 +274,145 @@ async fn response(State(s): State<Arc<ApiState>>, Path(id): Path<String>, body: 
             "Invalid request ID",
         );
     };
-    if body.len() > MAX_RESPONSE_BYTES {
-        let _ = tx.send(RuntimeReply::Error {
-            error_type: Some("Function.ResponseSizeTooLarge".into()),
-            body: Bytes::from(
-                serde_json::json!({
-                    "errorMessage": format!("Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."),
-                    "errorType": "Function.ResponseSizeTooLarge",
-                })
-                .to_string(),
-            ),
-        });
+    let (head, body) = request.into_parts();
+    if header_str(&head.headers, "lambda-runtime-function-response-mode")
+        .is_some_and(|m| m.eq_ignore_ascii_case("streaming"))
+    {
+        let content_type = header_str(&head.headers, "content-type").map(str::to_string);
+        return stream_response(tx, content_type, body).await;
+    }
+    let body = match read_whole(body, MAX_RESPONSE_BYTES).await {
+        Ok(body) => body,
+        Err(WholeBody::TooLarge) => {
+            let _ = tx.send(RuntimeReply::Error {
+                error_type: Some("Function.ResponseSizeTooLarge".into()),
+                body: Bytes::from(
+                    serde_json::json!({
+                        "errorMessage": format!("Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."),
+                        "errorType": "Function.ResponseSizeTooLarge",
+                    })
+                    .to_string(),
+                ),
+            });
+            return api_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "RequestEntityTooLarge",
+                "response too large",
+            );
+        }
+        Err(WholeBody::Broken(e)) => {
+            // Nothing usable arrived: the invocation waits for the process or the deadline.
+            drop(tx);
+            return api_error(StatusCode::BAD_REQUEST, "InvalidRequestFormat", &e);
+        }
+    };
+    let _ = tx.send(RuntimeReply::Response(body));
+    // The caller's answer first: the invocation woken by that send usually waits on this worker,
+    // and yielding lets it answer its client before this 202 wakes the runtime for its next
+    // `next` (about 6% more throughput at concurrency 4 in BENCHMARKS' warm run).
+    tokio::task::yield_now().await;
+    accepted()
+}
+
+fn accepted() -> Response {
+    (
+        StatusCode::ACCEPTED,
+        axum::Json(serde_json::json!({ "status": "OK" })),
+    )
+        .into_response()
+}
+
+/// Why a whole (buffered) body could not be read.
+enum WholeBody {
+    TooLarge,
+    Broken(String),
+}
+
+/// A buffered body, read up to `limit` bytes.
+async fn read_whole(mut body: axum::body::Body, limit: usize) -> Result<Bytes, WholeBody> {
+    use http_body_util::BodyExt;
+    let mut buf = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| WholeBody::Broken(e.to_string()))?;
+        if let Ok(data) = frame.into_data() {
+            if buf.len() + data.len() > limit {
+                return Err(WholeBody::TooLarge);
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(buf.freeze())
+}
+
+/// A streamed response: the engine gets its parts as they arrive; the runtime gets its 202 once
+/// the body has ended (or a 413 past [`MAX_STREAMED_RESPONSE_BYTES`]).
+async fn stream_response(
+    reply: oneshot::Sender<RuntimeReply>,
+    content_type: Option<String>,
+    mut body: axum::body::Body,
+) -> Response {
+    use http_body_util::BodyExt;
+    let (parts, rx) = mpsc::channel(STREAM_QUEUE);
+    let _ = reply.send(RuntimeReply::Stream {
+        content_type,
+        parts: rx,
+    });
+    let mut streamed: u64 = 0;
+    let mut reported = None;
+    let end = loop {
+        let frame = match body.frame().await {
+            None => break reported.take().unwrap_or(StreamEnd::Complete),
+            Some(Err(e)) => break StreamEnd::Broken(e.to_string()),
+            Some(Ok(frame)) => frame,
+        };
+        match frame.into_data() {
+            Ok(data) => {
+                streamed += data.len() as u64;
+                if streamed > MAX_STREAMED_RESPONSE_BYTES {
+                    break StreamEnd::TooLarge;
+                }
+                // A receiver gone (the invocation ended: deadline, a caller that left) leaves
+                // the rest to be read and dropped, so that the runtime can go on.
+                if !data.is_empty() {
+                    let _ = parts.send(StreamPart::Chunk(data)).await;
+                }
+            }
+            Err(frame) => {
+                if let Ok(trailers) = frame.into_trailers() {
+                    reported = trailer_error(&trailers);
+                }
+            }
+        }
+    };
+    let too_large = end == StreamEnd::TooLarge;
+    let _ = parts.send(StreamPart::End(end)).await;
+    if too_large {
         return api_error(
             StatusCode::PAYLOAD_TOO_LARGE,
             "RequestEntityTooLarge",
             "response too large",
         );
     }
-    let _ = tx.send(RuntimeReply::Response(body));
-    // The caller's answer first: the invocation woken by that send usually waits on this worker,
-    // and yielding lets it answer its client before this 202 wakes the runtime for its next
-    // `next` (about 6% more throughput at concurrency 4 in BENCHMARKS' warm run).
-    tokio::task::yield_now().await;
-    (
-        StatusCode::ACCEPTED,
-        axum::Json(serde_json::json!({ "status": "OK" })),
-    )
-        .into_response()
+    tokio::task::yield_now().await; // the caller's answer first, as in `response`
+    accepted()
+}
+
+/// The error a streamed response's trailers report, if they report one: its type, and its body
+/// decoded from base64 (a body that is not base64 is taken as it is; none at all gets Lambda's
+/// document with the type alone).
+fn trailer_error(trailers: &HeaderMap) -> Option<StreamEnd> {
+    use base64::Engine as _;
+    let error_type = error_type(trailers).filter(|t| !t.is_empty())?;
+    let body = match header_str(trailers, "lambda-runtime-function-error-body") {
+        Some(b64) => base64::engine::general_purpose::STANDARD
+            .decode(b64.trim())
+            .map(Bytes::from)
+            .unwrap_or_else(|_| Bytes::copy_from_slice(b64.as_bytes())),
+        None => Bytes::from(
+            serde_json::json!({ "errorType": error_type, "errorMessage": "" }).to_string(),
+        ),
+    };
+    Some(StreamEnd::Error { error_type, body })
 }
 
 fn error_type(headers: &HeaderMap) -> Option<String> {
@@ -262,11 +440,7 @@ async fn invocation_error(
         body,
     });
     tokio::task::yield_now().await; // the caller's answer first, as in `response`
-    (
-        StatusCode::ACCEPTED,
-        axum::Json(serde_json::json!({ "status": "OK" })),
-    )
-        .into_response()
+    accepted()
 }
 
 async fn init_error(State(s): State<Arc<ApiState>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -707,7 +881,7 @@ mod tests {
                 assert_eq!(error_type.as_deref(), Some("ValueError"));
                 assert_eq!(body.as_ref(), b"{\"errorType\":\"ValueError\"}");
             }
-            RuntimeReply::Response(b) => panic!("a response: {b:?}"),
+            other => panic!("not an error: {other:?}"),
         }
         Ok(())
     }
@@ -775,6 +949,102 @@ mod tests {
             kind(register(Some("ext"), events).await?).await,
             (403, "Extension.InvalidExtensionState".into())
         );
+        Ok(())
+    }
+
+    /// Sends an event and has the runtime take it; returns where its answer goes.
+    async fn take_event(
+        api: &RuntimeApi,
+        id: &str,
+    ) -> Result<oneshot::Receiver<RuntimeReply>, Box<dyn std::error::Error>> {
+        let (reply, answer) = oneshot::channel();
+        let next = tokio::spawn(
+            reqwest::Client::new()
+                .get(url(api, "/2018-06-01/runtime/invocation/next"))
+                .send(),
+        );
+        api.invocations
+            .send(Invocation {
+                request_id: id.into(),
+                payload: Bytes::from_static(b"{}"),
+                deadline_ms: 0,
+                invoked_arn: String::new(),
+                client_context: None,
+                trace_id: String::new(),
+                reply,
+            })
+            .await?;
+        next.await??;
+        Ok(answer)
+    }
+
+    #[tokio::test]
+    async fn a_streamed_response_is_passed_on_as_it_arrives_with_its_trailers() -> TestResult {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let api = api(&[]).await?;
+        let answer = take_event(&api, "r-2").await?;
+        let mut conn = tokio::net::TcpStream::connect(api.addr).await?;
+        conn.write_all(
+            b"POST /2018-06-01/runtime/invocation/r-2/response HTTP/1.1\r\nHost: x\r\n\
+              Lambda-Runtime-Function-Response-Mode: streaming\r\nContent-Type: text/plain\r\n\
+              Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+        )
+        .await?;
+        let RuntimeReply::Stream {
+            content_type,
+            mut parts,
+        } = answer.await?
+        else {
+            panic!("not a stream");
+        };
+        assert_eq!(content_type.as_deref(), Some("text/plain"));
+        // The first chunk is passed on while the body is still being sent.
+        match parts.recv().await {
+            Some(StreamPart::Chunk(c)) => assert_eq!(c.as_ref(), b"hello"),
+            other => panic!("{other:?}"),
+        }
+        // base64 of {"errorType":"E","errorMessage":"m"}
+        conn.write_all(
+            b"1\r\n!\r\n0\r\nLambda-Runtime-Function-Error-Type: E\r\n\
+              Lambda-Runtime-Function-Error-Body: eyJlcnJvclR5cGUiOiJFIiwiZXJyb3JNZXNzYWdlIjoibSJ9\r\n\r\n",
+        )
+        .await?;
+        match parts.recv().await {
+            Some(StreamPart::Chunk(c)) => assert_eq!(c.as_ref(), b"!"),
+            other => panic!("{other:?}"),
+        }
+        match parts.recv().await {
+            Some(StreamPart::End(StreamEnd::Error { error_type, body })) => {
+                assert_eq!(error_type, "E");
+                assert_eq!(body.as_ref(), br#"{"errorType":"E","errorMessage":"m"}"#);
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut status = [0u8; 12];
+        conn.read_exact(&mut status).await?;
+        assert_eq!(&status, b"HTTP/1.1 202");
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_stream_without_an_error_trailer_is_complete() -> TestResult {
+        let api = api(&[]).await?;
+        let answer = take_event(&api, "r-3").await?;
+        let posted = reqwest::Client::new()
+            .post(url(&api, "/2018-06-01/runtime/invocation/r-3/response"))
+            .header("Lambda-Runtime-Function-Response-Mode", "streaming")
+            .body("whole")
+            .send()
+            .await?;
+        assert_eq!(posted.status().as_u16(), 202);
+        let RuntimeReply::Stream { mut parts, .. } = answer.await? else {
+            panic!("not a stream");
+        };
+        let mut got = Vec::new();
+        while let Some(part) = parts.recv().await {
+            got.push(format!("{part:?}"));
+        }
+        assert_eq!(got, ["Chunk(b\"whole\")", "End(Complete)"]);
         Ok(())
     }
 }

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use archfn_invoke::{Engine, EngineConfig, InvokeError, InvokeOutcome, InvokeRequest, Target};
+use archfn_invoke::{
+    Engine, EngineConfig, InvokeError, InvokeOutcome, InvokeRequest, ResponsePart, Target,
+};
 use archfn_model::{Architecture, CodeLocation, FunctionConfig, PackageType, State};
 use archfn_sandbox::fake::FakeHost;
 use archfn_sandbox::netns::FunctionNetwork;
@@ -423,5 +425,148 @@ async fn a_provisioned_environment_that_crashes_is_replaced_and_an_init_error_fa
             .is_some_and(|f| f.starts_with("INSUFFICIENT_HOST_MEMORY")),
         "{status:?}"
     );
+    Ok(())
+}
+
+fn data(text: &str) -> ResponsePart {
+    ResponsePart::Data(bytes::Bytes::from(text.to_string()))
+}
+
+fn request(s: &Setup, config: &FunctionConfig, payload: &str) -> InvokeRequest {
+    InvokeRequest {
+        target: Target {
+            region: "us-east-1".into(),
+            config: config.clone(),
+            task_dir: s.task_dir.clone(),
+            layer_dirs: Vec::new(),
+            image: None,
+        },
+        invoked_arn: format!(
+            "arn:aws:lambda:us-east-1:123456789012:function:{}",
+            config.name
+        ),
+        payload: bytes::Bytes::from(payload.to_string()),
+        client_context: None,
+        alias: None,
+    }
+}
+
+/// Starts a streaming invocation; returns the parts' receiver and the invocation's task.
+fn invoke_streaming(
+    s: &Setup,
+    config: &FunctionConfig,
+) -> (
+    tokio::sync::mpsc::Receiver<ResponsePart>,
+    tokio::task::JoinHandle<Result<InvokeOutcome, InvokeError>>,
+) {
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let engine = s.engine.clone();
+    let req = request(s, config, "{}");
+    let task = tokio::spawn(async move { engine.invoke_streaming(req, "req-1".into(), tx).await });
+    (rx, task)
+}
+
+#[tokio::test]
+async fn a_streamed_answer_reaches_the_caller_chunk_by_chunk_before_it_ends() -> TestResult {
+    let s = setup(4096, Duration::from_secs(10))?;
+    let c = config("stream:one,two,three", 128, 10);
+    let (mut chunks, task) = invoke_streaming(&s, &c);
+    assert_eq!(
+        chunks.recv().await,
+        Some(ResponsePart::Begin {
+            content_type: "application/octet-stream".into()
+        })
+    );
+    let first = tokio::time::timeout(Duration::from_secs(5), chunks.recv()).await?;
+    assert_eq!(first, Some(data("one")));
+    assert!(
+        !task.is_finished(),
+        "the first chunk arrives while the function still runs"
+    );
+    let mut rest = Vec::new();
+    while let Some(ResponsePart::Data(chunk)) = chunks.recv().await {
+        rest.extend_from_slice(&chunk);
+    }
+    assert_eq!(rest, b"twothree");
+    let outcome = task.await??;
+    assert!(outcome.streamed);
+    assert_eq!(outcome.request_id, "req-1");
+    assert_eq!(outcome.function_error, None);
+    assert!(outcome.payload.is_empty(), "the body went to the sink");
+    assert!(outcome.log.contains("START RequestId: req-1"));
+    assert!(outcome.log.contains("REPORT RequestId: req-1"));
+    assert!(!outcome.log.contains("Status: error"));
+    // The environment serves again, warm.
+    let (mut chunks, task) = invoke_streaming(&s, &c);
+    while chunks.recv().await.is_some() {}
+    let again = task.await??;
+    assert!(!again.figures.cold);
+    assert_eq!(s.host.count("spawn"), 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_error_in_the_trailers_ends_a_stream_as_a_function_error() -> TestResult {
+    let s = setup(4096, Duration::from_secs(10))?;
+    let c = config("stream-error:partial", 128, 10);
+    let (mut chunks, task) = invoke_streaming(&s, &c);
+    assert!(matches!(
+        chunks.recv().await,
+        Some(ResponsePart::Begin { .. })
+    ));
+    assert_eq!(chunks.recv().await, Some(data("partial")));
+    assert!(chunks.recv().await.is_none());
+    let outcome = task.await??;
+    assert!(outcome.streamed);
+    assert_eq!(outcome.function_error.as_deref(), Some("Unhandled"));
+    assert_eq!(outcome.figures.error_type.as_deref(), Some("ValueError"));
+    assert_eq!(
+        error_of(&outcome),
+        ("ValueError".to_string(), "mid-stream".to_string())
+    );
+    // A handler's error keeps the environment, as on Lambda.
+    let (mut chunks, task) = invoke_streaming(&s, &c);
+    while chunks.recv().await.is_some() {}
+    assert!(!task.await??.figures.cold);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_stream_that_never_ends_times_out() -> TestResult {
+    let s = setup(4096, Duration::from_secs(10))?;
+    let c = config("stream-hang:begun", 128, 1);
+    let (mut chunks, task) = invoke_streaming(&s, &c);
+    assert!(matches!(
+        chunks.recv().await,
+        Some(ResponsePart::Begin { .. })
+    ));
+    assert_eq!(chunks.recv().await, Some(data("begun")));
+    let outcome = task.await??;
+    assert_eq!(
+        outcome.figures.error_type.as_deref(),
+        Some("Sandbox.Timedout")
+    );
+    assert_eq!(
+        error_of(&outcome).1,
+        "RequestId: req-1 Error: Task timed out after 1.00 seconds"
+    );
+    assert!(outcome.log.contains("Status: timeout"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_whole_answer_and_a_plain_invoke_of_a_streaming_function() -> TestResult {
+    let s = setup(4096, Duration::from_secs(10))?;
+    // A function that does not stream: its whole answer is the outcome's payload.
+    let (mut chunks, task) = invoke_streaming(&s, &config("echo", 128, 10));
+    assert!(chunks.recv().await.is_none(), "nothing streamed");
+    let outcome = task.await??;
+    assert!(!outcome.streamed);
+    assert_eq!(outcome.payload.as_ref(), b"{}");
+    // A streaming function invoked with plain Invoke: its stream is buffered.
+    let outcome = invoke(&s, &config("stream:a,b", 128, 10), "{}").await?;
+    assert!(!outcome.streamed);
+    assert_eq!(outcome.function_error, None);
+    assert_eq!(outcome.payload.as_ref(), b"ab");
     Ok(())
 }

@@ -11,7 +11,10 @@
 //! - `oom`: takes an event and is killed by the "OOM killer" (signal 9, `oom_killed`);
 //! - `init-error`: reports `Runtime.ImportModuleError` through `/runtime/init/error`, exits 1;
 //! - `slow-init:MS`: waits MS milliseconds before its first `/next`, then echoes;
-//! - `print:TEXT`: writes TEXT to its output for each event, then echoes.
+//! - `print:TEXT`: writes TEXT to its output for each event, then echoes;
+//! - `stream:A,B,…`: answers in streaming mode (chunked), one chunk per item, 300 ms apart;
+//! - `stream-error:TEXT`: streams TEXT, then reports a `ValueError` in the trailers;
+//! - `stream-hang:TEXT`: streams TEXT and never ends the stream.
 
 use std::fs::File;
 use std::future::Future;
@@ -237,6 +240,25 @@ async fn run_script(script: &str, api: &str, mut out: File, oom: &AtomicBool) ->
                 )
                 .await
             }
+            "stream" | "stream-error" | "stream-hang" => {
+                let chunks: Vec<&str> = if kind == "stream" {
+                    arg.split(',').collect()
+                } else {
+                    vec![arg]
+                };
+                let trailers: &[(&str, &str)] = match kind {
+                    // base64 of {"errorType":"ValueError","errorMessage":"mid-stream"}
+                    "stream-error" => &[
+                        ("Lambda-Runtime-Function-Error-Type", "ValueError"),
+                        (
+                            "Lambda-Runtime-Function-Error-Body",
+                            "eyJlcnJvclR5cGUiOiJWYWx1ZUVycm9yIiwiZXJyb3JNZXNzYWdlIjoibWlkLXN0cmVhbSJ9",
+                        ),
+                    ],
+                    _ => &[],
+                };
+                stream(api, &respond, &chunks, trailers, kind == "stream-hang").await
+            }
             "print" => {
                 let _ = writeln!(out, "{arg}");
                 call(api, "POST", &respond, &[], &event).await
@@ -272,6 +294,42 @@ async fn call(
     stream.write_all(body).await?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await?;
+    parse_response(&raw).ok_or_else(|| io::Error::other("unreadable response"))
+}
+
+/// A streamed answer: one chunk per item of `chunks`, 300 ms apart, then `trailers` (or, when
+/// `hang`, nothing more at all).
+async fn stream(
+    api: &str,
+    path: &str,
+    chunks: &[&str],
+    trailers: &[(&str, &str)],
+    hang: bool,
+) -> io::Result<Response> {
+    let mut conn = tokio::net::TcpStream::connect(api).await?;
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {api}\r\nTransfer-Encoding: chunked\r\nLambda-Runtime-Function-Response-Mode: streaming\r\nTrailer: Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body\r\nConnection: close\r\n\r\n"
+    );
+    conn.write_all(head.as_bytes()).await?;
+    for (i, chunk) in chunks.iter().enumerate() {
+        if i > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        }
+        let framed = format!("{:x}\r\n{chunk}\r\n", chunk.len());
+        conn.write_all(framed.as_bytes()).await?;
+        conn.flush().await?;
+    }
+    if hang {
+        std::future::pending::<()>().await;
+    }
+    let mut end = String::from("0\r\n");
+    for (k, v) in trailers {
+        end.push_str(&format!("{k}: {v}\r\n"));
+    }
+    end.push_str("\r\n");
+    conn.write_all(end.as_bytes()).await?;
+    let mut raw = Vec::new();
+    conn.read_to_end(&mut raw).await?;
     parse_response(&raw).ok_or_else(|| io::Error::other("unreadable response"))
 }
 

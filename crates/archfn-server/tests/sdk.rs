@@ -294,3 +294,91 @@ async fn sdk_manages_layers_tags_and_concurrency() -> TestResult {
     );
     Ok(())
 }
+
+/// The SDK reads archfn's event stream encoding: a listener answers one request with the bytes
+/// `archfn_api::eventstream` makes for InvokeWithResponseStream (two chunks, then
+/// `InvokeComplete`), sent as HTTP chunks, and the SDK decodes them, CRCs checked.
+#[tokio::test]
+async fn sdk_reads_the_event_stream_archfn_writes() -> TestResult {
+    use archfn_api::eventstream::event;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let server = tokio::spawn(async move {
+        let (mut conn, _) = listener.accept().await?;
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        // The request: its headers, then its 2-byte body.
+        while !seen.windows(4).any(|w| w == b"\r\n\r\n") || !seen.ends_with(b"{}") {
+            let n = conn.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            seen.extend_from_slice(&buf[..n]);
+        }
+        conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/vnd.amazon.eventstream\r\nx-amz-executed-version: $LATEST\r\ntransfer-encoding: chunked\r\n\r\n").await?;
+        for frame in [
+            event("PayloadChunk", "application/octet-stream", b"first "),
+            event("PayloadChunk", "application/octet-stream", b"second"),
+            event(
+                "InvokeComplete",
+                "application/json",
+                br#"{"ErrorCode":"TypeError","ErrorDetails":"broke","LogResult":"bG9n"}"#,
+            ),
+        ] {
+            conn.write_all(format!("{:x}\r\n", frame.len()).as_bytes())
+                .await?;
+            conn.write_all(&frame).await?;
+            conn.write_all(b"\r\n").await?;
+        }
+        conn.write_all(b"0\r\n\r\n").await?;
+        Ok::<_, std::io::Error>(String::from_utf8_lossy(&seen).into_owned())
+    });
+    let c = client(&url).await;
+    let mut out = c
+        .invoke_with_response_stream()
+        .function_name("f")
+        .payload(Blob::new("{}"))
+        .send()
+        .await?;
+    assert_eq!(out.executed_version(), Some("$LATEST"));
+    let mut body = Vec::new();
+    let mut complete = None;
+    while let Some(ev) = out.event_stream.recv().await? {
+        use aws_sdk_lambda::types::InvokeWithResponseStreamResponseEvent as Ev;
+        match ev {
+            Ev::PayloadChunk(chunk) => {
+                body.extend_from_slice(chunk.payload().map(|b| b.as_ref()).unwrap_or_default())
+            }
+            Ev::InvokeComplete(done) => complete = Some(done),
+            other => return Err(format!("unexpected event {other:?}").into()),
+        }
+    }
+    assert_eq!(body, b"first second");
+    let done = complete.ok_or("no InvokeComplete")?;
+    assert_eq!(done.error_code(), Some("TypeError"));
+    assert_eq!(done.error_details(), Some("broke"));
+    assert_eq!(done.log_result(), Some("bG9n"));
+    let request = server.await??;
+    assert!(request.starts_with("POST /2021-11-15/functions/f/response-streaming-invocations"));
+    Ok(())
+}
+
+/// The real server answers InvokeWithResponseStream's errors in the shape the SDK reads.
+#[tokio::test]
+async fn sdk_invoke_with_response_stream_errors() -> TestResult {
+    let server = start()?;
+    let c = client(&server.url).await;
+    let err = c
+        .invoke_with_response_stream()
+        .function_name("nope")
+        .payload(Blob::new("{}"))
+        .send()
+        .await
+        .err()
+        .ok_or("an unknown function streamed")?;
+    let service = err.into_service_error();
+    assert!(service.is_resource_not_found_exception(), "{service:?}");
+    Ok(())
+}

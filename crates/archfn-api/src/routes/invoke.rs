@@ -68,7 +68,7 @@ fn invocation_type(headers: &HeaderMap) -> Result<InvocationType, ApiError> {
 }
 
 /// `x-amz-log-type`: whether the answer carries the log's tail.
-fn log_tail(headers: &HeaderMap) -> Result<bool, ApiError> {
+pub(crate) fn log_tail(headers: &HeaderMap) -> Result<bool, ApiError> {
     match header(headers, "x-amz-log-type") {
         None | Some("None") => Ok(false),
         Some("Tail") => Ok(true),
@@ -79,7 +79,7 @@ fn log_tail(headers: &HeaderMap) -> Result<bool, ApiError> {
 }
 
 /// `x-amz-client-context`, decoded from base64.
-fn client_context(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+pub(crate) fn client_context(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(b64) = header(headers, "x-amz-client-context") else {
         return Ok(None);
     };

@@ -1,7 +1,9 @@
-// archfn's Node.js runtime: the Lambda Runtime API loop around a `file.export` handler.
+// archfn's Node.js runtime: the Lambda Runtime API loop around a `file.export` handler, and
+// response streaming (`awslambda.streamifyResponse`, `awslambda.HttpResponseStream`).
 "use strict";
 
 const http = require("http");
+const { Writable } = require("stream");
 const fs = require("fs");
 const path = require("path");
 const { pathToFileURL } = require("url");
@@ -48,6 +50,114 @@ async function postError(p, doc) {
     "Lambda-Runtime-Function-Error-Type": doc.errorType,
     "Content-Length": Buffer.byteLength(body),
   });
+}
+
+// Response streaming, as Lambda's Node.js runtime offers it through the global `awslambda`.
+const STREAMING = Symbol.for("aws.lambda.runtime.handler.streaming");
+const HIGH_WATER_MARK = Symbol.for("aws.lambda.runtime.handler.streaming.highWaterMark");
+const HTTP_INTEGRATION = "application/vnd.awslambda.http-integration-response";
+
+class HttpResponseStream {
+  // Function URLs read the status, headers and cookies from this JSON prelude, ended by 8 NULs.
+  static from(underlying, prelude) {
+    underlying.setContentType(HTTP_INTEGRATION);
+    underlying.write(JSON.stringify(prelude || {}));
+    underlying.write(new Uint8Array(8));
+    return underlying;
+  }
+}
+
+globalThis.awslambda = {
+  streamifyResponse(handler, options) {
+    handler[STREAMING] = "response";
+    if (options && options.highWaterMark) handler[HIGH_WATER_MARK] = options.highWaterMark;
+    return handler;
+  },
+  HttpResponseStream,
+};
+
+// The response stream a streaming handler writes to: a Writable over one chunked POST to
+// `/response` in streaming mode, opened at the first write (or the end); an error after it is
+// opened goes in the trailers.
+function responseStream(id, highWaterMark) {
+  let req = null;
+  let contentType = "application/octet-stream";
+  let settle;
+  const finished = new Promise((resolve, reject) => (settle = { resolve, reject }));
+  const open = () => {
+    if (req) return req;
+    req = http.request(
+      {
+        host: HOST,
+        port: Number(PORT),
+        method: "POST",
+        path: PREFIX + "/invocation/" + id + "/response",
+        agent,
+        headers: {
+          "Content-Type": contentType,
+          "Lambda-Runtime-Function-Response-Mode": "streaming",
+          "Transfer-Encoding": "chunked",
+          Trailer: "Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body",
+        },
+      },
+      (res) => {
+        res.resume();
+        res.on("end", () => settle.resolve(res.statusCode));
+      }
+    );
+    req.on("error", (e) => settle.reject(e));
+    return req;
+  };
+  const stream = new Writable({
+    highWaterMark,
+    write(chunk, _encoding, callback) {
+      open().write(chunk, callback);
+    },
+    final(callback) {
+      open().end();
+      callback();
+    },
+  });
+  stream.setContentType = (type) => {
+    if (req) throw new Error("The content type must be set before the first write.");
+    contentType = String(type);
+  };
+  stream.opened = () => req !== null;
+  stream.finished = finished;
+  stream.fail = (doc) => {
+    const r = open();
+    if (r.writableEnded) return false;
+    r.addTrailers({
+      "Lambda-Runtime-Function-Error-Type": doc.errorType,
+      "Lambda-Runtime-Function-Error-Body": Buffer.from(JSON.stringify(doc)).toString("base64"),
+    });
+    r.end();
+    return true;
+  };
+  return stream;
+}
+
+async function runStreaming(fn, id, event, ctx) {
+  const stream = responseStream(id, fn[HIGH_WATER_MARK]);
+  try {
+    await fn(event, stream, ctx);
+    if (!stream.writableEnded) stream.end();
+    await stream.finished;
+  } catch (e) {
+    const doc = errorDoc(e);
+    console.error("ERROR", e && e.stack ? e.stack : e);
+    if (!stream.opened()) {
+      await postError("/invocation/" + id + "/error", doc);
+      return;
+    }
+    if (stream.fail(doc)) {
+      try {
+        await stream.finished;
+      } catch (_) {
+        // The Runtime API is gone: the environment is ending.
+      }
+    }
+  }
 }
 
 async function loadHandler() {
@@ -140,6 +250,10 @@ async function main() {
     let result;
     try {
       const event = next.body.length ? JSON.parse(next.body.toString("utf8")) : null;
+      if (fn[STREAMING] === "response") {
+        await runStreaming(fn, id, event, context(next.headers));
+        continue;
+      }
       result = await run(fn, event, context(next.headers));
     } catch (e) {
       const doc = errorDoc(e);
