@@ -127,7 +127,8 @@ def test_errors(lam, fn):
         "InvalidParameterValueException", "The derived qualifier from the function name does not match the specified qualifier.", 400)
     assert err(FunctionName="missing-fn") == (
         "ResourceNotFoundException", f"Function not found: {arn.rsplit(':', 1)[0]}:missing-fn", 404)
-    assert err(Principal="not a principal!") == (
+    # Without whitespace, so that it passes the model's pattern ([^\s]+) and reaches Lambda's own check.
+    assert err(Principal="not-a-principal!") == (
         "InvalidParameterValueException", "The provided principal was invalid. Please check the principal and try again.", 400)
     with pytest.raises(botocore.exceptions.ClientError) as e:
         lam.add_permission(**{**base, "StatementId": "example.com"})

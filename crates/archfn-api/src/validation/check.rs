@@ -146,6 +146,22 @@ pub(crate) fn check(
     }
 }
 
+/// Enums whose values Lambda lists in another order than botocore's model (recorded from
+/// Lambda's answers).
+const ENUM_ORDER_AS_OBSERVED: &[(&str, &[&str])] =
+    &[("InvokeMode", &["RESPONSE_STREAM", "BUFFERED"])];
+
+/// An enum's values as Lambda lists them: `[a, b]`.
+fn enum_set(shape_name: &str, allowed: &[String]) -> String {
+    match ENUM_ORDER_AS_OBSERVED
+        .iter()
+        .find(|(s, _)| *s == shape_name)
+    {
+        Some((_, order)) => format!("[{}]", order.join(", ")),
+        None => format!("[{}]", allowed.join(", ")),
+    }
+}
+
 /// Where Lambda lists violations in another order than botocore's model declares the members
 /// (recorded from Lambda's answers): the members named here come last, in this order.
 const LISTED_LAST: &[(&str, &[&str])] =
@@ -269,8 +285,8 @@ fn scalar_violations(model: &Model, shape_name: &str, value: &Value) -> Vec<Stri
                 && !allowed.iter().any(|a| a == s)
             {
                 out.push(format!(
-                    "Member must satisfy enum value set: [{}]",
-                    allowed.join(", ")
+                    "Member must satisfy enum value set: {}",
+                    enum_set(shape_name, allowed)
                 ));
             }
         }
@@ -331,8 +347,8 @@ fn all_constraints(model: &Model, shape_name: &str) -> Vec<String> {
         && !ENUMS_CHECKED_ELSEWHERE.contains(&shape_name)
     {
         out.push(format!(
-            "Member must satisfy enum value set: [{}]",
-            allowed.join(", ")
+            "Member must satisfy enum value set: {}",
+            enum_set(shape_name, allowed)
         ));
     }
     out
