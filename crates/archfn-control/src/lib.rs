@@ -17,6 +17,7 @@ pub mod image;
 mod input;
 mod invoke;
 mod layer;
+mod logging;
 mod metrics;
 mod prepare;
 mod readiness;
@@ -41,8 +42,8 @@ pub use error::{ControlError, NotFoundKind};
 pub use function::{FunctionDetails, FunctionView};
 pub use gc::GcReport;
 pub use input::{
-    AliasInput, CodeInput, CreateFunctionInput, LayerFilter, PublishLayerInput, UpdateCodeInput,
-    UpdateConfigInput,
+    AliasInput, CodeInput, CreateFunctionInput, LayerFilter, LoggingInput, PublishLayerInput,
+    UpdateCodeInput, UpdateConfigInput,
 };
 pub use invoke::{Admitted, Invocable, InvokeRefused};
 pub use layer::LayerVersionView;

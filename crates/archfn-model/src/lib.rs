@@ -15,6 +15,7 @@ pub mod function;
 pub mod invocation;
 pub mod layer;
 pub mod limits;
+pub mod logging;
 pub mod metrics;
 pub mod runtime;
 pub mod time;
@@ -27,6 +28,7 @@ pub use function::{
     LayerAttachment, PackageType, State,
 };
 pub use invocation::InvocationType;
+pub use logging::{EffectiveLogging, LogFormat, LogLevel, LoggingConfig};
 pub use layer::LayerVersionRecord;
 pub use runtime::{OsFamily, RuntimeInfo};
 pub use validation::ValidationErrors;

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use super::{code_location, int_param};
 use crate::wire::{
-    self, CodeIn, EnvironmentIn, ModeIn, Page, SizeIn, function_configuration, parse_body,
+    self, CodeIn, EnvironmentIn, LoggingIn, ModeIn, Page, SizeIn, function_configuration, parse_body,
 };
 use crate::{ApiError, AppState, RequestContext};
 
@@ -40,6 +40,7 @@ struct CreateFunctionRequest {
     ephemeral_storage: Option<SizeIn>,
     tracing_config: Option<ModeIn>,
     tags: Option<BTreeMap<String, String>>,
+    logging_config: Option<LoggingIn>,
 }
 
 pub(crate) async fn create_function(
@@ -70,6 +71,7 @@ pub(crate) async fn create_function(
         ephemeral_storage: req.ephemeral_storage.map(|e| e.size),
         tracing_mode: req.tracing_config.and_then(|t| t.mode),
         tags: req.tags,
+        logging: req.logging_config.map(LoggingIn::into_input),
         opaque: wire::opaque_of(&raw),
     };
     let view = state.control.create_function(&ctx.region, input).await?;
@@ -213,6 +215,7 @@ struct UpdateConfigRequest {
     ephemeral_storage: Option<SizeIn>,
     tracing_config: Option<ModeIn>,
     revision_id: Option<String>,
+    logging_config: Option<LoggingIn>,
 }
 
 pub(crate) async fn update_function_configuration(
@@ -244,6 +247,7 @@ pub(crate) async fn update_function_configuration(
         ephemeral_storage: req.ephemeral_storage.map(|e| e.size),
         tracing_mode: req.tracing_config.and_then(|t| t.mode),
         revision_id: req.revision_id,
+        logging: req.logging_config.map(LoggingIn::into_input),
         opaque: wire::opaque_of(&raw),
     };
     let view = state
