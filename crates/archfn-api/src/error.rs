@@ -42,6 +42,8 @@ pub enum ApiError {
     InvalidRuntimeException(String),
     /// 500.
     ServiceException(String),
+    /// 404, the code signing configuration a function is to use does not exist.
+    CodeSigningConfigNotFoundException(String),
 }
 
 impl ApiError {
@@ -89,6 +91,11 @@ impl ApiError {
             }
             InvalidRuntimeException(m) => (StatusCode::BAD_GATEWAY, "InvalidRuntimeException", m),
             ServiceException(m) => (StatusCode::INTERNAL_SERVER_ERROR, "ServiceException", m),
+            CodeSigningConfigNotFoundException(m) => (
+                StatusCode::NOT_FOUND,
+                "CodeSigningConfigNotFoundException",
+                m,
+            ),
         }
     }
 }
@@ -99,6 +106,10 @@ impl From<ControlError> for ApiError {
             ControlError::Validation(v) => ApiError::ValidationException(v.message()),
             ControlError::InvalidParameter(m) => ApiError::InvalidParameterValueException(m),
             ControlError::InvalidRequestContent(m) => ApiError::InvalidRequestContentException(m),
+            ControlError::NotFound {
+                kind: archfn_control::NotFoundKind::FunctionCodeSigningConfig,
+                message,
+            } => ApiError::CodeSigningConfigNotFoundException(message),
             ControlError::NotFound { message, .. } => ApiError::ResourceNotFoundException(message),
             ControlError::Conflict(m) => ApiError::ResourceConflictException(m),
             ControlError::PreconditionFailed(m) => ApiError::PreconditionFailedException(m),

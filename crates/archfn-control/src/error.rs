@@ -65,6 +65,11 @@ pub enum NotFoundKind {
     Deployment,
     /// A comparison.
     Comparison,
+    /// A code signing configuration, addressed as one (`ResourceNotFoundException`).
+    CodeSigningConfig,
+    /// The code signing configuration a function is to use
+    /// (`CodeSigningConfigNotFoundException`).
+    FunctionCodeSigningConfig,
 }
 
 impl ControlError {

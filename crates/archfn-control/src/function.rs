@@ -157,7 +157,7 @@ impl Control {
     }
 
     /// Finds a function for an operation on `$LATEST` itself, which takes no qualifier.
-    async fn resolve_unqualified(
+    pub(crate) async fn resolve_unqualified(
         &self,
         region: &str,
         name: &str,
@@ -723,6 +723,7 @@ impl Control {
                 arn: r.arn(),
             });
         }
+        self.note_unverified_code(region, &r.name).await;
         self.write_update(&r, rec, input.publish).await
     }
 

@@ -8,15 +8,18 @@
 mod account;
 mod alias;
 pub mod archive;
+mod code_signing;
 mod concurrency;
 mod deployment;
 mod error;
 mod function;
+mod function_settings;
 mod gc;
 pub mod image;
 mod input;
 mod invoke;
 mod layer;
+mod layer_policy;
 mod logging;
 mod metrics;
 mod prepare;
@@ -36,10 +39,12 @@ use archfn_store::MetadataStore;
 
 pub use account::AccountSettings;
 pub use alias::AliasView;
+pub use code_signing::{CodeSigningConfigView, CodeSigningInput, CodeSigningPage, FunctionArnPage};
 pub use concurrency::Admission;
 pub use deployment::ShiftInput;
 pub use error::{ControlError, NotFoundKind};
 pub use function::{FunctionDetails, FunctionView};
+pub use function_settings::RuntimeManagementView;
 pub use gc::GcReport;
 pub use input::{
     AliasInput, CodeInput, CreateFunctionInput, LayerFilter, LoggingInput, PublishLayerInput,
@@ -47,6 +52,7 @@ pub use input::{
 };
 pub use invoke::{Admitted, Invocable, InvokeRefused};
 pub use layer::LayerVersionView;
+pub use layer_policy::{LayerPermissionInput, LayerPolicyView, LayerStatementView};
 pub use variant::VariantInput;
 
 /// The control plane: cheap to clone, shared by every request handler and background task.

@@ -2,8 +2,8 @@
 //! the API model checks them, then laid over the function's current configuration with the
 //! rule Lambda adds (levels only with the JSON format).
 
-use archfn_model::logging::{LogFormat, LogLevel, LoggingConfig, valid_log_group_chars};
 use archfn_model::ValidationErrors;
+use archfn_model::logging::{LogFormat, LogLevel, LoggingConfig, valid_log_group_chars};
 
 use crate::ControlError;
 use crate::input::LoggingInput;
@@ -76,7 +76,10 @@ pub(crate) fn apply(
     if let Some(f) = input.log_format.as_deref().and_then(LogFormat::parse) {
         next.log_format = f;
     }
-    let app = input.application_log_level.as_deref().and_then(LogLevel::parse);
+    let app = input
+        .application_log_level
+        .as_deref()
+        .and_then(LogLevel::parse);
     let sys = input.system_log_level.as_deref().and_then(LogLevel::parse);
     if next.log_format == LogFormat::Text {
         if app.is_some() || sys.is_some() {
@@ -112,7 +115,10 @@ mod tests {
     #[test]
     fn members_are_checked_against_the_model() {
         let mut errs = ValidationErrors::new();
-        check_members(&input(Some("json"), Some("VERBOSE"), Some("ERROR")), &mut errs);
+        check_members(
+            &input(Some("json"), Some("VERBOSE"), Some("ERROR")),
+            &mut errs,
+        );
         let m = errs.message();
         assert!(m.starts_with("3 validation errors detected: "), "{m}");
         assert!(m.contains("Value 'json' at 'loggingConfig.logFormat'"));
@@ -122,9 +128,12 @@ mod tests {
     #[test]
     fn levels_need_json_and_text_drops_them() {
         assert!(apply(LoggingConfig::default(), &input(None, Some("DEBUG"), None)).is_err());
-        let json = apply(LoggingConfig::default(), &input(Some("JSON"), Some("DEBUG"), None))
-            .ok()
-            .unwrap_or_default();
+        let json = apply(
+            LoggingConfig::default(),
+            &input(Some("JSON"), Some("DEBUG"), None),
+        )
+        .ok()
+        .unwrap_or_default();
         assert_eq!(json.application_log_level, Some(LogLevel::Debug));
         let kept = apply(json.clone(), &input(None, None, Some("WARN")))
             .ok()

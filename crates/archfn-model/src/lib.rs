@@ -28,7 +28,7 @@ pub use function::{
     LayerAttachment, PackageType, State,
 };
 pub use invocation::InvocationType;
-pub use logging::{EffectiveLogging, LogFormat, LogLevel, LoggingConfig};
 pub use layer::LayerVersionRecord;
+pub use logging::{EffectiveLogging, LogFormat, LogLevel, LoggingConfig};
 pub use runtime::{OsFamily, RuntimeInfo};
 pub use validation::ValidationErrors;

@@ -129,8 +129,7 @@ impl LoggingConfig {
         let json = self.log_format == LogFormat::Json;
         EffectiveLogging {
             format: self.log_format,
-            application_level: json
-                .then(|| self.application_log_level.unwrap_or(LogLevel::Info)),
+            application_level: json.then(|| self.application_log_level.unwrap_or(LogLevel::Info)),
             system_level: json.then(|| self.system_log_level.unwrap_or(LogLevel::Info)),
             log_group: self
                 .log_group

@@ -16,7 +16,8 @@ use serde_json::{Value, json};
 
 use super::{code_location, int_param};
 use crate::wire::{
-    self, CodeIn, EnvironmentIn, LoggingIn, ModeIn, Page, SizeIn, function_configuration, parse_body,
+    self, CodeIn, EnvironmentIn, LoggingIn, ModeIn, Page, SizeIn, function_configuration,
+    parse_body,
 };
 use crate::{ApiError, AppState, RequestContext};
 
@@ -74,7 +75,24 @@ pub(crate) async fn create_function(
         logging: req.logging_config.map(LoggingIn::into_input),
         opaque: wire::opaque_of(&raw),
     };
+    let csc = raw
+        .get("CodeSigningConfigArn")
+        .and_then(Value::as_str)
+        .filter(|a| !a.is_empty());
+    if let Some(arn) = csc {
+        // Refused before anything is created when it does not exist.
+        state
+            .control
+            .get_code_signing_config(&ctx.region, arn)
+            .await?;
+    }
     let view = state.control.create_function(&ctx.region, input).await?;
+    if let Some(arn) = csc {
+        state
+            .control
+            .put_function_code_signing_config(&ctx.region, &view.config.name, arn)
+            .await?;
+    }
     Ok((
         StatusCode::CREATED,
         Json(function_configuration(&view, &ctx.region, true)),
