@@ -244,3 +244,35 @@ def handler(event, context):
     wait_updated(lam, name)
     got = json.loads(lam.invoke(FunctionName=name)["Payload"].read())
     assert got == {"AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": "WARN", "AWS_LAMBDA_LOG_GROUP_NAME": "/mine"}
+
+
+RUBY_APP = """
+require "logger"
+
+def handler(event:, context:)
+  logger = Logger.new($stdout)
+  logger.debug("debug record")
+  logger.info("info record")
+  logger.warn("warn record")
+  puts "plain puts"
+  { "ok" => true }
+end
+"""
+
+
+def test_ruby_json_logs(lam):
+    name, _ = create(lam, runtime="ruby3.3", zip_bytes=make_zip({"app.rb": RUBY_APP}), Handler="app.handler",
+                     LoggingConfig={"LogFormat": "JSON"})
+    lines = tail(lam, name).splitlines()
+    assert "plain puts" in lines, "puts output stays as it is"
+    recs = [json.loads(line) for line in lines if line != "plain puts"]
+    request_id = platform(recs, "platform.start")[0]["record"]["requestId"]
+    own = app(recs)
+    assert [(r["level"], r["message"]) for r in own] == [("INFO", "info record"), ("WARN", "warn record")]
+    for r in own:
+        assert r["requestId"] == request_id and r["timestamp"].endswith("Z")
+
+    lam.update_function_configuration(FunctionName=name, LoggingConfig={"ApplicationLogLevel": "DEBUG"})
+    wait_updated(lam, name)
+    recs = [json.loads(line) for line in tail(lam, name).splitlines() if line != "plain puts"]
+    assert [r["level"] for r in app(recs)] == ["DEBUG", "INFO", "WARN"]
