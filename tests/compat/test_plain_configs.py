@@ -275,4 +275,5 @@ def test_create_function_refuses_a_missing_code_signing_config(lam):
     resp = error_of(lambda: lam.create_function(FunctionName=name, Runtime="python3.13", Role=ROLE, Handler="lambda_function.handler",
                                                 Code={"ZipFile": make_zip()}, CodeSigningConfigArn=missing))
     assert resp["ResponseMetadata"]["HTTPStatusCode"] == 404
+    assert resp["Error"]["Code"] == "CodeSigningConfigNotFoundException"
     assert error_of(lambda: lam.get_function(FunctionName=name))["Error"]["Code"] == "ResourceNotFoundException"

@@ -406,6 +406,18 @@ impl Control {
         Ok((r.name, view.arn))
     }
 
+    /// Checks that configuration `arn` exists, as a function about to use it needs
+    /// (`CodeSigningConfigNotFoundException` when it does not).
+    pub async fn require_code_signing_config(
+        &self,
+        region: &str,
+        arn: &str,
+    ) -> Result<(), ControlError> {
+        self.load_csc(region, arn, NotFoundKind::FunctionCodeSigningConfig)
+            .await
+            .map(|_| ())
+    }
+
     /// GetFunctionCodeSigningConfig: the function's name and its configuration's ARN, empty
     /// when it has none (as Lambda answers).
     pub async fn get_function_code_signing_config(

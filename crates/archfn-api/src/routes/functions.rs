@@ -83,7 +83,7 @@ pub(crate) async fn create_function(
         // Refused before anything is created when it does not exist.
         state
             .control
-            .get_code_signing_config(&ctx.region, arn)
+            .require_code_signing_config(&ctx.region, arn)
             .await?;
     }
     let view = state.control.create_function(&ctx.region, input).await?;
