@@ -415,6 +415,57 @@ mod tests {
         assert!(line.ends_with("Execution: emulated\t\n"));
     }
 
+    fn json_config(system: Option<LogLevel>, app: Option<LogLevel>) -> PlatformLog {
+        PlatformLog {
+            logging: archfn_model::LoggingConfig {
+                log_format: LogFormat::Json,
+                application_log_level: app,
+                system_log_level: system,
+                log_group: None,
+            }
+            .effective("f"),
+        }
+    }
+
+    #[test]
+    fn json_records_take_lambdas_shapes_and_levels() -> Result<(), serde_json::Error> {
+        let r = Report {
+            duration_ms: 12.014,
+            memory_mb: 128,
+            max_memory_used_mb: 40,
+            init_ms: None,
+            mode: ExecutionMode::Native,
+        };
+        let plog = json_config(None, None);
+        let lines = plog.report("id", &r, None, "success", 3);
+        let records: Vec<Value> = lines
+            .lines()
+            .map(serde_json::from_str)
+            .collect::<Result<_, _>>()?;
+        assert_eq!(records.len(), 1, "runtimeDone is DEBUG: {lines}");
+        assert_eq!(records[0]["type"], "platform.report");
+        assert_eq!(records[0]["record"]["metrics"]["durationMs"], 12.01);
+        assert_eq!(records[0]["record"]["metrics"]["billedDurationMs"], 13);
+        assert_eq!(plog.end("id"), "");
+        let debug = json_config(Some(LogLevel::Debug), None);
+        assert_eq!(
+            debug.report("id", &r, None, "success", 3).lines().count(),
+            2
+        );
+        let warn = json_config(Some(LogLevel::Warn), Some(LogLevel::Warn));
+        assert_eq!(warn.start("id", "$LATEST"), "");
+        let out = "plain\n{\"level\":\"ERROR\",\"message\":\"x\"}\n{\"level\":\"debug\"}\n";
+        assert_eq!(
+            warn.application(out),
+            "{\"level\":\"ERROR\",\"message\":\"x\"}\n"
+        );
+        assert_eq!(
+            json_config(None, None).application(out),
+            "plain\n{\"level\":\"ERROR\",\"message\":\"x\"}\n"
+        );
+        Ok(())
+    }
+
     #[test]
     fn tail_keeps_the_last_4k() {
         let s = "é".repeat(3000);
