@@ -8,6 +8,7 @@ mod auth;
 mod code_url;
 mod error;
 mod routes;
+mod validation;
 mod wire;
 
 use std::sync::Arc;
@@ -65,6 +66,7 @@ pub struct RequestContext {
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
     let api = routes::lambda_routes()
+        .route_layer(middleware::from_fn(validation::validate_request))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,

@@ -105,7 +105,10 @@ pub(crate) fn runtime(
     today: &str,
 ) -> Result<&'static RuntimeInfo, ControlError> {
     let Some(info) = runtime::lookup(id) else {
-        let set: Vec<&str> = runtime::identifiers().collect();
+        // Lambda lists the runtimes a function can be created with today, not retired ones.
+        let set: Vec<&str> = runtime::identifiers()
+            .filter(|r| runtime::lookup(r).is_some_and(|i| !i.create_blocked(today)))
+            .collect();
         return Err(ControlError::InvalidParameter(format!(
             "Value {id} at 'runtime' failed to satisfy constraint: Member must satisfy enum value set: {} or be a valid ARN",
             java_list(&set)
@@ -143,12 +146,13 @@ pub(crate) fn environment(vars: &BTreeMap<String, String>) -> Result<(), Control
         )));
     }
     for k in vars.keys() {
-        let ok = k.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        // `[a-zA-Z]([a-zA-Z0-9_])+`: a letter, then at least one more character.
+        let ok = k.len() >= 2
+            && k.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
             && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !ok {
             let mut errs = ValidationErrors::new();
-            errs.push(
-                "[REDACTED]",
+            errs.push_unshown(
                 "environment.variables",
                 "Map keys must satisfy constraint: [Member must satisfy regular expression pattern: [a-zA-Z]([a-zA-Z0-9_])+]",
             );

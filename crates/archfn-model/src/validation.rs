@@ -32,6 +32,21 @@ impl ValidationErrors {
         ));
     }
 
+    /// Records that `field` is absent where `constraint` needs it (`Value null at …`).
+    pub fn push_null(&mut self, field: &str, constraint: &str) {
+        self.items.push(format!(
+            "Value null at '{field}' failed to satisfy constraint: {constraint}"
+        ));
+    }
+
+    /// Records a violation of a sensitive member, whose value Lambda does not echo
+    /// (`Value at 'environment.variables' failed to …`).
+    pub fn push_unshown(&mut self, field: &str, constraint: &str) {
+        self.items.push(format!(
+            "Value at '{field}' failed to satisfy constraint: {constraint}"
+        ));
+    }
+
     /// True when nothing was recorded.
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
