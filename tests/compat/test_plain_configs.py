@@ -70,7 +70,9 @@ def test_code_signing_validation(lam):
     msg = resp["Error"]["Message"]
     assert msg.startswith("2 validation errors detected: "), msg
     assert "Value 'Sometimes' at 'codeSigningPolicies.untrustedArtifactOnDeployment' failed to satisfy constraint: Member must satisfy enum value set: [Warn, Enforce]" in msg
-    assert "Value 'not-an-arn' at 'allowedPublishers.signingProfileVersionArns.member'" in msg
+    # A list member's violation, as Lambda words those (the wire's model-derived check).
+    assert ("Value '[not-an-arn]' at 'allowedPublishers.signingProfileVersionArns' failed to satisfy constraint: "
+            "Member must satisfy constraint: [") in msg
     resp = error_of(lambda: raw.create_code_signing_config(Description="x"))
     assert resp["Error"]["Code"] == "ValidationException"
     assert resp["Error"]["Message"] == "1 validation error detected: Value null at 'allowedPublishers' failed to satisfy constraint: Member must not be null"
