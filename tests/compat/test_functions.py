@@ -308,7 +308,10 @@ def test_settings_archfn_does_not_act_on_are_kept(lam):
         KMSKeyArn="arn:aws:kms:us-east-1:123456789012:key/abc",
     )
     conf = lam.get_function_configuration(FunctionName=name)
-    assert conf["LoggingConfig"] == {"LogFormat": "JSON", "ApplicationLogLevel": "DEBUG", "LogGroup": f"/aws/lambda/{name}"}
+    # LoggingConfig is acted on now (test_logging_config.py); with JSON the level not given
+    # shows Lambda's default.
+    assert conf["LoggingConfig"] == {"LogFormat": "JSON", "ApplicationLogLevel": "DEBUG", "SystemLogLevel": "INFO",
+                                     "LogGroup": f"/aws/lambda/{name}"}
     assert conf["DeadLetterConfig"] == {"TargetArn": "arn:aws:sqs:us-east-1:123456789012:dlq"}
     assert conf["KMSKeyArn"] == "arn:aws:kms:us-east-1:123456789012:key/abc"
     plain, _ = create(lam)

@@ -44,6 +44,8 @@ pub enum ApiError {
     InvalidRuntimeException(String),
     /// 500.
     ServiceException(String),
+    /// 404, the code signing configuration a function is to use does not exist.
+    CodeSigningConfigNotFoundException(String),
 }
 
 impl ApiError {
@@ -96,6 +98,11 @@ impl ApiError {
             }
             InvalidRuntimeException(m) => (StatusCode::BAD_GATEWAY, "InvalidRuntimeException", m),
             ServiceException(m) => (StatusCode::INTERNAL_SERVER_ERROR, "ServiceException", m),
+            CodeSigningConfigNotFoundException(m) => (
+                StatusCode::NOT_FOUND,
+                "CodeSigningConfigNotFoundException",
+                m,
+            ),
         }
     }
 }
@@ -110,6 +117,10 @@ impl From<ControlError> for ApiError {
                 kind: archfn_control::NotFoundKind::ProvisionedConcurrencyConfig,
                 message,
             } => ApiError::ProvisionedConcurrencyConfigNotFoundException(message),
+            ControlError::NotFound {
+                kind: archfn_control::NotFoundKind::FunctionCodeSigningConfig,
+                message,
+            } => ApiError::CodeSigningConfigNotFoundException(message),
             ControlError::NotFound { message, .. } => ApiError::ResourceNotFoundException(message),
             ControlError::Conflict(m) => ApiError::ResourceConflictException(m),
             ControlError::PreconditionFailed(m) => ApiError::PreconditionFailedException(m),

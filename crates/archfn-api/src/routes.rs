@@ -2,6 +2,7 @@
 
 mod aliases;
 mod comparisons;
+mod configs;
 mod deployments;
 mod event_invoke;
 mod function_urls;
@@ -176,6 +177,52 @@ pub(crate) fn lambda_routes() -> Router<AppState> {
             axum::routing::post(deployments::rollback),
         )
         .route("/metrics", get(metrics))
+        .merge(config_routes())
+}
+
+/// Code signing, layer version permissions, runtime management and recursion (`configs.rs`).
+fn config_routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/2020-04-22/code-signing-configs",
+            get(configs::list_code_signing_configs).post(configs::create_code_signing_config),
+        )
+        .route(
+            "/2020-04-22/code-signing-configs/",
+            get(configs::list_code_signing_configs).post(configs::create_code_signing_config),
+        )
+        .route(
+            "/2020-04-22/code-signing-configs/{arn}",
+            get(configs::get_code_signing_config)
+                .put(configs::update_code_signing_config)
+                .delete(configs::delete_code_signing_config),
+        )
+        .route(
+            "/2020-04-22/code-signing-configs/{arn}/functions",
+            get(configs::list_functions_by_code_signing_config),
+        )
+        .route(
+            "/2020-06-30/functions/{name}/code-signing-config",
+            get(configs::get_function_code_signing_config)
+                .put(configs::put_function_code_signing_config)
+                .delete(configs::delete_function_code_signing_config),
+        )
+        .route(
+            "/2018-10-31/layers/{layer}/versions/{version}/policy",
+            get(configs::get_layer_version_policy).post(configs::add_layer_version_permission),
+        )
+        .route(
+            "/2018-10-31/layers/{layer}/versions/{version}/policy/{sid}",
+            axum::routing::delete(configs::remove_layer_version_permission),
+        )
+        .route(
+            "/2021-07-20/functions/{name}/runtime-management-config",
+            get(configs::get_runtime_management_config).put(configs::put_runtime_management_config),
+        )
+        .route(
+            "/2024-08-31/functions/{name}/recursion-config",
+            get(configs::get_function_recursion_config).put(configs::put_function_recursion_config),
+        )
 }
 
 /// archfn's own routes: health and code downloads (authorized by a token in the URL).

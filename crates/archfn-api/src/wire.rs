@@ -91,7 +91,6 @@ pub(crate) const OPAQUE_FIELDS: &[&str] = &[
     "KMSKeyArn",
     "FileSystemConfigs",
     "ImageConfig",
-    "LoggingConfig",
     "SnapStart",
 ];
 
@@ -156,12 +155,34 @@ pub(crate) struct SnapStartOut {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub(crate) struct LoggingOut {
-    log_format: Value,
+    log_format: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    application_log_level: Option<Value>,
+    application_log_level: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    system_log_level: Option<Value>,
-    log_group: Value,
+    system_log_level: Option<&'static str>,
+    log_group: String,
+}
+
+/// `LoggingConfig` in requests: each member as given, checked by the control plane.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct LoggingIn {
+    pub log_format: Option<String>,
+    pub application_log_level: Option<String>,
+    pub system_log_level: Option<String>,
+    pub log_group: Option<String>,
+}
+
+impl LoggingIn {
+    /// The control plane's input.
+    pub(crate) fn into_input(self) -> archfn_control::LoggingInput {
+        archfn_control::LoggingInput {
+            log_format: self.log_format,
+            application_log_level: self.application_log_level,
+            system_log_level: self.system_log_level,
+            log_group: self.log_group,
+        }
+    }
 }
 
 /// Lambda's FunctionConfiguration, serialized straight from the stored configuration.
@@ -222,11 +243,12 @@ pub(crate) fn function_configuration<'a>(
         apply_on: json!("None"),
         optimization_status: "Off",
     };
-    let mut logging_config = LoggingOut {
-        log_format: json!("Text"),
-        log_group: json!(format!("/aws/lambda/{}", c.name)),
-        application_log_level: None,
-        system_log_level: None,
+    let logging = c.effective_logging();
+    let logging_config = LoggingOut {
+        log_format: logging.format.as_str(),
+        application_log_level: logging.application_level.map(|l| l.as_str()),
+        system_log_level: logging.system_level.map(|l| l.as_str()),
+        log_group: logging.log_group,
     };
     let mut opaque = BTreeMap::new();
     for (k, v) in &c.opaque {
@@ -235,13 +257,8 @@ pub(crate) fn function_configuration<'a>(
                 opaque.insert("ImageConfigResponse", json!({ "ImageConfig": v }));
             }
             "SnapStart" => snap_start.apply_on = v.get("ApplyOn").cloned().unwrap_or(json!("None")),
-            "LoggingConfig" => {
-                let field = |k: &str| v.get(k).filter(|x| !x.is_null()).cloned();
-                logging_config.log_format = field("LogFormat").unwrap_or(logging_config.log_format);
-                logging_config.log_group = field("LogGroup").unwrap_or(logging_config.log_group);
-                logging_config.application_log_level = field("ApplicationLogLevel");
-                logging_config.system_log_level = field("SystemLogLevel");
-            }
+            // Kept in the typed configuration (`FunctionConfig::logging_config`).
+            "LoggingConfig" => {}
             other => {
                 if let Some(known) = OPAQUE_FIELDS.iter().find(|f| **f == other) {
                     opaque.insert(*known, v.clone());

@@ -69,6 +69,11 @@ pub enum NotFoundKind {
     ProvisionedConcurrencyConfig,
     /// An asynchronous invocation configuration.
     EventInvokeConfig,
+    /// A code signing configuration, addressed as one (`ResourceNotFoundException`).
+    CodeSigningConfig,
+    /// The code signing configuration a function is to use
+    /// (`CodeSigningConfigNotFoundException`).
+    FunctionCodeSigningConfig,
 }
 
 impl ControlError {

@@ -157,7 +157,7 @@ impl Control {
     }
 
     /// Finds a function for an operation on `$LATEST` itself, which takes no qualifier.
-    async fn resolve_unqualified(
+    pub(crate) async fn resolve_unqualified(
         &self,
         region: &str,
         name: &str,
@@ -418,6 +418,9 @@ impl Control {
             input.tracing_mode.as_deref(),
             &mut errs,
         );
+        if let Some(l) = &input.logging {
+            crate::logging::check_members(l, &mut errs);
+        }
         let package_type = match input.package_type.as_deref() {
             None | Some("Zip") => PackageType::Zip,
             Some("Image") => PackageType::Image,
@@ -454,6 +457,11 @@ impl Control {
         if let Some(env) = &input.environment {
             validate::environment(env)?;
         }
+        let logging = input
+            .logging
+            .as_ref()
+            .map(|l| crate::logging::apply(Default::default(), l))
+            .transpose()?;
         if let Some(tags) = &input.tags {
             crate::account::check_tags(tags)?;
         }
@@ -508,6 +516,7 @@ impl Control {
             revision_id: new_revision(),
             last_modified_ms: now,
             opaque: input.opaque,
+            logging,
         };
         let mut record = FunctionRecord {
             latest,
@@ -714,6 +723,7 @@ impl Control {
                 arn: r.arn(),
             });
         }
+        self.note_unverified_code(region, &r.name).await;
         self.write_update(&r, rec, input.publish).await
     }
 
@@ -821,6 +831,9 @@ impl Control {
             input.tracing_mode.as_deref(),
             &mut errs,
         );
+        if let Some(l) = &input.logging {
+            crate::logging::check_members(l, &mut errs);
+        }
         errs.into_result()?;
         validate::timeout_max(input.timeout)?;
         self.ensure_updatable(&r)?;
@@ -837,6 +850,11 @@ impl Control {
         if let Some(env) = input.environment {
             validate::environment(&env)?;
             c.environment = Some(env);
+        }
+        if let Some(l) = &input.logging {
+            let next = crate::logging::apply(c.logging_config(), l)?;
+            c.opaque.remove("LoggingConfig");
+            c.logging = Some(next);
         }
         // Held until the row is written.
         let mut layer_pins = Vec::new();

@@ -50,8 +50,23 @@ pub struct CreateFunctionInput {
     pub tracing_mode: Option<String>,
     /// Tags.
     pub tags: Option<BTreeMap<String, String>>,
+    /// `LoggingConfig`, as given.
+    pub logging: Option<LoggingInput>,
     /// Settings stored as given (VpcConfig, DeadLetterConfig, …).
     pub opaque: BTreeMap<String, serde_json::Value>,
+}
+
+/// `LoggingConfig` as given: each member optional, not yet validated.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoggingInput {
+    /// `JSON` or `Text`.
+    pub log_format: Option<String>,
+    /// An application level.
+    pub application_log_level: Option<String>,
+    /// A system level.
+    pub system_log_level: Option<String>,
+    /// A log group name.
+    pub log_group: Option<String>,
 }
 
 /// UpdateFunctionCode.
@@ -94,6 +109,8 @@ pub struct UpdateConfigInput {
     pub tracing_mode: Option<String>,
     /// Expected RevisionId.
     pub revision_id: Option<String>,
+    /// `LoggingConfig`, laid over the current one.
+    pub logging: Option<LoggingInput>,
     /// Settings stored as given.
     pub opaque: BTreeMap<String, serde_json::Value>,
 }

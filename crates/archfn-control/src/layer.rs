@@ -38,7 +38,7 @@ fn runtime_enum() -> String {
 
 impl Control {
     /// A LayerName parameter (a name or a layer ARN) reduced to the name.
-    fn layer_name(&self, region: &str, given: &str) -> Result<String, ControlError> {
+    pub(crate) fn layer_name(&self, region: &str, given: &str) -> Result<String, ControlError> {
         let name = match given.strip_prefix("arn:") {
             Some(_) => {
                 let p: Vec<&str> = given.split(':').collect();
@@ -164,7 +164,7 @@ impl Control {
         Ok(self.view(region, stored))
     }
 
-    fn check_version_number(version: i64) -> Result<u64, ControlError> {
+    pub(crate) fn check_version_number(version: i64) -> Result<u64, ControlError> {
         u64::try_from(version)
             .ok()
             .filter(|v| *v >= 1)
@@ -235,6 +235,8 @@ impl Control {
         self.store()
             .delete_layer_version(region, &name, version)
             .await?;
+        self.forget_layer_version_policy(region, &name, version)
+            .await;
         self.request_collection();
         Ok(())
     }

@@ -8,17 +8,21 @@
 mod account;
 mod alias;
 pub mod archive;
+mod code_signing;
 mod concurrency;
 mod deployment;
 mod error;
 pub mod event_invoke;
 mod function;
+mod function_settings;
 mod function_url;
 mod gc;
 pub mod image;
 mod input;
 mod invoke;
 mod layer;
+mod layer_policy;
+mod logging;
 mod metrics;
 mod policy;
 mod prepare;
@@ -39,18 +43,21 @@ use archfn_store::MetadataStore;
 
 pub use account::AccountSettings;
 pub use alias::AliasView;
+pub use code_signing::{CodeSigningConfigView, CodeSigningInput, CodeSigningPage, FunctionArnPage};
 pub use concurrency::Admission;
 pub use deployment::ShiftInput;
 pub use error::{ControlError, NotFoundKind};
 pub use function::{FunctionDetails, FunctionView};
+pub use function_settings::RuntimeManagementView;
 pub use function_url::{Cors, FunctionUrlInput, FunctionUrlView};
 pub use gc::GcReport;
 pub use input::{
-    AliasInput, CodeInput, CreateFunctionInput, LayerFilter, PublishLayerInput, UpdateCodeInput,
-    UpdateConfigInput,
+    AliasInput, CodeInput, CreateFunctionInput, LayerFilter, LoggingInput, PublishLayerInput,
+    UpdateCodeInput, UpdateConfigInput,
 };
 pub use invoke::{Admitted, Invocable, InvokeRefused, enqueued_ms};
 pub use layer::LayerVersionView;
+pub use layer_policy::{LayerPermissionInput, LayerPolicyView, LayerStatementView};
 pub use policy::{PermissionInput, PolicyView};
 pub use variant::VariantInput;
 

@@ -20,7 +20,7 @@ use archfn_model::metrics::{MinuteBucket, minute_of};
 use crate::aggregate::{Observation, Series};
 use crate::ending::{Ending, error_doc};
 use crate::environment::{Environment, InitFailure, Outcome, StartParams, invocation};
-use crate::logs::{self, FunctionLogs, Report};
+use crate::logs::{self, FunctionLogs, PlatformLog, Report};
 use crate::runtime_api::{ResponsePart, RuntimeReply, StreamEnd};
 use crate::telemetry::Category;
 
@@ -1067,6 +1067,7 @@ impl Engine {
     ) -> Result<Started, InvokeError> {
         let target = &req.target;
         let c = &target.config;
+        let plog = PlatformLog::of(c);
         let mode = ExecutionMode::for_arch(c.architecture);
         self.inner.host.ensure_architecture(c.architecture)?;
         let lease = match self.lease_memory(c.memory_mb) {
@@ -1123,7 +1124,7 @@ impl Engine {
         let init_start = plan
             .runtime_version
             .as_deref()
-            .map(|v| logs::init_start_line(v, mode))
+            .map(|v| plog.init_start(v, mode, &c.name, &c.version))
             .unwrap_or_default();
         log.push_str(&init_start);
         let params = StartParams {
@@ -1157,11 +1158,9 @@ impl Engine {
         if let Err((InitFailure::TimedOut, output)) = &result {
             // Past the init window, Lambda runs the init again inside the first invoke
             // ("suppressed init"), under the function's timeout, and bills it as invoke.
-            log.push_str(output);
+            log.push_str(&plog.application(output));
             let init_ms = started.elapsed().as_secs_f64() * 1000.0;
-            log.push_str(&logs::init_report_line(
-                init_ms, "init", "timeout", None, mode,
-            ));
+            log.push_str(&plog.init_report(init_ms, "init", "timeout", None, mode));
             started = Instant::now();
             let retry = StartParams {
                 init_timeout: Duration::from_secs(c.timeout_s.into()),
@@ -1181,8 +1180,8 @@ impl Engine {
                 env.budget = Some(lease);
                 let output = env.read_new_log();
                 init_telemetry(&env, &output, phase, started.elapsed(), init);
-                log.push_str(&output);
-                log.push_str(&env.extension_lines());
+                log.push_str(&plog.application(&output));
+                log.push_str(&env.extension_lines(&plog));
                 env.log_sink = Some((
                     self.inner.logs.clone(),
                     target.region.clone(),
@@ -1199,7 +1198,7 @@ impl Engine {
                 })))
             }
             Err((failure, output)) => {
-                log.push_str(&output);
+                log.push_str(&plog.application(&output));
                 let init_ms = started.elapsed().as_secs_f64() * 1000.0;
                 let (error_type, body) = match failure {
                     InitFailure::Reported(e) => (e.error_type.clone(), e.body),
@@ -1226,13 +1225,7 @@ impl Engine {
                 } else {
                     "error"
                 };
-                log.push_str(&logs::init_report_line(
-                    init_ms,
-                    phase,
-                    status,
-                    Some(&error_type),
-                    mode,
-                ));
+                log.push_str(&plog.init_report(init_ms, phase, status, Some(&error_type), mode));
                 if init == Initialization::OnDemand {
                     self.record_init_failure(req, mode, &error_type);
                 }
@@ -1258,6 +1251,7 @@ impl Engine {
         init: Initialization,
     ) -> InvokeOutcome {
         let mode = ExecutionMode::for_arch(req.target.config.architecture);
+        let plog = PlatformLog::of(&req.target.config);
         let error_type = refusal.error_type();
         match &refusal {
             Refusal::InvalidEntrypoint { image_line, .. } => {
@@ -1268,18 +1262,22 @@ impl Engine {
             Refusal::ExtensionLaunch { name } => {
                 if req.target.image.is_none() {
                     let runtime = req.target.config.runtime.as_deref().unwrap_or("");
-                    log.push_str(&logs::init_start_line(&format!("{runtime}.archfn"), mode));
+                    let c = &req.target.config;
+                    log.push_str(&plog.init_start(
+                        &format!("{runtime}.archfn"),
+                        mode,
+                        &c.name,
+                        &c.version,
+                    ));
                 }
-                log.push_str(&format!("EXTENSION\tName: {name}\tState: LaunchError\tEvents: []\tError Type: UnknownError\n"));
+                if plog.is_json() {
+                    log.push_str(&plog.extension(name, "LaunchError", &[]));
+                } else {
+                    log.push_str(&format!("EXTENSION\tName: {name}\tState: LaunchError\tEvents: []\tError Type: UnknownError\n"));
+                }
             }
         }
-        log.push_str(&logs::init_report_line(
-            0.0,
-            "init",
-            "error",
-            Some(error_type),
-            mode,
-        ));
+        log.push_str(&plog.init_report(0.0, "init", "error", Some(error_type), mode));
         let message = format!("RequestId: {request_id} Error: {}", refusal.message());
         if init == Initialization::OnDemand {
             self.record_init_failure(req, mode, error_type);
@@ -1305,7 +1303,8 @@ impl Engine {
         sink: Option<tokio::sync::mpsc::Sender<ResponsePart>>,
     ) -> Ran {
         let c = &req.target.config;
-        log.push_str(&logs::start_line(request_id, &c.version));
+        let plog = PlatformLog::of(c);
+        log.push_str(&plog.start(request_id, &c.version));
         let started = taken.suppressed_init.unwrap_or_else(Instant::now);
         let timeout = Duration::from_secs(c.timeout_s.into()).saturating_sub(started.elapsed());
         let deadline_ms =
@@ -1333,8 +1332,8 @@ impl Engine {
         };
         let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
         let output = taken.env.read_new_log();
-        log.push_str(&output);
-        log.push_str(&logs::end_line(request_id));
+        log.push_str(&plog.application(&output));
+        log.push_str(&plog.end(request_id));
         let report = Report {
             duration_ms,
             memory_mb: c.memory_mb,
@@ -1384,17 +1383,16 @@ impl Engine {
                     String::new(),
                 )
             });
+        let plog = PlatformLog::of(c);
         if ending == Ending::Timeout {
-            log.push_str(&format!(
-                "{} {request_id} Task timed out after {}.00 seconds\n",
-                archfn_model::time::format_last_modified(archfn_model::time::now_ms()),
-                c.timeout_s
-            ));
+            log.push_str(&plog.timed_out(&request_id, c.timeout_s));
         }
-        log.push_str(&logs::report_line(
+        log.push_str(&plog.report(
             &request_id,
             &report,
             ending.report_status(),
+            ending.telemetry(),
+            payload.len(),
         ));
         self.inner.logs.append(&target.region, &c.name, &log);
         if telemetry {

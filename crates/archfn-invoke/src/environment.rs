@@ -308,16 +308,11 @@ impl Environment {
     }
 
     /// `EXTENSION` log lines for the extensions that registered, as Lambda prints them at init.
-    pub(crate) fn extension_lines(&self) -> String {
+    pub(crate) fn extension_lines(&self, plog: &crate::logs::PlatformLog) -> String {
         self.api
             .extensions()
             .into_iter()
-            .map(|(name, events)| {
-                format!(
-                    "EXTENSION\tName: {name}\tState: Ready\tEvents: [{}]\n",
-                    events.join(", ")
-                )
-            })
+            .map(|(name, events)| plog.extension(&name, "Ready", &events))
             .collect()
     }
 

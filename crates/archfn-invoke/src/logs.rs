@@ -5,7 +5,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use archfn_model::logging::{EffectiveLogging, LogFormat, LogLevel};
 use archfn_sandbox::ExecutionMode;
+use serde_json::{Value, json};
 
 /// Figures of one invocation for its REPORT line.
 #[derive(Debug, Clone, Copy)]
@@ -76,6 +78,215 @@ pub(crate) fn report_line(request_id: &str, r: &Report, status: Option<(&str, &s
     }
     line.push_str(&format!("Execution: {}\t\n", r.mode.as_str()));
     line
+}
+
+/// The platform's lines of one function's log, in the format its `LoggingConfig` chooses:
+/// Lambda's text lines, or (JSON) one `{"time", "type", "record"}` object per line, each
+/// record of a level the system level filters; the function's own output filtered by the
+/// application level.
+#[derive(Debug, Clone)]
+pub(crate) struct PlatformLog {
+    logging: EffectiveLogging,
+}
+
+impl PlatformLog {
+    /// The lines of a function with configuration `c`.
+    pub(crate) fn of(c: &archfn_model::FunctionConfig) -> PlatformLog {
+        PlatformLog {
+            logging: c.effective_logging(),
+        }
+    }
+
+    /// Whether the lines are JSON records.
+    pub(crate) fn is_json(&self) -> bool {
+        self.logging.format == LogFormat::Json
+    }
+
+    /// One platform record as a line, or nothing when the system level filters it out.
+    fn record(&self, level: LogLevel, kind: &str, record: Value) -> String {
+        if !self.logging.system_allows(level) {
+            return String::new();
+        }
+        let line = json!({
+            "time": archfn_model::time::format_rfc3339_ms(archfn_model::time::now_ms()),
+            "type": kind,
+            "record": record,
+        });
+        format!("{line}\n")
+    }
+
+    /// `INIT_START`, or `platform.initStart`.
+    pub(crate) fn init_start(
+        &self,
+        runtime_version: &str,
+        mode: ExecutionMode,
+        function: &str,
+        version: &str,
+    ) -> String {
+        if !self.is_json() {
+            return init_start_line(runtime_version, mode);
+        }
+        self.record(
+            LogLevel::Info,
+            "platform.initStart",
+            json!({
+                "initializationType": "on-demand",
+                "phase": "init",
+                "runtimeVersion": runtime_version,
+                "functionName": function,
+                "functionVersion": version,
+            }),
+        )
+    }
+
+    /// `INIT_REPORT`, or `platform.initReport`.
+    pub(crate) fn init_report(
+        &self,
+        init_ms: f64,
+        phase: &str,
+        status: &str,
+        error_type: Option<&str>,
+        mode: ExecutionMode,
+    ) -> String {
+        if !self.is_json() {
+            return init_report_line(init_ms, phase, status, error_type, mode);
+        }
+        let mut record = json!({
+            "initializationType": "on-demand",
+            "phase": phase,
+            "status": status,
+            "metrics": { "durationMs": round2(init_ms) },
+        });
+        if let Some(e) = error_type {
+            record["errorType"] = json!(e);
+        }
+        self.record(LogLevel::Info, "platform.initReport", record)
+    }
+
+    /// An extension's state line, or `platform.extension`.
+    pub(crate) fn extension(&self, name: &str, state: &str, events: &[String]) -> String {
+        if !self.is_json() {
+            return format!(
+                "EXTENSION\tName: {name}\tState: {state}\tEvents: [{}]\n",
+                events.join(", ")
+            );
+        }
+        self.record(
+            LogLevel::Info,
+            "platform.extension",
+            json!({ "name": name, "state": state, "events": events }),
+        )
+    }
+
+    /// `START`, or `platform.start`.
+    pub(crate) fn start(&self, request_id: &str, version: &str) -> String {
+        if !self.is_json() {
+            return start_line(request_id, version);
+        }
+        self.record(
+            LogLevel::Info,
+            "platform.start",
+            json!({ "requestId": request_id, "version": version }),
+        )
+    }
+
+    /// `END`; nothing in JSON, where `platform.runtimeDone` (from `report`) says it.
+    pub(crate) fn end(&self, request_id: &str) -> String {
+        if self.is_json() {
+            return String::new();
+        }
+        end_line(request_id)
+    }
+
+    /// Lambda's timeout line; nothing in JSON, where the report's status says it.
+    pub(crate) fn timed_out(&self, request_id: &str, timeout_s: u32) -> String {
+        if self.is_json() {
+            return String::new();
+        }
+        format!(
+            "{} {request_id} Task timed out after {timeout_s}.00 seconds\n",
+            archfn_model::time::format_last_modified(archfn_model::time::now_ms())
+        )
+    }
+
+    /// `REPORT …`, or `platform.runtimeDone` (DEBUG) and `platform.report`. `status` is the
+    /// REPORT line's tail (`Status`, `Error Type`) when the invocation did not succeed;
+    /// `telemetry_status` the Telemetry API's word for the ending.
+    pub(crate) fn report(
+        &self,
+        request_id: &str,
+        r: &Report,
+        status: Option<(&str, &str)>,
+        telemetry_status: &str,
+        produced_bytes: usize,
+    ) -> String {
+        if !self.is_json() {
+            return report_line(request_id, r, status);
+        }
+        let error_type = status.map(|(_, e)| e);
+        let mut done = json!({
+            "requestId": request_id,
+            "status": telemetry_status,
+            "metrics": { "durationMs": round2(r.duration_ms), "producedBytes": produced_bytes },
+        });
+        let mut metrics = json!({
+            "durationMs": round2(r.duration_ms),
+            "billedDurationMs": r.billed_ms(),
+            "memorySizeMB": r.memory_mb,
+            "maxMemoryUsedMB": r.max_memory_used_mb,
+        });
+        if let Some(init) = r.init_ms {
+            metrics["initDurationMs"] = json!(round2(init));
+        }
+        let mut report = json!({
+            "requestId": request_id,
+            "metrics": metrics,
+            "status": telemetry_status,
+        });
+        if let Some(e) = error_type {
+            done["errorType"] = json!(e);
+            report["errorType"] = json!(e);
+        }
+        let mut out = self.record(LogLevel::Debug, "platform.runtimeDone", done);
+        out.push_str(&self.record(LogLevel::Info, "platform.report", report));
+        out
+    }
+
+    /// The function's own output as its log keeps it: unchanged with Text; with JSON, each
+    /// line of a level the application level filters out dropped (a JSON object's `level`, as
+    /// Lambda reads it; INFO for anything else).
+    pub(crate) fn application<'a>(&self, output: &'a str) -> std::borrow::Cow<'a, str> {
+        if !self.is_json() || self.logging.application_level == Some(LogLevel::Trace) {
+            return std::borrow::Cow::Borrowed(output);
+        }
+        let kept: String = output
+            .split_inclusive('\n')
+            .filter(|line| self.logging.application_allows(line_level(line)))
+            .collect();
+        std::borrow::Cow::Owned(kept)
+    }
+}
+
+/// The level Lambda gives a line of the function's output: the `level` of a JSON object, or
+/// INFO.
+fn line_level(line: &str) -> LogLevel {
+    let trimmed = line.trim();
+    if !trimmed.starts_with('{') {
+        return LogLevel::Info;
+    }
+    serde_json::from_str::<Value>(trimmed)
+        .ok()
+        .and_then(|v| {
+            v.get("level")
+                .and_then(Value::as_str)
+                .and_then(LogLevel::from_record)
+        })
+        .unwrap_or(LogLevel::Info)
+}
+
+/// Milliseconds to two decimals, as Lambda's records give them.
+fn round2(ms: f64) -> f64 {
+    (ms * 100.0).round() / 100.0
 }
 
 /// The last 4 KB of an invocation's log, cut at a character boundary.
@@ -202,6 +413,57 @@ mod tests {
         let line = report_line("id", &r, None);
         assert!(line.starts_with("REPORT RequestId: id\tDuration: 12.01 ms\tBilled Duration: 113 ms\tMemory Size: 128 MB\tMax Memory Used: 40 MB\tInit Duration: 100.50 ms\t"));
         assert!(line.ends_with("Execution: emulated\t\n"));
+    }
+
+    fn json_config(system: Option<LogLevel>, app: Option<LogLevel>) -> PlatformLog {
+        PlatformLog {
+            logging: archfn_model::LoggingConfig {
+                log_format: LogFormat::Json,
+                application_log_level: app,
+                system_log_level: system,
+                log_group: None,
+            }
+            .effective("f"),
+        }
+    }
+
+    #[test]
+    fn json_records_take_lambdas_shapes_and_levels() -> Result<(), serde_json::Error> {
+        let r = Report {
+            duration_ms: 12.014,
+            memory_mb: 128,
+            max_memory_used_mb: 40,
+            init_ms: None,
+            mode: ExecutionMode::Native,
+        };
+        let plog = json_config(None, None);
+        let lines = plog.report("id", &r, None, "success", 3);
+        let records: Vec<Value> = lines
+            .lines()
+            .map(serde_json::from_str)
+            .collect::<Result<_, _>>()?;
+        assert_eq!(records.len(), 1, "runtimeDone is DEBUG: {lines}");
+        assert_eq!(records[0]["type"], "platform.report");
+        assert_eq!(records[0]["record"]["metrics"]["durationMs"], 12.01);
+        assert_eq!(records[0]["record"]["metrics"]["billedDurationMs"], 13);
+        assert_eq!(plog.end("id"), "");
+        let debug = json_config(Some(LogLevel::Debug), None);
+        assert_eq!(
+            debug.report("id", &r, None, "success", 3).lines().count(),
+            2
+        );
+        let warn = json_config(Some(LogLevel::Warn), Some(LogLevel::Warn));
+        assert_eq!(warn.start("id", "$LATEST"), "");
+        let out = "plain\n{\"level\":\"ERROR\",\"message\":\"x\"}\n{\"level\":\"debug\"}\n";
+        assert_eq!(
+            warn.application(out),
+            "{\"level\":\"ERROR\",\"message\":\"x\"}\n"
+        );
+        assert_eq!(
+            json_config(None, None).application(out),
+            "plain\n{\"level\":\"ERROR\",\"message\":\"x\"}\n"
+        );
+        Ok(())
     }
 
     #[test]

@@ -101,6 +101,7 @@ fn config(script: &str, memory_mb: u32, timeout_s: u32) -> FunctionConfig {
         revision_id: "rev-1".into(),
         last_modified_ms: 0,
         opaque: BTreeMap::new(),
+        logging: None,
     }
 }
 

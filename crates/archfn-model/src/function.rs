@@ -230,6 +230,37 @@ pub struct FunctionConfig {
     /// Settings stored and returned as given but not acted on (VpcConfig, DeadLetterConfig, …),
     /// keyed by their Lambda field name.
     pub opaque: BTreeMap<String, serde_json::Value>,
+    /// The logging configuration the function set (`None`: Lambda's defaults).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logging: Option<crate::logging::LoggingConfig>,
+}
+
+impl FunctionConfig {
+    /// The logging configuration as set: the typed field, or (for configurations stored before
+    /// it existed) the `LoggingConfig` kept among the opaque settings, or the defaults.
+    pub fn logging_config(&self) -> crate::logging::LoggingConfig {
+        if let Some(l) = &self.logging {
+            return l.clone();
+        }
+        let Some(v) = self.opaque.get("LoggingConfig") else {
+            return crate::logging::LoggingConfig::default();
+        };
+        let field = |k: &str| v.get(k).and_then(serde_json::Value::as_str);
+        crate::logging::LoggingConfig {
+            log_format: field("LogFormat")
+                .and_then(crate::logging::LogFormat::parse)
+                .unwrap_or_default(),
+            application_log_level: field("ApplicationLogLevel")
+                .and_then(crate::logging::LogLevel::parse),
+            system_log_level: field("SystemLogLevel").and_then(crate::logging::LogLevel::parse),
+            log_group: field("LogGroup").map(str::to_string),
+        }
+    }
+
+    /// The logging configuration with Lambda's defaults applied.
+    pub fn effective_logging(&self) -> crate::logging::EffectiveLogging {
+        self.logging_config().effective(&self.name)
+    }
 }
 
 /// A function: its `$LATEST` configuration and function-level settings.

@@ -15,6 +15,7 @@ pub mod function;
 pub mod invocation;
 pub mod layer;
 pub mod limits;
+pub mod logging;
 pub mod metrics;
 pub mod runtime;
 pub mod time;
@@ -28,5 +29,6 @@ pub use function::{
 };
 pub use invocation::InvocationType;
 pub use layer::LayerVersionRecord;
+pub use logging::{EffectiveLogging, LogFormat, LogLevel, LoggingConfig};
 pub use runtime::{OsFamily, RuntimeInfo};
 pub use validation::ValidationErrors;

@@ -337,11 +337,15 @@ fn environment_variables(
     set("AWS_LAMBDA_FUNCTION_VERSION", c.version.clone());
     set("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", c.memory_mb.to_string());
     set("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand".into());
-    set(
-        "AWS_LAMBDA_LOG_GROUP_NAME",
-        format!("/aws/lambda/{}", c.name),
-    );
+    let logging = c.effective_logging();
+    set("AWS_LAMBDA_LOG_GROUP_NAME", logging.log_group.clone());
     set("AWS_LAMBDA_LOG_STREAM_NAME", stream);
+    // Set, as on Lambda, only when the function's logs are JSON: the runtimes' loggers read
+    // them to write JSON records and to filter by the application level.
+    if let Some(level) = logging.application_level {
+        set("AWS_LAMBDA_LOG_FORMAT", logging.format.as_str().into());
+        set("AWS_LAMBDA_LOG_LEVEL", level.as_str().into());
+    }
     set("LAMBDA_TASK_ROOT", "/var/task".into());
     set("LAMBDA_RUNTIME_DIR", "/var/runtime".into());
     let defaults = [

@@ -16,7 +16,8 @@ use serde_json::{Value, json};
 
 use super::{code_location, int_param};
 use crate::wire::{
-    self, CodeIn, EnvironmentIn, ModeIn, Page, SizeIn, function_configuration, parse_body,
+    self, CodeIn, EnvironmentIn, LoggingIn, ModeIn, Page, SizeIn, function_configuration,
+    parse_body,
 };
 use crate::{ApiError, AppState, RequestContext};
 
@@ -40,6 +41,7 @@ struct CreateFunctionRequest {
     ephemeral_storage: Option<SizeIn>,
     tracing_config: Option<ModeIn>,
     tags: Option<BTreeMap<String, String>>,
+    logging_config: Option<LoggingIn>,
 }
 
 pub(crate) async fn create_function(
@@ -70,9 +72,27 @@ pub(crate) async fn create_function(
         ephemeral_storage: req.ephemeral_storage.map(|e| e.size),
         tracing_mode: req.tracing_config.and_then(|t| t.mode),
         tags: req.tags,
+        logging: req.logging_config.map(LoggingIn::into_input),
         opaque: wire::opaque_of(&raw),
     };
+    let csc = raw
+        .get("CodeSigningConfigArn")
+        .and_then(Value::as_str)
+        .filter(|a| !a.is_empty());
+    if let Some(arn) = csc {
+        // Refused before anything is created when it does not exist.
+        state
+            .control
+            .require_code_signing_config(&ctx.region, arn)
+            .await?;
+    }
     let view = state.control.create_function(&ctx.region, input).await?;
+    if let Some(arn) = csc {
+        state
+            .control
+            .put_function_code_signing_config(&ctx.region, &view.config.name, arn)
+            .await?;
+    }
     Ok((
         StatusCode::CREATED,
         Json(function_configuration(&view, &ctx.region, true)),
@@ -213,6 +233,7 @@ struct UpdateConfigRequest {
     ephemeral_storage: Option<SizeIn>,
     tracing_config: Option<ModeIn>,
     revision_id: Option<String>,
+    logging_config: Option<LoggingIn>,
 }
 
 pub(crate) async fn update_function_configuration(
@@ -244,6 +265,7 @@ pub(crate) async fn update_function_configuration(
         ephemeral_storage: req.ephemeral_storage.map(|e| e.size),
         tracing_mode: req.tracing_config.and_then(|t| t.mode),
         revision_id: req.revision_id,
+        logging: req.logging_config.map(LoggingIn::into_input),
         opaque: wire::opaque_of(&raw),
     };
     let view = state

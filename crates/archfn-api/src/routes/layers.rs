@@ -49,7 +49,7 @@ pub(crate) async fn publish_layer_version(
     Ok((StatusCode::CREATED, Json(layer_version(&view, Some(loc)))).into_response())
 }
 
-fn version_number(raw: &str) -> Result<i64, ApiError> {
+pub(crate) fn version_number(raw: &str) -> Result<i64, ApiError> {
     raw.parse().map_err(|_| {
         ApiError::ValidationException(format!(
             "1 validation error detected: Value '{raw}' at 'versionNumber' failed to satisfy constraint: Member must be a number"

@@ -28,6 +28,38 @@ function call(method, p, body, headers) {
   });
 }
 
+// Set by Lambda only when the function's LoggingConfig says JSON: console's methods then write
+// one JSON record per call, and those below AWS_LAMBDA_LOG_LEVEL write nothing.
+const JSON_LOGS = process.env.AWS_LAMBDA_LOG_FORMAT === "JSON";
+let currentRequestId;
+
+function jsonRecord(level, args) {
+  const util = require("util");
+  const record = { timestamp: new Date().toISOString(), level, requestId: currentRequestId };
+  const first = args[0];
+  if (args.length === 1 && first instanceof Error) {
+    record.message = util.format(first);
+    record.errorType = first.name;
+    record.errorMessage = first.message;
+    record.stackTrace = first.stack ? String(first.stack).split("\n") : [];
+  } else {
+    record.message = util.format(...args);
+  }
+  return JSON.stringify(record);
+}
+
+function installJsonLogging() {
+  const order = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"];
+  let min = order.indexOf(String(process.env.AWS_LAMBDA_LOG_LEVEL || "INFO").toUpperCase());
+  if (min < 0) min = order.indexOf("INFO");
+  const methods = { trace: "TRACE", debug: "DEBUG", info: "INFO", log: "INFO", warn: "WARN", error: "ERROR", fatal: "FATAL" };
+  for (const [method, level] of Object.entries(methods)) {
+    console[method] = order.indexOf(level) < min
+      ? () => {}
+      : (...args) => { process.stdout.write(jsonRecord(level, args) + "\n"); };
+  }
+}
+
 class HandlerError extends Error {
   constructor(type, message) {
     super(message);
@@ -233,12 +265,17 @@ function run(fn, event, ctx) {
 }
 
 async function main() {
+  if (JSON_LOGS) installJsonLogging();
   let fn;
   try {
     fn = await loadHandler();
   } catch (e) {
     const doc = errorDoc(e, e.errorType);
-    console.error(JSON.stringify(doc));
+    if (JSON_LOGS) {
+      process.stdout.write(JSON.stringify({ timestamp: new Date().toISOString(), level: "ERROR", message: "Init Error", errorType: doc.errorType, errorMessage: doc.errorMessage, stackTrace: doc.trace }) + "\n");
+    } else {
+      console.error(JSON.stringify(doc));
+    }
     await postError("/init/error", doc);
     process.exit(1);
   }
@@ -246,6 +283,7 @@ async function main() {
     const next = await call("GET", "/invocation/next");
     if (next.status !== 200) process.exit(1);
     const id = next.headers["lambda-runtime-aws-request-id"];
+    currentRequestId = id;
     if (next.headers["lambda-runtime-trace-id"]) process.env._X_AMZN_TRACE_ID = next.headers["lambda-runtime-trace-id"];
     let result;
     try {
@@ -257,7 +295,11 @@ async function main() {
       result = await run(fn, event, context(next.headers));
     } catch (e) {
       const doc = errorDoc(e);
-      console.error("ERROR", e && e.stack ? e.stack : e);
+      if (JSON_LOGS) {
+        process.stdout.write(JSON.stringify({ timestamp: new Date().toISOString(), level: "ERROR", requestId: id, message: "Invoke Error", errorType: doc.errorType, errorMessage: doc.errorMessage, stackTrace: doc.trace }) + "\n");
+      } else {
+        console.error("ERROR", e && e.stack ? e.stack : e);
+      }
       await postError("/invocation/" + id + "/error", doc);
       continue;
     }

@@ -28,6 +28,56 @@ def call(method, path, body=None, headers=None):
                 raise
 
 
+# Set by Lambda only when the function's LoggingConfig says JSON: the logging module's records
+# become JSON lines, filtered by AWS_LAMBDA_LOG_LEVEL; print() output stays as it is.
+JSON_LOGS = os.environ.get("AWS_LAMBDA_LOG_FORMAT") == "JSON"
+_request_id = None
+
+
+def _json_line(record):
+    sys.stdout.write(json.dumps(record, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def install_json_logging():
+    import logging
+
+    levels = {"TRACE": logging.DEBUG, "DEBUG": logging.DEBUG, "INFO": logging.INFO,
+              "WARN": logging.WARNING, "ERROR": logging.ERROR, "FATAL": logging.CRITICAL}
+
+    class JsonFormatter(logging.Formatter):
+        def format(self, record):
+            out = {
+                "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created)),
+                "level": record.levelname,
+                "message": record.getMessage(),
+                "logger": record.name,
+            }
+            if record.exc_info and record.exc_info[0] is not None:
+                import traceback
+                exc = record.exc_info[1]
+                out["errorType"] = type(exc).__name__
+                out["errorMessage"] = str(exc)
+                out["stackTrace"] = traceback.format_tb(record.exc_info[2])
+            out["requestId"] = _request_id or ""
+            return json.dumps(out, default=str)
+
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(levels.get(os.environ.get("AWS_LAMBDA_LOG_LEVEL", "INFO").upper(), logging.INFO))
+
+
+def log_error(body):
+    """The runtime's own line for an error: Lambda's text line, or a JSON record."""
+    if JSON_LOGS:
+        _json_line({"timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "level": "ERROR",
+                    "message": body, "requestId": _request_id or ""})
+    else:
+        print(f"[ERROR] {body['errorType']}: {body['errorMessage']}", flush=True)
+
+
 def error_body(exc, error_type=None, request_id=None):
     import traceback  # only on errors: importing it costs a cold start a few milliseconds
 
@@ -93,19 +143,24 @@ class HandlerError(Exception):
 
 
 def main():
+    global _request_id
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
     for p in reversed(["/var/task", f"/opt/python/lib/python{version}/site-packages", "/opt/python"]):
         if p not in sys.path:
             sys.path.insert(0, p)
+    if JSON_LOGS:
+        install_json_logging()
     try:
         handler = load_handler()
     except HandlerError as e:
-        print(f"[ERROR] {e.error_type}: {e}", flush=True)
-        post_error("/init/error", {"errorMessage": str(e), "errorType": e.error_type, "stackTrace": []})
+        body = {"errorMessage": str(e), "errorType": e.error_type, "stackTrace": []}
+        log_error(body)
+        post_error("/init/error", body)
         sys.exit(1)
     except Exception as e:  # the module raised while being imported
-        print(f"[ERROR] {type(e).__name__}: {e}", flush=True)
-        post_error("/init/error", error_body(e))
+        body = error_body(e)
+        log_error(body)
+        post_error("/init/error", body)
         sys.exit(1)
     while True:
         status, headers, body = call("GET", "/invocation/next")
@@ -113,6 +168,7 @@ def main():
             sys.exit(1)
         headers = {k.title(): v for k, v in headers.items()}
         request_id = headers.get("Lambda-Runtime-Aws-Request-Id", "")
+        _request_id = request_id
         trace = headers.get("Lambda-Runtime-Trace-Id")
         if trace:
             os.environ["_X_AMZN_TRACE_ID"] = trace
@@ -121,8 +177,9 @@ def main():
             result = handler(event, LambdaContext(headers))
             out = json.dumps(result).encode()
         except Exception as e:
-            print(f"[ERROR] {type(e).__name__}: {e}", flush=True)
-            post_error(f"/invocation/{request_id}/error", error_body(e, request_id=request_id))
+            body = error_body(e, request_id=request_id)
+            log_error(body)
+            post_error(f"/invocation/{request_id}/error", body)
             continue
         sys.stdout.flush()
         sys.stderr.flush()

@@ -7,6 +7,58 @@ require "json"
 require "net/http"
 
 API_HOST, API_PORT = ENV.fetch("AWS_LAMBDA_RUNTIME_API").split(":", 2)
+
+# Set by Lambda only when the function's LoggingConfig says JSON: a `Logger` then writes one JSON
+# record per message ({timestamp, level, message, requestId}) at AWS_LAMBDA_LOG_LEVEL unless it
+# was given a formatter or level of its own; `puts` output stays as it is.
+JSON_LOGS = ENV["AWS_LAMBDA_LOG_FORMAT"] == "JSON"
+$lambda_request_id = nil
+
+def json_log_line(level, message, extra = {})
+  record = { "timestamp" => Time.now.utc.strftime("%Y-%m-%dT%H:%M:%S.%LZ"), "level" => level,
+             "message" => message, "requestId" => $lambda_request_id.to_s }
+  JSON.generate(record.merge(extra)) + "\n"
+end
+
+if JSON_LOGS
+  require "logger"
+
+  # Lambda's JSON formatter and level for every Logger made without its own.
+  module LambdaJsonLogger
+    LEVELS = { "TRACE" => Logger::DEBUG, "DEBUG" => Logger::DEBUG, "INFO" => Logger::INFO,
+               "WARN" => Logger::WARN, "ERROR" => Logger::ERROR, "FATAL" => Logger::FATAL }.freeze
+
+    def initialize(*args, **kwargs)
+      super
+      unless kwargs.key?(:formatter)
+        self.formatter = proc do |severity, _time, _progname, msg|
+          extra = {}
+          text = case msg
+                 when String then msg
+                 when Exception
+                   extra = { "errorType" => msg.class.to_s, "errorMessage" => msg.message,
+                             "stackTrace" => msg.backtrace || [] }
+                   msg.message
+                 else msg.inspect
+                 end
+          json_log_line(severity, text, extra)
+        end
+      end
+      self.level = LEVELS.fetch(ENV.fetch("AWS_LAMBDA_LOG_LEVEL", "INFO").upcase, Logger::INFO) unless kwargs.key?(:level)
+    end
+  end
+  Logger.prepend(LambdaJsonLogger)
+end
+
+# The runtime's own line for an error: Lambda's text line, or a JSON record.
+def log_error(document)
+  if JSON_LOGS
+    $stdout.write(json_log_line("ERROR", document["errorMessage"],
+                                "errorType" => document["errorType"], "stackTrace" => document["stackTrace"]))
+  else
+    puts "[ERROR] #{document["errorType"]}: #{document["errorMessage"]}"
+  end
+end
 PREFIX = "/2018-06-01/runtime"
 
 # One connection to the Runtime API, opened again if it drops.
@@ -91,7 +143,7 @@ begin
   handler = load_handler
 rescue Exception => e # rubocop: every init failure is reported, as Lambda does
   document = error_document(e, "Init")
-  puts "[ERROR] #{document["errorType"]}: #{e.message}"
+  log_error(document)
   post_error(api, "/init/error", document)
   exit 1
 end
@@ -100,6 +152,7 @@ loop do
   response = api.call(:get, "/invocation/next")
   exit 1 unless response.code == "200"
   request_id = response["Lambda-Runtime-Aws-Request-Id"].to_s
+  $lambda_request_id = request_id
   trace = response["Lambda-Runtime-Trace-Id"]
   ENV["_X_AMZN_TRACE_ID"] = trace if trace
   begin
@@ -108,7 +161,7 @@ loop do
     body = JSON.generate(result)
   rescue Exception => e # rubocop: a handler's exception is the invocation's error
     document = error_document(e, "Function")
-    puts "[ERROR] #{document["errorType"]}: #{e.message}"
+    log_error(document)
     post_error(api, "/invocation/#{request_id}/error", document)
     next
   end
