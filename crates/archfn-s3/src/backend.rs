@@ -399,7 +399,10 @@ impl S3 for S3Backend {
         let mut prefixes: Vec<String> = Vec::new();
         let mut truncated = false;
         let mut last = None;
-        'outer: while limit > 0 {
+        'outer: loop {
+            if limit == 0 {
+                break;
+            }
             let batch = self
                 .catalog
                 .list_objects(&input.bucket, &prefix, &after, limit + 1)
