@@ -34,8 +34,9 @@ def free_port() -> int:
 class Server:
     """A running archfn server with its own data directory."""
 
-    def __init__(self, data_dir: Path, extra_args=()):
+    def __init__(self, data_dir: Path, extra_args=(), pass_fds=()):
         self.data_dir = Path(data_dir)
+        self.pass_fds = tuple(pass_fds)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.extra_args = list(extra_args)
@@ -50,6 +51,7 @@ class Server:
              "--runtimes-dir", str(RUNTIMES_DIR), "--async-retry-delay", "1", *self.extra_args],
             stdout=log,
             stderr=log,
+            pass_fds=self.pass_fds,
         )
         deadline = time.time() + 30
         while time.time() < deadline:

@@ -594,3 +594,49 @@ def test_a_killed_server_leaves_nothing_running_after_its_restart(runtimes, tmp_
     # A server stopped with SIGTERM ends its environments, and its pasta links, itself.
     assert not host_processes_of(name)
     assert links() == [], links()
+
+
+INHERITED = r'''
+import os
+
+def handler(event, context):
+    seen = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            seen.append(os.readlink("/proc/self/fd/" + fd))
+        except OSError:
+            pass
+    return seen
+'''
+
+
+def test_descriptors_the_server_inherited_reach_no_child(tmp_path, runtimes):
+    """A descriptor archfn's parent left open (a lock, a secret file) reaches neither a function
+    nor a helper archfn starts (pasta), which could outlive the server holding it."""
+    from conftest import Server
+    secret = tmp_path / "inherited-secret"
+    secret.write_text("parent's")
+    fd = os.open(secret, os.O_RDONLY)
+    os.set_inheritable(fd, True)
+    s = Server(tmp_path / "data", pass_fds=[fd])
+    try:
+        s.start()
+        os.close(fd)
+        client = s.client()
+        name = python_function(client, INHERITED)
+        seen = invoke(client, name)
+        assert str(secret) not in seen, seen
+        holders = []
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit() or int(pid) in (os.getpid(), s.proc.pid):
+                continue
+            try:
+                links = [os.readlink(f"/proc/{pid}/fd/{f}") for f in os.listdir(f"/proc/{pid}/fd")]
+            except OSError:
+                continue
+            if str(secret) in links:
+                holders.append(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")[:120])
+        assert holders == [], holders
+    finally:
+        s.stop()
+

@@ -92,3 +92,30 @@ pub enum SandboxError {
     #[error("sandbox io: {0}")]
     Io(#[from] std::io::Error),
 }
+
+/// Marks every descriptor this process inherited (all but stdin, stdout and stderr) close-on-exec,
+/// so that none reaches a process archfn starts: an execution environment must not hold what
+/// archfn's parent gave it, and a helper that outlives archfn (pasta) must not keep it open (a
+/// lock held by the parent, say). Call it first thing in the server, before other threads start.
+#[allow(unsafe_code)]
+pub fn keep_inherited_descriptors_from_children() {
+    use nix::fcntl::{FcntlArg, FdFlag, fcntl};
+    use std::os::fd::BorrowedFd;
+    let Ok(entries) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let fds: Vec<i32> = entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|fd| *fd > 2)
+        .collect();
+    for fd in fds {
+        // SAFETY: `fd` was listed as open a moment ago, and this runs before any other thread
+        // could close it; the borrow lasts only for the `fcntl` call. A descriptor closed in
+        // between (the directory listing's own) makes `fcntl` fail with EBADF, which is ignored.
+        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        if let Ok(flags) = fcntl(fd, FcntlArg::F_GETFD) {
+            let flags = FdFlag::from_bits_truncate(flags) | FdFlag::FD_CLOEXEC;
+            let _ = fcntl(fd, FcntlArg::F_SETFD(flags));
+        }
+    }
+}

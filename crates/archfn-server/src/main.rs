@@ -336,6 +336,8 @@ enum RuntimeCommand {
 }
 
 fn main() -> anyhow::Result<()> {
+    // Before any thread or child: nothing archfn inherited is handed on.
+    archfn_sandbox::keep_inherited_descriptors_from_children();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("ARCHFN_LOG")
