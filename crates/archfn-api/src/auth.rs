@@ -352,6 +352,22 @@ async fn read_body(
     })
 }
 
+/// A function URL request's body, read as the API's bodies are: under Invoke's 6 MB limit, the
+/// idle and total timeouts, and the memory budget all bodies share (held by the permits returned,
+/// for as long as the bytes are).
+pub(crate) async fn read_url_body(
+    body: Body,
+    budget: &BodyBudget,
+) -> Result<(Bytes, Vec<OwnedSemaphorePermit>), ApiError> {
+    let limit = BodyLimit {
+        max: SYNC_INVOKE_MAX_BYTES,
+        operation: Some("InvokeFunction"),
+        event: false,
+    };
+    let read = read_body(body, limit, budget).await?;
+    Ok((read.bytes, read._budget))
+}
+
 fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
     headers
         .iter()

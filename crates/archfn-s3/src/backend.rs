@@ -16,6 +16,9 @@ use crate::etag::{self, Md5Stream};
 
 /// S3's smallest part but the last (5 MiB).
 const MIN_PART_BYTES: u64 = 5 << 20;
+/// S3's largest object written in one request, and largest part (5 GiB): a body that passes it
+/// is refused before it fills the disk.
+const MAX_BODY_BYTES: u64 = 5 << 30;
 /// The most keys one listing returns.
 const MAX_KEYS: i32 = 1000;
 
@@ -89,6 +92,12 @@ impl S3Backend {
                         format!("The request body could not be read: {e}"),
                     )
                 })?;
+                if writer.len() + chunk.len() as u64 > MAX_BODY_BYTES {
+                    return Err(s3_error!(
+                        EntityTooLarge,
+                        "Your proposed upload exceeds the maximum allowed size"
+                    ));
+                }
                 md5.update(&chunk);
                 writer.write(&chunk).await.map_err(internal)?;
             }

@@ -34,7 +34,8 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::auth::{AuthMode, SYNC_INVOKE_MAX_BYTES};
+use crate::ApiError;
+use crate::auth::AuthMode;
 use crate::{AppState, routes};
 
 /// Lambda's answer to a request the URL's policy does not allow (recorded from AWS).
@@ -171,15 +172,17 @@ async fn serve(state: &AppState, url_id: &str, region: &str, req: Request) -> Re
         return resp;
     }
 
-    let body = match axum::body::to_bytes(body, SYNC_INVOKE_MAX_BYTES).await {
-        Ok(b) => b,
-        Err(_) => {
+    // Read as the API reads bodies: size limit, timeouts, and the shared memory budget.
+    let (body, _budget) = match crate::auth::read_url_body(body, &state.body_budget).await {
+        Ok(read) => read,
+        Err(ApiError::RequestEntityTooLargeException(text)) => {
             return message(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "RequestEntityTooLargeException",
-                Some("Request must be smaller than 6291456 bytes for the InvokeFunction operation"),
+                Some(&text),
             );
         }
+        Err(e) => return e.into_response(),
     };
 
     let caller = match authorize(state, &view, &parts, &body).await {
