@@ -105,6 +105,10 @@ const JAVA_CLIENT_SOURCES: &[(&str, &str)] = &[
         include_str!("java/com/amazonaws/services/lambda/runtime/LambdaLogger.java"),
     ),
     (
+        "com/amazonaws/services/lambda/runtime/logging/LogLevel.java",
+        include_str!("java/com/amazonaws/services/lambda/runtime/logging/LogLevel.java"),
+    ),
+    (
         "com/amazonaws/services/lambda/runtime/RequestHandler.java",
         include_str!("java/com/amazonaws/services/lambda/runtime/RequestHandler.java"),
     ),
