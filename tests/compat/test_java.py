@@ -72,6 +72,19 @@ public class Levels {
     }
 }
 """,
+    "example/Trust.java": """package example;
+import java.security.KeyStore;
+import java.util.Map;
+import javax.net.ssl.TrustManagerFactory;
+import javax.net.ssl.X509TrustManager;
+public class Trust {
+    public static int issuers(Map<String, Object> event) throws Exception {
+        TrustManagerFactory f = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
+        f.init((KeyStore) null);
+        return ((X509TrustManager) f.getTrustManagers()[0]).getAcceptedIssuers().length;
+    }
+}
+""",
     "example/Fails.java": """package example;
 import java.util.Map;
 public class Fails {
@@ -215,3 +228,13 @@ def test_text_logs_prefix_the_level(lam, package):
     log = base64.b64decode(r["LogResult"]).decode().splitlines()
     # Text format: no level filter (Lambda sets none), the level in brackets, none for a plain record.
     assert "plain record" in log and "[DEBUG] debug record" in log and "[WARN] warn record" in log
+
+
+@pytest.mark.parametrize("runtime,arch", [("java17", "x86_64"), ("java21", "arm64")])
+def test_the_jdk_trusts_the_public_certificate_authorities(lam, package, runtime, arch):
+    # The JDK's default trust store (/etc/ssl/certs/java/cacerts) holds Debian's CA certificates,
+    # so HTTPS from a function verifies servers; without it every TLS handshake fails.
+    name = create(lam, runtime, arch, "example.Trust::issuers", package)
+    r, body = invoke(lam, name, b"{}")
+    assert "FunctionError" not in r, body
+    assert int(body) > 100
