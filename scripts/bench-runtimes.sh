@@ -6,6 +6,7 @@
 #   scripts/bench-runtimes.sh        writes bench-out/runtimes.{jsonl,md}
 #   ARCHFN_BENCH_PARTS=warm scripts/bench-runtimes.sh   only the warm comparison
 #   ARCHFN_BENCH_PARTS=cold ARCHFN_BENCH_RUNTIMES=ruby3.3 scripts/bench-runtimes.sh   only Ruby's cold starts
+#   ARCHFN_BENCH_ARCHS=x86_64 ...                                                     only native ones
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --test
@@ -77,7 +78,7 @@ bench=target/release/archfn-bench
 sb=(--proc /proc --dev /dev --tmpfs /tmp --unshare-pid --unshare-ipc --unshare-uts --die-with-parent)
 cp=/usr/lib/archfn-java/classes:/usr/share/java/jackson-databind.jar:/usr/share/java/jackson-core.jar:/usr/share/java/jackson-annotations.jar
 echo "==> cold starts, each runtime's alternating with its floor"
-[ "${ARCHFN_BENCH_PARTS:-all}" = warm ] || for a in x86_64 arm64; do
+[ "${ARCHFN_BENCH_PARTS:-all}" = warm ] || for a in ${ARCHFN_BENCH_ARCHS:-x86_64 arm64}; do
   r=$rounds
   [ "$a" = arm64 ] && r=$((rounds / 2))
   if [[ " ${ARCHFN_BENCH_RUNTIMES:-java17 ruby3.3} " == *" java17 "* ]]; then
