@@ -1,0 +1,111 @@
+//! A function's page: its configuration, versions and aliases.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use maud::html;
+use serde::Deserialize;
+
+use crate::ConsoleState;
+use crate::layout::{arch_badge, error_page, shell, time};
+
+/// The page's query.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct FunctionQuery {
+    region: Option<String>,
+}
+
+/// `GET /console/functions/{name}`.
+pub(crate) async fn page(
+    State(state): State<ConsoleState>,
+    Path(name): Path<String>,
+    Query(q): Query<FunctionQuery>,
+) -> Response {
+    let open = state.is_open();
+    let region = q.region.unwrap_or_else(|| state.app.default_region.clone());
+    let control = &state.app.control;
+    let details = match control.get_function(&region, &name, None).await {
+        Ok(d) => d,
+        Err(e) => {
+            let status = match e {
+                archfn_control::ControlError::NotFound { .. } => StatusCode::NOT_FOUND,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            return error_page(open, status, &e.to_string());
+        }
+    };
+    let versions = control
+        .list_versions_by_function(&region, &name, None, Some(10_000))
+        .await
+        .map(|(v, _)| v)
+        .unwrap_or_default();
+    let aliases = control
+        .list_aliases(&region, &name, None, None, Some(10_000))
+        .await
+        .map(|(a, _)| a)
+        .unwrap_or_default();
+    let c = &details.view.config;
+    let body = html! {
+        h1 { (c.name) " " (arch_badge(c.architecture)) }
+        dl {
+            dt { "ARN" } dd { code { (details.view.arn) } }
+            dt { "Runtime" } dd { (c.runtime.as_deref().unwrap_or("image")) }
+            dt { "Handler" } dd { (c.handler.as_deref().unwrap_or("")) }
+            dt { "Architecture" } dd { (c.architecture.as_str()) }
+            dt { "Memory" } dd { (c.memory_mb) " MB" }
+            dt { "Timeout" } dd { (c.timeout_s) " s" }
+            dt { "State" } dd { (c.state.as_str()) @if let Some(r) = &c.state_reason { " (" (r) ")" } }
+            dt { "Code" } dd { (c.code.size) " bytes, SHA-256 " code { (c.code.sha256) } }
+            dt { "Layers" } dd { @if c.layers.is_empty() { "none" } @else { ul { @for l in &c.layers { li { code { (l.arn) } } } } } }
+            dt { "Last modified" } dd { (time(c.last_modified_ms)) }
+            dt { "RevisionId" } dd { code { (c.revision_id) } }
+        }
+        h2 { "Versions" }
+        table {
+            thead { tr { th { "Version" } th { "Architecture" } th { "Runtime" } th.wide { "Description" } th.wide { "Last modified" } } }
+            tbody {
+                @for v in &versions {
+                    tr {
+                        td { (v.config.version) }
+                        td { (arch_badge(v.config.architecture)) }
+                        td { (v.config.runtime.as_deref().unwrap_or("image")) }
+                        td.wide { (v.config.description) }
+                        td.wide { (time(v.config.last_modified_ms)) }
+                    }
+                }
+            }
+        }
+        h2 { "Aliases" }
+        @if aliases.is_empty() {
+            p { "none" }
+        } @else {
+            table {
+                thead { tr { th { "Alias" } th { "Version" } th { "Traffic" } } }
+                tbody {
+                    @for a in &aliases {
+                        tr {
+                            td { (a.alias.name) }
+                            td { (a.alias.function_version) }
+                            td {
+                                @let extra: f64 = a.alias.additional_weights.values().sum();
+                                (a.alias.function_version) ": " (percent(1.0 - extra))
+                                @for (v, w) in &a.alias.additional_weights { ", " (v) ": " (percent(*w)) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    shell(&c.name, open, body).into_response()
+}
+
+/// A weight as a percentage, to one decimal where it has one.
+fn percent(w: f64) -> String {
+    let p = (w * 1000.0).round() / 10.0;
+    if p.fract() == 0.0 {
+        format!("{p:.0}%")
+    } else {
+        format!("{p:.1}%")
+    }
+}
