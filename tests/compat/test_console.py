@@ -8,6 +8,7 @@ import re
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -39,9 +40,9 @@ def get(server, path, host=None):
         return e.code, e.headers, e.read().decode()
 
 
-def create(lam, arch, files, description=""):
+def create(lam, arch, files, description="", runtime="python3.12"):
     name = unique(f"console-{arch}")
-    lam.create_function(FunctionName=name, Runtime="python3.12", Role=ROLE, Handler="app.handler",
+    lam.create_function(FunctionName=name, Runtime=runtime, Role=ROLE, Handler="app.handler",
                         Code={"ZipFile": make_zip(files)}, Architectures=[arch], Description=description)
     lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.1, "MaxAttempts": 300})
     return name
@@ -120,3 +121,40 @@ def test_no_console_without_a_login_under_sigv4(tmp_path):
         assert status != 200 and "<html" not in body
     finally:
         s.stop()
+
+
+def post(server, path, fields, origin=None):
+    data = urllib.parse.urlencode(fields).encode()
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    if origin:
+        headers["Origin"] = origin
+    req = urllib.request.Request(server.url + path, data=data, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=120) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+MACHINE = {"app.py": "import platform\ndef handler(event, context):\n    print('machine', platform.machine())\n"
+                     "    return {'machine': platform.machine(), 'got': event}\n"}
+
+
+def test_a_test_invoke_shows_the_answer_the_mode_and_the_log(server, lam, runtimes):
+    name = create(lam, "arm64", MACHINE, runtime="python3.11")
+    _, _, page = get(server, f"/console/functions/{name}")
+    token = html.unescape(re.search(r'name="csrf" value="([^"]+)"', page).group(1))
+    status, result = post(server, f"/console/functions/{name}/invoke", {"csrf": token, "payload": '{"k": 1}'},
+                          origin=server.url)
+    assert status == 200, result
+    assert "succeeded" in result and 'class="badge emulated"' in result
+    assert html.escape('{"machine": "aarch64", "got": {"k": 1}}') in result
+    assert "machine aarch64" in result and "REPORT RequestId:" in result and "Execution: emulated" in result
+    # Invalid JSON is refused as Invoke refuses it, and nothing runs.
+    status, result = post(server, f"/console/functions/{name}/invoke", {"csrf": token, "payload": "{not json"})
+    assert status == 400 and "InvalidRequestContentException" in result
+    # A form without a valid token, or from another site, changes nothing.
+    assert post(server, f"/console/functions/{name}/invoke", {"payload": "{}"})[0] == 403
+    assert post(server, f"/console/functions/{name}/invoke", {"csrf": "1.00", "payload": "{}"})[0] == 403
+    assert post(server, f"/console/functions/{name}/invoke", {"csrf": token, "payload": "{}"},
+                origin="https://evil.example")[0] == 403

@@ -12,7 +12,7 @@ use crate::layout::{arch_badge, error_page, shell, time};
 /// The page's query.
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct FunctionQuery {
-    region: Option<String>,
+    pub(crate) region: Option<String>,
 }
 
 /// `GET /console/functions/{name}`.
@@ -59,6 +59,15 @@ pub(crate) async fn page(
             dt { "Layers" } dd { @if c.layers.is_empty() { "none" } @else { ul { @for l in &c.layers { li { code { (l.arn) } } } } } }
             dt { "Last modified" } dd { (time(c.last_modified_ms)) }
             dt { "RevisionId" } dd { code { (c.revision_id) } }
+        }
+        h2 { "Test" }
+        form.invoke method="post" action={ "/console/functions/" (c.name) "/invoke?region=" (region) } {
+            input type="hidden" name="csrf" value=(crate::csrf::token(&state.app.url_secret, archfn_model::time::now_ms()));
+            label for="payload" { "Event (JSON)" }
+            br;
+            textarea id="payload" name="payload" rows="6" cols="60" { "{}" }
+            br;
+            button type="submit" { "Invoke" }
         }
         h2 { "Versions" }
         table {

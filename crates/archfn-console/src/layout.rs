@@ -21,6 +21,9 @@ th { font-weight: 600; color: var(--muted); }
 .x86_64 { color: var(--x86); } .arm64 { color: var(--arm); }
 .ready { color: var(--arm); } .not-ready { color: var(--bad); } .pending, .unknown { color: var(--muted); }
 .error { color: var(--bad); }
+.native { color: var(--arm); } .emulated { color: var(--warn); }
+pre { background: #f6f8fa; padding: .5rem; overflow-x: auto; white-space: pre-wrap; word-break: break-word; }
+textarea { width: 100%; max-width: 40rem; font-family: ui-monospace, monospace; }
 dl { display: grid; grid-template-columns: max-content 1fr; gap: .25rem 1rem; }
 dt { color: var(--muted); }
 form.filters { display: flex; gap: .75rem; flex-wrap: wrap; margin-bottom: 1rem; align-items: end; }

@@ -5,8 +5,10 @@
 //! Must not: decide anything the control plane decides; load scripts, fonts or styles from
 //! anywhere but its own answer.
 
+mod csrf;
 mod function;
 mod functions;
+mod invoke;
 mod layout;
 mod readiness;
 
@@ -14,7 +16,8 @@ use std::sync::Arc;
 
 use archfn_api::AppState;
 use axum::Router;
-use axum::routing::get;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
 
 pub use readiness::{ReadinessCache, Verdict};
 
@@ -47,5 +50,9 @@ pub fn router(state: ConsoleState) -> Router {
     Router::new()
         .route("/", get(functions::page))
         .route("/functions/{name}", get(function::page))
+        .route(
+            "/functions/{name}/invoke",
+            post(invoke::run).layer(DefaultBodyLimit::max(invoke::MAX_FORM_BYTES)),
+        )
         .with_state(state)
 }
