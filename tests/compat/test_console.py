@@ -158,3 +158,37 @@ def test_a_test_invoke_shows_the_answer_the_mode_and_the_log(server, lam, runtim
     assert post(server, f"/console/functions/{name}/invoke", {"csrf": "1.00", "payload": "{}"})[0] == 403
     assert post(server, f"/console/functions/{name}/invoke", {"csrf": token, "payload": "{}"},
                 origin="https://evil.example")[0] == 403
+
+
+def csrf_of(page: str) -> str:
+    return html.unescape(re.search(r'name="csrf" value="([^"]+)"', page).group(1))
+
+
+def test_the_architecture_switch_shows_the_scan_first_then_switches(server, lam, runtimes):
+    name = create(lam, "x86_64", {**MACHINE, "lib/libz.so.1": libz("amd64")}, runtime="python3.11")
+    _, _, page = get(server, f"/console/functions/{name}")
+    assert f"/console/functions/{name}/architecture?to=arm64" in html.unescape(page)
+    status, _, review = get(server, f"/console/functions/{name}/architecture?to=arm64")
+    assert status == 200
+    # The findings and their advice come before any change.
+    assert "lib/libz.so.1" in review and "will not run" in review and "Switch to arm64 anyway" in review
+    assert lam.get_function_configuration(FunctionName=name)["Architectures"] == ["x86_64"]
+    revision = re.search(r'name="revision" value="([^"]+)"', review).group(1)
+    # A form without its token changes nothing.
+    assert post(server, f"/console/functions/{name}/architecture", {"to": "arm64", "revision": revision})[0] == 403
+    assert lam.get_function_configuration(FunctionName=name)["Architectures"] == ["x86_64"]
+    status, _ = post(server, f"/console/functions/{name}/architecture",
+                     {"csrf": csrf_of(review), "to": "arm64", "revision": revision})
+    assert status == 200  # after the redirect to the function's page
+    lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.1, "MaxAttempts": 300})
+    after = lam.get_function_configuration(FunctionName=name)
+    assert after["Architectures"] == ["arm64"]
+    # The same package: the switch does not touch the code.
+    assert after["CodeSha256"] == lam.get_function(FunctionName=name)["Configuration"]["CodeSha256"]
+    r = lam.invoke(FunctionName=name, Payload=b"{}")
+    assert '"machine": "aarch64"' in r["Payload"].read().decode()
+    # A switch from a scan of an older revision is refused, as UpdateFunctionCode refuses it.
+    status, result = post(server, f"/console/functions/{name}/architecture",
+                          {"csrf": csrf_of(review), "to": "x86_64", "revision": revision})
+    assert status == 412 and "PreconditionFailedException" in result
+    assert lam.get_function_configuration(FunctionName=name)["Architectures"] == ["arm64"]

@@ -51,7 +51,12 @@ pub(crate) async fn page(
             dt { "ARN" } dd { code { (details.view.arn) } }
             dt { "Runtime" } dd { (c.runtime.as_deref().unwrap_or("image")) }
             dt { "Handler" } dd { (c.handler.as_deref().unwrap_or("")) }
-            dt { "Architecture" } dd { (c.architecture.as_str()) }
+            dt { "Architecture" } dd {
+                (c.architecture.as_str()) " · "
+                a href={ "/console/functions/" (c.name) "/architecture?to=" (c.architecture.other().as_str()) "&region=" (region) } {
+                    "Switch to " (c.architecture.other().as_str()) "…"
+                }
+            }
             dt { "Memory" } dd { (c.memory_mb) " MB" }
             dt { "Timeout" } dd { (c.timeout_s) " s" }
             dt { "State" } dd { (c.state.as_str()) @if let Some(r) = &c.state_reason { " (" (r) ")" } }

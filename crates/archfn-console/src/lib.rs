@@ -5,6 +5,7 @@
 //! Must not: decide anything the control plane decides; load scripts, fonts or styles from
 //! anywhere but its own answer.
 
+mod architecture;
 mod csrf;
 mod function;
 mod functions;
@@ -50,6 +51,10 @@ pub fn router(state: ConsoleState) -> Router {
     Router::new()
         .route("/", get(functions::page))
         .route("/functions/{name}", get(function::page))
+        .route(
+            "/functions/{name}/architecture",
+            get(architecture::review).post(architecture::switch),
+        )
         .route(
             "/functions/{name}/invoke",
             post(invoke::run).layer(DefaultBodyLimit::max(invoke::MAX_FORM_BYTES)),
