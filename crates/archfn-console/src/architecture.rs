@@ -24,15 +24,13 @@ pub(crate) struct SwitchQuery {
     to: Option<String>,
 }
 
-fn target(open: bool, to: Option<&str>) -> Result<Architecture, Response> {
-    match to.and_then(Architecture::parse) {
-        Some(a) => Ok(a),
-        None => Err(error_page(
-            open,
-            StatusCode::BAD_REQUEST,
-            "Say which architecture to switch to: x86_64 or arm64.",
-        )),
-    }
+/// The answer to a switch without a known architecture to switch to.
+fn no_target(open: bool) -> Response {
+    error_page(
+        open,
+        StatusCode::BAD_REQUEST,
+        "Say which architecture to switch to: x86_64 or arm64.",
+    )
 }
 
 /// `GET /console/functions/{name}/architecture?to=arm64`: the scan, and the switch's form.
@@ -43,9 +41,8 @@ pub(crate) async fn review(
 ) -> Response {
     let open = state.is_open();
     let region = q.region.unwrap_or_else(|| state.app.default_region.clone());
-    let to = match target(open, q.to.as_deref()) {
-        Ok(a) => a,
-        Err(resp) => return resp,
+    let Some(to) = q.to.as_deref().and_then(Architecture::parse) else {
+        return no_target(open);
     };
     let control = &state.app.control;
     let details = match control.get_function(&region, &name, None).await {
@@ -139,9 +136,8 @@ pub(crate) async fn switch(
             "This form is stale or was not sent from the console: load the page again.",
         );
     }
-    let to = match target(open, to.as_deref()) {
-        Ok(a) => a,
-        Err(resp) => return resp,
+    let Some(to) = to.as_deref().and_then(Architecture::parse) else {
+        return no_target(open);
     };
     let control = &state.app.control;
     let details = match control.get_function(&region, &name, None).await {
