@@ -192,3 +192,33 @@ def test_the_architecture_switch_shows_the_scan_first_then_switches(server, lam,
                           {"csrf": csrf_of(review), "to": "x86_64", "revision": revision})
     assert status == 412 and "PreconditionFailedException" in result
     assert lam.get_function_configuration(FunctionName=name)["Architectures"] == ["arm64"]
+
+
+def test_an_alias_weight_is_set_with_the_slider_and_checked_as_the_api_checks_it(server, lam):
+    name = create(lam, "x86_64", APP)
+    lam.publish_version(FunctionName=name)
+    lam.update_function_configuration(FunctionName=name, Description="second")
+    lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.1, "MaxAttempts": 300})
+    lam.publish_version(FunctionName=name)
+    lam.create_alias(FunctionName=name, Name="live", FunctionVersion="1")
+    _, _, page = get(server, f"/console/functions/{name}")
+    assert 'type="range" name="weight"' in page
+    form = re.search(r'<form class="weights".*?</form>', page, flags=re.S).group(0)
+    revision = re.search(r'name="revision" value="([^"]+)"', form).group(1)
+    path = f"/console/functions/{name}/aliases/live"
+    status, _ = post(server, path, {"csrf": csrf_of(page), "revision": revision, "version": "2", "weight": "30"})
+    assert status == 200
+    alias = lam.get_alias(FunctionName=name, Name="live")
+    assert alias["RoutingConfig"]["AdditionalVersionWeights"] == {"2": 0.3}
+    _, _, page = get(server, f"/console/functions/{name}")
+    assert "1: 70%, 2: 30%" in page
+    # Over 100%: the API's own error, and the alias is as it was.
+    form = re.search(r'<form class="weights".*?</form>', page, flags=re.S).group(0)
+    revision = re.search(r'name="revision" value="([^"]+)"', form).group(1)
+    status, result = post(server, path, {"csrf": csrf_of(page), "revision": revision, "version": "2", "weight": "150"})
+    assert status == 400 and "ValidationException" in result and "less than or equal to 1.0" in result
+    assert lam.get_alias(FunctionName=name, Name="live")["RoutingConfig"]["AdditionalVersionWeights"] == {"2": 0.3}
+    assert post(server, path, {"revision": revision, "version": "2", "weight": "50"})[0] == 403
+    # Zero takes the routing away.
+    status, _ = post(server, path, {"csrf": csrf_of(page), "revision": revision, "version": "2", "weight": "0"})
+    assert status == 200 and "RoutingConfig" not in lam.get_alias(FunctionName=name, Name="live")

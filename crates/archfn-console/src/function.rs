@@ -45,6 +45,7 @@ pub(crate) async fn page(
         .map(|(a, _)| a)
         .unwrap_or_default();
     let c = &details.view.config;
+    let token = crate::csrf::token(&state.app.url_secret, archfn_model::time::now_ms());
     let body = html! {
         h1 { (c.name) " " (arch_badge(c.architecture)) }
         dl {
@@ -67,7 +68,7 @@ pub(crate) async fn page(
         }
         h2 { "Test" }
         form.invoke method="post" action={ "/console/functions/" (c.name) "/invoke?region=" (region) } {
-            input type="hidden" name="csrf" value=(crate::csrf::token(&state.app.url_secret, archfn_model::time::now_ms()));
+            input type="hidden" name="csrf" value=(token);
             label for="payload" { "Event (JSON)" }
             br;
             textarea id="payload" name="payload" rows="6" cols="60" { "{}" }
@@ -94,7 +95,7 @@ pub(crate) async fn page(
             p { "none" }
         } @else {
             table {
-                thead { tr { th { "Alias" } th { "Version" } th { "Traffic" } } }
+                thead { tr { th { "Alias" } th { "Version" } th { "Traffic" } th { "Shift to another version" } } }
                 tbody {
                     @for a in &aliases {
                         tr {
@@ -104,6 +105,32 @@ pub(crate) async fn page(
                                 @let extra: f64 = a.alias.additional_weights.values().sum();
                                 (a.alias.function_version) ": " (percent(1.0 - extra))
                                 @for (v, w) in &a.alias.additional_weights { ", " (v) ": " (percent(*w)) }
+                            }
+                            td {
+                                @let (extra_version, extra_weight) = a.alias.additional_weights.iter().next()
+                                    .map(|(v, w)| (v.clone(), (w * 100.0).round()))
+                                    .unwrap_or_default();
+                                @let slider = format!("weight-{}", a.alias.name);
+                                form.weights method="post" action={ "/console/functions/" (c.name) "/aliases/" (a.alias.name) "?region=" (region) } {
+                                    input type="hidden" name="csrf" value=(token);
+                                    input type="hidden" name="revision" value=(a.alias.revision_id);
+                                    label { "Version " select name="version" {
+                                        option value="" { "none" }
+                                        @for v in versions.iter().filter(|v| v.config.version != a.alias.function_version && v.config.version != "$LATEST") {
+                                            option value=(v.config.version) selected[v.config.version == extra_version] {
+                                                (v.config.version) " (" (v.config.architecture.as_str()) ")"
+                                            }
+                                        }
+                                    } }
+                                    " "
+                                    label for=(slider) { "weight" }
+                                    " "
+                                    input id=(slider) type="range" name="weight" min="0" max="100" step="1" value=(extra_weight)
+                                        oninput="this.nextElementSibling.value = this.value + '%'";
+                                    output { (extra_weight) "%" }
+                                    " "
+                                    button type="submit" { "Set" }
+                                }
                             }
                         }
                     }

@@ -5,6 +5,7 @@
 //! Must not: decide anything the control plane decides; load scripts, fonts or styles from
 //! anywhere but its own answer.
 
+mod alias;
 mod architecture;
 mod csrf;
 mod function;
@@ -55,6 +56,7 @@ pub fn router(state: ConsoleState) -> Router {
             "/functions/{name}/architecture",
             get(architecture::review).post(architecture::switch),
         )
+        .route("/functions/{name}/aliases/{alias}", post(alias::set_weight))
         .route(
             "/functions/{name}/invoke",
             post(invoke::run).layer(DefaultBodyLimit::max(invoke::MAX_FORM_BYTES)),
