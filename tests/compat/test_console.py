@@ -96,6 +96,7 @@ def test_a_function_page_shows_configuration_versions_and_aliases(server, lam):
     assert f"arn:aws:lambda:us-east-1:000000000000:function:{name}" in page
     assert "python3.12" in page and 'class="badge arm64"' in page
     assert ">live<" in page and "1: 100%" in page
+    assert "No invocations in the last hour." in page
     # What a function holds is text on the page, never markup.
     assert "<script>alert(1)</script>" not in page
     assert html.escape("<script>alert(1)</script>", quote=False) in page
@@ -150,6 +151,9 @@ def test_a_test_invoke_shows_the_answer_the_mode_and_the_log(server, lam, runtim
     assert "succeeded" in result and 'class="badge emulated"' in result
     assert html.escape('{"machine": "aarch64", "got": {"k": 1}}') in result
     assert "machine aarch64" in result and "REPORT RequestId:" in result and "Execution: emulated" in result
+    # The page's charts now have the invocation, labelled with its version, ISA and execution.
+    _, _, page = get(server, f"/console/functions/{name}")
+    assert 'class="series emulated"' in page and "$LATEST · arm64 · emulated" in page
     # Invalid JSON is refused as Invoke refuses it, and nothing runs.
     status, result = post(server, f"/console/functions/{name}/invoke", {"csrf": token, "payload": "{not json"})
     assert status == 400 and "InvalidRequestContentException" in result

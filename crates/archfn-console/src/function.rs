@@ -44,6 +44,7 @@ pub(crate) async fn page(
         .await
         .map(|(a, _)| a)
         .unwrap_or_default();
+    let charts = crate::charts::charts(&state, &region, &details.view.config.name).await;
     let c = &details.view.config;
     let token = crate::csrf::token(&state.app.url_secret, archfn_model::time::now_ms());
     let body = html! {
@@ -66,6 +67,8 @@ pub(crate) async fn page(
             dt { "Last modified" } dd { (time(c.last_modified_ms)) }
             dt { "RevisionId" } dd { code { (c.revision_id) } }
         }
+        h2 { "Metrics" }
+        (charts)
         h2 { "Test" }
         form.invoke method="post" action={ "/console/functions/" (c.name) "/invoke?region=" (region) } {
             input type="hidden" name="csrf" value=(token);

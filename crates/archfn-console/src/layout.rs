@@ -23,6 +23,8 @@ th { font-weight: 600; color: var(--muted); }
 .error { color: var(--bad); }
 .native { color: var(--arm); } .emulated { color: var(--warn); }
 pre { background: #f6f8fa; padding: .5rem; overflow-x: auto; white-space: pre-wrap; word-break: break-word; }
+figure.chart { margin: 0 0 1rem; max-width: 40rem; }
+ul.legend { list-style: none; padding: 0; display: flex; gap: 1rem; flex-wrap: wrap; }
 textarea { width: 100%; max-width: 40rem; font-family: ui-monospace, monospace; }
 dl { display: grid; grid-template-columns: max-content 1fr; gap: .25rem 1rem; }
 dt { color: var(--muted); }

@@ -7,6 +7,7 @@
 
 mod alias;
 mod architecture;
+mod charts;
 mod csrf;
 mod function;
 mod functions;
