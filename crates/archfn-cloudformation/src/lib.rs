@@ -7,10 +7,14 @@
 //! Must not: speak SQL (the store's `StackCatalog` keeps its records) or bypass the control
 //! plane's rules (resources are made through `Control`'s use cases).
 
+pub mod engine;
 pub mod error;
 pub mod graph;
 pub mod intrinsic;
+pub mod resources;
 pub mod template;
+pub mod wire;
 pub mod yaml;
 
 pub use error::CfnError;
+pub use wire::{CloudFormation, is_cloudformation_form};

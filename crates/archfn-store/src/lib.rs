@@ -7,6 +7,7 @@
 
 mod cache;
 pub mod objects;
+pub mod stacks;
 mod settings;
 mod sqlite;
 

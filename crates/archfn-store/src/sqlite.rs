@@ -24,6 +24,7 @@ use crate::{
 mod deployments;
 mod metrics;
 mod objects;
+mod stacks;
 mod settings;
 
 /// Metadata in one SQLite database file.
