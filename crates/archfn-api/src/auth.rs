@@ -534,7 +534,8 @@ async fn authenticated(
             };
             let headers = header_pairs(&parts.headers);
             let now = archfn_model::time::now_ms() / 1000;
-            let (secret, declared) = check_before_body(creds, &auth, &parts, &headers, now, SERVICE)?;
+            let (secret, declared) =
+                check_before_body(creds, &auth, &parts, &headers, now, SERVICE)?;
             let read = read_body(body, limit, &state.body_budget).await?;
             match declared {
                 Some(signed) => {

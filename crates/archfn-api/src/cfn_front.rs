@@ -42,7 +42,8 @@ pub(crate) async fn route(state: &AppState, req: Request) -> Result<Response, Re
     let scope = scope(&req);
     let signed_for_cfn = scope.as_ref().is_some_and(|(s, _)| s == SERVICE);
     let open = matches!(state.auth.as_ref(), AuthMode::Open);
-    if !signed_for_cfn && !(scope.is_none() && open && is_form_post(&req)) {
+    let unsigned_form = scope.is_none() && open && is_form_post(&req);
+    if !(signed_for_cfn || unsigned_form) {
         return Err(req);
     }
     let (parts, body) = req.into_parts();

@@ -258,7 +258,8 @@ impl Engine {
                     if s.status.ends_with("_IN_PROGRESS") && s.status != "REVIEW_IN_PROGRESS" {
                         s.status = if s.status.starts_with("DELETE") {
                             "DELETE_FAILED".into()
-                        } else if s.status.starts_with("CREATE") || s.status.starts_with("ROLLBACK") {
+                        } else if s.status.starts_with("CREATE") || s.status.starts_with("ROLLBACK")
+                        {
                             "ROLLBACK_FAILED".into()
                         } else {
                             "UPDATE_ROLLBACK_FAILED".into()
@@ -317,7 +318,11 @@ impl Engine {
     }
 
     /// Events of a stack, newest first.
-    pub async fn events(&self, region: &str, name_or_id: &str) -> Result<Vec<StackEvent>, CfnError> {
+    pub async fn events(
+        &self,
+        region: &str,
+        name_or_id: &str,
+    ) -> Result<Vec<StackEvent>, CfnError> {
         let stack = self.must_find(region, name_or_id)?;
         let docs = self
             .inner
@@ -402,15 +407,18 @@ impl Engine {
 
     async fn stack_event(&self, stack: &mut Stack, status: &str, reason: Option<String>) {
         let (name, id) = (stack.name.clone(), stack.stack_id.clone());
-        self.event(stack, &name, Some(&id), "AWS::CloudFormation::Stack", status, reason)
-            .await;
+        self.event(
+            stack,
+            &name,
+            Some(&id),
+            "AWS::CloudFormation::Stack",
+            status,
+            reason,
+        )
+        .await;
     }
 
-    fn prepare(
-        &self,
-        input: &StackInput,
-        previous: Option<&Stack>,
-    ) -> Result<Prepared, CfnError> {
+    fn prepare(&self, input: &StackInput, previous: Option<&Stack>) -> Result<Prepared, CfnError> {
         let body = match (&input.template_body, previous) {
             (Some(b), _) => b.clone(),
             (None, Some(p)) if input.use_previous_template => p.template_body.clone(),
@@ -502,8 +510,12 @@ impl Engine {
         let p = self.prepare(&input, None)?;
         let mut stack = self.new_stack(region, &input, &p, "CREATE_IN_PROGRESS");
         let id = stack.stack_id.clone();
-        self.stack_event(&mut stack, "CREATE_IN_PROGRESS", Some("User Initiated".into()))
-            .await;
+        self.stack_event(
+            &mut stack,
+            "CREATE_IN_PROGRESS",
+            Some("User Initiated".into()),
+        )
+        .await;
         let engine = self.clone();
         tokio::spawn(async move { engine.apply(stack, p, true).await });
         Ok(id)
@@ -520,7 +532,9 @@ impl Engine {
         }
         let p = self.prepare(&input, Some(&stack))?;
         if self.changes(&stack, &p).is_empty() && p.body == stack.template_body {
-            return Err(CfnError::Validation("No updates are to be performed.".into()));
+            return Err(CfnError::Validation(
+                "No updates are to be performed.".into(),
+            ));
         }
         let id = stack.stack_id.clone();
         self.start_update(stack, p, input.capabilities).await;
@@ -530,7 +544,11 @@ impl Engine {
     async fn start_update(&self, mut stack: Stack, p: Prepared, capabilities: Vec<String>) {
         stack.capabilities = capabilities;
         let first = stack.status == "REVIEW_IN_PROGRESS";
-        let status = if first { "CREATE_IN_PROGRESS" } else { "UPDATE_IN_PROGRESS" };
+        let status = if first {
+            "CREATE_IN_PROGRESS"
+        } else {
+            "UPDATE_IN_PROGRESS"
+        };
         self.stack_event(&mut stack, status, Some("User Initiated".into()))
             .await;
         let engine = self.clone();
@@ -548,7 +566,11 @@ impl Engine {
         for d in &p.template.parameters {
             if let Some(v) = p.parameters.get(&d.name) {
                 let value = if d.kind.starts_with("List<") || d.kind == "CommaDelimitedList" {
-                    Value::Array(v.split(',').map(|s| Value::String(s.trim().to_owned())).collect())
+                    Value::Array(
+                        v.split(',')
+                            .map(|s| Value::String(s.trim().to_owned()))
+                            .collect(),
+                    )
                 } else {
                     Value::String(v.clone())
                 };
@@ -577,7 +599,9 @@ impl Engine {
         let stacks = self.lock();
         stacks
             .iter()
-            .filter(|s| s.region == region && s.deleted_ms.is_none() && Some(s.stack_id.as_str()) != except)
+            .filter(|s| {
+                s.region == region && s.deleted_ms.is_none() && Some(s.stack_id.as_str()) != except
+            })
             .flat_map(|s| s.outputs.iter())
             .filter_map(|o| Some((o.export_name.clone()?, o.value.clone())))
             .collect()
@@ -606,8 +630,12 @@ impl Engine {
         let mut scope = scope;
         for r in &stack.resources {
             if let Some(id) = &r.physical_id {
-                scope.refs.insert(r.logical_id.clone(), Value::String(id.clone()));
-                scope.attrs.insert(r.logical_id.clone(), r.attributes.clone());
+                scope
+                    .refs
+                    .insert(r.logical_id.clone(), Value::String(id.clone()));
+                scope
+                    .attrs
+                    .insert(r.logical_id.clone(), r.attributes.clone());
             }
         }
         let wanted = self.wanted(p, &scope);
@@ -615,7 +643,11 @@ impl Engine {
         let mut out = Vec::new();
         let deps = graph::dependencies(&p.template);
         for r in &wanted {
-            match stack.resources.iter().find(|x| x.logical_id == r.logical_id) {
+            match stack
+                .resources
+                .iter()
+                .find(|x| x.logical_id == r.logical_id)
+            {
                 None => {
                     changed.insert(r.logical_id.clone());
                     out.push(Change {
@@ -639,8 +671,12 @@ impl Engine {
                             physical_id: old.physical_id.clone(),
                             kind: r.kind.clone(),
                             replacement: Some(
-                                if r.kind == "AWS::Lambda::Version" { "True" } else { "Conditional" }
-                                    .into(),
+                                if r.kind == "AWS::Lambda::Version" {
+                                    "True"
+                                } else {
+                                    "Conditional"
+                                }
+                                .into(),
                             ),
                         });
                     }
@@ -688,7 +724,8 @@ impl Engine {
             Err(reason) => {
                 if first {
                     if stack.disable_rollback {
-                        self.stack_event(&mut stack, "CREATE_FAILED", Some(reason)).await;
+                        self.stack_event(&mut stack, "CREATE_FAILED", Some(reason))
+                            .await;
                         return;
                     }
                     self.stack_event(&mut stack, "ROLLBACK_IN_PROGRESS", Some(format!("The following resource(s) failed to create: [{reason}]. Rollback requested by user.")))
@@ -698,14 +735,26 @@ impl Engine {
                         self.remove(&mut stack, r, true).await;
                     }
                     stack.resources.clear();
-                    self.stack_event(&mut stack, "ROLLBACK_COMPLETE", None).await;
+                    self.stack_event(&mut stack, "ROLLBACK_COMPLETE", None)
+                        .await;
                 } else {
-                    self.stack_event(&mut stack, "UPDATE_ROLLBACK_IN_PROGRESS", Some(format!("The following resource(s) failed to update: [{reason}]. ")))
-                        .await;
+                    self.stack_event(
+                        &mut stack,
+                        "UPDATE_ROLLBACK_IN_PROGRESS",
+                        Some(format!(
+                            "The following resource(s) failed to update: [{reason}]. "
+                        )),
+                    )
+                    .await;
                     self.roll_back_update(&mut stack, &before).await;
-                    self.stack_event(&mut stack, "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS", None)
+                    self.stack_event(
+                        &mut stack,
+                        "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS",
+                        None,
+                    )
+                    .await;
+                    self.stack_event(&mut stack, "UPDATE_ROLLBACK_COMPLETE", None)
                         .await;
-                    self.stack_event(&mut stack, "UPDATE_ROLLBACK_COMPLETE", None).await;
                 }
             }
         }
@@ -717,8 +766,12 @@ impl Engine {
         let mut scope = self.scope(stack, p).map_err(|e| e.to_string())?;
         for r in &stack.resources {
             if let Some(id) = &r.physical_id {
-                scope.refs.insert(r.logical_id.clone(), Value::String(id.clone()));
-                scope.attrs.insert(r.logical_id.clone(), r.attributes.clone());
+                scope
+                    .refs
+                    .insert(r.logical_id.clone(), Value::String(id.clone()));
+                scope
+                    .attrs
+                    .insert(r.logical_id.clone(), r.attributes.clone());
             }
         }
         let wanted: Vec<template::ResourceDecl> =
@@ -729,8 +782,15 @@ impl Engine {
             let props = match scope.evaluate(&decl.properties) {
                 Ok(v) => v.unwrap_or(Value::Object(Default::default())),
                 Err(e) => {
-                    self.event(stack, &id, None, &decl.kind, "CREATE_FAILED", Some(e.to_string()))
-                        .await;
+                    self.event(
+                        stack,
+                        &id,
+                        None,
+                        &decl.kind,
+                        "CREATE_FAILED",
+                        Some(e.to_string()),
+                    )
+                    .await;
                     return Err(id);
                 }
             };
@@ -745,7 +805,12 @@ impl Engine {
                 None => {
                     self.event(stack, &id, None, &decl.kind, "CREATE_IN_PROGRESS", None)
                         .await;
-                    match self.inner.providers.create(&decl.kind, &owner, &props).await {
+                    match self
+                        .inner
+                        .providers
+                        .create(&decl.kind, &owner, &props)
+                        .await
+                    {
                         Ok(m) => {
                             stack.resources.push(ResourceState {
                                 logical_id: id.clone(),
@@ -757,8 +822,15 @@ impl Engine {
                                 attributes: m.attributes.clone(),
                                 updated_ms: now_ms(),
                             });
-                            self.event(stack, &id, Some(&m.physical_id), &decl.kind, "CREATE_COMPLETE", None)
-                                .await;
+                            self.event(
+                                stack,
+                                &id,
+                                Some(&m.physical_id),
+                                &decl.kind,
+                                "CREATE_COMPLETE",
+                                None,
+                            )
+                            .await;
                             m
                         }
                         Err(e) => {
@@ -774,8 +846,15 @@ impl Engine {
                         continue;
                     }
                     let physical = old.physical_id.clone().unwrap_or_default();
-                    self.event(stack, &id, Some(&physical), &decl.kind, "UPDATE_IN_PROGRESS", None)
-                        .await;
+                    self.event(
+                        stack,
+                        &id,
+                        Some(&physical),
+                        &decl.kind,
+                        "UPDATE_IN_PROGRESS",
+                        None,
+                    )
+                    .await;
                     match self
                         .inner
                         .providers
@@ -800,22 +879,38 @@ impl Engine {
                                 updated_ms: now_ms(),
                                 ..old
                             };
-                            self.event(stack, &id, Some(&m.physical_id), &decl.kind, "UPDATE_COMPLETE", None)
-                                .await;
+                            self.event(
+                                stack,
+                                &id,
+                                Some(&m.physical_id),
+                                &decl.kind,
+                                "UPDATE_COMPLETE",
+                                None,
+                            )
+                            .await;
                             Made {
                                 physical_id: m.physical_id,
                                 attributes,
                             }
                         }
                         Err(e) => {
-                            self.event(stack, &id, Some(&physical), &decl.kind, "UPDATE_FAILED", Some(e))
-                                .await;
+                            self.event(
+                                stack,
+                                &id,
+                                Some(&physical),
+                                &decl.kind,
+                                "UPDATE_FAILED",
+                                Some(e),
+                            )
+                            .await;
                             return Err(id);
                         }
                     }
                 }
             };
-            scope.refs.insert(id.clone(), Value::String(made.physical_id.clone()));
+            scope
+                .refs
+                .insert(id.clone(), Value::String(made.physical_id.clone()));
             scope.attrs.insert(id.clone(), made.attributes.clone());
         }
         for old in stack.resources.clone() {
@@ -861,8 +956,15 @@ impl Engine {
         let Some(physical) = r.physical_id.clone() else {
             return;
         };
-        self.event(stack, &r.logical_id, Some(&physical), &r.kind, "DELETE_IN_PROGRESS", None)
-            .await;
+        self.event(
+            stack,
+            &r.logical_id,
+            Some(&physical),
+            &r.kind,
+            "DELETE_IN_PROGRESS",
+            None,
+        )
+        .await;
         let region = stack.region.clone();
         match self
             .inner
@@ -871,12 +973,26 @@ impl Engine {
             .await
         {
             Ok(()) => {
-                self.event(stack, &r.logical_id, Some(&physical), &r.kind, "DELETE_COMPLETE", None)
-                    .await
+                self.event(
+                    stack,
+                    &r.logical_id,
+                    Some(&physical),
+                    &r.kind,
+                    "DELETE_COMPLETE",
+                    None,
+                )
+                .await
             }
             Err(e) => {
-                self.event(stack, &r.logical_id, Some(&physical), &r.kind, "DELETE_FAILED", Some(e))
-                    .await
+                self.event(
+                    stack,
+                    &r.logical_id,
+                    Some(&physical),
+                    &r.kind,
+                    "DELETE_FAILED",
+                    Some(e),
+                )
+                .await
             }
         }
     }
@@ -885,7 +1001,10 @@ impl Engine {
     async fn roll_back_update(&self, stack: &mut Stack, before: &Stack) {
         let current = stack.resources.clone();
         for r in current.iter().rev() {
-            let old = before.resources.iter().find(|b| b.logical_id == r.logical_id);
+            let old = before
+                .resources
+                .iter()
+                .find(|b| b.logical_id == r.logical_id);
             match old {
                 None => self.remove(stack, r, true).await,
                 Some(old) if old.physical_id != r.physical_id => self.remove(stack, r, true).await,
@@ -897,8 +1016,15 @@ impl Engine {
                         logical_id: &r.logical_id,
                     };
                     let physical = r.physical_id.clone().unwrap_or_default();
-                    self.event(stack, &r.logical_id, Some(&physical), &r.kind, "UPDATE_IN_PROGRESS", None)
-                        .await;
+                    self.event(
+                        stack,
+                        &r.logical_id,
+                        Some(&physical),
+                        &r.kind,
+                        "UPDATE_IN_PROGRESS",
+                        None,
+                    )
+                    .await;
                     let outcome = self
                         .inner
                         .providers
@@ -908,8 +1034,15 @@ impl Engine {
                         Ok(_) => ("UPDATE_COMPLETE", None),
                         Err(e) => ("UPDATE_FAILED", Some(e)),
                     };
-                    self.event(stack, &r.logical_id, Some(&physical), &r.kind, status, reason)
-                        .await;
+                    self.event(
+                        stack,
+                        &r.logical_id,
+                        Some(&physical),
+                        &r.kind,
+                        status,
+                        reason,
+                    )
+                    .await;
                 }
                 Some(_) => {}
             }
@@ -932,8 +1065,12 @@ impl Engine {
                 stack.name, stack.status
             )));
         }
-        self.stack_event(&mut stack, "DELETE_IN_PROGRESS", Some("User Initiated".into()))
-            .await;
+        self.stack_event(
+            &mut stack,
+            "DELETE_IN_PROGRESS",
+            Some("User Initiated".into()),
+        )
+        .await;
         let engine = self.clone();
         tokio::spawn(async move {
             let resources = stack.resources.clone();
@@ -951,7 +1088,9 @@ impl Engine {
             stack.resources.clear();
             stack.outputs.clear();
             stack.deleted_ms = Some(now_ms());
-            engine.stack_event(&mut stack, "DELETE_COMPLETE", None).await;
+            engine
+                .stack_event(&mut stack, "DELETE_COMPLETE", None)
+                .await;
         });
         Ok(())
     }
@@ -1001,8 +1140,14 @@ impl Engine {
                 s
             }
         };
-        if stack.change_sets.iter().any(|c| c.name == name && c.status != "DELETE_COMPLETE") {
-            return Err(CfnError::AlreadyExists(format!("ChangeSet [{name}] already exists")));
+        if stack
+            .change_sets
+            .iter()
+            .any(|c| c.name == name && c.status != "DELETE_COMPLETE")
+        {
+            return Err(CfnError::AlreadyExists(format!(
+                "ChangeSet [{name}] already exists"
+            )));
         }
         let previous = (kind != "CREATE").then(|| stack.clone());
         let p = self.prepare(&input, previous.as_ref())?;
@@ -1038,7 +1183,8 @@ impl Engine {
         name_or_id: &str,
         stack_name: Option<&str>,
     ) -> Result<(Stack, ChangeSet), CfnError> {
-        let not_found = || CfnError::ChangeSetNotFound(format!("ChangeSet [{name_or_id}] does not exist"));
+        let not_found =
+            || CfnError::ChangeSetNotFound(format!("ChangeSet [{name_or_id}] does not exist"));
         let stacks: Vec<Stack> = match stack_name {
             Some(s) => self.find(region, s).into_iter().collect(),
             None => self.list(region),
@@ -1092,7 +1238,12 @@ impl Engine {
         };
         let p = self.prepare(&input, None)?;
         for c in stack.change_sets.iter_mut() {
-            c.execution_status = if c.id == cs.id { "EXECUTE_COMPLETE" } else { "OBSOLETE" }.into();
+            c.execution_status = if c.id == cs.id {
+                "EXECUTE_COMPLETE"
+            } else {
+                "OBSOLETE"
+            }
+            .into();
         }
         self.start_update(stack, p, cs.capabilities).await;
         Ok(())

@@ -63,7 +63,8 @@ pub fn references(v: &Value, out: &mut BTreeSet<String>) {
                             let after = &rest[start + 2..];
                             let Some(end) = after.find('}') else { break };
                             let name = &after[..end];
-                            if !name.starts_with('!') && !vars.is_some_and(|v| v.contains_key(name)) {
+                            if !name.starts_with('!') && !vars.is_some_and(|v| v.contains_key(name))
+                            {
                                 let target = if name.starts_with("AWS::") {
                                     name
                                 } else {
@@ -93,9 +94,8 @@ pub fn references(v: &Value, out: &mut BTreeSet<String>) {
 pub fn creation_order(t: &Template) -> Result<Vec<String>, CfnError> {
     let params: BTreeSet<&str> = t.parameters.iter().map(|p| p.name.as_str()).collect();
     let resources: BTreeSet<&str> = t.resources.iter().map(|r| r.logical_id.as_str()).collect();
-    let known = |n: &str| {
-        resources.contains(n) || params.contains(n) || PSEUDO_PARAMETERS.contains(&n)
-    };
+    let known =
+        |n: &str| resources.contains(n) || params.contains(n) || PSEUDO_PARAMETERS.contains(&n);
     let mut deps: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
     let mut unresolved = BTreeSet::new();
     for r in &t.resources {
@@ -210,7 +210,12 @@ mod tests {
                 "Fn": {"Type": "AWS::Lambda::Function", "DependsOn": "Role", "Properties": {}},
                 "Role": {"Type": "AWS::IAM::Role"}
             }})),
-            Ok(vec!["Role".into(), "Fn".into(), "Ver".into(), "Alias".into()])
+            Ok(vec![
+                "Role".into(),
+                "Fn".into(),
+                "Ver".into(),
+                "Alias".into()
+            ])
         );
     }
 

@@ -115,9 +115,10 @@ impl Scope {
             }
             "Fn::GetAtt" => {
                 let (resource, attribute) = match arg {
-                    Value::Array(a) if a.len() == 2 => {
-                        (self.text(&a[0], "Fn::GetAtt")?, self.text(&a[1], "Fn::GetAtt")?)
-                    }
+                    Value::Array(a) if a.len() == 2 => (
+                        self.text(&a[0], "Fn::GetAtt")?,
+                        self.text(&a[1], "Fn::GetAtt")?,
+                    ),
                     Value::String(s) => match s.split_once('.') {
                         Some((r, a)) => (r.to_owned(), a.to_owned()),
                         None => return Err(err("Fn::GetAtt needs a resource and an attribute")),
@@ -216,17 +217,15 @@ impl Scope {
                     self.text(second, "Fn::FindInMap")?,
                 );
                 let Some(m) = self.mappings.get(&map) else {
-                    return Err(err(format!("Mapping named '{map}' is not present in the 'Mappings' section of template.")));
+                    return Err(err(format!(
+                        "Mapping named '{map}' is not present in the 'Mappings' section of template."
+                    )));
                 };
                 m.get(&top)
                     .and_then(|t| t.get(&second))
                     .cloned()
                     .map(Some)
-                    .ok_or_else(|| {
-                        err(format!(
-                            "Unable to get mapping for {map}::{top}::{second}"
-                        ))
-                    })
+                    .ok_or_else(|| err(format!("Unable to get mapping for {map}::{top}::{second}")))
             }
             "Fn::Base64" => {
                 let s = self.text(arg, "Fn::Base64")?;
@@ -255,12 +254,11 @@ impl Scope {
                     .map(|v| Some(Value::String(v.clone())))
                     .ok_or_else(|| CfnError::Validation(format!("No export named {name} found.")))
             }
-            "Fn::Equals" | "Fn::Not" | "Fn::And" | "Fn::Or" | "Condition" => {
-                self.condition(&Value::Object(
+            "Fn::Equals" | "Fn::Not" | "Fn::And" | "Fn::Or" | "Condition" => self
+                .condition(&Value::Object(
                     [(name.to_owned(), arg.clone())].into_iter().collect(),
                 ))
-                .map(|b| Some(Value::Bool(b)))
-            }
+                .map(|b| Some(Value::Bool(b))),
             other => Err(CfnError::Validation(format!(
                 "Template format error: Unrecognized intrinsic function {other}"
             ))),
@@ -353,8 +351,12 @@ impl Scope {
             }
             "Fn::Equals" => {
                 let a = operands(Some(2))?;
-                let left = self.evaluate(&a[0])?.map(|v| as_text(&v).unwrap_or_else(|| v.to_string()));
-                let right = self.evaluate(&a[1])?.map(|v| as_text(&v).unwrap_or_else(|| v.to_string()));
+                let left = self
+                    .evaluate(&a[0])?
+                    .map(|v| as_text(&v).unwrap_or_else(|| v.to_string()));
+                let right = self
+                    .evaluate(&a[1])?
+                    .map(|v| as_text(&v).unwrap_or_else(|| v.to_string()));
                 Ok(left == right)
             }
             "Fn::Not" => Ok(!self.condition(&operands(Some(1))?[0])?),
@@ -402,7 +404,11 @@ impl Scope {
             if still.len() == before {
                 return Err(CfnError::Validation(format!(
                     "Template format error: Circular dependency between conditions: [{}]",
-                    still.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                    still
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )));
             }
             pending = still;
@@ -446,9 +452,12 @@ mod tests {
         s.refs.insert("Fn".into(), json!("my-fn"));
         s.attrs.insert(
             "Fn".into(),
-            [("Arn".to_owned(), json!("arn:aws:lambda:us-east-1:1:function:my-fn"))]
-                .into_iter()
-                .collect(),
+            [(
+                "Arn".to_owned(),
+                json!("arn:aws:lambda:us-east-1:1:function:my-fn"),
+            )]
+            .into_iter()
+            .collect(),
         );
         s.mappings = json!({"Sizes": {"prod": {"Mem": 512}}})
             .as_object()
@@ -466,7 +475,9 @@ mod tests {
         assert_eq!(eval(json!({"Ref": "Env"})), Ok(Some(json!("prod"))));
         assert_eq!(
             eval(json!({"Fn::Sub": "${Fn}-${Fn.Arn}-${!Keep}-${AWS::Region}"})),
-            Ok(Some(json!("my-fn-arn:aws:lambda:us-east-1:1:function:my-fn-${Keep}-us-east-1")))
+            Ok(Some(json!(
+                "my-fn-arn:aws:lambda:us-east-1:1:function:my-fn-${Keep}-us-east-1"
+            )))
         );
         assert_eq!(
             eval(json!({"Fn::Sub": ["${X}!", {"X": {"Ref": "Env"}}]})),

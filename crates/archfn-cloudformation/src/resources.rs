@@ -132,7 +132,8 @@ fn inline_zip(runtime: &str, source: &str) -> Result<bytes::Bytes, String> {
             .compression_method(zip::CompressionMethod::Deflated)
             .unix_permissions(0o644);
         zip.start_file(file, options).map_err(|e| e.to_string())?;
-        zip.write_all(source.as_bytes()).map_err(|e| e.to_string())?;
+        zip.write_all(source.as_bytes())
+            .map_err(|e| e.to_string())?;
         zip.finish().map_err(|e| e.to_string())?;
     }
     Ok(bytes::Bytes::from(buf.into_inner()))
@@ -179,7 +180,12 @@ fn environment(props: &Value) -> Option<BTreeMap<String, String>> {
 
 impl Providers {
     /// Makes a resource.
-    pub async fn create(&self, kind: &str, owner: &Owner<'_>, props: &Value) -> Result<Made, String> {
+    pub async fn create(
+        &self,
+        kind: &str,
+        owner: &Owner<'_>,
+        props: &Value,
+    ) -> Result<Made, String> {
         match kind {
             "AWS::Lambda::Function" => self.create_function(owner, props).await,
             "AWS::Lambda::Version" => self.publish_version(owner, props).await,
@@ -228,7 +234,12 @@ impl Providers {
                 let function = text(props, "FunctionName").unwrap_or_default();
                 let view = self
                     .control
-                    .update_alias(owner.region, &function, physical_name(physical_id), alias_input(props))
+                    .update_alias(
+                        owner.region,
+                        &function,
+                        physical_name(physical_id),
+                        alias_input(props),
+                    )
                     .await
                     .map_err(control_error)?;
                 Ok(Updated::InPlace(Made {
@@ -260,9 +271,11 @@ impl Providers {
             Err(e) => Err(control_error(e)),
         };
         match kind {
-            "AWS::Lambda::Function" => {
-                gone(self.control.delete_function(region, physical_id, None).await)
-            }
+            "AWS::Lambda::Function" => gone(
+                self.control
+                    .delete_function(region, physical_id, None)
+                    .await,
+            ),
             "AWS::Lambda::Version" => {
                 let function = text(props, "FunctionName").unwrap_or_default();
                 let version = physical_id.rsplit(':').next().unwrap_or("");
@@ -442,7 +455,8 @@ impl Providers {
     }
 
     async fn create_alias(&self, owner: &Owner<'_>, props: &Value) -> Result<Made, String> {
-        let (Some(function), Some(name)) = (text(props, "FunctionName"), text(props, "Name")) else {
+        let (Some(function), Some(name)) = (text(props, "FunctionName"), text(props, "Name"))
+        else {
             return Err("Properties FunctionName and Name cannot be empty.".into());
         };
         let view = self
@@ -505,7 +519,10 @@ impl Providers {
 fn bucket_attributes(name: &str, region: &str) -> BTreeMap<String, Value> {
     [
         ("Arn".to_owned(), json!(format!("arn:aws:s3:::{name}"))),
-        ("DomainName".to_owned(), json!(format!("{name}.s3.amazonaws.com"))),
+        (
+            "DomainName".to_owned(),
+            json!(format!("{name}.s3.amazonaws.com")),
+        ),
         (
             "RegionalDomainName".to_owned(),
             json!(format!("{name}.s3.{region}.amazonaws.com")),
@@ -563,9 +580,13 @@ mod tests {
     #[test]
     fn zips_inline_code() -> Result<(), String> {
         let zip = inline_zip("python3.12", "def handler(e, c):\n  return 1\n")?;
-        let archive = zip::ZipArchive::new(std::io::Cursor::new(zip.to_vec()))
-            .map_err(|e| e.to_string())?;
-        assert_eq!(archive.file_names().collect::<Vec<_>>(), vec!["index.py"]);
+        let archive =
+            zip::ZipArchive::new(std::io::Cursor::new(zip.to_vec())).map_err(|e| e.to_string())?;
+        let names: Vec<String> = archive
+            .file_names()
+            .filter_map(|n| n.ok().map(|n| n.into_owned()))
+            .collect();
+        assert_eq!(names, vec!["index.py".to_owned()]);
         Ok(())
     }
 }

@@ -155,7 +155,7 @@ fn number_of(v: &Value) -> Option<f64> {
     }
 }
 
-fn section<'a>(raw: &'a Map<String, Value>, name: &str) -> Result<Map<String, Value>, CfnError> {
+fn section(raw: &Map<String, Value>, name: &str) -> Result<Map<String, Value>, CfnError> {
     match raw.get(name) {
         None | Some(Value::Null) => Ok(Map::new()),
         Some(Value::Object(m)) => Ok(m.clone()),
@@ -198,9 +198,9 @@ impl Template {
         let mut parameters = Vec::new();
         for (name, decl) in section(top, "Parameters")? {
             let Value::Object(d) = decl else {
-                return Err(format_error(format!(
-                    "Every Parameters object must contain a Type member."
-                )));
+                return Err(format_error(
+                    "Every Parameters object must contain a Type member.",
+                ));
             };
             let Some(kind) = d.get("Type").and_then(string_of) else {
                 return Err(format_error(
@@ -208,21 +208,16 @@ impl Template {
                 ));
             };
             if !is_parameter_type(&kind) {
-                return Err(format_error(format!(
-                    "Unrecognized parameter type: {kind}"
-                )));
+                return Err(format_error(format!("Unrecognized parameter type: {kind}")));
             }
             let length = |k: &str| d.get(k).and_then(number_of).map(|n| n.max(0.0) as u64);
             parameters.push(ParameterDecl {
                 name: name.clone(),
                 kind,
                 default: d.get("Default").and_then(|v| match v {
-                    Value::Array(a) => Some(
-                        a.iter()
-                            .filter_map(string_of)
-                            .collect::<Vec<_>>()
-                            .join(","),
-                    ),
+                    Value::Array(a) => {
+                        Some(a.iter().filter_map(string_of).collect::<Vec<_>>().join(","))
+                    }
                     v => string_of(v),
                 }),
                 description: d.get("Description").and_then(string_of),
@@ -509,7 +504,9 @@ mod tests {
                 .is_err_and(|m| m.starts_with("Template format error: JSON not well-formed.")),
             "{e:?}"
         );
-        let e = parse_text("Resources:\n  A: [1,\n").map(|_| ()).map_err(message);
+        let e = parse_text("Resources:\n  A: [1,\n")
+            .map(|_| ())
+            .map_err(message);
         assert!(
             e.as_ref()
                 .is_err_and(|m| m.starts_with("Template format error: YAML not well-formed.")),

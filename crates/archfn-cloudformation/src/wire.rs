@@ -106,7 +106,9 @@ fn members(form: &Form, prefix: &str) -> Vec<BTreeMap<String, String>> {
             if let Ok(n) = n.parse::<usize>()
                 && n <= 1000
             {
-                out.entry(n).or_default().insert(field.to_owned(), v.clone());
+                out.entry(n)
+                    .or_default()
+                    .insert(field.to_owned(), v.clone());
             }
         }
     }
@@ -241,11 +243,15 @@ impl CloudFormation {
         let mut out = String::new();
         match action {
             "CreateStack" => {
-                let id = e.create_stack(region, self.stack_input(form).await?).await?;
+                let id = e
+                    .create_stack(region, self.stack_input(form).await?)
+                    .await?;
                 tag(&mut out, "StackId", &id);
             }
             "UpdateStack" => {
-                let id = e.update_stack(region, self.stack_input(form).await?).await?;
+                let id = e
+                    .update_stack(region, self.stack_input(form).await?)
+                    .await?;
                 tag(&mut out, "StackId", &id);
             }
             "DeleteStack" => {
@@ -315,7 +321,9 @@ impl CloudFormation {
                 let s = e.describe(region, name(form, "StackName")?)?;
                 let wanted = form.get("LogicalResourceId");
                 let (open, close) = match action {
-                    "ListStackResources" => ("<StackResourceSummaries>", "</StackResourceSummaries>"),
+                    "ListStackResources" => {
+                        ("<StackResourceSummaries>", "</StackResourceSummaries>")
+                    }
                     "DescribeStackResources" => ("<StackResources>", "</StackResources>"),
                     _ => ("", ""),
                 };
@@ -338,7 +346,11 @@ impl CloudFormation {
                     tag(&mut out, "LogicalResourceId", &r.logical_id);
                     opt(&mut out, "PhysicalResourceId", r.physical_id.as_deref());
                     tag(&mut out, "ResourceType", &r.kind);
-                    let stamp = if action == "DescribeStackResources" { "Timestamp" } else { "LastUpdatedTimestamp" };
+                    let stamp = if action == "DescribeStackResources" {
+                        "Timestamp"
+                    } else {
+                        "LastUpdatedTimestamp"
+                    };
                     tag(&mut out, stamp, &time(r.updated_ms));
                     tag(&mut out, "ResourceStatus", &r.status);
                     opt(&mut out, "ResourceStatusReason", r.reason.as_deref());
@@ -360,7 +372,9 @@ impl CloudFormation {
             "GetTemplate" => {
                 let body = match (form.get("ChangeSetName"), form.get("StackName")) {
                     (Some(cs), stack) => {
-                        e.change_set(region, cs, stack.map(String::as_str))?.1.template_body
+                        e.change_set(region, cs, stack.map(String::as_str))?
+                            .1
+                            .template_body
                     }
                     (None, _) => e.describe(region, name(form, "StackName")?)?.template_body,
                 };
@@ -396,10 +410,15 @@ impl CloudFormation {
                 opt(&mut out, "Description", t.description.as_deref());
                 if t.resources.iter().any(|r| r.kind == "AWS::IAM::Role") {
                     out.push_str("<Capabilities><member>CAPABILITY_IAM</member></Capabilities>");
-                    tag(&mut out, "CapabilitiesReason", "The following resource(s) require capabilities: [AWS::IAM::Role]");
+                    tag(
+                        &mut out,
+                        "CapabilitiesReason",
+                        "The following resource(s) require capabilities: [AWS::IAM::Role]",
+                    );
                 }
                 if action == "GetTemplateSummary" {
-                    let mut kinds: Vec<&str> = t.resources.iter().map(|r| r.kind.as_str()).collect();
+                    let mut kinds: Vec<&str> =
+                        t.resources.iter().map(|r| r.kind.as_str()).collect();
                     kinds.sort_unstable();
                     kinds.dedup();
                     out.push_str("<ResourceTypes>");
@@ -412,9 +431,14 @@ impl CloudFormation {
             }
             "CreateChangeSet" => {
                 let input = self.stack_input(form).await?;
-                let kind = form.get("ChangeSetType").map(String::as_str).unwrap_or("UPDATE");
+                let kind = form
+                    .get("ChangeSetType")
+                    .map(String::as_str)
+                    .unwrap_or("UPDATE");
                 if !matches!(kind, "CREATE" | "UPDATE") {
-                    return Err(CfnError::Validation(format!("ChangeSetType {kind} is not supported")));
+                    return Err(CfnError::Validation(format!(
+                        "ChangeSetType {kind} is not supported"
+                    )));
                 }
                 let (id, stack_id) = e
                     .create_change_set(
@@ -497,7 +521,11 @@ fn parameters_xml(out: &mut String, s: &Stack, values: &BTreeMap<String, String>
     for (k, v) in values {
         out.push_str("<member>");
         tag(out, "ParameterKey", k);
-        tag(out, "ParameterValue", if s.no_echo.contains(k) { "****" } else { v });
+        tag(
+            out,
+            "ParameterValue",
+            if s.no_echo.contains(k) { "****" } else { v },
+        );
         out.push_str("</member>");
     }
     out.push_str("</Parameters>");
@@ -518,7 +546,11 @@ fn stack_xml(out: &mut String, s: &Stack) {
     }
     tag(out, "StackStatus", &s.status);
     opt(out, "StackStatusReason", s.status_reason.as_deref());
-    tag(out, "DisableRollback", if s.disable_rollback { "true" } else { "false" });
+    tag(
+        out,
+        "DisableRollback",
+        if s.disable_rollback { "true" } else { "false" },
+    );
     out.push_str("<NotificationARNs/>");
     if !s.capabilities.is_empty() {
         out.push_str("<Capabilities>");
@@ -548,7 +580,9 @@ fn stack_xml(out: &mut String, s: &Stack) {
     }
     out.push_str("</Tags>");
     tag(out, "EnableTerminationProtection", "false");
-    out.push_str("<DriftInformation><StackDriftStatus>NOT_CHECKED</StackDriftStatus></DriftInformation>");
+    out.push_str(
+        "<DriftInformation><StackDriftStatus>NOT_CHECKED</StackDriftStatus></DriftInformation>",
+    );
     out.push_str("</member>");
 }
 
@@ -594,9 +628,7 @@ pub fn s3_location(url: &str) -> Option<(String, String)> {
     let (host, path) = rest.split_once('/')?;
     let host = host.split(':').next().unwrap_or(host);
     let path = path.split(['?', '#']).next().unwrap_or(path);
-    let decode = |s: &str| {
-        percent_decode(s)
-    };
+    let decode = |s: &str| percent_decode(s);
     if let Some(idx) = host.find(".s3.").or_else(|| host.find(".s3-")) {
         let bucket = &host[..idx];
         if !bucket.is_empty() && !path.is_empty() {
@@ -647,8 +679,12 @@ mod tests {
 
     #[test]
     fn tells_cloudformation_forms() {
-        assert!(is_cloudformation_form(b"Action=DescribeStacks&Version=2010-05-15"));
-        assert!(!is_cloudformation_form(b"Action=DescribeStacks&Version=2011-01-01"));
+        assert!(is_cloudformation_form(
+            b"Action=DescribeStacks&Version=2010-05-15"
+        ));
+        assert!(!is_cloudformation_form(
+            b"Action=DescribeStacks&Version=2011-01-01"
+        ));
         assert!(!is_cloudformation_form(b"{\"x\":1}"));
     }
 

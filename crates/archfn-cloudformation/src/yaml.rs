@@ -42,10 +42,7 @@ pub fn parse(text: &str) -> Result<Value, YamlError> {
     let mut nodes = 0usize;
     let mut root: Option<Value> = None;
     let mut documents = 0usize;
-    loop {
-        let Some(next) = parser.next_event() else {
-            break;
-        };
+    while let Some(next) = parser.next_event() {
         let (event, span) = next.map_err(|e| YamlError::Syntax {
             line: e.marker().line(),
             column: e.marker().col() + 1,
@@ -87,7 +84,11 @@ pub fn parse(text: &str) -> Result<Value, YamlError> {
                         "nesting deeper than {MAX_DEPTH} levels"
                     )));
                 }
-                stack.push(Open::Seq(Vec::new(), intrinsic_name(tag.as_deref()), anchor));
+                stack.push(Open::Seq(
+                    Vec::new(),
+                    intrinsic_name(tag.as_deref()),
+                    anchor,
+                ));
                 None
             }
             Event::MappingStart(anchor, tag) => {
@@ -241,7 +242,10 @@ fn plain(text: &str) -> Value {
         && digits
             .bytes()
             .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'-' | b'+'))
-        && digits.bytes().next().is_some_and(|b| b.is_ascii_digit() || b == b'.');
+        && digits
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_digit() || b == b'.');
     if looks_float
         && let Ok(f) = text.parse::<f64>()
         && let Some(n) = Number::from_f64(f)
@@ -317,7 +321,10 @@ mod tests {
     fn expands_anchors_within_bounds() {
         check("a: &x [1]\nb: *x", json!({"a": [1], "b": [1]}));
         let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
-        for (name, prev) in ["b", "c", "d", "e", "f", "g"].into_iter().zip(["a", "b", "c", "d", "e", "f"]) {
+        for (name, prev) in ["b", "c", "d", "e", "f", "g"]
+            .into_iter()
+            .zip(["a", "b", "c", "d", "e", "f"])
+        {
             let refs = vec![format!("*{prev}"); 10].join(", ");
             bomb.push_str(&format!("{name}: &{name} [{refs}]\n"));
         }

@@ -7,9 +7,9 @@
 
 mod cache;
 pub mod objects;
-pub mod stacks;
 mod settings;
 mod sqlite;
+pub mod stacks;
 
 use archfn_model::deployment::DeploymentRecord;
 use archfn_model::metrics::MinuteBucket;

@@ -24,8 +24,8 @@ use crate::{
 mod deployments;
 mod metrics;
 mod objects;
-mod stacks;
 mod settings;
+mod stacks;
 
 /// Metadata in one SQLite database file.
 #[derive(Debug, Clone)]

@@ -76,8 +76,10 @@ mod tests {
 
     #[tokio::test]
     async fn keeps_stacks_and_events_across_opens() -> Result<(), StoreError> {
-        let dir = tempfile::tempdir().map_err(|e| StoreError::Database(e.to_string()))?;
-        let path = dir.path().join("db");
+        let dir = std::env::temp_dir().join(format!("archfn-stacks-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).map_err(|e| StoreError::Database(e.to_string()))?;
+        let path = dir.join("db");
         {
             let store = SqliteStore::open(&path).await?;
             let row = StackRow {
@@ -102,6 +104,8 @@ mod tests {
         assert_eq!(stacks.len(), 1);
         assert_eq!(stacks[0].document, "{\"a\":1}");
         assert_eq!(store.stack_events("arn:s").await?, vec!["e1", "e2"]);
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
         Ok(())
     }
 }
