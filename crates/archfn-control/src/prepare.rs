@@ -35,6 +35,15 @@ impl Control {
         if self.code_dir(digest).is_dir() {
             return Ok(());
         }
+        // A blob the store keeps as a file is read from it: code from S3 may be far larger
+        // than a ZipFile, and is never held whole in memory.
+        if let Some(path) = self.inner.blobs.local_path(digest) {
+            return self
+                .fill(digest, move |tmp| {
+                    crate::archive::extract_file(&path, tmp).map_err(|e| e.to_string())
+                })
+                .await;
+        }
         let bytes = self
             .inner
             .blobs

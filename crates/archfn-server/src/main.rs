@@ -1007,6 +1007,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         s3_credentials,
     );
     let control = Control::start(ControlConfig {
+        objects: Arc::new(store.clone()),
         store: Arc::new(CachedStore::new(store)),
         blobs,
         code_root: args.data_dir.join("code"),
