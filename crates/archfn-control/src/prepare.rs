@@ -171,14 +171,17 @@ impl Control {
     }
 }
 
-/// Records the outcome of a preparation, as Lambda shows it.
+/// Records the outcome of a preparation, as Lambda shows it. A version that becomes Active
+/// says `LastUpdateStatus: Successful` as `$LATEST` does: waiters on a version (Terraform's
+/// after PublishVersion, the SDKs' `FunctionUpdatedV2` with a qualifier) read it, and take its
+/// absence for an update in progress.
 fn finish(c: &mut FunctionConfig, outcome: Result<(), String>, is_latest: bool) {
     let ok = outcome.is_ok();
     if c.state == State::Pending {
         c.state = if ok { State::Active } else { State::Failed };
         c.state_reason = outcome.as_ref().err().cloned();
         c.state_reason_code = (!ok).then(|| "InvalidZipFileException".to_string());
-        if is_latest && ok {
+        if ok {
             c.last_update_status = Some(LastUpdateStatus::Successful);
         }
     }
