@@ -1009,6 +1009,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let stacks_store = Arc::new(store.clone());
     let stacks_blobs = blobs.clone();
     let control = Control::start(ControlConfig {
+        objects: Arc::new(store.clone()),
         store: Arc::new(CachedStore::new(store)),
         blobs,
         code_root: args.data_dir.join("code"),
