@@ -15,7 +15,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from conftest import Server, unique
+from conftest import RUNTIMES_DIR, Server, archfn_bin, make_zip, unique
 
 CODE = "import platform\ndef handler(event, context):\n    return {'machine': platform.machine(), 'env': __import__('os').environ.get('STAGE')}\n"
 
@@ -100,7 +100,14 @@ def json_template(code=CODE, extra=None):
 
 
 @pytest.fixture(scope="module")
-def server(runtimes):
+def python_arm64():
+    """The one runtime these stacks use (installing it does nothing when it is installed)."""
+    subprocess.run([archfn_bin(), "runtime", "install", "python3.11", "--arch", "arm64", "--runtimes-dir",
+                    str(RUNTIMES_DIR)], check=True, stdout=subprocess.DEVNULL)
+
+
+@pytest.fixture(scope="module")
+def server(python_arm64):
     with tempfile.TemporaryDirectory(prefix="archfn-cfn-") as d:
         s = Server(Path(d) / "data").start()
         yield s
@@ -122,6 +129,21 @@ def wait_stack(cfn, name, timeout=180):
             return stack
         time.sleep(0.3)
     raise AssertionError(f"stack {name} still in progress")
+
+
+def wait_deleted(cfn, stack_id, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        status = cfn.describe_stacks(StackName=stack_id)["Stacks"][0]["StackStatus"]
+        if status != "DELETE_IN_PROGRESS":
+            return status
+        time.sleep(0.3)
+    raise AssertionError(f"stack {stack_id} still being deleted")
+
+
+def failures(cfn, name):
+    return [(e["LogicalResourceId"], e.get("ResourceStatusReason"))
+            for e in cfn.describe_stack_events(StackName=name)["StackEvents"] if e["ResourceStatus"].endswith("_FAILED")]
 
 
 def error_of(call):
@@ -146,7 +168,7 @@ def test_yaml_stack_makes_an_arm64_function_version_and_alias(server):
     )["StackId"]
     assert stack_id.startswith("arn:aws:cloudformation:us-east-1:")
     stack = wait_stack(cfn, name)
-    assert stack["StackStatus"] == "CREATE_COMPLETE", cfn.describe_stack_events(StackName=name)["StackEvents"]
+    assert stack["StackStatus"] == "CREATE_COMPLETE", failures(cfn, name)
     outputs = {o["OutputKey"]: o for o in stack["Outputs"]}
     fn = outputs["FunctionName"]["OutputValue"]
     assert fn.startswith(f"{name}-Fn-")
@@ -172,13 +194,7 @@ def test_yaml_stack_makes_an_arm64_function_version_and_alias(server):
     assert "Stage" in cfn.get_template(StackName=name)["TemplateBody"]
 
     cfn.delete_stack(StackName=name)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        status = cfn.describe_stacks(StackName=stack_id)["Stacks"][0]["StackStatus"]
-        if status == "DELETE_COMPLETE":
-            break
-        time.sleep(0.3)
-    assert status == "DELETE_COMPLETE"
+    assert wait_deleted(cfn, stack_id) == "DELETE_COMPLETE"
     assert error_of(lambda: lam.get_function(FunctionName=fn))[0] == "ResourceNotFoundException"
     assert error_of(lambda: cfn.describe_stacks(StackName=name)) == (
         "ValidationError", f"Stack with id {name} does not exist")
@@ -312,7 +328,7 @@ def test_aws_cli_deploys_twice(server, tmp_path):
     cfn.delete_stack(StackName=name)
 
 
-def test_stacks_survive_a_restart(runtimes, tmp_path):
+def test_stacks_survive_a_restart(python_arm64, tmp_path):
     s = Server(tmp_path / "data").start()
     try:
         cfn, _ = clients(s)
@@ -331,3 +347,49 @@ def test_stacks_survive_a_restart(runtimes, tmp_path):
         assert bucket.startswith(name.lower())
     finally:
         s.stop()
+
+
+def test_code_and_layer_from_s3_with_permission_and_event_invoke_config(server):
+    cfn, lam = clients(server)
+    s3 = boto3.client("s3", endpoint_url=server.url, region_name="us-east-1", aws_access_key_id="AKIDARCHFN",
+                      aws_secret_access_key="archfn-secret")
+    bucket = unique("cfn-code")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="app.zip", Body=make_zip({
+        "app.py": "import platform, greeting\ndef handler(e, c):\n    return {'machine': platform.machine(), 'greeting': greeting.HELLO}\n"}))
+    s3.put_object(Bucket=bucket, Key="layer.zip", Body=make_zip({"python/greeting.py": "HELLO = 'from a layer'\n"}))
+    template = {
+        "Resources": {
+            "Layer": {"Type": "AWS::Lambda::LayerVersion", "Properties": {
+                "Content": {"S3Bucket": bucket, "S3Key": "layer.zip"}, "CompatibleArchitectures": ["arm64"]}},
+            "Fn": {"Type": "AWS::Lambda::Function", "Properties": {
+                "Runtime": "python3.11", "Architectures": ["arm64"], "Handler": "app.handler",
+                "Role": {"Fn::Sub": "arn:aws:iam::${AWS::AccountId}:role/lambda"},
+                "Layers": [{"Ref": "Layer"}], "Code": {"S3Bucket": bucket, "S3Key": "app.zip"}}},
+            "Allow": {"Type": "AWS::Lambda::Permission", "Properties": {
+                "FunctionName": {"Fn::GetAtt": ["Fn", "Arn"]}, "Action": "lambda:InvokeFunction",
+                "Principal": "s3.amazonaws.com", "SourceArn": {"Fn::Sub": "arn:aws:s3:::${Bucket}"}}},
+            "Bucket": {"Type": "AWS::S3::Bucket"},
+            "Async": {"Type": "AWS::Lambda::EventInvokeConfig", "Properties": {
+                "FunctionName": {"Ref": "Fn"}, "Qualifier": "$LATEST", "MaximumRetryAttempts": 1}},
+        },
+        "Outputs": {"Fn": {"Value": {"Ref": "Fn"}}, "Bucket": {"Value": {"Ref": "Bucket"}}},
+    }
+    name = unique("s3code")
+    stack_id = cfn.create_stack(StackName=name, TemplateBody=json.dumps(template))["StackId"]
+    stack = wait_stack(cfn, name)
+    assert stack["StackStatus"] == "CREATE_COMPLETE", failures(cfn, name)
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+    fn = outputs["Fn"]
+    assert invoke(lam, fn) == {"machine": "aarch64", "greeting": "from a layer"}
+    policy = json.loads(lam.get_policy(FunctionName=fn)["Policy"])
+    assert policy["Statement"][0]["Principal"] == {"Service": "s3.amazonaws.com"}
+    assert lam.get_function_event_invoke_config(FunctionName=fn, Qualifier="$LATEST")["MaximumRetryAttempts"] == 1
+    assert s3.head_bucket(Bucket=outputs["Bucket"])["ResponseMetadata"]["HTTPStatusCode"] == 200
+    layer_arn = lam.get_function_configuration(FunctionName=fn)["Layers"][0]["Arn"]
+
+    cfn.delete_stack(StackName=name)
+    assert wait_deleted(cfn, stack_id) == "DELETE_COMPLETE", failures(cfn, stack_id)
+    assert error_of(lambda: lam.get_function(FunctionName=fn))[0] == "ResourceNotFoundException"
+    assert error_of(lambda: lam.get_layer_version_by_arn(Arn=layer_arn))[0] == "ResourceNotFoundException"
+    assert error_of(lambda: s3.head_bucket(Bucket=outputs["Bucket"]))[0] == "404"

@@ -7,8 +7,11 @@ use std::io::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-use archfn_control::{AliasInput, CodeInput, Control, ControlError, CreateFunctionInput};
-use archfn_control::{UpdateCodeInput, UpdateConfigInput};
+use archfn_control::event_invoke::EventInvokeInput;
+use archfn_control::{
+    AliasInput, CodeInput, CodeSource, Control, ControlError, CreateFunctionInput, S3Location,
+};
+use archfn_control::{PermissionInput, PublishLayerInput, UpdateCodeInput, UpdateConfigInput};
 use archfn_model::{LastUpdateStatus, State};
 use archfn_store::objects::{BucketRecord, ObjectCatalog};
 use rand::Rng as _;
@@ -19,6 +22,9 @@ pub const SUPPORTED_TYPES: &[&str] = &[
     "AWS::Lambda::Function",
     "AWS::Lambda::Version",
     "AWS::Lambda::Alias",
+    "AWS::Lambda::LayerVersion",
+    "AWS::Lambda::Permission",
+    "AWS::Lambda::EventInvokeConfig",
     "AWS::IAM::Role",
     "AWS::S3::Bucket",
     "AWS::S3::BucketPolicy",
@@ -146,16 +152,15 @@ fn code_input(props: &Value) -> Result<CodeInput, String> {
     };
     let runtime = text(props, "Runtime").unwrap_or_default();
     if let Some(source) = text(code, "ZipFile") {
-        return Ok(CodeInput {
-            zip: Some(inline_zip(&runtime, &source)?),
-            ..CodeInput::default()
-        });
+        return Ok(CodeSource::Zip(inline_zip(&runtime, &source)?).into());
     }
     if let (Some(bucket), Some(key)) = (text(code, "S3Bucket"), text(code, "S3Key")) {
-        return Ok(CodeInput {
-            s3: Some((bucket, key)),
-            ..CodeInput::default()
-        });
+        return Ok(CodeSource::S3(S3Location {
+            bucket,
+            key,
+            object_version: text(code, "S3ObjectVersion"),
+        })
+        .into());
     }
     if let Some(uri) = text(code, "ImageUri") {
         return Ok(CodeInput {
@@ -190,6 +195,9 @@ impl Providers {
             "AWS::Lambda::Function" => self.create_function(owner, props).await,
             "AWS::Lambda::Version" => self.publish_version(owner, props).await,
             "AWS::Lambda::Alias" => self.create_alias(owner, props).await,
+            "AWS::Lambda::LayerVersion" => self.publish_layer(owner, props).await,
+            "AWS::Lambda::Permission" => self.add_permission(owner, props).await,
+            "AWS::Lambda::EventInvokeConfig" => self.put_event_invoke(owner, props).await,
             "AWS::IAM::Role" => Ok(self.role(owner, props)),
             "AWS::S3::Bucket" => self.create_bucket(owner, props).await,
             "AWS::S3::BucketPolicy" => Ok(Made {
@@ -219,6 +227,10 @@ impl Providers {
                     || text(old, "Name") != text(props, "Name")
             }
             "AWS::IAM::Role" => text(old, "RoleName") != text(props, "RoleName"),
+            "AWS::Lambda::EventInvokeConfig" => {
+                text(old, "FunctionName") != text(props, "FunctionName")
+                    || text(old, "Qualifier") != text(props, "Qualifier")
+            }
             "AWS::S3::Bucket" => text(old, "BucketName") != text(props, "BucketName"),
             _ => true,
         };
@@ -251,6 +263,10 @@ impl Providers {
                 physical_id: physical_id.to_owned(),
                 attributes: self.role_attributes(physical_id),
             })),
+            "AWS::Lambda::EventInvokeConfig" => self
+                .put_event_invoke(owner, props)
+                .await
+                .map(Updated::InPlace),
             _ => Ok(Updated::InPlace(Made {
                 physical_id: physical_id.to_owned(),
                 attributes: bucket_attributes(physical_id, owner.region),
@@ -290,6 +306,36 @@ impl Providers {
                 gone(
                     self.control
                         .delete_alias(region, &function, physical_name(physical_id))
+                        .await,
+                )
+            }
+            "AWS::Lambda::LayerVersion" => {
+                // arn:aws:lambda:<region>:<account>:layer:<name>:<version>
+                let mut parts = physical_id.rsplit(':');
+                let version = parts.next().and_then(|v| v.parse::<i64>().ok());
+                let (Some(version), Some(name)) = (version, parts.next()) else {
+                    return Ok(());
+                };
+                gone(
+                    self.control
+                        .delete_layer_version(region, name, version)
+                        .await,
+                )
+            }
+            "AWS::Lambda::Permission" => {
+                let function = text(props, "FunctionName").unwrap_or_default();
+                gone(
+                    self.control
+                        .remove_permission(region, &function, None, physical_id, None)
+                        .await,
+                )
+            }
+            "AWS::Lambda::EventInvokeConfig" => {
+                let function = text(props, "FunctionName").unwrap_or_default();
+                let qualifier = text(props, "Qualifier");
+                gone(
+                    self.control
+                        .delete_event_invoke_config(region, &function, qualifier.as_deref())
                         .await,
                 )
             }
@@ -466,6 +512,101 @@ impl Providers {
             .map_err(control_error)?;
         Ok(Made {
             physical_id: view.arn,
+            attributes: BTreeMap::new(),
+        })
+    }
+
+    async fn publish_layer(&self, owner: &Owner<'_>, props: &Value) -> Result<Made, String> {
+        let name = text(props, "LayerName").unwrap_or_else(|| generated_name(owner, 64, false));
+        let Some(content) = props.get("Content") else {
+            return Err("Property Content cannot be empty.".into());
+        };
+        let (Some(bucket), Some(key)) = (text(content, "S3Bucket"), text(content, "S3Key")) else {
+            return Err("Property Content must hold S3Bucket and S3Key.".into());
+        };
+        let input = PublishLayerInput {
+            content: CodeSource::S3(S3Location {
+                bucket,
+                key,
+                object_version: text(content, "S3ObjectVersion"),
+            })
+            .into(),
+            description: text(props, "Description"),
+            license_info: text(props, "LicenseInfo"),
+            compatible_runtimes: strings(props, "CompatibleRuntimes"),
+            compatible_architectures: strings(props, "CompatibleArchitectures"),
+        };
+        let view = self
+            .control
+            .publish_layer_version(owner.region, &name, input)
+            .await
+            .map_err(control_error)?;
+        Ok(Made {
+            physical_id: view.version_arn(),
+            attributes: [("LayerVersionArn".to_owned(), json!(view.version_arn()))]
+                .into_iter()
+                .collect(),
+        })
+    }
+
+    async fn add_permission(&self, owner: &Owner<'_>, props: &Value) -> Result<Made, String> {
+        let (Some(function), Some(action), Some(principal)) = (
+            text(props, "FunctionName"),
+            text(props, "Action"),
+            text(props, "Principal"),
+        ) else {
+            return Err("Properties FunctionName, Action and Principal cannot be empty.".into());
+        };
+        let statement_id = generated_name(owner, 100, false);
+        let input = PermissionInput {
+            statement_id: statement_id.clone(),
+            action,
+            principal,
+            source_arn: text(props, "SourceArn"),
+            source_account: text(props, "SourceAccount"),
+            event_source_token: text(props, "EventSourceToken"),
+            principal_org_id: text(props, "PrincipalOrgID"),
+            function_url_auth_type: text(props, "FunctionUrlAuthType"),
+            invoked_via_function_url: None,
+            revision_id: None,
+        };
+        self.control
+            .add_permission(owner.region, &function, None, input)
+            .await
+            .map_err(control_error)?;
+        Ok(Made {
+            physical_id: statement_id,
+            attributes: BTreeMap::new(),
+        })
+    }
+
+    /// PutFunctionEventInvokeConfig: the whole configuration, replacing any other.
+    async fn put_event_invoke(&self, owner: &Owner<'_>, props: &Value) -> Result<Made, String> {
+        let (Some(function), Some(qualifier)) =
+            (text(props, "FunctionName"), text(props, "Qualifier"))
+        else {
+            return Err("Properties FunctionName and Qualifier cannot be empty.".into());
+        };
+        let destination = |which: &str| {
+            props
+                .get("DestinationConfig")
+                .and_then(|d| d.get(which))
+                .and_then(|d| text(d, "Destination"))
+        };
+        let destinations = props
+            .get("DestinationConfig")
+            .map(|_| (destination("OnSuccess"), destination("OnFailure")));
+        let input = EventInvokeInput {
+            maximum_retry_attempts: number(props, "MaximumRetryAttempts")?,
+            maximum_event_age_s: number(props, "MaximumEventAgeInSeconds")?,
+            destinations,
+        };
+        self.control
+            .put_event_invoke_config(owner.region, &function, Some(&qualifier), input, true)
+            .await
+            .map_err(control_error)?;
+        Ok(Made {
+            physical_id: format!("{function}:{qualifier}"),
             attributes: BTreeMap::new(),
         })
     }
