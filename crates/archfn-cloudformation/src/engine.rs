@@ -215,6 +215,9 @@ pub fn check_template(body: &str) -> Result<Template, CfnError> {
     Ok(t)
 }
 
+/// Most live stacks a region holds (CloudFormation's quota).
+pub const MAX_STACKS: usize = 2000;
+
 fn now_ms() -> i64 {
     archfn_model::time::now_ms()
 }
@@ -498,9 +501,25 @@ impl Engine {
         }
     }
 
+    /// Refuses a new stack when the region holds [`MAX_STACKS`] live ones.
+    fn check_quota(&self, region: &str) -> Result<(), CfnError> {
+        let live = self
+            .lock()
+            .iter()
+            .filter(|s| s.region == region && s.deleted_ms.is_none())
+            .count();
+        if live >= MAX_STACKS {
+            return Err(CfnError::LimitExceeded(format!(
+                "Limit for stacks ({MAX_STACKS}) exceeded"
+            )));
+        }
+        Ok(())
+    }
+
     /// CreateStack: checks everything that needs no resource, then creates in the background.
     pub async fn create_stack(&self, region: &str, input: StackInput) -> Result<String, CfnError> {
         Self::check_name(&input.stack_name)?;
+        self.check_quota(region)?;
         if self.find(region, &input.stack_name).is_some() {
             return Err(CfnError::AlreadyExists(format!(
                 "Stack [{}] already exists",
@@ -1106,6 +1125,15 @@ impl Engine {
         description: Option<String>,
     ) -> Result<(String, String), CfnError> {
         Self::check_name(&input.stack_name)?;
+        let name_ok = !name.is_empty()
+            && name.len() <= 128
+            && name.starts_with(|c: char| c.is_ascii_alphabetic())
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+        if !name_ok {
+            return Err(CfnError::Validation(format!(
+                "1 validation error detected: Value '{name}' at 'changeSetName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z][-a-zA-Z0-9]*"
+            )));
+        }
         let existing = self.find(region, &input.stack_name);
         let mut stack = match (kind, existing) {
             ("CREATE", Some(s)) if s.status != "REVIEW_IN_PROGRESS" => {
@@ -1116,6 +1144,7 @@ impl Engine {
             }
             ("CREATE", Some(s)) => s,
             ("CREATE", None) => {
+                self.check_quota(region)?;
                 let p = self.prepare(&input, None)?;
                 let mut s = self.new_stack(region, &input, &p, "REVIEW_IN_PROGRESS");
                 s.template_body = String::new();

@@ -18,6 +18,9 @@ pub enum CfnError {
     /// `InsufficientCapabilitiesException` (400).
     #[error("{0}")]
     InsufficientCapabilities(String),
+    /// `LimitExceededException` (400): a quota reached.
+    #[error("{0}")]
+    LimitExceeded(String),
     /// `InvalidAction` (400): an operation archfn does not serve.
     #[error("{0}")]
     InvalidAction(String),
@@ -35,6 +38,7 @@ impl CfnError {
             CfnError::ChangeSetNotFound(_) => "ChangeSetNotFound",
             CfnError::InvalidChangeSetStatus(_) => "InvalidChangeSetStatus",
             CfnError::InsufficientCapabilities(_) => "InsufficientCapabilitiesException",
+            CfnError::LimitExceeded(_) => "LimitExceededException",
             CfnError::InvalidAction(_) => "InvalidAction",
             CfnError::Internal(_) => "InternalFailure",
         }

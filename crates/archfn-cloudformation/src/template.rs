@@ -12,6 +12,12 @@ use crate::yaml;
 pub const MAX_BODY_BYTES: usize = 51_200;
 /// The largest template read from a `TemplateURL`, in bytes.
 pub const MAX_URL_TEMPLATE_BYTES: usize = 1_048_576;
+/// Most resources a template may declare.
+pub const MAX_RESOURCES: usize = 500;
+/// Most parameters a template may declare.
+pub const MAX_PARAMETERS: usize = 200;
+/// Most outputs a template may declare.
+pub const MAX_OUTPUTS: usize = 200;
 /// The transform that a SAM template names.
 pub const SAM_TRANSFORM: &str = "AWS::Serverless-2016-10-31";
 
@@ -237,6 +243,21 @@ impl Template {
             });
         }
         let resources_section = section(top, "Resources")?;
+        for (name, count, max) in [
+            ("resources", resources_section.len(), MAX_RESOURCES),
+            (
+                "parameters",
+                section(top, "Parameters")?.len(),
+                MAX_PARAMETERS,
+            ),
+            ("outputs", section(top, "Outputs")?.len(), MAX_OUTPUTS),
+        ] {
+            if count > max {
+                return Err(format_error(format!(
+                    "Number of {name}, {count}, is greater than maximum allowed, {max}"
+                )));
+            }
+        }
         if resources_section.is_empty() {
             return Err(format_error(
                 "At least one Resources member must be defined.",
@@ -525,6 +546,18 @@ mod tests {
         assert_eq!(t.resources[0].depends_on, vec!["B".to_owned()]);
         assert_eq!(t.outputs[0].export_name, Some(json!("e")));
         Ok(())
+    }
+
+    #[test]
+    fn refuses_too_many_resources() {
+        let resources: Map<String, Value> = (0..501)
+            .map(|i| (format!("R{i}"), json!({"Type": "AWS::IAM::Role"})))
+            .collect();
+        let e = template(json!({ "Resources": resources })).map_err(message);
+        assert_eq!(
+            e,
+            Err("Template format error: Number of resources, 501, is greater than maximum allowed, 500".into())
+        );
     }
 
     #[test]
