@@ -393,3 +393,57 @@ def test_code_and_layer_from_s3_with_permission_and_event_invoke_config(server):
     assert error_of(lambda: lam.get_function(FunctionName=fn))[0] == "ResourceNotFoundException"
     assert error_of(lambda: lam.get_layer_version_by_arn(Arn=layer_arn))[0] == "ResourceNotFoundException"
     assert error_of(lambda: s3.head_bucket(Bucket=outputs["Bucket"]))[0] == "404"
+
+
+def test_a_failing_update_rolls_back_to_the_previous_stack(server):
+    cfn, lam = clients(server)
+    name = unique("upfail")
+    cfn.create_stack(StackName=name, TemplateBody=json_template())
+    assert wait_stack(cfn, name)["StackStatus"] == "CREATE_COMPLETE"
+    fn = {o["OutputKey"]: o["OutputValue"] for o in cfn.describe_stacks(StackName=name)["Stacks"][0]["Outputs"]}["Name"]
+    bad_alias = {"Alias": {"Type": "AWS::Lambda::Alias", "Properties": {
+        "FunctionName": {"Ref": "Fn"}, "FunctionVersion": "42", "Name": "live"}}}
+    cfn.update_stack(StackName=name, TemplateBody=json_template(CODE.replace("platform.machine()", "'new'"), extra=bad_alias),
+                     Parameters=[{"ParameterKey": "Suffix", "ParameterValue": "y"}])
+    stack = wait_stack(cfn, name)
+    assert stack["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE", failures(cfn, name)
+    assert [f[0] for f in failures(cfn, name)] == ["Alias"]
+    # The function's code is the previous one again, and the outputs and parameters are the previous ones.
+    assert invoke(lam, fn)["machine"] == "aarch64"
+    assert {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}["Suffix"] == "s-x"
+    assert [r["LogicalResourceId"] for r in cfn.describe_stack_resources(StackName=name)["StackResources"]] == ["Fn"]
+    # A stack rolled back after an update can be updated again.
+    cfn.update_stack(StackName=name, TemplateBody=json_template(),
+                     Parameters=[{"ParameterKey": "Suffix", "ParameterValue": "z"}])
+    assert wait_stack(cfn, name)["StackStatus"] == "UPDATE_COMPLETE"
+    cfn.delete_stack(StackName=name)
+
+
+def test_signed_requests_under_auth_sigv4(python_arm64, tmp_path):
+    creds = tmp_path / "credentials"
+    creds.write_text("[default]\naws_access_key_id = AKIDGOOD\naws_secret_access_key = good-secret\n")
+    s = Server(tmp_path / "data", ["--auth", "sigv4", "--credentials-file", str(creds)]).start()
+    try:
+        def cfn(secret):
+            return boto3.client("cloudformation", endpoint_url=s.url, region_name="eu-west-1",
+                                aws_access_key_id="AKIDGOOD", aws_secret_access_key=secret,
+                                config=Config(retries={"max_attempts": 0}))
+        good = cfn("good-secret")
+        name = unique("signed")
+        stack_id = good.create_stack(StackName=name, TemplateBody=json.dumps({"Resources": {"B": {"Type": "AWS::S3::Bucket"}}}))["StackId"]
+        assert stack_id.startswith("arn:aws:cloudformation:eu-west-1:")
+        assert wait_stack(good, name)["StackStatus"] == "CREATE_COMPLETE"
+        with pytest.raises(ClientError) as e:
+            cfn("wrong-secret").describe_stacks(StackName=name)
+        assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+        assert e.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
+        # An unsigned form post is not served as CloudFormation under --auth sigv4.
+        import urllib.request
+        req = urllib.request.Request(s.url + "/", data=b"Action=DescribeStacks&Version=2010-05-15",
+                                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+        with pytest.raises(urllib.error.HTTPError) as unsigned:
+            urllib.request.urlopen(req, timeout=10)
+        assert unsigned.value.code in (403, 404)  # Lambda's answer to a path it does not serve
+        assert b"DescribeStacksResponse" not in unsigned.value.read()
+    finally:
+        s.stop()

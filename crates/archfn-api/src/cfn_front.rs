@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::AppState;
 use crate::auth::{AuthMode, read_cloudformation_body, verify_request_for};
+use crate::error::ApiError;
 
 /// The service name of CloudFormation's SigV4 scope.
 const SERVICE: &str = "cloudformation";
@@ -49,7 +50,7 @@ pub(crate) async fn route(state: &AppState, req: Request) -> Result<Response, Re
     let (parts, body) = req.into_parts();
     let (bytes, _budget) = match read_cloudformation_body(body, &state.body_budget).await {
         Ok(read) => read,
-        Err(e) => return Ok(e.into_response()),
+        Err(e) => return Ok(xml_error(e)),
     };
     if !signed_for_cfn && !archfn_cloudformation::is_cloudformation_form(&bytes) {
         return Err(Request::from_parts(parts, Body::from(bytes)));
@@ -57,7 +58,7 @@ pub(crate) async fn route(state: &AppState, req: Request) -> Result<Response, Re
     let region = match (&scope, state.auth.as_ref()) {
         (Some((_, region)), AuthMode::SigV4(creds)) => {
             if let Err(e) = verify_request_for(creds, &parts, &bytes, SERVICE) {
-                return Ok(e.into_response());
+                return Ok(xml_error(e));
             }
             region.clone()
         }
@@ -65,6 +66,30 @@ pub(crate) async fn route(state: &AppState, req: Request) -> Result<Response, Re
         _ => state.default_region.clone(),
     };
     let (status, xml) = cfn.handle(&region, &bytes).await;
+    Ok(xml_response(status, xml))
+}
+
+/// A refusal of the API's (signature, size, budget) in the query protocol's XML, with the codes
+/// CloudFormation gives them.
+fn xml_error(e: ApiError) -> Response {
+    let (status, kind, message) = e.parts();
+    let code = match kind {
+        "InvalidSignatureException" => "SignatureDoesNotMatch",
+        "UnrecognizedClientException" => "InvalidClientTokenId",
+        "TooManyRequestsException" => "Throttling",
+        "RequestEntityTooLargeException" => "ValidationError",
+        other => other,
+    };
+    let fault = if status.is_server_error() {
+        "Receiver"
+    } else {
+        "Sender"
+    };
+    let error = archfn_cloudformation::wire::error_xml(fault, code, &message);
+    xml_response(status.as_u16(), error)
+}
+
+fn xml_response(status: u16, xml: String) -> Response {
     let mut resp = (
         StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         xml,
@@ -72,5 +97,5 @@ pub(crate) async fn route(state: &AppState, req: Request) -> Result<Response, Re
         .into_response();
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
-    Ok(resp)
+    resp
 }

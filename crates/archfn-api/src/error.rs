@@ -49,7 +49,7 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    fn parts(&self) -> (StatusCode, &'static str, &str) {
+    pub(crate) fn parts(&self) -> (StatusCode, &'static str, &str) {
         use ApiError::*;
         match self {
             ValidationException(m) => (StatusCode::BAD_REQUEST, "ValidationException", m),

@@ -550,7 +550,10 @@ impl Engine {
             )));
         }
         let p = self.prepare(&input, Some(&stack))?;
-        if self.changes(&stack, &p).is_empty() && p.body == stack.template_body {
+        if self.changes(&stack, &p).is_empty()
+            && p.body == stack.template_body
+            && p.parameters == stack.parameters
+        {
             return Err(CfnError::Validation(
                 "No updates are to be performed.".into(),
             ));
@@ -1186,7 +1189,10 @@ impl Engine {
             self.inner.providers.account,
             uuid::Uuid::new_v4()
         );
-        let empty = changes.is_empty() && kind != "CREATE";
+        let empty = changes.is_empty()
+            && kind != "CREATE"
+            && p.body == stack.template_body
+            && p.parameters == stack.parameters;
         stack.change_sets.push(ChangeSet {
             id: id.clone(),
             name: name.to_owned(),
@@ -1302,4 +1308,49 @@ fn no_echo(t: &Template) -> BTreeSet<String> {
         .filter(|p| p.no_echo)
         .map(|p| p.name.clone())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const YAML: &str = "Parameters:\n  P: {Type: String, Default: x}\nConditions:\n  C: !Equals [!Ref P, x]\nResources:\n  R:\n    Type: AWS::IAM::Role\n    Condition: C\n    Properties: {A: !Sub '${P}-${AWS::Region}', B: !GetAtt S.Arn}\n  S: {Type: AWS::S3::Bucket}\nOutputs:\n  O: {Value: !Join [',', [!Ref R, !Select [0, !Split [',', 'a,b']]]]}\n";
+
+    #[test]
+    fn never_panics_on_cut_or_mangled_templates() {
+        let json = r#"{"Resources": {"A": {"Type": "AWS::IAM::Role", "Properties": {"X": {"Fn::Sub": "${B.Arn}"}}}, "B": {"Type": "AWS::S3::Bucket"}}}"#;
+        for text in [YAML, json] {
+            for end in 0..=text.len() {
+                if let Some(cut) = text.get(..end) {
+                    let _ = check_template(cut);
+                }
+            }
+            for (i, c) in text.char_indices() {
+                for replacement in ["[", "{", "!", "&a ", "*a", "\"", ":", "\n- "] {
+                    let mut mangled = text.to_owned();
+                    mangled.replace_range(i..i + c.len_utf8(), replacement);
+                    let _ = check_template(&mangled);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn checks_templates_as_cloudformation_does() {
+        assert_eq!(check_template(YAML).map(|_| ()), Ok(()));
+        assert_eq!(
+            check_template("{\"Transform\": \"AWS::Serverless-2016-10-31\", \"Resources\": {\"F\": {\"Type\": \"AWS::Serverless::Function\"}}}")
+                .map(|_| ()),
+            Err(CfnError::Validation(
+                "Transform AWS::Serverless-2016-10-31 is not supported yet".into()
+            ))
+        );
+        assert_eq!(
+            check_template("{\"Resources\": {\"F\": {\"Type\": \"AWS::EC2::Instance\"}, \"G\": {\"Type\": \"AWS::Nope::X\"}}}")
+                .map(|_| ()),
+            Err(CfnError::Validation(
+                "Template format error: Unrecognized resource types: [AWS::EC2::Instance, AWS::Nope::X]".into()
+            ))
+        );
+    }
 }

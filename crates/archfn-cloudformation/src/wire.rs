@@ -119,13 +119,23 @@ fn members(form: &Form, prefix: &str) -> Vec<BTreeMap<String, String>> {
 pub fn error_response(e: &CfnError, request_id: &str) -> (u16, String) {
     (
         e.status(),
-        format!(
-            "<ErrorResponse xmlns=\"{XMLNS}\"><Error><Type>{}</Type><Code>{}</Code><Message>{}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>",
-            e.fault(),
-            e.code(),
-            esc(&e.to_string())
-        ),
+        error_document(e.fault(), e.code(), &e.to_string(), request_id),
     )
+}
+
+fn error_document(fault: &str, code: &str, message: &str, request_id: &str) -> String {
+    format!(
+        "<ErrorResponse xmlns=\"{XMLNS}\"><Error><Type>{}</Type><Code>{}</Code><Message>{}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>",
+        esc(fault),
+        esc(code),
+        esc(message)
+    )
+}
+
+/// An error document of a refusal made before CloudFormation saw the request (a signature, a
+/// size): `fault` is `Sender` or `Receiver`.
+pub fn error_xml(fault: &str, code: &str, message: &str) -> String {
+    error_document(fault, code, message, &uuid::Uuid::new_v4().to_string())
 }
 
 impl CloudFormation {
