@@ -85,7 +85,7 @@ fn xml_error(e: ApiError) -> Response {
     } else {
         "Sender"
     };
-    let error = archfn_cloudformation::wire::error_xml(fault, code, &message);
+    let error = archfn_cloudformation::wire::error_xml(fault, code, message);
     xml_response(status.as_u16(), error)
 }
 
