@@ -447,3 +447,31 @@ def test_signed_requests_under_auth_sigv4(python_arm64, tmp_path):
         assert b"DescribeStacksResponse" not in unsigned.value.read()
     finally:
         s.stop()
+
+
+def test_retained_resources_stay_and_a_failed_deletion_can_be_retried(server):
+    cfn, _ = clients(server)
+    s3 = boto3.client("s3", endpoint_url=server.url, region_name="us-east-1", aws_access_key_id="AKIDARCHFN",
+                      aws_secret_access_key="archfn-secret")
+    name = unique("retain")
+    stack_id = cfn.create_stack(StackName=name, TemplateBody=json.dumps({"Resources": {
+        "Kept": {"Type": "AWS::S3::Bucket", "DeletionPolicy": "Retain"},
+        "Full": {"Type": "AWS::S3::Bucket"}},
+        "Outputs": {"Kept": {"Value": {"Ref": "Kept"}}, "Full": {"Value": {"Ref": "Full"}}}}))["StackId"]
+    stack = wait_stack(cfn, name)
+    buckets = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+    s3.put_object(Bucket=buckets["Full"], Key="k", Body=b"x")
+
+    cfn.delete_stack(StackName=name)
+    assert wait_deleted(cfn, stack_id) == "DELETE_FAILED"
+    failed = dict(failures(cfn, stack_id))
+    assert failed[name] == "The following resource(s) failed to delete: [Full]. "
+    assert "not empty" in failed["Full"]
+    s3.delete_object(Bucket=buckets["Full"], Key="k")
+    cfn.delete_stack(StackName=stack_id)
+    assert wait_deleted(cfn, stack_id) == "DELETE_COMPLETE"
+    assert error_of(lambda: s3.head_bucket(Bucket=buckets["Full"]))[0] == "404"
+    assert s3.head_bucket(Bucket=buckets["Kept"])["ResponseMetadata"]["HTTPStatusCode"] == 200
+    skipped = [e["LogicalResourceId"] for e in cfn.describe_stack_events(StackName=stack_id)["StackEvents"]
+               if e["ResourceStatus"] == "DELETE_SKIPPED"]
+    assert "Kept" in skipped

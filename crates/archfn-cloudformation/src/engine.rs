@@ -34,6 +34,9 @@ pub struct ResourceState {
     pub attributes: BTreeMap<String, Value>,
     /// Last changed, Unix ms.
     pub updated_ms: i64,
+    /// `DeletionPolicy: Retain`: kept when its stack is deleted.
+    #[serde(default)]
+    pub retain: bool,
 }
 
 /// An output.
@@ -843,6 +846,7 @@ impl Engine {
                                 properties: props.clone(),
                                 attributes: m.attributes.clone(),
                                 updated_ms: now_ms(),
+                                retain: decl.deletion_policy.as_deref() == Some("Retain"),
                             });
                             self.event(
                                 stack,
@@ -899,6 +903,7 @@ impl Engine {
                                 properties: props.clone(),
                                 attributes: attributes.clone(),
                                 updated_ms: now_ms(),
+                                retain: decl.deletion_policy.as_deref() == Some("Retain"),
                                 ..old
                             };
                             self.event(
@@ -974,9 +979,9 @@ impl Engine {
     }
 
     /// Deletes one resource (unless its policy retains it), with its events.
-    async fn remove(&self, stack: &mut Stack, r: &ResourceState, _rollback: bool) {
+    async fn remove(&self, stack: &mut Stack, r: &ResourceState, _rollback: bool) -> bool {
         let Some(physical) = r.physical_id.clone() else {
-            return;
+            return true;
         };
         self.event(
             stack,
@@ -1003,7 +1008,8 @@ impl Engine {
                     "DELETE_COMPLETE",
                     None,
                 )
-                .await
+                .await;
+                true
             }
             Err(e) => {
                 self.event(
@@ -1014,7 +1020,8 @@ impl Engine {
                     "DELETE_FAILED",
                     Some(e),
                 )
-                .await
+                .await;
+                false
             }
         }
     }
@@ -1028,8 +1035,12 @@ impl Engine {
                 .iter()
                 .find(|b| b.logical_id == r.logical_id);
             match old {
-                None => self.remove(stack, r, true).await,
-                Some(old) if old.physical_id != r.physical_id => self.remove(stack, r, true).await,
+                None => {
+                    self.remove(stack, r, true).await;
+                }
+                Some(old) if old.physical_id != r.physical_id => {
+                    self.remove(stack, r, true).await;
+                }
                 Some(old) if old.properties != r.properties => {
                     let (name, region) = (stack.name.clone(), stack.region.clone());
                     let owner = Owner {
@@ -1098,14 +1109,38 @@ impl Engine {
             let resources = stack.resources.clone();
             let mut failed = Vec::new();
             for r in resources.iter().rev() {
-                engine.remove(&mut stack, r, false).await;
-                if stack
-                    .resources
-                    .iter()
-                    .any(|x| x.logical_id == r.logical_id && x.status == "DELETE_FAILED")
-                {
+                if r.retain {
+                    let physical = r.physical_id.clone();
+                    engine
+                        .event(
+                            &mut stack,
+                            &r.logical_id,
+                            physical.as_deref(),
+                            &r.kind,
+                            "DELETE_SKIPPED",
+                            None,
+                        )
+                        .await;
+                    continue;
+                }
+                if !engine.remove(&mut stack, r, false).await {
                     failed.push(r.logical_id.clone());
                 }
+            }
+            if !failed.is_empty() {
+                // What could not be deleted stays the stack's, to be deleted again.
+                stack.resources.retain(|r| failed.contains(&r.logical_id));
+                for r in stack.resources.iter_mut() {
+                    r.status = "DELETE_FAILED".into();
+                }
+                let reason = format!(
+                    "The following resource(s) failed to delete: [{}]. ",
+                    failed.join(", ")
+                );
+                engine
+                    .stack_event(&mut stack, "DELETE_FAILED", Some(reason))
+                    .await;
+                return;
             }
             stack.resources.clear();
             stack.outputs.clear();
