@@ -5,6 +5,8 @@
 # warm invokes of a trivial Java handler next to the same Python one.
 #   scripts/bench-runtimes.sh        writes bench-out/runtimes.{jsonl,md}
 #   ARCHFN_BENCH_PARTS=warm scripts/bench-runtimes.sh   only the warm comparison
+#   ARCHFN_BENCH_PARTS=cold ARCHFN_BENCH_RUNTIMES=ruby3.3 scripts/bench-runtimes.sh   only Ruby's cold starts
+#   ARCHFN_BENCH_ARCHS=x86_64 ...                                                     only native ones
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --test
@@ -76,20 +78,24 @@ bench=target/release/archfn-bench
 sb=(--proc /proc --dev /dev --tmpfs /tmp --unshare-pid --unshare-ipc --unshare-uts --die-with-parent)
 cp=/usr/lib/archfn-java/classes:/usr/share/java/jackson-databind.jar:/usr/share/java/jackson-core.jar:/usr/share/java/jackson-annotations.jar
 echo "==> cold starts, each runtime's alternating with its floor"
-[ "${ARCHFN_BENCH_PARTS:-all}" = warm ] || for a in x86_64 arm64; do
+[ "${ARCHFN_BENCH_PARTS:-all}" = warm ] || for a in ${ARCHFN_BENCH_ARCHS:-x86_64 arm64}; do
   r=$rounds
   [ "$a" = arm64 ] && r=$((rounds / 2))
+  if [[ " ${ARCHFN_BENCH_RUNTIMES:-java17 ruby3.3} " == *" java17 "* ]]; then
   $bench cold --endpoint "$ep" --function "java-$a" --label "archfn java17-$a" --rounds "$r" --json-out "$j" \
     --floor-label "floor java17-$a" -- \
     bwrap --ro-bind "$rt/java17/$a/rootfs" / --ro-bind "$work/classes" /var/task --ro-bind "$work/floor" /opt "${sb[@]}" \
     /usr/lib/jvm/default-java/bin/java -XX:+TieredCompilation -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xshare:auto \
     -XX:MaxHeapSize=870m -cp "/opt:$cp" Floor >/dev/null
+  fi
+  if [[ " ${ARCHFN_BENCH_RUNTIMES:-java17 ruby3.3} " == *" ruby3.3 "* ]]; then
   $bench cold --endpoint "$ep" --function "ruby-$a" --label "archfn ruby3.3-$a" --rounds "$r" --json-out "$j" \
     --floor-label "floor ruby3.3-$a" -- \
-    bwrap --ro-bind "$rt/ruby3.3/$a/rootfs" / "${sb[@]}" /usr/bin/ruby3.3 -e 'require "json"; require "net/http"' >/dev/null
+    bwrap --ro-bind "$rt/ruby3.3/$a/rootfs" / "${sb[@]}" /usr/bin/ruby3.3 -e 'require "json"; require "socket"' >/dev/null
+  fi
 done
 echo "==> warm invokes: the trivial Java handler next to the Python one, alternating"
-for i in $(seq 5); do
+[ "${ARCHFN_BENCH_PARTS:-all}" = cold ] || for i in $(seq 5); do
   for f in java-x86_64 py-x86_64; do
     $bench warm --url "$ep/2015-03-31/functions/$f/invocations" --label "archfn $f" --concurrency 1 --ops 1000 --json-out "$j" >/dev/null
   done
@@ -109,12 +115,13 @@ for rt in ("java17", "ruby3.3"):
         t, f = f"archfn {rt}-{a}", f"floor {rt}-{a}"
         if g[t] and g[f]:
             print(f"| {rt} {a} ({'native' if a == 'x86_64' else 'emulated'}) | {med(t, 'p50_ms'):.1f} | {med(f, 'p50_ms'):.1f} | {med(t, 'p50_ms') / med(f, 'p50_ms'):.2f}x |")
-print()
-print("| warm, concurrency 1 | p50 ms | p99 ms | invokes/s |")
-print("|---|---|---|---|")
-for t in ("archfn java-x86_64", "archfn py-x86_64"):
-    print(f"| {t} | {med(t, 'p50_ms'):.3f} | {med(t, 'p99_ms'):.3f} | {med(t, 'ops_per_s'):.0f} |")
-print()
-print(f"Java/Python warm p50: {med('archfn java-x86_64', 'p50_ms') / med('archfn py-x86_64', 'p50_ms'):.2f}x")
+if g["archfn java-x86_64"] and g["archfn py-x86_64"]:
+    print()
+    print("| warm, concurrency 1 | p50 ms | p99 ms | invokes/s |")
+    print("|---|---|---|---|")
+    for t in ("archfn java-x86_64", "archfn py-x86_64"):
+        print(f"| {t} | {med(t, 'p50_ms'):.3f} | {med(t, 'p99_ms'):.3f} | {med(t, 'ops_per_s'):.0f} |")
+    print()
+    print(f"Java/Python warm p50: {med('archfn java-x86_64', 'p50_ms') / med('archfn py-x86_64', 'p50_ms'):.2f}x")
 PY
 cat "$out/runtimes.md"

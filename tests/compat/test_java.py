@@ -52,6 +52,39 @@ public class Shout implements RequestStreamHandler {
     }
 }
 """,
+    "example/Levels.java": """package example;
+import com.amazonaws.services.lambda.runtime.Context;
+import com.amazonaws.services.lambda.runtime.LambdaLogger;
+import com.amazonaws.services.lambda.runtime.logging.LogLevel;
+import java.util.Map;
+public class Levels {
+    public static String handle(Map<String, Object> event, Context context) {
+        LambdaLogger log = context.getLogger();
+        log.log("plain record");
+        log.log("debug record", LogLevel.DEBUG);
+        log.log("info record", LogLevel.INFO);
+        log.log("warn record", LogLevel.WARN);
+        log.log("error record", LogLevel.ERROR);
+        if (event.containsKey("fail")) {
+            throw new IllegalArgumentException("asked to fail");
+        }
+        return "logged";
+    }
+}
+""",
+    "example/Trust.java": """package example;
+import java.security.KeyStore;
+import java.util.Map;
+import javax.net.ssl.TrustManagerFactory;
+import javax.net.ssl.X509TrustManager;
+public class Trust {
+    public static int issuers(Map<String, Object> event) throws Exception {
+        TrustManagerFactory f = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
+        f.init((KeyStore) null);
+        return ((X509TrustManager) f.getTrustManagers()[0]).getAcceptedIssuers().length;
+    }
+}
+""",
     "example/Fails.java": """package example;
 import java.util.Map;
 public class Fails {
@@ -147,3 +180,61 @@ def test_a_missing_class_fails_init(lam, package):
     r, body = invoke(lam, name, b"{}")
     assert r["FunctionError"] == "Unhandled"
     assert json.loads(body)["errorType"] == "java.lang.ClassNotFoundException"
+
+
+def records(log: str) -> list:
+    """The JSON lines of an invocation's log that are the function's own records."""
+    out = []
+    for line in log.splitlines():
+        if line.startswith("{"):
+            rec = json.loads(line)
+            if "AWSRequestId" in rec or "message" in rec and "type" not in rec:
+                out.append(rec)
+    return out
+
+
+def test_json_logs_are_records_filtered_by_the_application_level(lam, package):
+    import base64
+    name = create(lam, "java21", "x86_64", "example.Levels::handle", package)
+    lam.update_function_configuration(FunctionName=name, LoggingConfig={"LogFormat": "JSON"})
+    lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.1, "MaxAttempts": 300})
+    r, body = invoke(lam, name, b"{}")
+    assert body == b'"logged"'
+    request_id = r["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
+    own = records(base64.b64decode(r["LogResult"]).decode())
+    # JSON's default application level is INFO: DEBUG is dropped; a record without a level is UNDEFINED.
+    assert [(rec["level"], rec["message"]) for rec in own] == [
+        ("UNDEFINED", "plain record"), ("INFO", "info record"), ("WARN", "warn record"), ("ERROR", "error record")]
+    for rec in own:
+        assert list(rec) == ["timestamp", "message", "level", "AWSRequestId"], rec
+        assert rec["AWSRequestId"] == request_id
+        assert rec["timestamp"].endswith("Z") and len(rec["timestamp"]) == 24
+    lam.update_function_configuration(FunctionName=name, LoggingConfig={"LogFormat": "JSON", "ApplicationLogLevel": "WARN"})
+    lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.1, "MaxAttempts": 300})
+    r, body = invoke(lam, name, json.dumps({"fail": True}))
+    assert r["FunctionError"] == "Unhandled"
+    own = records(base64.b64decode(r["LogResult"]).decode())
+    # At WARN the runtime drops INFO and DEBUG, and Lambda's filter drops the record whose level
+    # it cannot read (UNDEFINED counts as INFO there).
+    assert [(rec["level"], rec["message"]) for rec in own] == [
+        ("WARN", "warn record"), ("ERROR", "error record"),
+        ("ERROR", "java.lang.IllegalArgumentException: asked to fail")]
+
+
+def test_text_logs_prefix_the_level(lam, package):
+    import base64
+    name = create(lam, "java17", "x86_64", "example.Levels::handle", package)
+    r, _ = invoke(lam, name, b"{}")
+    log = base64.b64decode(r["LogResult"]).decode().splitlines()
+    # Text format: no level filter (Lambda sets none), the level in brackets, none for a plain record.
+    assert "plain record" in log and "[DEBUG] debug record" in log and "[WARN] warn record" in log
+
+
+@pytest.mark.parametrize("runtime,arch", [("java17", "x86_64"), ("java21", "arm64")])
+def test_the_jdk_trusts_the_public_certificate_authorities(lam, package, runtime, arch):
+    # The JDK's default trust store (/etc/ssl/certs/java/cacerts) holds Debian's CA certificates,
+    # so HTTPS from a function verifies servers; without it every TLS handshake fails.
+    name = create(lam, runtime, arch, "example.Trust::issuers", package)
+    r, body = invoke(lam, name, b"{}")
+    assert "FunctionError" not in r, body
+    assert int(body) > 100

@@ -4,8 +4,10 @@ custom `bootstrap` that speaks the Runtime API's streaming mode itself, and an a
 under emulation."""
 
 import base64
+import http.client
 import json
 import time
+import urllib.parse
 
 import botocore.exceptions
 import pytest
@@ -189,6 +191,59 @@ def test_http_response_stream_writes_its_prelude_and_pipelines_work(lam):
     prelude, rest = body.split(b"\0" * 8, 1)
     assert json.loads(prelude) == {"statusCode": 201, "headers": {"Content-Type": "text/plain"}, "cookies": ["a=1"]}
     assert rest == b"onetwothree"
+
+
+def streaming_url(lam, handler):
+    """A public RESPONSE_STREAM function URL of a new function running `handler`: its host and
+    the server's port."""
+    name = with_handler(lam, handler)
+    url = lam.create_function_url_config(FunctionName=name, AuthType="NONE", InvokeMode="RESPONSE_STREAM")["FunctionUrl"]
+    lam.add_permission(FunctionName=name, StatementId="url", Action="lambda:InvokeFunctionUrl", Principal="*",
+                       FunctionUrlAuthType="NONE")
+    lam.add_permission(FunctionName=name, StatementId="invoke", Action="lambda:InvokeFunction", Principal="*")
+    split = urllib.parse.urlsplit(url)
+    return split.netloc, split.port
+
+
+def url_get(host, port):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    started = time.monotonic()
+    conn.request("GET", "/", headers={"Host": host})
+    return conn.getresponse(), started
+
+
+def test_a_response_stream_url_sends_the_body_as_the_function_writes_it(lam):
+    host, port = streaming_url(lam, "index.slow")
+    r, started = url_get(host, port)
+    assert r.status == 200
+    assert r.getheader("content-type") == "application/octet-stream"
+    assert r.getheader("x-archfn-execution") == "native"
+    first = r.read(6)
+    first_at = time.monotonic() - started
+    rest = r.read()
+    end_at = time.monotonic() - started
+    assert (first, rest) == (b"first ", b"second")
+    # The function sleeps 2 s between its writes: the client has the first bytes long before the end.
+    assert end_at - first_at > 1.5, (first_at, end_at)
+
+
+def test_a_response_stream_url_answers_with_the_http_prelude(lam):
+    host, port = streaming_url(lam, "index.piped")
+    r, _ = url_get(host, port)
+    assert r.status == 201
+    assert r.getheader("content-type") == "text/plain"
+    assert r.getheader("set-cookie") == "a=1"
+    assert r.read() == b"onetwothree"
+
+
+def test_a_response_stream_url_maps_whole_answers_and_failures(lam):
+    host, port = streaming_url(lam, "index.buffered")
+    r, _ = url_get(host, port)
+    assert r.status == 200 and r.getheader("content-type") == "application/json"
+    assert json.loads(r.read())["buffered"] is True
+    host, port = streaming_url(lam, "index.fails")
+    r, _ = url_get(host, port)
+    assert (r.status, r.read()) == (502, b"Internal Server Error")
 
 
 def test_plain_invoke_of_a_streaming_function_is_buffered(lam, node_fn):

@@ -49,7 +49,9 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    pub(crate) fn parts(&self) -> (StatusCode, &'static str, &str) {
+    /// The HTTP status, the AWS error type (`x-amzn-ErrorType`) and the message of this error,
+    /// as the API answers it (the console shows the same).
+    pub fn parts(&self) -> (StatusCode, &'static str, &str) {
         use ApiError::*;
         match self {
             ValidationException(m) => (StatusCode::BAD_REQUEST, "ValidationException", m),

@@ -74,6 +74,13 @@ pub struct RequestContext {
 
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
+    router_with_console(state, None)
+}
+
+/// The whole HTTP application, with `console` (archfn-console's pages) mounted at `/console`,
+/// beneath the function URL front end, so that a function URL's `/console` path stays the
+/// function's.
+pub fn router_with_console(state: AppState, console: Option<Router>) -> Router {
     let api = routes::lambda_routes()
         .route_layer(middleware::from_fn(validation::validate_request))
         .layer(middleware::from_fn_with_state(
@@ -81,11 +88,14 @@ pub fn router(state: AppState) -> Router {
             auth::authenticate,
         ))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES + 1));
-    Router::new()
+    let mut app = Router::new()
         .merge(api)
         .merge(routes::local_routes())
-        .merge(routes::registry_routes())
-        .fallback(routes::unknown_operation)
+        .merge(routes::registry_routes());
+    if let Some(console) = console {
+        app = app.nest_service("/console", console);
+    }
+    app.fallback(routes::unknown_operation)
         .layer(middleware::from_fn_with_state(
             state.clone(),
             other_services,

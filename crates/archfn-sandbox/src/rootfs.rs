@@ -85,6 +85,10 @@ const JAVA_CLIENT_SOURCES: &[(&str, &str)] = &[
         include_str!("java/archfn/Bootstrap.java"),
     ),
     (
+        "archfn/TrustStore.java",
+        include_str!("java/archfn/TrustStore.java"),
+    ),
+    (
         "com/amazonaws/services/lambda/runtime/Client.java",
         include_str!("java/com/amazonaws/services/lambda/runtime/Client.java"),
     ),
@@ -103,6 +107,10 @@ const JAVA_CLIENT_SOURCES: &[(&str, &str)] = &[
     (
         "com/amazonaws/services/lambda/runtime/LambdaLogger.java",
         include_str!("java/com/amazonaws/services/lambda/runtime/LambdaLogger.java"),
+    ),
+    (
+        "com/amazonaws/services/lambda/runtime/logging/LogLevel.java",
+        include_str!("java/com/amazonaws/services/lambda/runtime/logging/LogLevel.java"),
     ),
     (
         "com/amazonaws/services/lambda/runtime/RequestHandler.java",
@@ -171,6 +179,7 @@ pub static RECIPES: &[Recipe] = &[
             "openjdk-17-jdk-headless",
             "default-jdk-headless",
             "libjackson2-databind-java",
+            "ca-certificates",
             "bash",
             "coreutils",
         ],
@@ -184,6 +193,7 @@ pub static RECIPES: &[Recipe] = &[
             "openjdk-21-jdk-headless",
             "default-jdk-headless",
             "libjackson2-databind-java",
+            "ca-certificates",
             "bash",
             "coreutils",
         ],
@@ -464,6 +474,7 @@ impl RuntimeStore {
             staging.join(JAVA_CLIENT_STAMP.trim_start_matches('/')),
             java_client_stamp(),
         )?;
+        self.write_trust_stores(runtime, arch, staging, progress)?;
         progress("      dumping the JVM's class-data sharing archive");
         crate::binfmt::ensure(arch)?;
         let dump = Command::new("bwrap")
@@ -480,6 +491,60 @@ impl RuntimeStore {
             progress("      (no class-data sharing archive: the JVM will start without it)");
         }
         Ok(())
+    }
+
+    /// Writes what Debian's `update-ca-certificates` and `ca-certificates-java` would have (an
+    /// extract runs neither): the PEM bundle `/etc/ssl/certs/ca-certificates.crt` of every CA the
+    /// `ca-certificates` package ships, and from it the JDK's trust store
+    /// `/etc/ssl/certs/java/cacerts`, so that HTTPS from a Java function verifies servers as on
+    /// Lambda. The store is the same on every ISA: written by the host's Java when it can.
+    fn write_trust_stores(
+        &self,
+        runtime: &str,
+        arch: Architecture,
+        staging: &Path,
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<(), SandboxError> {
+        progress("      writing the CA bundle and the JDK's trust store");
+        let shipped = staging.join("usr/share/ca-certificates");
+        let mut certs = Vec::new();
+        collect_certificates(&shipped, &mut certs)?;
+        certs.sort();
+        if certs.is_empty() {
+            return Err(SandboxError::Tool(
+                "the ca-certificates package installed no certificate".into(),
+            ));
+        }
+        let mut bundle = Vec::new();
+        for cert in &certs {
+            let pem = std::fs::read(cert)?;
+            bundle.extend_from_slice(&pem);
+            if !pem.ends_with(b"\n") {
+                bundle.push(b'\n');
+            }
+        }
+        let certs_dir = staging.join("etc/ssl/certs");
+        std::fs::create_dir_all(certs_dir.join("java"))?;
+        std::fs::write(certs_dir.join("ca-certificates.crt"), bundle)?;
+        let argv: Vec<String> = [
+            "/usr/lib/jvm/default-java/bin/java",
+            "-cp",
+            JAVA_CLIENT_DIR,
+            "archfn.TrustStore",
+            "/etc/ssl/certs/ca-certificates.crt",
+            "/etc/ssl/certs/java/cacerts",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        self.build_in_staging(
+            runtime,
+            arch,
+            staging,
+            "/etc/ssl/certs",
+            &argv,
+            "writing the JDK's trust store",
+        )
     }
 
     /// Builds the root file system of `runtime` for `arch`, reporting each step to `progress`.
@@ -627,6 +692,21 @@ impl RuntimeStore {
         std::fs::write(dir.join("installed.json"), json)?;
         Ok(final_dir)
     }
+}
+
+/// The `*.crt` files beneath `dir`, found without following symbolic links.
+fn collect_certificates(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), SandboxError> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        let path = entry.path();
+        if kind.is_dir() {
+            collect_certificates(&path, out)?;
+        } else if kind.is_file() && path.extension().is_some_and(|e| e == "crt") {
+            out.push(path);
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

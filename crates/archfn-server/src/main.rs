@@ -163,6 +163,10 @@ enum Command {
             default_value = "on"
         )]
         invocation_metrics: Toggle,
+        /// Do not serve the web console at `/console` (it is served only with `--auth none`
+        /// for now: it has no login yet).
+        #[arg(long, env = "ARCHFN_NO_CONSOLE")]
+        no_console: bool,
     },
     /// Install and list runtimes (root file systems per architecture).
     Runtime {
@@ -396,6 +400,7 @@ fn main() -> anyhow::Result<()> {
                 python,
                 npm,
                 invocation_metrics,
+                no_console,
             } => {
                 let runtimes_dir = runtimes_dir.unwrap_or_else(|| data_dir.join("runtimes"));
                 serve(ServeArgs {
@@ -432,6 +437,7 @@ fn main() -> anyhow::Result<()> {
                     prices,
                     migrate_tools: archfn_compare_runner::MigrateTools { python, npm },
                     record_metrics: matches!(invocation_metrics, Toggle::On),
+                    console: !no_console,
                 })
                 .await
             }
@@ -597,6 +603,8 @@ struct ServeArgs {
     prices: Option<PathBuf>,
     migrate_tools: archfn_compare_runner::MigrateTools,
     record_metrics: bool,
+    /// Serve the web console (when authentication is off).
+    console: bool,
 }
 
 /// A feature switched on or off.
@@ -1107,13 +1115,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         s3: Some(s3),
         cloudformation: Some(cloudformation),
     };
+    // The console has no login yet: it is served only where the API itself is open.
+    let console = (args.console && matches!(state.auth.as_ref(), archfn_api::AuthMode::Open))
+        .then(|| archfn_console::router(archfn_console::ConsoleState::new(state.clone())));
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     tracing::info!(listen = %listener.local_addr()?, data_dir = %args.data_dir.display(), "archfn serving the Lambda API");
     listen::serve(
         listener,
-        archfn_api::router(state),
+        archfn_api::router_with_console(state, console),
         listen::Limits {
             max_connections: args.max_connections,
             header_timeout: args.header_timeout,

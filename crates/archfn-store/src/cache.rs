@@ -1,5 +1,5 @@
 //! A read-through cache in front of any `MetadataStore`, for the hot reads of an invoke
-//! (function, version, alias). Every write through it empties the cache; a read that raced a
+//! (function, version, alias) and of a function URL request (its configuration, the policy). Every write through it empties the cache; a read that raced a
 //! write does not fill it (a generation counter tells), so it never serves a stale row.
 //! Only valid while this process is the database's only writer.
 
@@ -19,6 +19,8 @@ enum Key {
     Function(String, String),
     Version(String, String, u64),
     Alias(String, String, String),
+    Setting(crate::SettingKey),
+    SettingByLookup(crate::SettingKind, String),
 }
 
 #[derive(Debug, Clone)]
@@ -26,6 +28,7 @@ enum Value {
     Function(Option<Stored<FunctionRecord>>),
     Version(Option<FunctionConfig>),
     Alias(Option<Stored<AliasRecord>>),
+    Setting(Option<crate::SettingRow>),
 }
 
 /// Caches reads of functions, versions and aliases of an inner store.
@@ -375,7 +378,14 @@ impl<S: MetadataStore> MetadataStore for CachedStore<S> {
         &self,
         key: &crate::SettingKey,
     ) -> Result<Option<crate::SettingRow>, StoreError> {
-        self.inner.get_setting(key).await
+        let cache_key = Key::Setting(key.clone());
+        if let Some(Value::Setting(v)) = self.get(&cache_key) {
+            return Ok(v);
+        }
+        let generation = self.generation.load(Ordering::SeqCst);
+        let v = self.inner.get_setting(key).await?;
+        self.fill(cache_key, Value::Setting(v.clone()), generation);
+        Ok(v)
     }
 
     async fn put_setting(
@@ -385,7 +395,8 @@ impl<S: MetadataStore> MetadataStore for CachedStore<S> {
         lookup: Option<&str>,
         write: crate::SettingWrite,
     ) -> Result<i64, StoreError> {
-        self.inner.put_setting(key, document, lookup, write).await
+        self.write(self.inner.put_setting(key, document, lookup, write))
+            .await
     }
 
     async fn delete_setting(
@@ -393,7 +404,7 @@ impl<S: MetadataStore> MetadataStore for CachedStore<S> {
         key: &crate::SettingKey,
         etag: Option<i64>,
     ) -> Result<bool, StoreError> {
-        self.inner.delete_setting(key, etag).await
+        self.write(self.inner.delete_setting(key, etag)).await
     }
 
     async fn list_settings(
@@ -410,7 +421,14 @@ impl<S: MetadataStore> MetadataStore for CachedStore<S> {
         kind: crate::SettingKind,
         lookup: &str,
     ) -> Result<Option<crate::SettingRow>, StoreError> {
-        self.inner.find_setting(kind, lookup).await
+        let cache_key = Key::SettingByLookup(kind, lookup.to_owned());
+        if let Some(Value::Setting(v)) = self.get(&cache_key) {
+            return Ok(v);
+        }
+        let generation = self.generation.load(Ordering::SeqCst);
+        let v = self.inner.find_setting(kind, lookup).await?;
+        self.fill(cache_key, Value::Setting(v.clone()), generation);
+        Ok(v)
     }
 
     async fn list_settings_everywhere(
@@ -470,6 +488,46 @@ mod tests {
         assert_eq!(second.etag, etag + 1);
         store.delete_function("r", "f").await?;
         assert!(store.get_function("r", "f").await?.is_none());
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn settings_are_cached_and_never_stale() -> Result<(), StoreError> {
+        use crate::{SettingKey, SettingKind, SettingWrite};
+        let dir =
+            std::env::temp_dir().join(format!("archfn-cache-settings-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| StoreError::Database(e.to_string()))?;
+        let store = CachedStore::new(SqliteStore::open(&dir.join("db.sqlite")).await?);
+        let key = SettingKey::new("r", SettingKind::FunctionUrl, "f", "$LATEST");
+        assert!(
+            store
+                .find_setting(SettingKind::FunctionUrl, "abc")
+                .await?
+                .is_none()
+        );
+        store.create_function("r", &record("f", "one")).await?;
+        store
+            .put_setting(&key, "{\"n\":1}", Some("abc"), SettingWrite::Create)
+            .await?;
+        let found = store.find_setting(SettingKind::FunctionUrl, "abc").await?;
+        assert_eq!(found.map(|r| r.document), Some("{\"n\":1}".to_string()));
+        store
+            .put_setting(&key, "{\"n\":2}", Some("abc"), SettingWrite::Upsert)
+            .await?;
+        let got = store.get_setting(&key).await?;
+        assert_eq!(got.map(|r| r.document), Some("{\"n\":2}".to_string()));
+        let found = store.find_setting(SettingKind::FunctionUrl, "abc").await?;
+        assert_eq!(found.map(|r| r.document), Some("{\"n\":2}".to_string()));
+        // A function's deletion takes its settings with it, and the cache with them.
+        store.delete_function("r", "f").await?;
+        assert!(store.get_setting(&key).await?.is_none());
+        assert!(
+            store
+                .find_setting(SettingKind::FunctionUrl, "abc")
+                .await?
+                .is_none()
+        );
         let _ = std::fs::remove_dir_all(&dir);
         Ok(())
     }

@@ -3,7 +3,7 @@
 //! streams it, then `InvokeComplete` (`ErrorCode`, `ErrorDetails`, `LogResult`). A function that
 //! answers with a whole body gets one `PayloadChunk` with it, as on Lambda.
 //!
-//! The seam for function URLs in `RESPONSE_STREAM` mode is [`start_invocation_stream`]: it runs
+//! Function URLs in `RESPONSE_STREAM` mode use [`start_invocation_stream`] too: it runs
 //! an admitted invocation and hands out its [`ResponsePart`]s as they come, then its outcome.
 
 use std::collections::HashMap;
@@ -44,7 +44,7 @@ pub struct InvocationStream {
 /// [`InvocationStream::next_part`] until it gives `None`, then take
 /// [`InvocationStream::outcome`].
 ///
-/// This is the seam a function URL in `RESPONSE_STREAM` mode plugs into: the first part is
+/// A function URL in `RESPONSE_STREAM` mode reads it too (`url_front::streamed`): the first part is
 /// [`ResponsePart::Begin`] when the runtime streams (its content type says whether an HTTP
 /// prelude comes first: [`crate::http_prelude::HTTP_INTEGRATION_CONTENT_TYPE`], read with
 /// [`crate::http_prelude::PreludeReader`]), followed by [`ResponsePart::Data`]; when the

@@ -26,7 +26,7 @@ pub(crate) use host::function_url;
 use std::net::SocketAddr;
 
 use archfn_control::{Admitted, FunctionUrlView, InvokeRefused};
-use archfn_invoke::InvokeError;
+use archfn_invoke::{ExecutionMode, InvokeError, ResponsePart};
 use archfn_model::InvocationType;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Request, State};
@@ -36,6 +36,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::ApiError;
 use crate::auth::AuthMode;
+use crate::http_prelude::{HTTP_INTEGRATION_CONTENT_TYPE, PreludeError, PreludeReader};
 use crate::{AppState, routes};
 
 /// Lambda's answer to a request the URL's policy does not allow (recorded from AWS).
@@ -68,12 +69,11 @@ fn message(status: StatusCode, kind: &'static str, text: Option<&str>) -> Respon
     resp
 }
 
-/// How a URL's answer is produced for its InvokeMode: the seam for response streaming.
-/// RESPONSE_STREAM URLs are served buffered until the engine can stream a function's answer
-/// (InvokeWithResponseStream); then the `RESPONSE_STREAM` arm is the one to switch.
+/// How a URL's answer is produced for its InvokeMode: BUFFERED waits for the whole result and
+/// maps it; RESPONSE_STREAM sends the body as the function streams it (InvokeWithResponseStream).
 async fn respond(state: &AppState, view: &FunctionUrlView, run: Run) -> Response {
     match view.effective_invoke_mode() {
-        "RESPONSE_STREAM" => buffered(state, run).await,
+        "RESPONSE_STREAM" => streamed(state, run).await,
         _ => buffered(state, run).await,
     }
 }
@@ -93,18 +93,7 @@ async fn buffered(state: &AppState, run: Run) -> Response {
     drop(run.admission);
     let outcome = match outcome {
         Ok(o) => o,
-        Err(InvokeError::Throttled(m)) => {
-            tracing::warn!(reason = %m, "function URL invocation throttled");
-            return message(
-                StatusCode::TOO_MANY_REQUESTS,
-                "TooManyRequestsException",
-                Some("Rate Exceeded."),
-            );
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "function URL invocation failed");
-            return to_response(response::function_error());
-        }
+        Err(e) => return never_ran(&e),
     };
     let mapped = if outcome.function_error.is_some() {
         response::function_error()
@@ -112,13 +101,156 @@ async fn buffered(state: &AppState, run: Run) -> Response {
         response::map(&outcome.payload)
     };
     let mut resp = to_response(mapped);
+    identify(&mut resp, &outcome.request_id, outcome.mode);
+    resp
+}
+
+/// The answer to an invocation that never ran (throttled by the host, a runtime missing).
+fn never_ran(e: &InvokeError) -> Response {
+    if let InvokeError::Throttled(m) = e {
+        tracing::warn!(reason = %m, "function URL invocation throttled");
+        return message(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TooManyRequestsException",
+            Some("Rate Exceeded."),
+        );
+    }
+    tracing::warn!(error = %e, "function URL invocation failed");
+    to_response(response::function_error())
+}
+
+/// Names the invocation on its answer: its request id, and whether it ran native or emulated.
+fn identify(resp: &mut Response, request_id: &str, mode: ExecutionMode) {
     let h = resp.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&outcome.request_id) {
+    if let Ok(v) = HeaderValue::from_str(request_id) {
         h.insert("x-amzn-RequestId", v);
     }
-    if let Ok(v) = HeaderValue::from_str(outcome.mode.as_str()) {
-        h.insert("x-archfn-execution", v);
-    }
+    h.insert(
+        "x-archfn-execution",
+        HeaderValue::from_static(mode.as_str()),
+    );
+}
+
+/// Runs the function with its answer streamed to the client as it comes (RESPONSE_STREAM).
+/// A stream that begins with an HTTP prelude (Node.js's `awslambda.HttpResponseStream.from`)
+/// gives the status, headers and cookies; any other stream is a 200 with the stream's content
+/// type, its bytes as they are. A function that answers with a whole result instead of a stream
+/// is mapped as a BUFFERED URL maps it. Nothing is sent before the function's first bytes, so
+/// an error before them is still a whole answer (502, or 429 when throttled); after them, a
+/// failure can only cut the body short, as on Lambda.
+async fn streamed(state: &AppState, run: Run) -> Response {
+    let mode = ExecutionMode::for_arch(run.target.config.architecture);
+    let request = routes::invoke_request(&run.region, *run.target, run.payload, None);
+    let mut stream = routes::start_invocation_stream(&state.engine, request, run.admission);
+    let request_id = stream.request_id.clone();
+    let content_type = match stream.next_part().await {
+        Some(ResponsePart::Begin { content_type }) => content_type,
+        Some(ResponsePart::Data(first)) => {
+            // Data before a Begin is not what the engine sends; take it as an untyped stream.
+            let mut resp = stream_response(StatusCode::OK, first, stream);
+            resp.headers_mut().insert(
+                axum::http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            );
+            identify(&mut resp, &request_id, mode);
+            return resp;
+        }
+        None => {
+            let mut resp = match stream.outcome().await {
+                Ok(o) if o.function_error.is_some() => to_response(response::function_error()),
+                Ok(o) => to_response(response::map(&o.payload)),
+                Err(ApiError::TooManyRequestsException(..)) => message(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "TooManyRequestsException",
+                    Some("Rate Exceeded."),
+                ),
+                Err(e) => {
+                    tracing::warn!(error = ?e, "function URL invocation failed");
+                    to_response(response::function_error())
+                }
+            };
+            identify(&mut resp, &request_id, mode);
+            return resp;
+        }
+    };
+    let mut resp = if content_type == HTTP_INTEGRATION_CONTENT_TYPE {
+        let mut prelude = PreludeReader::new();
+        let read = loop {
+            match stream.next_part().await {
+                Some(ResponsePart::Data(chunk)) => match prelude.push(&chunk) {
+                    Ok(Some(read)) => break Ok(read),
+                    Ok(None) => {}
+                    Err(e) => break Err(e),
+                },
+                Some(ResponsePart::Begin { .. }) => {}
+                None => break Err(PreludeError::Unterminated),
+            }
+        };
+        match read {
+            Ok((head, first)) => {
+                let status =
+                    StatusCode::from_u16(head.status_code).unwrap_or(StatusCode::BAD_GATEWAY);
+                let mut resp = stream_response(status, first, stream);
+                let h = resp.headers_mut();
+                for (k, v) in &head.headers {
+                    if let (Ok(k), Ok(v)) = (HeaderName::try_from(k), HeaderValue::from_str(v)) {
+                        h.append(k, v);
+                    }
+                }
+                for c in &head.cookies {
+                    if let Ok(v) = HeaderValue::from_str(c) {
+                        h.append(axum::http::header::SET_COOKIE, v);
+                    }
+                }
+                resp
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "a streamed function URL answer's HTTP prelude");
+                // Let the invocation finish (logs, metrics) without a reader.
+                tokio::spawn(async move {
+                    let _ = stream.outcome().await;
+                });
+                to_response(response::function_error())
+            }
+        }
+    } else {
+        let mut resp = stream_response(StatusCode::OK, Bytes::new(), stream);
+        if let Ok(v) = HeaderValue::from_str(&content_type) {
+            resp.headers_mut()
+                .insert(axum::http::header::CONTENT_TYPE, v);
+        }
+        resp
+    };
+    identify(&mut resp, &request_id, mode);
+    resp
+}
+
+/// A response whose body is `first`, then the stream's data parts as they come. When the
+/// client goes away the invocation still runs to its end.
+fn stream_response(status: StatusCode, first: Bytes, stream: routes::InvocationStream) -> Response {
+    let body =
+        futures_util::stream::unfold((Some(first), Some(stream)), |(first, stream)| async move {
+            if let Some(first) = first.filter(|b| !b.is_empty()) {
+                return Some((Ok::<_, std::convert::Infallible>(first), (None, stream)));
+            }
+            let mut stream = stream?;
+            loop {
+                match stream.next_part().await {
+                    Some(ResponsePart::Data(data)) if !data.is_empty() => {
+                        return Some((Ok(data), (None, Some(stream))));
+                    }
+                    Some(_) => {}
+                    None => {
+                        if let Err(e) = stream.outcome().await {
+                            tracing::warn!(error = ?e, "streamed function URL invocation");
+                        }
+                        return None;
+                    }
+                }
+            }
+        });
+    let mut resp = (status, axum::body::Body::from_stream(body)).into_response();
+    resp.headers_mut().remove(axum::http::header::CONTENT_TYPE);
     resp
 }
 

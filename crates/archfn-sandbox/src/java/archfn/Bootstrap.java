@@ -7,6 +7,7 @@ import com.amazonaws.services.lambda.runtime.Context;
 import com.amazonaws.services.lambda.runtime.LambdaLogger;
 import com.amazonaws.services.lambda.runtime.RequestHandler;
 import com.amazonaws.services.lambda.runtime.RequestStreamHandler;
+import com.amazonaws.services.lambda.runtime.logging.LogLevel;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JavaType;
 import com.fasterxml.jackson.databind.JsonNode;
@@ -44,6 +45,46 @@ public final class Bootstrap {
     private static final String PREFIX = "/2018-06-01/runtime";
     private static final ObjectMapper JSON = new ObjectMapper()
             .configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, false);
+    /** The function's log format is JSON (LoggingConfig.LogFormat). */
+    private static final boolean JSON_LOGS = "JSON".equals(System.getenv("AWS_LAMBDA_LOG_FORMAT"));
+    /** The lowest level logged (LoggingConfig.ApplicationLogLevel; all when unset). */
+    private static final LogLevel MIN_LEVEL = LogLevel.fromString(System.getenv("AWS_LAMBDA_LOG_LEVEL"));
+    private static final java.time.format.DateTimeFormatter TIMESTAMP =
+            java.time.format.DateTimeFormatter.ofPattern("yyyy-MM-dd'T'HH:mm:ss.SSS'Z'").withZone(java.time.ZoneOffset.UTC);
+    /** The invocation being run, for the records' AWSRequestId. */
+    private static volatile String currentRequestId;
+
+    /**
+     * Writes one record as Lambda's Java runtime does: in JSON, an object of timestamp, message,
+     * level and AWSRequestId; in text, the message after {@code [LEVEL] } (nothing for UNDEFINED).
+     * Records below the application log level are dropped; UNDEFINED ones never are.
+     */
+    static void logRecord(String message, LogLevel level) {
+        if (level != LogLevel.UNDEFINED && level.ordinal() < MIN_LEVEL.ordinal()) {
+            return;
+        }
+        if (!JSON_LOGS) {
+            System.out.println(level == LogLevel.UNDEFINED ? message : "[" + level + "] " + message);
+            return;
+        }
+        ObjectNode record = JSON.createObjectNode();
+        record.put("timestamp", TIMESTAMP.format(java.time.Instant.now()));
+        record.put("message", message);
+        record.put("level", level.toString());
+        if (currentRequestId != null) {
+            record.put("AWSRequestId", currentRequestId);
+        }
+        try {
+            System.out.println(JSON.writeValueAsString(record));
+        } catch (Exception e) {
+            System.out.println(message);
+        }
+    }
+
+    /** Logs a handler's uncaught failure. */
+    private static void logFailure(Throwable cause) {
+        logRecord(cause.getClass().getName() + ": " + cause.getMessage(), LogLevel.ERROR);
+    }
 
     /** An answer of the Runtime API. */
     private record Answer(int status, Map<String, String> headers, byte[] body) {
@@ -136,7 +177,7 @@ public final class Bootstrap {
             handler = load(System.getenv("_HANDLER"));
         } catch (Throwable e) {
             Throwable cause = unwrap(e);
-            System.out.println("[ERROR] " + cause.getClass().getName() + ": " + cause.getMessage());
+            logFailure(cause);
             call("POST", "/init/error", error(cause), cause.getClass().getName());
             System.exit(1);
             return;
@@ -147,6 +188,7 @@ public final class Bootstrap {
                 System.exit(1);
             }
             String requestId = next.header("Lambda-Runtime-Aws-Request-Id");
+            currentRequestId = requestId;
             String trace = next.header("Lambda-Runtime-Trace-Id");
             if (!trace.isEmpty()) {
                 System.setProperty("com.amazonaws.xray.traceHeader", trace);
@@ -157,7 +199,7 @@ public final class Bootstrap {
                 answer = handler.invoke(next.body(), context);
             } catch (Throwable e) {
                 Throwable cause = unwrap(e);
-                System.out.println("[ERROR] " + cause.getClass().getName() + ": " + cause.getMessage());
+                logFailure(cause);
                 System.out.flush();
                 call("POST", "/invocation/" + requestId + "/error", error(cause), cause.getClass().getName());
                 continue;
@@ -349,8 +391,15 @@ public final class Bootstrap {
         public int getMemoryLimitInMB() { return Integer.parseInt(System.getenv().getOrDefault("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")); }
         public LambdaLogger getLogger() {
             return new LambdaLogger() {
-                public void log(String message) { System.out.println(message); }
-                public void log(byte[] message) { System.out.println(new String(message, StandardCharsets.UTF_8)); }
+                public void log(String message) { logRecord(message, LogLevel.UNDEFINED); }
+                public void log(byte[] message) { log(message, LogLevel.UNDEFINED); }
+                public void log(String message, LogLevel level) { logRecord(message, level); }
+                public void log(byte[] message, LogLevel level) {
+                    // As on Lambda, bytes are written as they are, only filtered by level.
+                    if (level == LogLevel.UNDEFINED || level.ordinal() >= MIN_LEVEL.ordinal()) {
+                        System.out.println(new String(message, StandardCharsets.UTF_8));
+                    }
+                }
             };
         }
     }
