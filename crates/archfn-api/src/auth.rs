@@ -368,6 +368,20 @@ pub(crate) async fn read_url_body(
     Ok((read.bytes, read._budget))
 }
 
+/// A CloudFormation request's body, read as the API's bodies are, under CloudFormation's limit.
+pub(crate) async fn read_cloudformation_body(
+    body: Body,
+    budget: &BodyBudget,
+) -> Result<(Bytes, Vec<OwnedSemaphorePermit>), ApiError> {
+    let limit = BodyLimit {
+        max: archfn_cloudformation::wire::MAX_REQUEST_BYTES,
+        operation: None,
+        event: false,
+    };
+    let read = read_body(body, limit, budget).await?;
+    Ok((read.bytes, read._budget))
+}
+
 fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
     headers
         .iter()
@@ -387,14 +401,15 @@ fn check_before_body<'c>(
     parts: &axum::http::request::Parts,
     headers: &[(String, String)],
     now_s: i64,
+    service: &str,
 ) -> Result<(&'c str, Option<String>), ApiError> {
-    archfn_sigv4::check_scope(auth, SERVICE).map_err(sigv4_error)?;
+    archfn_sigv4::check_scope(auth, service).map_err(sigv4_error)?;
     let Some(secret) = creds.keys.get(&auth.access_key) else {
         return Err(ApiError::UnrecognizedClientException(
             "The security token included in the request is invalid.".into(),
         ));
     };
-    archfn_sigv4::precheck(headers, auth, SERVICE, now_s).map_err(sigv4_error)?;
+    archfn_sigv4::precheck(headers, auth, service, now_s).map_err(sigv4_error)?;
     let declared = archfn_sigv4::declared_payload_hash(headers).map_err(sigv4_error)?;
     if let Some(hash) = &declared {
         let rp = RequestParts {
@@ -404,7 +419,7 @@ fn check_before_body<'c>(
             headers,
             payload_hash: hash,
         };
-        archfn_sigv4::verify(&rp, auth, secret, SERVICE, now_s).map_err(sigv4_error)?;
+        archfn_sigv4::verify(&rp, auth, secret, service, now_s).map_err(sigv4_error)?;
     }
     Ok((secret, declared))
 }
@@ -416,6 +431,17 @@ pub(crate) fn verify_url_request(
     parts: &axum::http::request::Parts,
     body: &[u8],
 ) -> Result<String, ApiError> {
+    verify_request_for(creds, parts, body, SERVICE)
+}
+
+/// Verifies a request signed for `service` by a known key, over `body`. Returns the signing
+/// key's id.
+pub(crate) fn verify_request_for(
+    creds: &Credentials,
+    parts: &axum::http::request::Parts,
+    body: &[u8],
+    service: &str,
+) -> Result<String, ApiError> {
     let auth = match parts.headers.get(AUTHORIZATION) {
         None => return Err(sigv4_error(SigV4Error::Missing)),
         Some(v) => v
@@ -426,7 +452,7 @@ pub(crate) fn verify_url_request(
     };
     let headers = header_pairs(&parts.headers);
     let now = archfn_model::time::now_ms() / 1000;
-    let (secret, declared) = check_before_body(creds, &auth, parts, &headers, now)?;
+    let (secret, declared) = check_before_body(creds, &auth, parts, &headers, now, service)?;
     let sha256 = hex::encode(Sha256::digest(body));
     match declared {
         Some(signed) => archfn_sigv4::check_payload_hash(&signed, &sha256).map_err(sigv4_error)?,
@@ -438,7 +464,7 @@ pub(crate) fn verify_url_request(
                 headers: &headers,
                 payload_hash: &sha256,
             };
-            archfn_sigv4::verify(&rp, &auth, secret, SERVICE, now).map_err(sigv4_error)?;
+            archfn_sigv4::verify(&rp, &auth, secret, service, now).map_err(sigv4_error)?;
         }
     }
     Ok(auth.access_key)
@@ -508,7 +534,8 @@ async fn authenticated(
             };
             let headers = header_pairs(&parts.headers);
             let now = archfn_model::time::now_ms() / 1000;
-            let (secret, declared) = check_before_body(creds, &auth, &parts, &headers, now)?;
+            let (secret, declared) =
+                check_before_body(creds, &auth, &parts, &headers, now, SERVICE)?;
             let read = read_body(body, limit, &state.body_budget).await?;
             match declared {
                 Some(signed) => {

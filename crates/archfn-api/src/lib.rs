@@ -5,6 +5,7 @@
 //! Must not: hold business rules; every decision is the control plane's.
 
 mod auth;
+mod cfn_front;
 mod code_url;
 mod error;
 pub mod eventstream;
@@ -59,6 +60,9 @@ pub struct AppState {
     pub comparisons: archfn_compare_runner::Comparisons,
     /// archfn's S3, for requests signed for the service `s3`.
     pub s3: Option<archfn_s3::S3Endpoint>,
+    /// archfn's CloudFormation, for requests signed for `cloudformation` (or, in open mode,
+    /// unsigned form posts of its actions).
+    pub cloudformation: Option<archfn_cloudformation::CloudFormation>,
 }
 
 /// The region (and caller) a request was made in, from its SigV4 credential scope.
@@ -110,7 +114,8 @@ pub fn router_with_console(state: AppState, console: Option<Router>) -> Router {
         .with_state(state)
 }
 
-/// Sends a request signed for another service that archfn serves on the same endpoint (S3) to
+/// Sends a request signed for another service that archfn serves on the same endpoint (S3,
+/// CloudFormation) to
 /// it, before Lambda's routes, limits and authentication see it.
 async fn other_services(
     axum::extract::State(state): axum::extract::State<AppState>,
@@ -122,6 +127,10 @@ async fn other_services(
     {
         return s3.handle(req).await.map(axum::body::Body::new);
     }
+    let req = match cfn_front::route(&state, req).await {
+        Ok(resp) => return resp,
+        Err(req) => req,
+    };
     next.run(req).await
 }
 

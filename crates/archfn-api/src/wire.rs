@@ -53,6 +53,7 @@ pub(crate) struct CodeIn {
     pub zip_file: Option<String>,
     pub s3_bucket: Option<String>,
     pub s3_key: Option<String>,
+    pub s3_object_version: Option<String>,
     pub image_uri: Option<String>,
 }
 
@@ -64,7 +65,14 @@ impl CodeIn {
                 .as_deref()
                 .map(|z| decode_blob("ZipFile", z))
                 .transpose()?,
-            s3: self.s3_bucket.map(|b| (b, self.s3_key.unwrap_or_default())),
+            s3: (self.s3_bucket.is_some()
+                || self.s3_key.is_some()
+                || self.s3_object_version.is_some())
+            .then(|| archfn_control::S3Location {
+                bucket: self.s3_bucket.unwrap_or_default(),
+                key: self.s3_key.unwrap_or_default(),
+                object_version: self.s3_object_version,
+            }),
             image_uri: self.image_uri,
         })
     }

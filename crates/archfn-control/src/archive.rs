@@ -11,7 +11,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
-use std::io::{Cursor, Read};
+use std::io::{Cursor, Read, Seek, SeekFrom};
 use std::path::{Component, Path, PathBuf};
 
 use archfn_extract::unzip::{SYMLINK_TARGET_MAX, UnzipError, is_symlink};
@@ -135,7 +135,13 @@ fn resolves_inside(links: &HashMap<PathBuf, String>, link: &Path, target: &str) 
 
 /// Checks an archive held in memory and sums its sizes; refuses unsafe archives.
 pub fn inspect(bytes: &[u8]) -> Result<ArchiveSummary, ArchiveError> {
-    let mut zip = zip::ZipArchive::new(Cursor::new(bytes))?;
+    inspect_reader(Cursor::new(bytes))
+}
+
+/// Checks the archive `reader` reads (a file, say: only its central directory and symlink
+/// targets are read) as [`inspect`] does.
+pub fn inspect_reader<R: Read + Seek>(reader: R) -> Result<ArchiveSummary, ArchiveError> {
+    let mut zip = zip::ZipArchive::new(reader)?;
     let entries = zip.len();
     if entries > ARCHIVE_MAX_ENTRIES {
         return Err(ArchiveError::TooManyEntries(ARCHIVE_MAX_ENTRIES));
@@ -197,10 +203,23 @@ pub fn extract(bytes: &[u8], dest: &Path) -> Result<(), ArchiveError> {
     write_entries(bytes, dest)
 }
 
+/// Extracts the archive in the file at `path` as [`extract`] does, reading it from the file
+/// rather than holding it in memory.
+pub fn extract_file(path: &Path, dest: &Path) -> Result<(), ArchiveError> {
+    let mut file = std::fs::File::open(path)?;
+    inspect_reader(&mut file)?;
+    file.seek(SeekFrom::Start(0))?;
+    write_entries_from(file, dest)
+}
+
 /// Writes the entries of an archive into `dest` (which must not exist yet) beneath it,
 /// whatever they say: inspection's rules are not assumed here.
 fn write_entries(bytes: &[u8], dest: &Path) -> Result<(), ArchiveError> {
-    archfn_extract::unzip::unzip(bytes, dest).map_err(|e| match e {
+    write_entries_from(Cursor::new(bytes), dest)
+}
+
+fn write_entries_from<R: Read + Seek>(reader: R, dest: &Path) -> Result<(), ArchiveError> {
+    archfn_extract::unzip::unzip_reader(reader, dest).map_err(|e| match e {
         UnzipError::NotAZip(m) => ArchiveError::NotAZip(m),
         UnzipError::UnsafePath(m) => ArchiveError::UnsafePath(m),
         UnzipError::UnderSymlink(m) => ArchiveError::UnderSymlink(m),

@@ -245,9 +245,12 @@ impl Control {
         })
     }
 
-    /// Checks size limits and the archive, then stores it. `layers_unzipped` counts toward 250 MB.
+    /// Checks size limits and the archive, then stores it (or, for code in S3, takes the
+    /// object's blob as it is). `layers_unzipped` counts toward 250 MB. `region` is the
+    /// function's or layer's, where a bucket must be.
     pub(crate) async fn stage_code(
         &self,
+        region: &str,
         code: &CodeInput,
         layers_unzipped: u64,
     ) -> Result<StagedCode, ControlError> {
@@ -282,10 +285,11 @@ impl Control {
                 package_type: PackageType::Image,
             });
         }
-        if let Some((bucket, _key)) = &code.s3 {
-            return Err(ControlError::InvalidParameter(format!(
-                "Error occurred while GetObject. S3 Error Code: NoSuchBucket. S3 Error Message: The specified bucket does not exist ({bucket}: archfn has no S3; upload the zip as ZipFile)"
-            )));
+        if let Some(location) = &code.s3 {
+            if code.zip.is_some() {
+                return Err(zip_with_s3());
+            }
+            return self.stage_s3_code(region, location, layers_unzipped).await;
         }
         let Some(zip) = &code.zip else {
             return Err(ControlError::InvalidParameter(
@@ -304,10 +308,7 @@ impl Control {
             .map_err(|e| ControlError::Internal(e.to_string()))?
             .map_err(archive_error)?;
         if summary.unzipped_size.saturating_add(layers_unzipped) > limits::UNZIPPED_MAX_BYTES {
-            return Err(ControlError::InvalidParameter(format!(
-                "Unzipped size must be smaller than {} bytes",
-                limits::UNZIPPED_MAX_BYTES
-            )));
+            return Err(crate::s3_code::unzipped_too_large());
         }
         let pin = self.pin_code(vec![BlobDigest::of(zip).hex()]).await;
         let digest = self.inner.blobs.put(zip.clone()).await?;
@@ -469,7 +470,9 @@ impl Control {
             .resolve_layers(region, input.layers.as_deref().unwrap_or(&[]))
             .await?;
         let layers_unzipped = layers.iter().map(|l| l.unzipped_size).sum();
-        let staged = self.stage_code(&input.code, layers_unzipped).await?;
+        let staged = self
+            .stage_code(region, &input.code, layers_unzipped)
+            .await?;
         let scope = self.scope(region);
         if self
             .store()
@@ -709,9 +712,11 @@ impl Control {
         let layers_unzipped = current.layers.iter().map(|l| l.unzipped_size).sum();
         let staged = if input.dry_run && input.code.zip.is_some() {
             // Validate the archive without storing it.
-            self.check_code_only(&input.code, layers_unzipped).await?
+            self.check_code_only(region, &input.code, layers_unzipped)
+                .await?
         } else {
-            self.stage_code(&input.code, layers_unzipped).await?
+            self.stage_code(region, &input.code, layers_unzipped)
+                .await?
         };
         let mut rec = r.stored.value.clone();
         rec.latest.code = staged.location;
@@ -729,12 +734,16 @@ impl Control {
 
     async fn check_code_only(
         &self,
+        region: &str,
         code: &CodeInput,
         layers_unzipped: u64,
     ) -> Result<StagedCode, ControlError> {
         let Some(zip) = &code.zip else {
-            return self.stage_code(code, layers_unzipped).await;
+            return self.stage_code(region, code, layers_unzipped).await;
         };
+        if code.s3.is_some() {
+            return Err(zip_with_s3());
+        }
         if zip.len() as u64 > limits::ZIPPED_MAX_BYTES {
             return Err(ControlError::TooLarge(format!(
                 "Zipped size must be smaller than {} bytes",
@@ -956,7 +965,7 @@ fn mark_in_progress(c: &mut FunctionConfig) {
     c.last_modified_ms = archfn_model::time::now_ms();
 }
 
-fn code_location(digest: BlobDigest, size: u64, unzipped_size: u64) -> CodeLocation {
+pub(crate) fn code_location(digest: BlobDigest, size: u64, unzipped_size: u64) -> CodeLocation {
     CodeLocation {
         sha256: base64::engine::general_purpose::STANDARD.encode(digest.0),
         size,
@@ -964,6 +973,13 @@ fn code_location(digest: BlobDigest, size: u64, unzipped_size: u64) -> CodeLocat
         source: Code::zip(digest.hex()),
         image_uri: None,
     }
+}
+
+/// Lambda's answer to a `ZipFile` given with S3 members.
+fn zip_with_s3() -> ControlError {
+    ControlError::InvalidParameter(
+        "Please do not provide other FunctionCode parameters when providing a ZipFile.".into(),
+    )
 }
 
 pub(crate) fn archive_error(e: ArchiveError) -> ControlError {

@@ -317,6 +317,7 @@ mod tests {
         let blobs =
             Arc::new(FsBlobStore::open(dir.path().join("blobs")).unwrap_or_else(|e| panic!("{e}")));
         let control = Control::start(ControlConfig {
+            objects: Arc::new(store.clone()),
             store: Arc::new(store),
             blobs: blobs.clone(),
             code_root: dir.path().join("code"),

@@ -4,15 +4,55 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 
-/// Where new code comes from.
+/// Where new code comes from, as a request gave it: every member that was present, so that the
+/// use case can refuse the combinations Lambda refuses (a `ZipFile` with S3 members).
+/// Build one from a [`CodeSource`] when the source is already known.
 #[derive(Debug, Clone, Default)]
 pub struct CodeInput {
-    /// The zip itself.
+    /// The zip itself (`ZipFile`).
     pub zip: Option<Bytes>,
-    /// An S3 bucket and key (not reachable from archfn).
-    pub s3: Option<(String, String)>,
+    /// An object of archfn's S3 holding the zip (`S3Bucket`, `S3Key`, `S3ObjectVersion`).
+    pub s3: Option<S3Location>,
     /// A container image URI.
     pub image_uri: Option<String>,
+}
+
+/// An object of archfn's S3 named as a function's or layer's code: read from the S3 catalogue by
+/// the control plane itself (no HTTP), its blob reused as the code without a copy.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct S3Location {
+    /// `S3Bucket`: a bucket of archfn's S3 in the function's region.
+    pub bucket: String,
+    /// `S3Key`: the object's key.
+    pub key: String,
+    /// `S3ObjectVersion`: the object version to use. archfn's S3 keeps one version per key, whose
+    /// id is `null` (as S3 names the version of an object written without versioning).
+    pub object_version: Option<String>,
+}
+
+/// Where a zip package comes from, once a caller knows: for callers that build requests
+/// themselves (CloudFormation, SAM), turned into a [`CodeInput`] with `CodeInput::from`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeSource {
+    /// The zip's bytes.
+    Zip(Bytes),
+    /// An object of archfn's S3.
+    S3(S3Location),
+}
+
+impl From<CodeSource> for CodeInput {
+    fn from(source: CodeSource) -> CodeInput {
+        match source {
+            CodeSource::Zip(bytes) => CodeInput {
+                zip: Some(bytes),
+                ..CodeInput::default()
+            },
+            CodeSource::S3(location) => CodeInput {
+                s3: Some(location),
+                ..CodeInput::default()
+            },
+        }
+    }
 }
 
 /// CreateFunction.

@@ -141,7 +141,7 @@ impl Control {
             );
         }
         errs.into_result()?;
-        let staged = self.stage_code(&input.content, 0).await?;
+        let staged = self.stage_code(region, &input.content, 0).await?;
         let archfn_model::Code::Zip { digest } = staged.location.source else {
             return Err(ControlError::InvalidParameter(
                 "Layers must be .zip file archives.".into(),

@@ -29,6 +29,7 @@ mod prepare;
 pub mod provisioned;
 mod readiness;
 pub mod registry;
+mod s3_code;
 #[cfg(test)]
 mod testing;
 mod validate;
@@ -40,6 +41,7 @@ use std::sync::Arc;
 
 use archfn_blob::BlobStore;
 use archfn_store::MetadataStore;
+use archfn_store::objects::ObjectCatalog;
 
 pub use account::AccountSettings;
 pub use alias::AliasView;
@@ -52,8 +54,8 @@ pub use function_settings::RuntimeManagementView;
 pub use function_url::{Cors, FunctionUrlInput, FunctionUrlView};
 pub use gc::GcReport;
 pub use input::{
-    AliasInput, CodeInput, CreateFunctionInput, LayerFilter, LoggingInput, PublishLayerInput,
-    UpdateCodeInput, UpdateConfigInput,
+    AliasInput, CodeInput, CodeSource, CreateFunctionInput, LayerFilter, LoggingInput,
+    PublishLayerInput, S3Location, UpdateCodeInput, UpdateConfigInput,
 };
 pub use invoke::{Admitted, Invocable, InvokeRefused, enqueued_ms};
 pub use layer::LayerVersionView;
@@ -71,6 +73,7 @@ pub struct Control {
 struct Inner {
     store: Arc<dyn MetadataStore>,
     blobs: Arc<dyn BlobStore>,
+    objects: Arc<dyn ObjectCatalog>,
     code_root: PathBuf,
     images: image::ImageStore,
     account: String,
@@ -89,6 +92,9 @@ pub struct ControlConfig {
     pub store: Arc<dyn MetadataStore>,
     /// Archive backend.
     pub blobs: Arc<dyn BlobStore>,
+    /// archfn's S3 catalogue, where code given as `S3Bucket`/`S3Key` is found (its bytes are
+    /// blobs of `blobs`).
+    pub objects: Arc<dyn ObjectCatalog>,
     /// Directory that receives prepared (unpacked) code, one directory per archive digest.
     pub code_root: PathBuf,
     /// The image store's records (`archfn image import`, the registry), which `ImageUri`s
@@ -114,6 +120,7 @@ impl Control {
             inner: Arc::new(Inner {
                 store: config.store,
                 blobs: config.blobs,
+                objects: config.objects,
                 code_root: config.code_root,
                 images,
                 account: config.account,

@@ -35,6 +35,15 @@ impl Control {
         if self.code_dir(digest).is_dir() {
             return Ok(());
         }
+        // A blob the store keeps as a file is read from it: code from S3 may be far larger
+        // than a ZipFile, and is never held whole in memory.
+        if let Some(path) = self.inner.blobs.local_path(digest) {
+            return self
+                .fill(digest, move |tmp| {
+                    crate::archive::extract_file(&path, tmp).map_err(|e| e.to_string())
+                })
+                .await;
+        }
         let bytes = self
             .inner
             .blobs
@@ -162,14 +171,17 @@ impl Control {
     }
 }
 
-/// Records the outcome of a preparation, as Lambda shows it.
+/// Records the outcome of a preparation, as Lambda shows it. A version that becomes Active
+/// says `LastUpdateStatus: Successful` as `$LATEST` does: waiters on a version (Terraform's
+/// after PublishVersion, the SDKs' `FunctionUpdatedV2` with a qualifier) read it, and take its
+/// absence for an update in progress.
 fn finish(c: &mut FunctionConfig, outcome: Result<(), String>, is_latest: bool) {
     let ok = outcome.is_ok();
     if c.state == State::Pending {
         c.state = if ok { State::Active } else { State::Failed };
         c.state_reason = outcome.as_ref().err().cloned();
         c.state_reason_code = (!ok).then(|| "InvalidZipFileException".to_string());
-        if is_latest && ok {
+        if ok {
             c.last_update_status = Some(LastUpdateStatus::Successful);
         }
     }

@@ -23,6 +23,7 @@ pub(crate) async fn control(dir: &tempfile::TempDir) -> Control {
     let blobs =
         archfn_blob::FsBlobStore::open(dir.path().join("blobs")).unwrap_or_else(|e| panic!("{e}"));
     Control::start(ControlConfig {
+        objects: Arc::new(store.clone()),
         store: Arc::new(store),
         blobs: Arc::new(blobs),
         code_root: dir.path().join("code"),

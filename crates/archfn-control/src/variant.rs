@@ -74,7 +74,7 @@ impl Control {
                     zip: Some(zip),
                     ..CodeInput::default()
                 };
-                Some(self.stage_code(&code, layers_unzipped).await?)
+                Some(self.stage_code(region, &code, layers_unzipped).await?)
             }
             Some(_) => {
                 return Err(ControlError::InvalidParameter(

@@ -3,7 +3,7 @@
 //! symbolic link whatever the entries say. What an archive may hold (sizes, link targets,
 //! duplicates) is the caller's rule; this only guarantees where the bytes land.
 
-use std::io::{Cursor, Read};
+use std::io::{Cursor, Read, Seek};
 use std::path::Path;
 
 use crate::{ExtractError, RelPath, Root};
@@ -68,7 +68,13 @@ pub fn is_symlink(mode: Option<u32>) -> bool {
 /// Writes the entries of the zip `bytes` into `dest` (which must not exist yet; its parent
 /// must), beneath it, whatever they say.
 pub fn unzip(bytes: &[u8], dest: &Path) -> Result<(), UnzipError> {
-    let mut zip = zip::ZipArchive::new(Cursor::new(bytes))?;
+    unzip_reader(Cursor::new(bytes), dest)
+}
+
+/// Writes the entries of the zip `reader` reads (a file, say: nothing is held whole in memory)
+/// into `dest`, as [`unzip`] does.
+pub fn unzip_reader<R: Read + Seek>(reader: R, dest: &Path) -> Result<(), UnzipError> {
+    let mut zip = zip::ZipArchive::new(reader)?;
     let root = Root::create(dest).map_err(|e| UnzipError::Io(e.to_string()))?;
     let mut links: Vec<(RelPath, String, String)> = Vec::new();
     for i in 0..zip.len() {

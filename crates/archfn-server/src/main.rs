@@ -1014,12 +1014,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         archfn_s3::S3Backend::new(Arc::new(store.clone()), blobs.clone(), &args.account_id),
         s3_credentials,
     );
+    let stacks_store = Arc::new(store.clone());
+    let stacks_blobs = blobs.clone();
     let control = Control::start(ControlConfig {
+        objects: Arc::new(store.clone()),
         store: Arc::new(CachedStore::new(store)),
         blobs,
         code_root: args.data_dir.join("code"),
         images,
-        account: args.account_id,
+        account: args.account_id.clone(),
         policy_date: args.runtime_policy_date,
         account_concurrency: args.account_concurrency,
     })
@@ -1084,6 +1087,20 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Ok(n) => tracing::info!(shifts = n, "resumed traffic shifts in progress"),
         Err(e) => tracing::warn!(error = %e, "reading traffic shifts in progress"),
     }
+    let cloudformation = archfn_cloudformation::CloudFormation::new(
+        archfn_cloudformation::engine::Engine::start(
+            archfn_cloudformation::resources::Providers {
+                control: control.clone(),
+                objects: stacks_store.clone(),
+                account: args.account_id.clone(),
+            },
+            stacks_store.clone(),
+        )
+        .await
+        .context("loading CloudFormation stacks")?,
+        stacks_store,
+        stacks_blobs,
+    );
     let state = AppState {
         deployments,
         comparisons,
@@ -1096,6 +1113,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         public_url: public_url.into(),
         body_budget: archfn_api::BodyBudget::new(args.max_body_memory_bytes),
         s3: Some(s3),
+        cloudformation: Some(cloudformation),
     };
     // The console has no login yet: it is served only where the API itself is open.
     let console = (args.console && matches!(state.auth.as_ref(), archfn_api::AuthMode::Open))

@@ -237,6 +237,15 @@ fn dependencies_point_one_way() {
                 "archfn-extract",
             ],
         ),
+        (
+            "archfn-cloudformation",
+            &[
+                "archfn-model",
+                "archfn-store",
+                "archfn-blob",
+                "archfn-control",
+            ],
+        ),
     ];
     for (krate, allowed) in may_use {
         let crossed: Vec<String> = archfn_dependencies(krate)

@@ -9,6 +9,7 @@ mod cache;
 pub mod objects;
 mod settings;
 mod sqlite;
+pub mod stacks;
 
 use archfn_model::deployment::DeploymentRecord;
 use archfn_model::metrics::MinuteBucket;

@@ -25,6 +25,7 @@ mod deployments;
 mod metrics;
 mod objects;
 mod settings;
+mod stacks;
 
 /// Metadata in one SQLite database file.
 #[derive(Debug, Clone)]
