@@ -21,6 +21,42 @@ impl Md5Stream {
     }
 }
 
+/// MD5 computed on a thread of its own, off the path that writes the bytes: chunks are handed
+/// over (`Bytes`, no copy) through a bounded queue, so at most `QUEUED_CHUNKS` wait.
+pub(crate) struct Md5Worker {
+    chunks: tokio::sync::mpsc::Sender<bytes::Bytes>,
+    done: tokio::task::JoinHandle<String>,
+}
+
+/// Chunks queued for the MD5 thread before the sender waits.
+const QUEUED_CHUNKS: usize = 16;
+
+impl Md5Worker {
+    /// Starts the thread.
+    pub(crate) fn start() -> Md5Worker {
+        let (chunks, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(QUEUED_CHUNKS);
+        let done = tokio::task::spawn_blocking(move || {
+            let mut md5 = Md5Stream::default();
+            while let Some(chunk) = rx.blocking_recv() {
+                md5.update(&chunk);
+            }
+            md5.finish()
+        });
+        Md5Worker { chunks, done }
+    }
+
+    /// Feeds a chunk; false if the thread is gone.
+    pub(crate) async fn update(&self, chunk: bytes::Bytes) -> bool {
+        self.chunks.send(chunk).await.is_ok()
+    }
+
+    /// The hex MD5 of everything fed; `None` if the thread failed.
+    pub(crate) async fn finish(self) -> Option<String> {
+        drop(self.chunks);
+        self.done.await.ok()
+    }
+}
+
 /// The ETag of a multipart object from its parts' ETags (hex MD5s), in part order; `None` when
 /// a part's ETag is not a hex MD5.
 pub(crate) fn multipart(part_etags: &[&str]) -> Option<String> {
