@@ -194,57 +194,50 @@ impl FsBlobStore {
 /// per chunk of the network. A caller that gathers blocks of this size and hands them over with
 /// `BlobWriter::write_bytes` saves the writer a copy.
 pub const WRITE_BLOCK: usize = 256 << 10;
-/// Blocks queued for the hashing and the writing thread before `write` waits: the memory one
-/// writer may hold beyond the block it gathers.
-const QUEUED_BLOCKS: usize = 16;
 /// Bytes written between two requests that the disk start writing a long blob out, so that it
 /// writes while the rest arrives and `commit`'s fsync finds little left to do.
 const SYNC_EVERY: u64 = 8 << 20;
 
-/// A thread that takes blocks from a queue and folds them into a value it hands back at the end.
+/// A value a blocking task is working on, or is done with. No thread is held between two
+/// blocks: a writer kept open across requests (a registry upload) holds no thread.
 #[derive(Debug)]
-struct Worker<T> {
-    blocks: tokio::sync::mpsc::Sender<Bytes>,
-    done: tokio::task::JoinHandle<std::io::Result<T>>,
+enum Slot<T> {
+    Idle(T),
+    Busy(tokio::task::JoinHandle<std::io::Result<T>>),
 }
 
-impl<T: Send + 'static> Worker<T> {
-    fn start(
-        mut state: T,
-        mut step: impl FnMut(&mut T, &[u8]) -> std::io::Result<()> + Send + 'static,
-    ) -> Worker<T> {
-        let (blocks, mut rx) = tokio::sync::mpsc::channel::<Bytes>(QUEUED_BLOCKS);
-        let done = tokio::task::spawn_blocking(move || {
-            while let Some(block) = rx.blocking_recv() {
-                step(&mut state, &block)?;
-            }
-            Ok(state)
-        });
-        Worker { blocks, done }
+impl<T: Send + 'static> Slot<T> {
+    /// The value, once the task working on it is done.
+    async fn settle(self) -> Result<T, BlobError> {
+        match self {
+            Slot::Idle(v) => Ok(v),
+            Slot::Busy(task) => task
+                .await
+                .map_err(|e| BlobError::Task(e.to_string()))?
+                .map_err(BlobError::from),
+        }
     }
 
-    /// Queues a block; false when the thread has stopped (its error comes with `finish`).
-    async fn send(&self, block: Bytes) -> bool {
-        self.blocks.send(block).await.is_ok()
-    }
-
-    async fn finish(self) -> Result<T, BlobError> {
-        drop(self.blocks);
-        self.done
-            .await
-            .map_err(|e| BlobError::Task(e.to_string()))?
-            .map_err(BlobError::from)
+    /// Starts `step` on the value (once the previous step is done) on a blocking thread.
+    async fn then(
+        self,
+        step: impl FnOnce(&mut T) -> std::io::Result<()> + Send + 'static,
+    ) -> Result<Slot<T>, BlobError> {
+        let mut v = self.settle().await?;
+        Ok(Slot::Busy(tokio::task::spawn_blocking(move || {
+            step(&mut v)?;
+            Ok(v)
+        })))
     }
 }
 
-/// The writing thread's state: the file, and a thread of its own that asks the disk to write
-/// out what is there (`fdatasync` of a second handle), so the writing thread never waits for
-/// the disk.
+/// The file a writer appends to. Past every `SYNC_EVERY` bytes a short-lived thread asks the
+/// disk to write out what is there (`fdatasync` of a second handle), so the writes never wait
+/// for the disk.
 #[derive(Debug)]
 struct FileSink {
     file: std::fs::File,
     unsynced: u64,
-    syncer: Option<std::sync::mpsc::SyncSender<()>>,
     syncing: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -252,30 +245,26 @@ impl FileSink {
     fn append(&mut self, block: &[u8]) -> std::io::Result<()> {
         self.file.write_all(block)?;
         self.unsynced += block.len() as u64;
-        if self.unsynced >= SYNC_EVERY {
+        let idle = self
+            .syncing
+            .as_ref()
+            .is_none_or(std::thread::JoinHandle::is_finished);
+        if self.unsynced >= SYNC_EVERY && idle {
             self.unsynced = 0;
-            if self.syncer.is_none() {
-                let handle = self.file.try_clone()?;
-                let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
-                self.syncing = Some(std::thread::spawn(move || {
-                    // Only a head start: `commit` fsyncs, and reports any error then.
-                    while rx.recv().is_ok() {
-                        let _ = handle.sync_data();
-                    }
-                }));
-                self.syncer = Some(tx);
+            if let Some(done) = self.syncing.take() {
+                let _ = done.join();
             }
-            if let Some(tx) = &self.syncer {
-                // Already asked and still writing out: the next request will catch up.
-                let _ = tx.try_send(());
-            }
+            let handle = self.file.try_clone()?;
+            // Only a head start: `commit` fsyncs, and reports any error then.
+            self.syncing = Some(std::thread::spawn(move || {
+                let _ = handle.sync_data();
+            }));
         }
         Ok(())
     }
 
-    /// The file, once the syncing thread has stopped.
+    /// The file, once any sync under way is done.
     fn into_file(mut self) -> std::fs::File {
-        drop(self.syncer.take());
         if let Some(t) = self.syncing.take() {
             let _ = t.join();
         }
@@ -283,16 +272,16 @@ impl FileSink {
     }
 }
 
-/// A blob being written to a temporary file under `<root>/tmp`, hashed as it goes: blocks are
-/// hashed on one thread and written on another while the next block is gathered, so receiving,
-/// hashing and writing overlap.
+/// A blob being written to a temporary file under `<root>/tmp`, hashed as it goes: each block
+/// is hashed on one blocking thread and written on another while the next block is gathered,
+/// so receiving, hashing and writing overlap.
 #[derive(Debug)]
 struct FsBlobWriter {
     root: PathBuf,
     /// The temporary file's path; `None` once committed.
     tmp: Option<PathBuf>,
-    /// The threads; `None` once committed.
-    workers: Option<(Worker<Sha256>, Worker<FileSink>)>,
+    /// The hash and the file; `None` once committed (or after a failed write).
+    state: Option<(Slot<Sha256>, Slot<FileSink>)>,
     /// Bytes gathered for the next block.
     block: Vec<u8>,
     len: u64,
@@ -307,7 +296,7 @@ impl Drop for FsBlobWriter {
 }
 
 impl FsBlobWriter {
-    /// Hands the gathered block to both threads.
+    /// Hands the gathered block on.
     async fn send_block(&mut self) -> Result<(), BlobError> {
         let block = Bytes::from(std::mem::replace(
             &mut self.block,
@@ -316,28 +305,30 @@ impl FsBlobWriter {
         self.send(block).await
     }
 
-    /// Hands `block` to both threads.
+    /// Starts hashing and writing `block`, once the previous block is hashed and written.
     async fn send(&mut self, block: Bytes) -> Result<(), BlobError> {
-        let Some((hashing, writing)) = &self.workers else {
+        let Some((hashing, writing)) = self.state.take() else {
             return Err(BlobError::Task("write after commit".into()));
         };
-        if hashing.send(block.clone()).await && writing.send(block).await {
-            return Ok(());
-        }
-        // A thread stopped: its error says why.
-        let Some((hashing, writing)) = self.workers.take() else {
-            return Err(BlobError::Task("write after commit".into()));
-        };
-        writing.finish().await?;
-        hashing.finish().await?;
-        Err(BlobError::Task("a blob writer's thread stopped".into()))
+        let for_file = block.clone();
+        let hashing = hashing
+            .then(move |h: &mut Sha256| {
+                h.update(&block);
+                Ok(())
+            })
+            .await?;
+        let writing = writing
+            .then(move |f: &mut FileSink| f.append(&for_file))
+            .await?;
+        self.state = Some((hashing, writing));
+        Ok(())
     }
 }
 
 #[async_trait]
 impl BlobWriter for FsBlobWriter {
     async fn write(&mut self, mut chunk: &[u8]) -> Result<(), BlobError> {
-        if self.workers.is_none() {
+        if self.state.is_none() {
             return Err(BlobError::Task("write after commit".into()));
         }
         while !chunk.is_empty() {
@@ -374,11 +365,11 @@ impl BlobWriter for FsBlobWriter {
             self.send_block().await?;
         }
         // Dropped on failure, the writer removes its temporary file.
-        let (Some((hashing, writing)), Some(path)) = (self.workers.take(), self.tmp.clone()) else {
+        let (Some((hashing, writing)), Some(path)) = (self.state.take(), self.tmp.clone()) else {
             return Err(BlobError::Task("commit after commit".into()));
         };
-        let sink = writing.finish().await?;
-        let digest = BlobDigest(hashing.finish().await?.finalize().into());
+        let sink = writing.settle().await?;
+        let digest = BlobDigest(hashing.settle().await?.finalize().into());
         if let Some(expected) = expected
             && expected != digest
         {
@@ -490,21 +481,15 @@ impl BlobStore for FsBlobStore {
             Ok(tempfile_in(&dir)?)
         })
         .await?;
-        let hashing = Worker::start(Sha256::new(), |h: &mut Sha256, block: &[u8]| {
-            h.update(block);
-            Ok(())
-        });
         let sink = FileSink {
             file,
             unsynced: 0,
-            syncer: None,
             syncing: None,
         };
-        let writing = Worker::start(sink, |s: &mut FileSink, block: &[u8]| s.append(block));
         Ok(Box::new(FsBlobWriter {
             root: self.root.clone(),
             tmp: Some(path),
-            workers: Some((hashing, writing)),
+            state: Some((Slot::Idle(Sha256::new()), Slot::Idle(sink))),
             block: Vec::with_capacity(WRITE_BLOCK),
             len: 0,
         }))

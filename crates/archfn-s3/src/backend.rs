@@ -92,7 +92,7 @@ impl S3Backend {
     /// receiving, hashing and writing overlap and threads are woken per block, not per chunk.
     async fn store_body(&self, body: Option<StreamingBlob>) -> S3Result<(String, u64, String)> {
         let mut writer = self.blobs.writer().await.map_err(internal)?;
-        let md5 = Md5Worker::start();
+        let mut md5 = Md5Worker::start();
         let mut block = bytes::BytesMut::new();
         let mut size: u64 = 0;
         if let Some(mut body) = body {
@@ -112,18 +112,18 @@ impl S3Backend {
                 }
                 block.extend_from_slice(&chunk);
                 if block.len() >= archfn_blob::WRITE_BLOCK {
-                    hand_on(&mut writer, &md5, block.split().freeze()).await?;
+                    hand_on(&mut writer, &mut md5, block.split().freeze()).await?;
                 }
             }
         }
         if !block.is_empty() {
-            hand_on(&mut writer, &md5, block.split().freeze()).await?;
+            hand_on(&mut writer, &mut md5, block.split().freeze()).await?;
         }
         let digest = writer.commit(None).await.map_err(internal)?;
         let etag = md5
             .finish()
             .await
-            .ok_or_else(|| internal("the MD5 thread failed"))?;
+            .ok_or_else(|| internal("hashing the body failed"))?;
         Ok((digest.hex(), size, etag))
     }
 
@@ -159,11 +159,11 @@ impl S3Backend {
 /// Hands a block of a body to the blob writer and the MD5 thread.
 async fn hand_on(
     writer: &mut Box<dyn archfn_blob::BlobWriter>,
-    md5: &Md5Worker,
+    md5: &mut Md5Worker,
     block: bytes::Bytes,
 ) -> S3Result<()> {
     if !md5.update(block.clone()).await {
-        return Err(internal("the MD5 thread ended"));
+        return Err(internal("hashing the body failed"));
     }
     writer.write_bytes(block).await.map_err(internal)
 }

@@ -21,39 +21,49 @@ impl Md5Stream {
     }
 }
 
-/// MD5 computed on a thread of its own, off the path that writes the bytes: chunks are handed
-/// over (`Bytes`, no copy) through a bounded queue, so at most `QUEUED_CHUNKS` wait.
+/// MD5 computed off the async threads, one block at a time on a blocking thread while the next
+/// block arrives and is written (no thread is held between blocks).
 pub(crate) struct Md5Worker {
-    chunks: tokio::sync::mpsc::Sender<bytes::Bytes>,
-    done: tokio::task::JoinHandle<String>,
+    state: Md5State,
 }
 
-/// Chunks queued for the MD5 thread before the sender waits.
-const QUEUED_CHUNKS: usize = 16;
+enum Md5State {
+    Idle(Md5Stream),
+    Busy(tokio::task::JoinHandle<Md5Stream>),
+    Failed,
+}
 
 impl Md5Worker {
-    /// Starts the thread.
+    /// An MD5 of nothing yet.
     pub(crate) fn start() -> Md5Worker {
-        let (chunks, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(QUEUED_CHUNKS);
-        let done = tokio::task::spawn_blocking(move || {
-            let mut md5 = Md5Stream::default();
-            while let Some(chunk) = rx.blocking_recv() {
-                md5.update(&chunk);
-            }
-            md5.finish()
-        });
-        Md5Worker { chunks, done }
+        Md5Worker {
+            state: Md5State::Idle(Md5Stream::default()),
+        }
     }
 
-    /// Feeds a chunk; false if the thread is gone.
-    pub(crate) async fn update(&self, chunk: bytes::Bytes) -> bool {
-        self.chunks.send(chunk).await.is_ok()
+    async fn settle(&mut self) -> Option<Md5Stream> {
+        match std::mem::replace(&mut self.state, Md5State::Failed) {
+            Md5State::Idle(md5) => Some(md5),
+            Md5State::Busy(task) => task.await.ok(),
+            Md5State::Failed => None,
+        }
     }
 
-    /// The hex MD5 of everything fed; `None` if the thread failed.
-    pub(crate) async fn finish(self) -> Option<String> {
-        drop(self.chunks);
-        self.done.await.ok()
+    /// Feeds a block (once the previous one is hashed); false if hashing failed.
+    pub(crate) async fn update(&mut self, block: bytes::Bytes) -> bool {
+        let Some(mut md5) = self.settle().await else {
+            return false;
+        };
+        self.state = Md5State::Busy(tokio::task::spawn_blocking(move || {
+            md5.update(&block);
+            md5
+        }));
+        true
+    }
+
+    /// The hex MD5 of everything fed; `None` if hashing failed.
+    pub(crate) async fn finish(mut self) -> Option<String> {
+        self.settle().await.map(Md5Stream::finish)
     }
 }
 
