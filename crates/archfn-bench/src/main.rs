@@ -16,6 +16,7 @@ use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{FunctionCode, Runtime};
 use clap::Parser;
 
+mod s3;
 mod scan;
 
 #[derive(Debug, Parser)]
@@ -32,6 +33,9 @@ enum Bench {
     Scan(scan::ScanArgs),
     /// Runs one command, printing its wall time and peak memory as JSON (used by `scan`).
     Measure(scan::MeasureArgs),
+    /// PutObject and GetObject through archfn's S3 next to the disk's own write (fsync'd) and
+    /// read rates, on the same file system.
+    S3(s3::S3Args),
 }
 
 #[derive(Debug, clap::Args)]
@@ -469,6 +473,7 @@ async fn main() -> anyhow::Result<()> {
         Bench::Cold(a) => return cold(a).await,
         Bench::Scan(a) => return scan::scan(a),
         Bench::Measure(a) => return scan::measure(a),
+        Bench::S3(a) => return s3::s3(a).await,
     };
     let client = sdk_client(&args.endpoint).await;
     let zip = Arc::new(small_zip()?);

@@ -16,7 +16,7 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 use bytes::Bytes;
 use sha2::{Digest as _, Sha256};
-use tokio::io::{AsyncRead, AsyncWriteExt};
+use tokio::io::AsyncRead;
 
 /// The SHA-256 of a blob.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -110,6 +110,11 @@ impl Debug for BlobReader {
 pub trait BlobWriter: Send + Sync + Debug {
     /// Appends `chunk`.
     async fn write(&mut self, chunk: &[u8]) -> Result<(), BlobError>;
+    /// Appends `chunk`, which the writer may keep rather than copy (a caller that gathers large
+    /// blocks itself saves a copy).
+    async fn write_bytes(&mut self, chunk: Bytes) -> Result<(), BlobError> {
+        self.write(&chunk).await
+    }
     /// Bytes written so far.
     fn len(&self) -> u64;
     /// Whether nothing was written yet.
@@ -185,34 +190,167 @@ impl FsBlobStore {
     }
 }
 
-/// A blob being written to a temporary file under `<root>/tmp`, hashed as it goes.
+/// Bytes a writer gathers before handing them on: one write and one hash update per block, not
+/// per chunk of the network. A caller that gathers blocks of this size and hands them over with
+/// `BlobWriter::write_bytes` saves the writer a copy.
+pub const WRITE_BLOCK: usize = 256 << 10;
+/// Bytes written between two requests that the disk start writing a long blob out, so that it
+/// writes while the rest arrives and `commit`'s fsync finds little left to do.
+const SYNC_EVERY: u64 = 8 << 20;
+
+/// A value a blocking task is working on, or is done with. No thread is held between two
+/// blocks: a writer kept open across requests (a registry upload) holds no thread.
+#[derive(Debug)]
+enum Slot<T> {
+    Idle(T),
+    Busy(tokio::task::JoinHandle<std::io::Result<T>>),
+}
+
+impl<T: Send + 'static> Slot<T> {
+    /// The value, once the task working on it is done.
+    async fn settle(self) -> Result<T, BlobError> {
+        match self {
+            Slot::Idle(v) => Ok(v),
+            Slot::Busy(task) => task
+                .await
+                .map_err(|e| BlobError::Task(e.to_string()))?
+                .map_err(BlobError::from),
+        }
+    }
+
+    /// Starts `step` on the value (once the previous step is done) on a blocking thread.
+    async fn then(
+        self,
+        step: impl FnOnce(&mut T) -> std::io::Result<()> + Send + 'static,
+    ) -> Result<Slot<T>, BlobError> {
+        let mut v = self.settle().await?;
+        Ok(Slot::Busy(tokio::task::spawn_blocking(move || {
+            step(&mut v)?;
+            Ok(v)
+        })))
+    }
+}
+
+/// The file a writer appends to. Past every `SYNC_EVERY` bytes a short-lived thread asks the
+/// disk to write out what is there (`fdatasync` of a second handle), so the writes never wait
+/// for the disk.
+#[derive(Debug)]
+struct FileSink {
+    file: std::fs::File,
+    unsynced: u64,
+    syncing: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FileSink {
+    fn append(&mut self, block: &[u8]) -> std::io::Result<()> {
+        self.file.write_all(block)?;
+        self.unsynced += block.len() as u64;
+        let idle = self
+            .syncing
+            .as_ref()
+            .is_none_or(std::thread::JoinHandle::is_finished);
+        if self.unsynced >= SYNC_EVERY && idle {
+            self.unsynced = 0;
+            if let Some(done) = self.syncing.take() {
+                let _ = done.join();
+            }
+            let handle = self.file.try_clone()?;
+            // Only a head start: `commit` fsyncs, and reports any error then.
+            self.syncing = Some(std::thread::spawn(move || {
+                let _ = handle.sync_data();
+            }));
+        }
+        Ok(())
+    }
+
+    /// The file, once any sync under way is done.
+    fn into_file(mut self) -> std::fs::File {
+        if let Some(t) = self.syncing.take() {
+            let _ = t.join();
+        }
+        self.file
+    }
+}
+
+/// A blob being written to a temporary file under `<root>/tmp`, hashed as it goes: each block
+/// is hashed on one blocking thread and written on another while the next block is gathered,
+/// so receiving, hashing and writing overlap.
 #[derive(Debug)]
 struct FsBlobWriter {
     root: PathBuf,
-    /// The temporary file; `None` once committed (or if opening failed).
-    tmp: Option<(PathBuf, tokio::fs::File)>,
-    hasher: Sha256,
+    /// The temporary file's path; `None` once committed.
+    tmp: Option<PathBuf>,
+    /// The hash and the file; `None` once committed (or after a failed write).
+    state: Option<(Slot<Sha256>, Slot<FileSink>)>,
+    /// Bytes gathered for the next block.
+    block: Vec<u8>,
     len: u64,
 }
 
 impl Drop for FsBlobWriter {
     fn drop(&mut self) {
-        if let Some((path, _)) = self.tmp.take() {
+        if let Some(path) = self.tmp.take() {
             let _ = std::fs::remove_file(path);
         }
     }
 }
 
-#[async_trait]
-impl BlobWriter for FsBlobWriter {
-    async fn write(&mut self, chunk: &[u8]) -> Result<(), BlobError> {
-        let Some((_, file)) = self.tmp.as_mut() else {
+impl FsBlobWriter {
+    /// Hands the gathered block on.
+    async fn send_block(&mut self) -> Result<(), BlobError> {
+        let block = Bytes::from(std::mem::replace(
+            &mut self.block,
+            Vec::with_capacity(WRITE_BLOCK),
+        ));
+        self.send(block).await
+    }
+
+    /// Starts hashing and writing `block`, once the previous block is hashed and written.
+    async fn send(&mut self, block: Bytes) -> Result<(), BlobError> {
+        let Some((hashing, writing)) = self.state.take() else {
             return Err(BlobError::Task("write after commit".into()));
         };
-        file.write_all(chunk).await?;
-        self.hasher.update(chunk);
-        self.len += chunk.len() as u64;
+        let for_file = block.clone();
+        let hashing = hashing
+            .then(move |h: &mut Sha256| {
+                h.update(&block);
+                Ok(())
+            })
+            .await?;
+        let writing = writing
+            .then(move |f: &mut FileSink| f.append(&for_file))
+            .await?;
+        self.state = Some((hashing, writing));
         Ok(())
+    }
+}
+
+#[async_trait]
+impl BlobWriter for FsBlobWriter {
+    async fn write(&mut self, mut chunk: &[u8]) -> Result<(), BlobError> {
+        if self.state.is_none() {
+            return Err(BlobError::Task("write after commit".into()));
+        }
+        while !chunk.is_empty() {
+            let room = WRITE_BLOCK - self.block.len();
+            let (now, later) = chunk.split_at(room.min(chunk.len()));
+            self.block.extend_from_slice(now);
+            self.len += now.len() as u64;
+            chunk = later;
+            if self.block.len() == WRITE_BLOCK {
+                self.send_block().await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn write_bytes(&mut self, chunk: Bytes) -> Result<(), BlobError> {
+        if !self.block.is_empty() || chunk.len() < WRITE_BLOCK {
+            return self.write(&chunk).await;
+        }
+        // A block already: handed on as it is.
+        self.len += chunk.len() as u64;
+        self.send(chunk).await
     }
 
     fn len(&self) -> u64 {
@@ -223,37 +361,35 @@ impl BlobWriter for FsBlobWriter {
         mut self: Box<Self>,
         expected: Option<BlobDigest>,
     ) -> Result<BlobDigest, BlobError> {
-        let Some((path, mut file)) = self.tmp.take() else {
+        if !self.block.is_empty() {
+            self.send_block().await?;
+        }
+        // Dropped on failure, the writer removes its temporary file.
+        let (Some((hashing, writing)), Some(path)) = (self.state.take(), self.tmp.clone()) else {
             return Err(BlobError::Task("commit after commit".into()));
         };
-        let digest = BlobDigest(std::mem::take(&mut self.hasher).finalize().into());
+        let sink = writing.settle().await?;
+        let digest = BlobDigest(hashing.settle().await?.finalize().into());
         if let Some(expected) = expected
             && expected != digest
         {
-            drop(file);
-            let _ = tokio::fs::remove_file(&path).await;
             return Err(BlobError::DigestMismatch {
                 expected: expected.hex(),
                 actual: digest.hex(),
             });
         }
-        let stored = async {
-            file.flush().await?;
-            file.sync_all().await?;
+        let root = self.root.clone();
+        blocking(move || {
+            let file = sink.into_file();
+            file.sync_all()?;
             drop(file);
-            let root = self.root.clone();
-            let tmp = path.clone();
-            blocking(move || {
-                let hex = digest.hex();
-                move_durably(&tmp, &root.join(&hex[..2]).join(&hex))
-            })
-            .await
-        }
-        .await;
-        if stored.is_err() {
-            let _ = tokio::fs::remove_file(&path).await;
-        }
-        stored.map(|()| digest)
+            let hex = digest.hex();
+            move_durably(&path, &root.join(&hex[..2]).join(&hex))
+        })
+        .await?;
+        // In place (or dropped for a blob already stored): nothing to remove.
+        self.tmp = None;
+        Ok(digest)
     }
 }
 
@@ -345,10 +481,16 @@ impl BlobStore for FsBlobStore {
             Ok(tempfile_in(&dir)?)
         })
         .await?;
+        let sink = FileSink {
+            file,
+            unsynced: 0,
+            syncing: None,
+        };
         Ok(Box::new(FsBlobWriter {
             root: self.root.clone(),
-            tmp: Some((path, tokio::fs::File::from_std(file))),
-            hasher: Sha256::new(),
+            tmp: Some(path),
+            state: Some((Slot::Idle(Sha256::new()), Slot::Idle(sink))),
+            block: Vec::with_capacity(WRITE_BLOCK),
             len: 0,
         }))
     }

@@ -21,6 +21,52 @@ impl Md5Stream {
     }
 }
 
+/// MD5 computed off the async threads, one block at a time on a blocking thread while the next
+/// block arrives and is written (no thread is held between blocks).
+pub(crate) struct Md5Worker {
+    state: Md5State,
+}
+
+enum Md5State {
+    Idle(Md5Stream),
+    Busy(tokio::task::JoinHandle<Md5Stream>),
+    Failed,
+}
+
+impl Md5Worker {
+    /// An MD5 of nothing yet.
+    pub(crate) fn start() -> Md5Worker {
+        Md5Worker {
+            state: Md5State::Idle(Md5Stream::default()),
+        }
+    }
+
+    async fn settle(&mut self) -> Option<Md5Stream> {
+        match std::mem::replace(&mut self.state, Md5State::Failed) {
+            Md5State::Idle(md5) => Some(md5),
+            Md5State::Busy(task) => task.await.ok(),
+            Md5State::Failed => None,
+        }
+    }
+
+    /// Feeds a block (once the previous one is hashed); false if hashing failed.
+    pub(crate) async fn update(&mut self, block: bytes::Bytes) -> bool {
+        let Some(mut md5) = self.settle().await else {
+            return false;
+        };
+        self.state = Md5State::Busy(tokio::task::spawn_blocking(move || {
+            md5.update(&block);
+            md5
+        }));
+        true
+    }
+
+    /// The hex MD5 of everything fed; `None` if hashing failed.
+    pub(crate) async fn finish(mut self) -> Option<String> {
+        self.settle().await.map(Md5Stream::finish)
+    }
+}
+
 /// The ETag of a multipart object from its parts' ETags (hex MD5s), in part order; `None` when
 /// a part's ETag is not a hex MD5.
 pub(crate) fn multipart(part_etags: &[&str]) -> Option<String> {
