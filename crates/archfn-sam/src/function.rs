@@ -466,6 +466,12 @@ pub(crate) fn expand(
             lambda.insert("Description".to_owned(), new_description);
             code_sha256 = Some(sha);
         }
+        // The translator resolves parameter references of the code in place while hashing it,
+        // so the function's `Code` keeps the resolved values.
+        let resolved_code = document
+            .parameters
+            .resolve(lambda.get("Code").unwrap_or(&Value::Null));
+        lambda.insert("Code".to_owned(), resolved_code);
         let hashed = if get("AutoPublishAliasAllProperties").and_then(Value::as_bool) == Some(true)
         {
             let mut all = lambda.clone();
@@ -494,7 +500,7 @@ pub(crate) fn expand(
             }
             Value::Object(all)
         } else {
-            let mut dict = match document.parameters.resolve(&lambda["Code"]) {
+            let mut dict = match lambda.get("Code").cloned().unwrap_or(Value::Null) {
                 Value::Object(map) => map,
                 _ => Map::new(),
             };
@@ -896,7 +902,8 @@ fn destination_of(
     Ok((arn, generated, policy))
 }
 
-/// `PropagateTags`: the function's tags on every generated resource that takes tags and has none.
+/// `PropagateTags`: the function's tags, as they are (without SAM's `lambda:createdBy`), in place of
+/// the tags of every generated resource that takes tags, the function included, as the translator does.
 fn propagate_tags(resources: &mut [(String, Value)], tags: Option<&Value>) {
     let Some(Value::Object(tags)) = tags else {
         return;
@@ -917,9 +924,7 @@ fn propagate_tags(resources: &mut [(String, Value)], tags: Option<&Value>) {
         );
         if let (true, Some(Value::Object(properties))) = (taggable, resource.get_mut("Properties"))
         {
-            properties
-                .entry("Tags".to_owned())
-                .or_insert_with(|| Value::Array(list.clone()));
+            properties.insert("Tags".to_owned(), Value::Array(list.clone()));
         }
     }
 }
