@@ -29,7 +29,6 @@ REFUSED = {
     "events-api.yaml": "Resource with id [HelloFunction] is invalid. Event with id [Hello] is invalid. Event type Api is not supported by archfn.",
     "events-sqs.yaml": "Resource with id [Consumer] is invalid. Event with id [Queue] is invalid. Event type SQS is not supported by archfn.",
     "serverless-api.yaml": "Resource with id [MyApi] is invalid. Resource type AWS::Serverless::Api is not supported by archfn.",
-    "policy-template.yaml": "Resource with id [Reader] is invalid. Policy template S3ReadPolicy is not supported by archfn.",
 }
 
 
@@ -90,6 +89,24 @@ def normalized(resource: dict) -> dict:
     return resource
 
 
+def packaged(template: dict) -> dict:
+    """What `sam package` makes of a template before CloudFormation sees it: each local `CodeUri` or
+    `ContentUri` (a path) becomes the S3 URI of the uploaded artifact (here a name of our own)."""
+    template = json.loads(json.dumps(template))
+    sections = [template.get("Resources") or {}]
+    sections += [v for v in (template.get("Globals") or {}).values() if isinstance(v, dict)]
+    for holder in sections:
+        for entry in holder.values() if holder is template.get("Resources") else [{"Properties": holder}]:
+            properties = entry.get("Properties") if isinstance(entry, dict) else None
+            if not isinstance(properties, dict):
+                continue
+            for key in ("CodeUri", "ContentUri"):
+                value = properties.get(key)
+                if isinstance(value, str) and not value.startswith("s3://"):
+                    properties[key] = f"s3://sam-artifacts/{value.strip('./') or 'root'}.zip"
+    return template
+
+
 def template_files():
     return sorted(p for p in TEMPLATES.rglob("*") if p.suffix in (".yaml", ".yml", ".json"))
 
@@ -134,3 +151,23 @@ def test_the_error_names_every_error_in_the_transform_s_words(tmp_path):
         "Resource with id [A] is invalid. 'CodeUri' is not a valid S3 Uri of the form 's3://bucket/key' with optional versionId query parameter.",
         "Resource with id [B] is invalid. Resource type AWS::Serverless::StateMachine is not supported by archfn.",
     ]
+
+
+SAMPLES = sorted(p for p in (TEMPLATES / "aws-samples").iterdir() if p.suffix in (".yaml", ".yml"))
+
+
+@pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.name)
+def test_packaged_sample_matches_the_translator(path, tmp_path):
+    """The aws-samples templates name local code directories, which the transform refuses until
+    `sam package` has uploaded them; packaged, both must expand them alike."""
+    template = packaged(long_form(path))
+    expected, expected_errors = translator(template)
+    got, errors = archfn(template, tmp_path)
+    if expected_errors is not None:
+        assert errors is not None and sorted(errors) == sorted(expected_errors)
+        return
+    assert errors is None, errors
+    assert sorted(got["Resources"]) == sorted(expected["Resources"])
+    for logical_id, resource in expected["Resources"].items():
+        assert normalized(got["Resources"][logical_id]) == normalized(resource), logical_id
+    assert {k: v for k, v in got.items() if k != "Resources"} == {k: v for k, v in expected.items() if k != "Resources"}

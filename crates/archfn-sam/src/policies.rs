@@ -4,6 +4,7 @@
 
 use crate::{Document, ResourceError, is_intrinsic, partition_of};
 use serde_json::{Map, Value, json};
+use std::sync::OnceLock;
 
 /// AWS managed policies by path, one a line (scripts/sam-managed-policies.py writes it).
 const MANAGED_POLICIES: &str = include_str!("../data/aws-managed-policies.txt");
@@ -14,6 +15,91 @@ pub(crate) fn managed_policy_arn(name: &str, partition: &str) -> Option<String> 
         .lines()
         .find(|path| path.rsplit('/').next() == Some(name))
         .map(|path| format!("arn:{partition}:iam::aws:policy/{path}"))
+}
+
+/// SAM's policy templates: per name, its parameters and policy document (scripts/sam-policy-templates.py writes it).
+const POLICY_TEMPLATES: &str = include_str!("../data/policy-templates.json");
+
+fn policy_templates() -> &'static Map<String, Value> {
+    static TEMPLATES: OnceLock<Map<String, Value>> = OnceLock::new();
+    TEMPLATES.get_or_init(|| serde_json::from_str(POLICY_TEMPLATES).unwrap_or_default())
+}
+
+/// The template a one-key policy entry names, if it names one.
+fn policy_template(entry: &Map<String, Value>) -> Option<&'static Value> {
+    entry
+        .keys()
+        .next()
+        .and_then(|name| policy_templates().get(name))
+}
+
+/// A policy template with its parameters' values laid in: every `{"Ref": parameter}` of the
+/// document becomes the value given for it.
+fn expand_template(entry: &Map<String, Value>, logical_id: &str) -> Result<Value, ResourceError> {
+    let (Some((name, values)), Some(template)) = (entry.iter().next(), policy_template(entry))
+    else {
+        return Err(ResourceError::new(
+            logical_id,
+            "Policy template is not valid",
+        ));
+    };
+    let Value::Object(values) = values else {
+        return Err(ResourceError::new(
+            logical_id,
+            format!("Must specify valid parameter values for policy template '{name}'"),
+        ));
+    };
+    let parameters: Vec<&str> = template
+        .get("Parameters")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    let missing: Vec<String> = parameters
+        .iter()
+        .filter(|p| !values.contains_key(**p))
+        .map(|p| format!("'{p}'"))
+        .collect();
+    if !missing.is_empty() {
+        return Err(ResourceError::new(
+            logical_id,
+            format!(
+                "Following required parameters of template '{name}' don't have values: [{}]",
+                missing.join(", ")
+            ),
+        ));
+    }
+    let definition = template
+        .get("Definition")
+        .cloned()
+        .unwrap_or(Value::Object(Map::new()));
+    Ok(substitute(definition, &parameters, values))
+}
+
+fn substitute(value: Value, parameters: &[&str], values: &Map<String, Value>) -> Value {
+    match value {
+        Value::Object(map) => {
+            if map.len() == 1
+                && let Some(Value::String(name)) = map.get("Ref")
+                && parameters.contains(&name.as_str())
+            {
+                return values.get(name).cloned().unwrap_or(Value::Null);
+            }
+            Value::Object(
+                map.into_iter()
+                    .map(|(k, v)| (k, substitute(v, parameters, values)))
+                    .collect(),
+            )
+        }
+        Value::Array(items) => Value::Array(
+            items
+                .into_iter()
+                .map(|v| substitute(v, parameters, values))
+                .collect(),
+        ),
+        other => other,
+    }
 }
 
 fn aws_policy(path: &str, partition: &str) -> Value {
@@ -93,12 +179,9 @@ pub(crate) fn execution_role(
             Value::Object(map) if map.contains_key("Statement") => {
                 documents.push(json!({"PolicyName": format!("{role_id}Policy{index}"), "PolicyDocument": policy}));
             }
-            Value::Object(map) if map.len() == 1 => {
-                let template = map.keys().next().map(String::as_str).unwrap_or_default();
-                return Err(ResourceError::new(
-                    logical_id,
-                    format!("Policy template {template} is not supported by archfn."),
-                ));
+            Value::Object(map) if map.len() == 1 && policy_template(map).is_some() => {
+                let statement = expand_template(map, logical_id)?;
+                documents.push(json!({"PolicyName": format!("{role_id}Policy{index}"), "PolicyDocument": statement}));
             }
             _ => {
                 return Err(ResourceError::new(
@@ -149,5 +232,30 @@ mod tests {
             Some("arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess")
         );
         assert_eq!(managed_policy_arn("NoSuchPolicy", "aws"), None);
+    }
+
+    #[test]
+    fn policy_templates_take_their_parameters() {
+        assert!(policy_templates().len() > 50);
+        let entry =
+            json!({"SQSSendMessagePolicy": {"QueueName": {"Fn::GetAtt": ["Q", "QueueName"]}}});
+        let Value::Object(entry) = entry else {
+            unreachable!()
+        };
+        let statement = expand_template(&entry, "F").unwrap();
+        assert!(
+            statement
+                .to_string()
+                .contains(r#"{"queueName":{"Fn::GetAtt":["Q","QueueName"]}}"#),
+            "{statement}"
+        );
+        let entry = json!({"S3ReadPolicy": {}});
+        let Value::Object(entry) = entry else {
+            unreachable!()
+        };
+        assert_eq!(
+            expand_template(&entry, "F").unwrap_err().text(),
+            "Resource with id [F] is invalid. Following required parameters of template 'S3ReadPolicy' don't have values: ['BucketName']"
+        );
     }
 }
