@@ -57,6 +57,108 @@ const PROPERTIES: [&str; 47] = [
     "PublishToLatestPublished",
 ];
 
+/// The event source types SAM knows (others are refused as the translator refuses them).
+const EVENT_TYPES: [&str; 19] = [
+    "Api",
+    "HttpApi",
+    "S3",
+    "SNS",
+    "SQS",
+    "Kinesis",
+    "DynamoDB",
+    "MSK",
+    "MQ",
+    "SelfManagedKafka",
+    "DocumentDB",
+    "Schedule",
+    "ScheduleV2",
+    "CloudWatchEvent",
+    "EventBridgeRule",
+    "CloudWatchLogs",
+    "IoTRule",
+    "AlexaSkill",
+    "Cognito",
+];
+
+#[derive(Clone, Copy)]
+enum Shape {
+    /// A map (an intrinsic is one too): "Property 'X' should be a map."
+    Map,
+    /// A string or an intrinsic: "Property 'X' should be a string."
+    Text,
+    /// Other shapes, each refused with "Type of property 'X' is invalid."
+    TextOrMap,
+    AnyText,
+    Bool,
+    Layers,
+    Policies,
+    MapOfMaps,
+}
+
+/// The shape the translator checks each property against, in its order.
+const SHAPES: [(&str, Shape); 23] = [
+    ("FunctionName", Shape::TextOrMap),
+    ("DeadLetterQueue", Shape::Map),
+    ("Role", Shape::Text),
+    ("AssumeRolePolicyDocument", Shape::Map),
+    ("Policies", Shape::Policies),
+    ("PermissionsBoundary", Shape::Text),
+    ("Environment", Shape::MapOfMaps),
+    ("Events", Shape::MapOfMaps),
+    ("Tags", Shape::Map),
+    ("PropagateTags", Shape::Bool),
+    ("Tracing", Shape::TextOrMap),
+    ("DeploymentPreference", Shape::Map),
+    ("Layers", Shape::Layers),
+    ("EventInvokeConfig", Shape::Map),
+    ("AutoPublishAlias", Shape::AnyText),
+    ("AutoPublishCodeSha256", Shape::AnyText),
+    ("AutoPublishAliasAllProperties", Shape::Bool),
+    ("SnapStart", Shape::Map),
+    ("FunctionUrlConfig", Shape::Map),
+    ("CapacityProviderConfig", Shape::Map),
+    ("FunctionScalingConfig", Shape::Map),
+    ("VersionDeletionPolicy", Shape::AnyText),
+    ("DurableConfig", Shape::Map),
+];
+
+fn check_shapes(properties: &Map<String, Value>, logical_id: &str) -> Result<(), ResourceError> {
+    let text_or_map = |v: &Value| v.is_string() || v.is_object();
+    for (name, shape) in SHAPES {
+        let Some(value) = properties.get(name).filter(|v| !v.is_null()) else {
+            continue;
+        };
+        let fits = match shape {
+            Shape::Map => value.is_object(),
+            Shape::Text => value.is_string() || is_intrinsic(value),
+            Shape::TextOrMap => text_or_map(value),
+            Shape::AnyText => value.is_string() || is_intrinsic(value),
+            Shape::Bool => value.is_boolean(),
+            Shape::Layers => value
+                .as_array()
+                .is_some_and(|items| items.iter().all(text_or_map)),
+            Shape::Policies => {
+                text_or_map(value)
+                    || value
+                        .as_array()
+                        .is_some_and(|items| items.iter().all(text_or_map))
+            }
+            Shape::MapOfMaps => value
+                .as_object()
+                .is_some_and(|map| name == "Events" || map.values().all(Value::is_object)),
+        };
+        if !fits {
+            let message = match shape {
+                Shape::Map => format!("Property '{name}' should be a map."),
+                Shape::Text => format!("Property '{name}' should be a string."),
+                _ => format!("Type of property '{name}' is invalid."),
+            };
+            return Err(ResourceError::new(logical_id, message));
+        }
+    }
+    Ok(())
+}
+
 /// Properties of the translator that archfn refuses (they need services or features archfn lacks).
 const REFUSED: [&str; 3] = [
     "CapacityProviderConfig",
@@ -343,6 +445,7 @@ pub(crate) fn expand(
             ),
         ));
     }
+    check_shapes(&properties, logical_id)?;
     if let Some(refused) = REFUSED.iter().find(|p| properties.contains_key(**p)) {
         return Err(ResourceError::new(
             logical_id,
@@ -352,10 +455,22 @@ pub(crate) fn expand(
     if let Some(Value::Object(events)) = properties.get("Events")
         && let Some((event_id, event)) = events.iter().next()
     {
-        let event_type = event
-            .get("Type")
-            .and_then(Value::as_str)
-            .unwrap_or("(none)");
+        let event_type = match event.get("Type") {
+            Some(Value::String(t)) if EVENT_TYPES.contains(&t.as_str()) => t.clone(),
+            other => {
+                let shown = match other {
+                    Some(Value::String(t)) => t.clone(),
+                    None | Some(Value::Null) => "None".to_owned(),
+                    Some(v) => v.to_string(),
+                };
+                return Err(ResourceError::new(
+                    logical_id,
+                    format!(
+                        "Event with id [{event_id}] is invalid. Resource dict has missing or invalid value for key Type. Event Type is: {shown}."
+                    ),
+                ));
+            }
+        };
         return Err(ResourceError::new(
             logical_id,
             format!(

@@ -384,4 +384,73 @@ mod tests {
             json!({"x": ["given", "e", {"Ref": "C"}]})
         );
     }
+
+    #[test]
+    fn odd_shapes_anywhere_are_answered_never_a_panic() {
+        let odd = [
+            json!(null),
+            json!(1),
+            json!("x"),
+            json!([1, {}]),
+            json!({}),
+            json!({"Ref": 1}),
+            json!({"Fn::If": [1]}),
+            json!(-1.5e300),
+        ];
+        let names = [
+            "CodeUri",
+            "InlineCode",
+            "ImageUri",
+            "PackageType",
+            "Handler",
+            "Runtime",
+            "Environment",
+            "Layers",
+            "Role",
+            "Policies",
+            "Tags",
+            "AutoPublishAlias",
+            "AutoPublishCodeSha256",
+            "DeploymentPreference",
+            "FunctionUrlConfig",
+            "EventInvokeConfig",
+            "Events",
+            "DeadLetterQueue",
+            "ProvisionedConcurrencyConfig",
+            "Tracing",
+            "MemorySize",
+            "PropagateTags",
+            "AutoPublishAliasAllProperties",
+            "VersionDeletionPolicy",
+            "SnapStart",
+        ];
+        let base = json!({"InlineCode": "x", "Handler": "a.h", "Runtime": "python3.12", "AutoPublishAlias": "live",
+            "DeploymentPreference": {"Type": "AllAtOnce", "Alarms": [], "Hooks": {}},
+            "EventInvokeConfig": {"DestinationConfig": {"OnSuccess": {"Type": "SQS"}}}});
+        for name in names {
+            for value in &odd {
+                let mut properties = base.clone();
+                properties[name] = value.clone();
+                for nested in ["DeploymentPreference", "EventInvokeConfig"] {
+                    let template = json!({"Globals": {"Function": {"Tags": {"a": "b"}, "Layers": ["l"]}},
+                        "Resources": {"F": {"Type": "AWS::Serverless::Function", "Properties": properties.clone()},
+                        "L": {"Type": "AWS::Serverless::LayerVersion", "Properties": {"ContentUri": value.clone(), "RetentionPolicy": value.clone()}}}});
+                    let _ = transform(template, &TransformContext::default());
+                    let mut deeper = properties.clone();
+                    deeper[nested] = json!({"Type": value.clone(), "Alarms": value.clone(), "Hooks": value.clone(), "DestinationConfig": value.clone(), "Enabled": value.clone()});
+                    let template = json!({"Resources": {"F": {"Type": "AWS::Serverless::Function", "Properties": deeper, "IgnoreGlobals": value.clone()}}});
+                    let _ = transform(template, &TransformContext::default());
+                }
+            }
+        }
+        for template in [
+            json!([]),
+            json!({"Resources": []}),
+            json!({"Resources": {"A": 1}}),
+            json!({"Globals": 1, "Resources": {"A": {"Type": "AWS::Serverless::Function"}}}),
+            json!({"Globals": {"Function": 1}, "Resources": {"A": {"Type": 1}}}),
+        ] {
+            assert!(transform(template, &TransformContext::default()).is_err());
+        }
+    }
 }
