@@ -1088,4 +1088,129 @@ mod tests {
         );
         assert!(tag_list(Some(&json!({"lambda:createdBy": "me"})), "F").is_err());
     }
+
+    fn expand_one(properties: Value) -> Map<String, Value> {
+        let template = json!({"Resources": {"Fn": {"Type": "AWS::Serverless::Function", "Properties": properties}}});
+        let out = crate::transform(template, &crate::TransformContext::default()).unwrap();
+        out["Resources"].as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn the_version_is_named_by_the_translator_s_hash_and_the_alias_by_its_name() {
+        // aws-sam-translator 1.115.0 names this version FnVersion508c57ab24.
+        let resources = expand_one(
+            json!({"CodeUri": "s3://b/k.zip", "Handler": "app.h", "Runtime": "python3.12",
+            "Environment": {"Variables": {"A": "1", "B": "2"}}, "Timeout": 10, "AutoPublishAlias": "live"}),
+        );
+        assert_eq!(
+            resources["FnVersion508c57ab24"]["DeletionPolicy"],
+            json!("Retain")
+        );
+        assert_eq!(
+            resources["FnAliaslive"]["Properties"]["FunctionVersion"],
+            json!({"Fn::GetAtt": ["FnVersion508c57ab24", "Version"]})
+        );
+        let resources = expand_one(
+            json!({"InlineCode": "x", "Handler": "a.h", "Runtime": "python3.12", "AutoPublishAlias": "my-live_1"}),
+        );
+        assert!(resources.contains_key("FnAliasmyDliveU1"));
+    }
+
+    #[test]
+    fn a_code_sha256_names_the_version_and_joins_the_description() {
+        let resources = expand_one(
+            json!({"InlineCode": "x", "Handler": "a.h", "Runtime": "python3.12", "AutoPublishAlias": "live",
+            "AutoPublishCodeSha256": "0123456789abcdef", "Description": "d"}),
+        );
+        assert!(resources.contains_key("FnVersion0123456789"));
+        assert_eq!(
+            resources["Fn"]["Properties"]["Description"],
+            json!("d 0123456789abcdef")
+        );
+    }
+
+    #[test]
+    fn a_function_without_role_gets_one_with_basic_execution() {
+        let resources = expand_one(
+            json!({"InlineCode": "x", "Handler": "a.h", "Runtime": "python3.12", "Policies": ["AWSLambdaRole"]}),
+        );
+        assert_eq!(
+            resources["Fn"]["Properties"]["Role"],
+            json!({"Fn::GetAtt": ["FnRole", "Arn"]})
+        );
+        assert_eq!(
+            resources["FnRole"]["Properties"]["ManagedPolicyArns"],
+            json!([
+                "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+                "arn:aws:iam::aws:policy/service-role/AWSLambdaRole"
+            ])
+        );
+        let resources = expand_one(
+            json!({"InlineCode": "x", "Handler": "a.h", "Runtime": "python3.12", "Role": "arn:aws:iam::1:role/r"}),
+        );
+        assert!(!resources.contains_key("FnRole"));
+    }
+
+    #[test]
+    fn a_public_url_gets_both_permissions_and_an_iam_one_none() {
+        let resources = expand_one(
+            json!({"InlineCode": "x", "Handler": "a.h", "Runtime": "python3.12", "FunctionUrlConfig": {"AuthType": "NONE"}}),
+        );
+        assert_eq!(
+            resources["FnUrl"]["Properties"]["TargetFunctionArn"],
+            json!({"Ref": "Fn"})
+        );
+        assert_eq!(
+            resources["FnUrlPublicPermissions"]["Properties"]["FunctionUrlAuthType"],
+            json!("NONE")
+        );
+        assert_eq!(
+            resources["FnURLInvokeAllowPublicAccess"]["Properties"]["InvokedViaFunctionUrl"],
+            json!(true)
+        );
+        let resources = expand_one(
+            json!({"InlineCode": "x", "Handler": "a.h", "Runtime": "python3.12", "FunctionUrlConfig": {"AuthType": "AWS_IAM"}}),
+        );
+        assert!(
+            resources.contains_key("FnUrl") && !resources.contains_key("FnUrlPublicPermissions")
+        );
+    }
+
+    #[test]
+    fn a_deployment_preference_adds_codedeploy_and_the_alias_update_policy() {
+        let resources = expand_one(
+            json!({"InlineCode": "x", "Handler": "a.h", "Runtime": "python3.12", "AutoPublishAlias": "live",
+            "DeploymentPreference": {"Type": "Linear10PercentEvery1Minute", "Hooks": {"PreTraffic": {"Ref": "Hook"}}}}),
+        );
+        assert_eq!(
+            resources["ServerlessDeploymentApplication"]["Type"],
+            json!("AWS::CodeDeploy::Application")
+        );
+        assert_eq!(
+            resources["CodeDeployServiceRole"]["Type"],
+            json!("AWS::IAM::Role")
+        );
+        assert_eq!(
+            resources["FnDeploymentGroup"]["Type"],
+            json!("AWS::CodeDeploy::DeploymentGroup")
+        );
+        assert_eq!(
+            resources["FnAliaslive"]["UpdatePolicy"],
+            json!({"CodeDeployLambdaAliasUpdate": {"ApplicationName": {"Ref": "ServerlessDeploymentApplication"},
+                "DeploymentGroupName": {"Ref": "FnDeploymentGroup"}, "BeforeAllowTrafficHook": {"Ref": "Hook"}}})
+        );
+    }
+
+    #[test]
+    fn events_are_refused_naming_their_type() {
+        let template = json!({"Resources": {"Fn": {"Type": "AWS::Serverless::Function", "Properties": {"InlineCode": "x", "Handler": "a.h",
+            "Runtime": "python3.12", "Events": {"Tick": {"Type": "Schedule", "Properties": {"Schedule": "rate(1 minute)"}}}}}}});
+        let error = crate::transform(template, &crate::TransformContext::default()).unwrap_err();
+        assert_eq!(
+            error.causes(),
+            [
+                "Resource with id [Fn] is invalid. Event with id [Tick] is invalid. Event type Schedule is not supported by archfn."
+            ]
+        );
+    }
 }

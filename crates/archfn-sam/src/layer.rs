@@ -182,3 +182,50 @@ pub(crate) fn expand(
         .insert(logical_id.to_owned(), new_id.clone());
     Ok(vec![(new_id, Value::Object(out))])
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn the_layer_takes_the_translator_s_hashed_id_and_references_follow() {
+        // aws-sam-translator 1.115.0 names this layer version L3c2b834dbc.
+        let template = json!({"Resources": {
+            "L": {"Type": "AWS::Serverless::LayerVersion", "Properties": {"ContentUri": "s3://b/l.zip", "CompatibleRuntimes": ["python3.12"]}},
+            "P": {"Type": "AWS::Lambda::LayerVersionPermission", "Properties": {"LayerVersionArn": {"Ref": "L"}}}}});
+        let out = crate::transform(template, &crate::TransformContext::default()).unwrap();
+        let layer = &out["Resources"]["L3c2b834dbc"];
+        assert_eq!(layer["DeletionPolicy"], json!("Retain"));
+        assert_eq!(layer["Properties"]["LayerName"], json!("L"));
+        assert_eq!(
+            layer["Properties"]["Content"],
+            json!({"S3Bucket": "b", "S3Key": "l.zip"})
+        );
+        assert_eq!(
+            out["Resources"]["P"]["Properties"]["LayerVersionArn"],
+            json!({"Ref": "L3c2b834dbc"})
+        );
+    }
+
+    #[test]
+    fn retention_policy_sets_the_deletion_policy_and_is_checked() {
+        let template = json!({"Resources": {"L": {"Type": "AWS::Serverless::LayerVersion", "Properties": {"ContentUri": "s3://b/l.zip", "RetentionPolicy": "DELETE"}}}});
+        let out = crate::transform(template, &crate::TransformContext::default()).unwrap();
+        let layer = out["Resources"]
+            .as_object()
+            .unwrap()
+            .values()
+            .next()
+            .unwrap()
+            .clone();
+        assert_eq!(layer["DeletionPolicy"], json!("Delete"));
+        let template = json!({"Resources": {"L": {"Type": "AWS::Serverless::LayerVersion", "Properties": {"ContentUri": "s3://b/l.zip", "RetentionPolicy": "Keep"}}}});
+        let error = crate::transform(template, &crate::TransformContext::default()).unwrap_err();
+        assert_eq!(
+            error.causes(),
+            [
+                "Resource with id [L] is invalid. 'RetentionPolicy' must be one of the following options: ['Retain', 'Delete']."
+            ]
+        );
+    }
+}
