@@ -116,27 +116,107 @@ impl Parameters {
         Self { values }
     }
 
-    /// `value` with every `{"Ref": parameter}` replaced by the parameter's value (the
-    /// translator's `resolve_parameter_refs`, for `Ref`).
+    /// A parameter's value, unless it is a placeholder CloudFormation passes for a value not known yet.
+    fn value_of(&self, name: &str) -> Option<&Value> {
+        self.values.get(name).filter(|v| {
+            !v.as_str()
+                .is_some_and(|s| s.starts_with("{{IntrinsicFunction:"))
+        })
+    }
+
+    /// `value` with every `{"Ref": parameter}` replaced by the parameter's value and every
+    /// `${parameter}` of an `Fn::Sub` string by its (string) value: the translator's
+    /// `resolve_parameter_refs`.
     pub(crate) fn resolve(&self, value: &Value) -> Value {
         match value {
             Value::Object(map) => {
-                if map.len() == 1
-                    && let Some(Value::String(name)) = map.get("Ref")
-                    && let Some(found) = self.values.get(name)
-                {
-                    return found.clone();
+                let resolved: Map<String, Value> = map
+                    .iter()
+                    .map(|(k, v)| (k.clone(), self.resolve(v)))
+                    .collect();
+                if resolved.len() == 1 {
+                    if let Some(Value::String(name)) = resolved.get("Ref")
+                        && let Some(found) = self.value_of(name)
+                    {
+                        return found.clone();
+                    }
+                    if let Some(sub) = resolved.get("Fn::Sub") {
+                        let substituted = match sub {
+                            Value::String(text) => Value::String(self.substitute(text)),
+                            Value::Array(parts) => {
+                                let mut parts = parts.clone();
+                                if let Some(Value::String(text)) = parts.first() {
+                                    parts[0] = Value::String(self.substitute(text));
+                                }
+                                Value::Array(parts)
+                            }
+                            other => other.clone(),
+                        };
+                        let mut out = Map::new();
+                        out.insert("Fn::Sub".to_owned(), substituted);
+                        return Value::Object(out);
+                    }
                 }
-                Value::Object(
-                    map.iter()
-                        .map(|(k, v)| (k.clone(), self.resolve(v)))
-                        .collect(),
-                )
+                Value::Object(resolved)
             }
             Value::Array(items) => Value::Array(items.iter().map(|v| self.resolve(v)).collect()),
             other => other.clone(),
         }
     }
+
+    /// `${name}` (a name of letters, digits and dots, or `AWS::Name`) replaced by the parameter's
+    /// string value where there is one.
+    fn substitute(&self, text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(start) = rest.find("${") {
+            out.push_str(&rest[..start]);
+            let after = &rest[start + 2..];
+            let name_len = reference_name_len(after);
+            if name_len > 0 && after[name_len..].starts_with('}') {
+                let name = &after[..name_len];
+                match self.value_of(name) {
+                    Some(Value::String(value)) => out.push_str(value),
+                    _ => {
+                        out.push_str("${");
+                        out.push_str(name);
+                        out.push('}');
+                    }
+                }
+                rest = &after[name_len + 1..];
+            } else {
+                out.push_str("${");
+                rest = after;
+            }
+        }
+        out.push_str(rest);
+        out
+    }
+}
+
+/// The length of the reference name at the start of `text`, as the translator's pattern
+/// `[A-Za-z0-9.]+|AWS::[A-Z][A-Za-z]*` matches it before a `}`.
+fn reference_name_len(text: &str) -> usize {
+    let plain = text
+        .bytes()
+        .take_while(|b| b.is_ascii_alphanumeric() || *b == b'.')
+        .count();
+    if text[plain..].starts_with('}') {
+        return plain;
+    }
+    if let Some(rest) = text.strip_prefix("AWS::") {
+        let mut chars = rest.bytes();
+        if chars.next().is_some_and(|b| b.is_ascii_uppercase()) {
+            return 5
+                + 1
+                + rest
+                    .bytes()
+                    .skip(1)
+                    .take_while(u8::is_ascii_alphabetic)
+                    .count();
+        }
+    }
+    plain
 }
 
 /// The partition of a region: `aws-cn` for China, `aws-us-gov` for GovCloud, else `aws`.
@@ -382,6 +462,14 @@ mod tests {
         assert_eq!(
             parameters.resolve(&json!({"x": [{"Ref": "A"}, {"Ref": "B"}, {"Ref": "C"}]})),
             json!({"x": ["given", "e", {"Ref": "C"}]})
+        );
+        assert_eq!(
+            parameters.resolve(&json!({"Fn::Sub": "${A}/${B}-${C}-${A.Arn}-$${A}"})),
+            json!({"Fn::Sub": "given/e-${C}-${A.Arn}-$given"})
+        );
+        assert_eq!(
+            parameters.resolve(&json!({"Fn::Sub": ["${A}${X}", {"X": {"Ref": "B"}}]})),
+            json!({"Fn::Sub": ["given${X}", {"X": "e"}]})
         );
     }
 
