@@ -36,12 +36,14 @@ pub(crate) fn run(args: &SamTransformArgs) -> i32 {
             return 2;
         }
     };
-    let parameters: BTreeMap<String, serde_json::Value> = args
-        .parameters
-        .iter()
-        .filter_map(|p| p.split_once('='))
-        .map(|(k, v)| (k.to_owned(), serde_json::Value::String(v.to_owned())))
-        .collect();
+    let mut parameters = BTreeMap::new();
+    for given in &args.parameters {
+        let Some((name, value)) = given.split_once('=') else {
+            eprintln!("archfn sam-transform: --parameter {given}: expected NAME=VALUE");
+            return 2;
+        };
+        parameters.insert(name.to_owned(), serde_json::Value::String(value.to_owned()));
+    }
     let context = archfn_sam::TransformContext {
         region: args.region.clone(),
         account_id: args.account_id.clone(),
@@ -50,10 +52,7 @@ pub(crate) fn run(args: &SamTransformArgs) -> i32 {
     };
     match archfn_sam::transform(template, &context) {
         Ok(out) => match serde_json::to_string_pretty(&out) {
-            Ok(text) => {
-                println!("{text}");
-                0
-            }
+            Ok(text) => print_out(&text, 0),
             Err(error) => {
                 eprintln!("archfn sam-transform: {error}");
                 2
@@ -62,9 +61,18 @@ pub(crate) fn run(args: &SamTransformArgs) -> i32 {
         Err(error) => {
             let body =
                 serde_json::json!({"errorMessage": error.to_string(), "causes": error.causes()});
-            println!("{body}");
-            1
+            print_out(&body.to_string(), 1)
         }
+    }
+}
+
+/// Writes `text` to standard output; a closed pipe is an exit status (2), not a panic.
+fn print_out(text: &str, status: i32) -> i32 {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Ok(()) => status,
+        Err(_) => 2,
     }
 }
 
