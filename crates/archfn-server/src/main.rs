@@ -21,6 +21,7 @@ mod gc;
 mod listen;
 mod metrics;
 mod provisioned;
+mod sam_transform;
 mod shift;
 
 /// Serving JSON is allocation-heavy; mimalloc halves the time glibc's allocator takes here.
@@ -237,6 +238,10 @@ enum Command {
     /// equivalent answers, latency (native or emulated, said so), memory, cost at Lambda's
     /// prices, and a recommendation.
     Compare(compare::CompareArgs),
+    /// Expand a SAM template (long-form JSON) as the AWS::Serverless-2016-10-31 transform does,
+    /// printing the CloudFormation template, or the transform's error (exit status 1).
+    #[command(hide = true)]
+    SamTransform(sam_transform::SamTransformArgs),
     /// Print a function's log (START/END/REPORT lines and its output).
     Logs {
         /// Function name.
@@ -441,6 +446,7 @@ fn main() -> anyhow::Result<()> {
                 })
                 .await
             }
+            Command::SamTransform(args) => std::process::exit(sam_transform::run(&args)),
             Command::Metrics {
                 function,
                 by,
