@@ -241,7 +241,12 @@ fn dependencies_point_one_way() {
             // The console is a layer above the API (its pages share the API's state and Invoke's
             // request), beneath the binary.
             "archfn-console",
-            &["archfn-api", "archfn-control", "archfn-model", "archfn-scan"],
+            &[
+                "archfn-api",
+                "archfn-control",
+                "archfn-model",
+                "archfn-scan",
+            ],
         ),
         (
             "archfn-cloudformation",
