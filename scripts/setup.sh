@@ -62,4 +62,10 @@ if [ "$want_test" = 1 ]; then
     echo "==> pip install boto3 awscli pytest"
     .venv/bin/python -m pip install -q --disable-pip-version-check -r tests/compat/requirements.txt
   fi
+  # The SAM CLI pins a boto3 of its own, so it lives in a venv of its own.
+  if [ ! -x .venv-sam/bin/sam ]; then
+    echo "==> pip install aws-sam-cli (in .venv-sam)"
+    python3 -m venv .venv-sam
+    .venv-sam/bin/python -m pip install -q --disable-pip-version-check -r tests/compat/requirements-sam.txt
+  fi
 fi
