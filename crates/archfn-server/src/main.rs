@@ -314,7 +314,9 @@ enum ImageCommand {
 
 #[derive(Debug, Subcommand)]
 enum RuntimeCommand {
-    /// Build a runtime's root file system for an architecture from Debian packages.
+    /// Build a runtime's root file system for an architecture from Debian packages (nodejs22.x
+    /// and nodejs24.x: a Debian base and the official Node.js build from the npm registry,
+    /// `ARCHFN_NPM_REGISTRY` or `npm_config_registry` naming another registry).
     Install {
         /// Runtime identifier, e.g. python3.11.
         name: String,
@@ -673,8 +675,8 @@ fn runtime_command(command: RuntimeCommand) -> anyhow::Result<()> {
             let store = archfn_sandbox::rootfs::RuntimeStore::new(&runtimes_dir);
             let host = archfn_model::Architecture::host();
             println!(
-                "{:<18} {:<8} {:<9} {:<9} ROOTFS",
-                "RUNTIME", "ARCH", "EXECUTION", "SUITE"
+                "{:<18} {:<8} {:<9} {:<9} {:<14} ROOTFS",
+                "RUNTIME", "ARCH", "EXECUTION", "SUITE", "NODE"
             );
             for r in store.list() {
                 let mode = if Some(r.architecture) == host {
@@ -682,12 +684,15 @@ fn runtime_command(command: RuntimeCommand) -> anyhow::Result<()> {
                 } else {
                     "emulated"
                 };
+                // The exact Node.js release of a runtime whose binary came from the npm registry.
+                let node = r.node.as_ref().map_or("-", |n| n.version.as_str());
                 println!(
-                    "{:<18} {:<8} {:<9} {:<9} {}",
+                    "{:<18} {:<8} {:<9} {:<9} {:<14} {}",
                     r.runtime,
                     r.architecture.as_str(),
                     mode,
                     r.suite,
+                    node,
                     r.rootfs.display()
                 );
             }
