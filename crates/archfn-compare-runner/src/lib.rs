@@ -347,7 +347,7 @@ impl Comparisons {
                 total: j.total.load(Ordering::Relaxed),
             })
             .collect();
-        out.sort_by(|a, b| b.created_ms.cmp(&a.created_ms));
+        out.sort_by_key(|s| std::cmp::Reverse(s.created_ms));
         out
     }
 

@@ -13,10 +13,19 @@ use crate::function::FunctionQuery;
 use crate::invoke::api_error_page;
 use crate::layout::error_page;
 
-/// The largest form read: a zip one byte over Lambda's 50 MB limit (so that the use case refuses
-/// it with its own words), and the form's other fields.
-pub(crate) const MAX_FORM_BYTES: usize =
-    archfn_model::limits::ZIPPED_MAX_BYTES as usize + 64 * 1024;
+/// The largest form accepted: UpdateFunctionCode's request limit, as the API's. Of a larger zip
+/// only one byte past Lambda's 50 MB is kept, so that the use case refuses it in its own words.
+pub(crate) const MAX_FORM_BYTES: usize = archfn_model::limits::CREATE_REQUEST_MAX_BYTES;
+
+/// The API's answer to a request over its limit.
+fn request_too_large(open: bool) -> Response {
+    api_error_page(
+        open,
+        archfn_api::ApiError::RequestEntityTooLargeException(format!(
+            "Request must be smaller than {MAX_FORM_BYTES} bytes for the UpdateFunctionCode operation"
+        )),
+    )
+}
 
 /// `POST /console/functions/{name}/code`, a `multipart/form-data` form of `csrf`, `revision`
 /// and `zip` (the file).
@@ -35,6 +44,9 @@ pub(crate) async fn upload(
         let mut field = match form.next_field().await {
             Ok(Some(f)) => f,
             Ok(None) => break,
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                return request_too_large(open);
+            }
             Err(e) => {
                 return error_page(
                     open,
@@ -51,13 +63,15 @@ pub(crate) async fn upload(
                 loop {
                     match field.chunk().await {
                         Ok(Some(chunk)) => {
+                            // Past the limit the rest is read (the form's other fields may
+                            // follow) and dropped.
                             let room = limit.saturating_sub(bytes.len());
                             bytes.extend_from_slice(&chunk[..chunk.len().min(room)]);
-                            if bytes.len() >= limit {
-                                break;
-                            }
                         }
                         Ok(None) => break,
+                        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                            return request_too_large(open);
+                        }
                         Err(e) => {
                             return error_page(
                                 open,

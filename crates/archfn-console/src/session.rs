@@ -297,10 +297,13 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(
             header::COOKIE,
-            "a=1; archfn_console=K.1.ab; b=2".parse().unwrap(),
+            axum::http::HeaderValue::from_static("a=1; archfn_console=K.1.ab; b=2"),
         );
         assert_eq!(cookie(&h), Some("K.1.ab"));
-        h.insert(header::COOKIE, "archfn_consoleX=1".parse().unwrap());
+        h.insert(
+            header::COOKIE,
+            axum::http::HeaderValue::from_static("archfn_consoleX=1"),
+        );
         assert_eq!(cookie(&h), None);
     }
 }
