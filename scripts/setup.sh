@@ -58,6 +58,11 @@ if [ "$want_test" = 1 ]; then
     echo "==> creating .venv for the test clients"
     python3 -m venv .venv
   fi
+  # The console's browser tests: Playwright (the library only; the browser is Debian's chromium).
+  if [ ! -d tests/console/node_modules/playwright-core ]; then
+    echo "==> npm ci (tests/console: playwright-core)"
+    (cd tests/console && npm ci --no-audit --no-fund --loglevel=error)
+  fi
   if ! .venv/bin/python -c 'import boto3, awscli, pytest' 2>/dev/null; then
     echo "==> pip install boto3 awscli pytest"
     .venv/bin/python -m pip install -q --disable-pip-version-check -r tests/compat/requirements.txt

@@ -1,7 +1,7 @@
 """The web console (issue 17, first pages): the functions list with architecture badges, arm64
 readiness from the same scan as the API's and filters, a function's page, HTML escaping of what
-functions hold, the open-server warning, and where the console is not served (under `--auth
-sigv4`, which has no console login yet, and on a function URL's host)."""
+functions hold, the open-server warning, and where the console is not served (on a function URL's host), and the sign-in under `--auth
+sigv4`."""
 
 import html
 import re
@@ -113,13 +113,54 @@ def test_a_function_url_host_keeps_its_console_path(server, lam):
     assert status == 403 and "<html" not in body
 
 
-def test_no_console_without_a_login_under_sigv4(tmp_path):
+def raw(server, method, path, body=None, cookie=None):
+    """One request, redirects not followed: (status, headers, body)."""
+    import http.client
+    c = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    if cookie:
+        headers["Cookie"] = cookie
+    c.request(method, path, body=body, headers=headers)
+    r = c.getresponse()
+    out = (r.status, {k.lower(): v for k, v in r.getheaders()}, r.read().decode())
+    c.close()
+    return out
+
+
+def test_under_sigv4_every_page_needs_a_session_from_a_key_of_the_credentials_file(tmp_path):
     creds = tmp_path / "credentials"
     creds.write_text("[default]\naws_access_key_id = AKIDGOOD\naws_secret_access_key = good-secret\n")
     s = Server(tmp_path / "data", ["--auth", "sigv4", "--credentials-file", str(creds)]).start()
     try:
-        status, _, body = get(s, "/console/")
-        assert status != 200 and "<html" not in body
+        status, headers, body = raw(s, "GET", "/console/functions/x?region=us-east-1")
+        assert status == 303 and headers["location"].startswith("/console/login?next=")
+        assert "Functions" not in body
+        status, _, _ = raw(s, "POST", "/console/shifts", body="function=f")
+        assert status == 403
+        # A forged session: right shape, wrong MAC; and a key the server does not know.
+        for forged in ("archfn_console=414b4944474f4f44.99999999999999.00",
+                       "archfn_console=414b4944455649.99999999999999." + "0" * 64):
+            status, _, _ = raw(s, "GET", "/console/", cookie=forged)
+            assert status == 303
+        status, _, page = raw(s, "GET", "/console/login")
+        token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+        form = urllib.parse.urlencode({"csrf": token, "key": "AKIDGOOD", "secret": "bad"})
+        status, headers, _ = raw(s, "POST", "/console/login", body=form)
+        assert status == 401 and "set-cookie" not in headers
+        form = urllib.parse.urlencode({"csrf": "1.forged", "key": "AKIDGOOD", "secret": "good-secret"})
+        status, headers, _ = raw(s, "POST", "/console/login", body=form)
+        assert status == 403 and "set-cookie" not in headers
+        form = urllib.parse.urlencode({"csrf": token, "key": "AKIDGOOD", "secret": "good-secret"})
+        status, headers, _ = raw(s, "POST", "/console/login?next=%2F%2Fevil.example%2F", body=form)
+        assert status == 303 and headers["location"] == "/console/"
+        cookie = headers["set-cookie"]
+        assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/console" in cookie
+        session = cookie.split(";")[0]
+        status, _, body = raw(s, "GET", "/console/", cookie=session)
+        assert status == 200 and "without authentication" not in body and "Sign out" in body
+        # A session is no key for the API.
+        status, _, _ = raw(s, "GET", "/2015-03-31/functions/", cookie=session)
+        assert status == 403
     finally:
         s.stop()
 

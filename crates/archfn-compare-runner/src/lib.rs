@@ -130,6 +130,27 @@ impl Job {
     }
 }
 
+/// A comparison as a list shows it.
+#[derive(Debug, Clone)]
+pub struct ComparisonSummary {
+    /// Its id.
+    pub id: String,
+    /// The function's region.
+    pub region: String,
+    /// The function compared.
+    pub function: String,
+    /// When it began (Unix ms).
+    pub created_ms: i64,
+    /// `Running`, `Succeeded` or `Failed`.
+    pub status: &'static str,
+    /// What it is doing.
+    pub phase: String,
+    /// Invocations done.
+    pub done: u64,
+    /// Invocations planned.
+    pub total: u64,
+}
+
 /// The comparisons of this server.
 #[derive(Debug, Clone)]
 pub struct Comparisons {
@@ -299,6 +320,35 @@ impl Comparisons {
             .iter()
             .find(|j| j.id == id)
             .cloned()
+    }
+
+    /// Every comparison kept, newest first.
+    pub fn list(&self) -> Vec<ComparisonSummary> {
+        let jobs: Vec<Arc<Job>> = self
+            .inner
+            .jobs
+            .lock()
+            .map(|j| j.iter().cloned().collect())
+            .unwrap_or_default();
+        let mut out: Vec<ComparisonSummary> = jobs
+            .iter()
+            .map(|j| ComparisonSummary {
+                id: j.id.clone(),
+                region: j.region.clone(),
+                function: j.function.clone(),
+                created_ms: j.created_ms,
+                status: match j.state.lock().map(|s| s.clone()).unwrap_or(State::Running) {
+                    State::Running => "Running",
+                    State::Succeeded(_) => "Succeeded",
+                    State::Failed { .. } => "Failed",
+                },
+                phase: j.phase.lock().map(|p| p.clone()).unwrap_or_default(),
+                done: j.done(),
+                total: j.total.load(Ordering::Relaxed),
+            })
+            .collect();
+        out.sort_by_key(|s| std::cmp::Reverse(s.created_ms));
+        out
     }
 
     /// A comparison as JSON (`status` Running, Succeeded or Failed; the report when done).

@@ -67,6 +67,20 @@ pub(crate) async fn page(
             dt { "Last modified" } dd { (time(c.last_modified_ms)) }
             dt { "RevisionId" } dd { code { (c.revision_id) } }
         }
+        h2 { "Code" }
+        @if c.code.source.zip_digest().is_some() {
+            form.upload method="post" enctype="multipart/form-data" action={ "/console/functions/" (c.name) "/code?region=" (region) } {
+                input type="hidden" name="csrf" value=(token);
+                input type="hidden" name="revision" value=(c.revision_id);
+                label for="zip" { "New code (.zip, up to 50 MB)" }
+                " "
+                input id="zip" type="file" name="zip" accept=".zip,application/zip" required;
+                " "
+                button type="submit" { "Upload" }
+            }
+        } @else {
+            p { "An image function's code is its image: update it with the API." }
+        }
         h2 { "Metrics" }
         (charts)
         h2 { "Test" }

@@ -29,6 +29,12 @@ textarea { width: 100%; max-width: 40rem; font-family: ui-monospace, monospace; 
 dl { display: grid; grid-template-columns: max-content 1fr; gap: .25rem 1rem; }
 dt { color: var(--muted); }
 form.filters { display: flex; gap: .75rem; flex-wrap: wrap; margin-bottom: 1rem; align-items: end; }
+.sides { display: flex; gap: 1rem; flex-wrap: wrap; } .sides section { flex: 1 1 16rem; border: 1px solid var(--line); padding: .5rem; }
+.status.RolledBack, .status.Failed { color: var(--bad); } .status.Succeeded { color: var(--arm); }
+.warn { color: var(--warn); }
+form.inline { display: inline; }
+iframe.report { width: 100%; height: 80vh; border: 1px solid var(--line); }
+nav.main a { margin-right: .5rem; }
 @media (max-width: 40rem) { .wide { display: none; } }
 "#;
 
@@ -52,7 +58,18 @@ pub(crate) fn shell(title: &str, open: bool, body: Markup) -> Markup {
                 }
                 header {
                     strong { "archfn" }
-                    nav { a href="/console/" { "Functions" } }
+                    nav.main {
+                        a href="/console/" { "Functions" }
+                        " "
+                        a href="/console/layers" { "Layers" }
+                        " "
+                        a href="/console/images" { "Images" }
+                        " "
+                        a href="/console/comparisons" { "Comparisons" }
+                        " "
+                        a href="/console/shifts" { "Traffic shifts" }
+                        @if !open { " " a href="/console/logout" { "Sign out" } }
+                    }
                 }
                 main { (body) }
             }

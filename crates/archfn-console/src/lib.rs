@@ -7,13 +7,18 @@
 
 mod alias;
 mod architecture;
+mod catalog;
 mod charts;
+mod code;
+mod comparisons;
 mod csrf;
 mod function;
 mod functions;
 mod invoke;
 mod layout;
 mod readiness;
+mod session;
+mod shifts;
 
 use std::sync::Arc;
 
@@ -52,6 +57,17 @@ impl ConsoleState {
 pub fn router(state: ConsoleState) -> Router {
     Router::new()
         .route("/", get(functions::page))
+        .route("/layers", get(catalog::layers))
+        .route("/images", get(catalog::images))
+        .route("/comparisons", get(comparisons::list))
+        .route("/comparisons/{id}", get(comparisons::page))
+        .route("/comparisons/{id}/report", get(comparisons::report))
+        .route("/shifts", get(shifts::list).post(shifts::start))
+        .route("/shifts/{id}", get(shifts::page))
+        .route("/shifts/{id}/live", get(shifts::live))
+        .route("/shifts/{id}/{how}", post(shifts::end))
+        .route("/login", get(session::form).post(session::login))
+        .route("/logout", get(session::logout_form).post(session::logout))
         .route("/functions/{name}", get(function::page))
         .route(
             "/functions/{name}/architecture",
@@ -59,8 +75,16 @@ pub fn router(state: ConsoleState) -> Router {
         )
         .route("/functions/{name}/aliases/{alias}", post(alias::set_weight))
         .route(
+            "/functions/{name}/code",
+            post(code::upload).layer(DefaultBodyLimit::max(code::MAX_FORM_BYTES)),
+        )
+        .route(
             "/functions/{name}/invoke",
             post(invoke::run).layer(DefaultBodyLimit::max(invoke::MAX_FORM_BYTES)),
         )
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            session::require,
+        ))
         .with_state(state)
 }

@@ -164,8 +164,8 @@ enum Command {
             default_value = "on"
         )]
         invocation_metrics: Toggle,
-        /// Do not serve the web console at `/console` (it is served only with `--auth none`
-        /// for now: it has no login yet).
+        /// Do not serve the web console at `/console` (under `--auth sigv4` it asks for a key of
+        /// the credentials file).
         #[arg(long, env = "ARCHFN_NO_CONSOLE")]
         no_console: bool,
     },
@@ -611,7 +611,7 @@ struct ServeArgs {
     prices: Option<PathBuf>,
     migrate_tools: archfn_compare_runner::MigrateTools,
     record_metrics: bool,
-    /// Serve the web console (when authentication is off).
+    /// Serve the web console.
     console: bool,
 }
 
@@ -1126,8 +1126,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         s3: Some(s3),
         cloudformation: Some(cloudformation),
     };
-    // The console has no login yet: it is served only where the API itself is open.
-    let console = (args.console && matches!(state.auth.as_ref(), archfn_api::AuthMode::Open))
+    // Under `--auth sigv4` the console asks for a key of the credentials file and keeps a session.
+    let console = args
+        .console
         .then(|| archfn_console::router(archfn_console::ConsoleState::new(state.clone())));
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
