@@ -80,14 +80,11 @@ pub fn package_name(arch: Architecture) -> String {
     format!("node-linux-{}", arch.node_arch())
 }
 
-/// The registry to use: `explicit`, else `ARCHFN_NPM_REGISTRY`, else npm's own
-/// `npm_config_registry`, else the public registry; always ending in `/`.
+/// The registry to use: `explicit` (the server passes `ARCHFN_NPM_REGISTRY` or npm's own
+/// `npm_config_registry`), else the public registry; always ending in `/`.
 pub fn registry(explicit: Option<&str>) -> String {
     let chosen = explicit
         .map(str::to_string)
-        .or_else(|| std::env::var("ARCHFN_NPM_REGISTRY").ok())
-        .or_else(|| std::env::var("npm_config_registry").ok())
-        .or_else(|| std::env::var("NPM_CONFIG_REGISTRY").ok())
         .filter(|r| !r.trim().is_empty())
         .unwrap_or_else(|| DEFAULT_REGISTRY.to_string());
     let trimmed = chosen.trim().trim_end_matches('/');

@@ -653,7 +653,19 @@ fn runtime_command(command: RuntimeCommand) -> anyhow::Result<()> {
         } => {
             let arch = archfn_model::Architecture::parse(&arch)
                 .with_context(|| format!("--arch must be x86_64 or arm64, not {arch:?}"))?;
-            let store = archfn_sandbox::rootfs::RuntimeStore::new(&runtimes_dir);
+            let mut store = archfn_sandbox::rootfs::RuntimeStore::new(&runtimes_dir);
+            // The npm registry Node.js builds come from: ARCHFN_NPM_REGISTRY, else npm's own setting.
+            if let Some(registry) = [
+                "ARCHFN_NPM_REGISTRY",
+                "npm_config_registry",
+                "NPM_CONFIG_REGISTRY",
+            ]
+            .iter()
+            .filter_map(|k| std::env::var(k).ok())
+            .find(|r| !r.trim().is_empty())
+            {
+                store = store.with_npm_registry(registry);
+            }
             if !force && store.is_current(&name, arch) {
                 let path = store.rootfs(&name, arch)?;
                 eprintln!(

@@ -218,7 +218,8 @@ fn dependencies_point_one_way() {
         ("archfn-store", &["archfn-model"]),
         ("archfn-blob", &["archfn-model"]),
         ("archfn-scan", &["archfn-model"]),
-        ("archfn-sandbox", &["archfn-model"]),
+        // The sandbox unpacks runtime downloads (Node.js) with the extraction crate's rules.
+        ("archfn-sandbox", &["archfn-model", "archfn-extract"]),
         (
             "archfn-migrate",
             &["archfn-model", "archfn-scan", "archfn-extract"],
