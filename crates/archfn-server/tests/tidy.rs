@@ -244,6 +244,8 @@ fn dependencies_point_one_way() {
             "archfn-console",
             &[
                 "archfn-api",
+                "archfn-compare",
+                "archfn-compare-runner",
                 "archfn-control",
                 "archfn-model",
                 "archfn-scan",
