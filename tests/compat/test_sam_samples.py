@@ -19,7 +19,11 @@ from test_sam_cli import SAM, client, run, server  # noqa: F401 (the module's se
 
 SAMPLES = REPO / "tests" / "compat" / "sam-templates" / "aws-samples"
 
-pytestmark = pytest.mark.skipif(not SAM.exists(), reason="aws-sam-cli is installed by scripts/setup.sh --test")
+pytestmark = [
+    pytest.mark.skipif(not SAM.exists(), reason="aws-sam-cli is installed by scripts/setup.sh --test"),
+    # Until the SAM transform runs inside CloudFormation (issue 14).
+    pytest.mark.skip(reason="needs the SAM transform wired into CloudFormation"),
+]
 
 
 def deploy_sample(server, tmp_path: Path, template: str, code: str | None, stack: str) -> dict:
