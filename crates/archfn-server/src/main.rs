@@ -73,6 +73,12 @@ enum Command {
         /// Directory for all state (SQLite database, blobs, prepared code).
         #[arg(long, env = "ARCHFN_DATA_DIR", default_value = "./.archfn")]
         data_dir: PathBuf,
+        /// Where code zips, layers and image blobs are kept: `file` (under the data directory)
+        /// or `s3://BUCKET[/PREFIX][?endpoint=URL&region=REGION]`, a bucket of an
+        /// S3-compatible object store that several nodes share, signed with
+        /// AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (/ AWS_SESSION_TOKEN).
+        #[arg(long, env = "ARCHFN_BLOBS", default_value = "file")]
+        blobs: String,
         /// Authentication of API requests.
         #[arg(long, env = "ARCHFN_AUTH", value_enum, default_value = "none")]
         auth: AuthArg,
@@ -384,6 +390,7 @@ fn main() -> anyhow::Result<()> {
                 header_timeout,
                 max_body_memory,
                 data_dir,
+                blobs,
                 auth,
                 credentials_file,
                 account_id,
@@ -417,6 +424,7 @@ fn main() -> anyhow::Result<()> {
                     header_timeout: std::time::Duration::from_secs(header_timeout),
                     max_body_memory_bytes: max_body_memory.saturating_mul(1 << 20),
                     data_dir,
+                    blobs,
                     auth,
                     credentials_file,
                     account_id,
@@ -498,6 +506,41 @@ fn main() -> anyhow::Result<()> {
             } => logs(&data_dir, &region, &function, follow).await,
         }
     })
+}
+
+/// The blob store `--blobs` names: files under the data directory, or a bucket.
+fn open_blob_store(
+    location: &str,
+    data_dir: &Path,
+) -> anyhow::Result<Arc<dyn archfn_blob::BlobStore>> {
+    if location == "file" {
+        let blobs = FsBlobStore::open(data_dir.join("blobs")).context("opening the blob store")?;
+        // What a process killed mid-`put` left (an hour old: `archfn image import` may be writing).
+        blobs
+            .sweep_temporaries(std::time::Duration::from_secs(3600))
+            .context("cleaning the blob store")?;
+        return Ok(Arc::new(blobs));
+    }
+    let parsed = archfn_blob_s3::S3Location::parse(location)?;
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let (Some(access_key_id), Some(secret_access_key)) =
+        (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY"))
+    else {
+        anyhow::bail!("--blobs {location}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY");
+    };
+    let credentials = archfn_blob_s3::S3Credentials {
+        access_key_id,
+        secret_access_key,
+        session_token: var("AWS_SESSION_TOKEN"),
+    };
+    // Pieces of a blob being written wait here, hashed, until they are uploaded whole.
+    let spool = data_dir.join("blob-spool");
+    if spool.is_dir() {
+        std::fs::remove_dir_all(&spool).context("emptying the blob spool")?;
+    }
+    let store = archfn_blob_s3::S3BlobStore::new(&parsed, &credentials, spool)?;
+    tracing::info!(bucket = %parsed.bucket, endpoint = ?parsed.endpoint, "blobs in an S3 bucket");
+    Ok(Arc::new(store))
 }
 
 /// The image store of a data directory (`<data-dir>/blobs`, `<data-dir>/images`), with an older
@@ -591,6 +634,7 @@ struct ServeArgs {
     header_timeout: std::time::Duration,
     max_body_memory_bytes: usize,
     data_dir: PathBuf,
+    blobs: String,
     auth: AuthArg,
     credentials_file: Option<PathBuf>,
     account_id: String,
@@ -1025,12 +1069,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let store = SqliteStore::open(&args.data_dir.join("archfn.db"))
         .await
         .context("opening the metadata store")?;
-    let blobs = FsBlobStore::open(args.data_dir.join("blobs")).context("opening the blob store")?;
-    // What a process killed mid-`put` left (an hour old: `archfn image import` may be writing).
-    blobs
-        .sweep_temporaries(std::time::Duration::from_secs(3600))
-        .context("cleaning the blob store")?;
-    let blobs: Arc<dyn archfn_blob::BlobStore> = Arc::new(blobs);
+    let blobs = open_blob_store(&args.blobs, &args.data_dir)?;
     // Images' blobs are in the blob store; an older data directory's are moved there first.
     let (_, images) = open_image_store(&args.data_dir, blobs.clone()).await?;
     let s3 = archfn_s3::service(

@@ -217,6 +217,7 @@ fn dependencies_point_one_way() {
         ("archfn-compare", &["archfn-model", "archfn-pricing"]),
         ("archfn-store", &["archfn-model"]),
         ("archfn-blob", &["archfn-model"]),
+        ("archfn-blob-s3", &["archfn-blob"]),
         ("archfn-scan", &["archfn-model"]),
         // The sandbox unpacks runtime downloads (Node.js) with the extraction crate's rules.
         ("archfn-sandbox", &["archfn-model", "archfn-extract"]),
