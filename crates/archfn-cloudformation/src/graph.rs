@@ -101,6 +101,9 @@ pub fn creation_order(t: &Template) -> Result<Vec<String>, CfnError> {
     for r in &t.resources {
         let mut refs = BTreeSet::new();
         references(&r.properties, &mut refs);
+        if let Some(policy) = &r.update_policy {
+            references(policy, &mut refs);
+        }
         for name in &refs {
             if !known(name) {
                 unresolved.insert(name.clone());
@@ -181,6 +184,9 @@ pub fn dependencies(t: &Template) -> BTreeMap<String, BTreeSet<String>> {
         .map(|r| {
             let mut refs = BTreeSet::new();
             references(&r.properties, &mut refs);
+            if let Some(policy) = &r.update_policy {
+                references(policy, &mut refs);
+            }
             let mut on: BTreeSet<String> = refs
                 .into_iter()
                 .filter(|n| resources.contains(n.as_str()))
