@@ -252,7 +252,7 @@ def test_deployment_preference_shifts_traffic_then_rolls_a_failing_version_back(
         took = time.time() - started
     assert stack["StackStatus"] == "UPDATE_COMPLETE", stack.get("StackStatusReason")
     # Canary10Percent5Minutes at a time scale of 0.02: 10% for 6 s, then all.
-    assert took >= 6, took
+    assert 6 <= took < 90, took
     alias = lam.get_alias(FunctionName=fn, Name="live")
     new = alias["FunctionVersion"]
     assert new != before and not alias.get("RoutingConfig", {}).get("AdditionalVersionWeights")

@@ -226,6 +226,27 @@ mod tests {
     }
 
     #[test]
+    fn an_update_policy_orders_the_deployment_group_first() {
+        // SAM's alias names its deployment group only in its UpdatePolicy.
+        assert_eq!(
+            order(json!({"Resources": {
+                "Alias": {"Type": "AWS::Lambda::Alias", "Properties": {}, "UpdatePolicy": {"CodeDeployLambdaAliasUpdate": {
+                    "ApplicationName": {"Ref": "App"}, "DeploymentGroupName": {"Ref": "Group"}}}},
+                "Group": {"Type": "AWS::CodeDeploy::DeploymentGroup", "Properties": {"ApplicationName": {"Ref": "App"}}},
+                "App": {"Type": "AWS::CodeDeploy::Application"}
+            }})),
+            Ok(vec!["App".into(), "Group".into(), "Alias".into()])
+        );
+        assert!(
+            order(
+                json!({"Resources": {"Alias": {"Type": "AWS::Lambda::Alias", "UpdatePolicy": {
+                "CodeDeployLambdaAliasUpdate": {"DeploymentGroupName": {"Ref": "Nowhere"}}}}}})
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
     fn reports_cycles_and_unresolved_references() {
         assert_eq!(
             order(json!({"Resources": {

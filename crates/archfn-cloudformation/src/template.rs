@@ -188,7 +188,7 @@ impl Template {
         let unknown: Vec<&str> = top
             .keys()
             .map(String::as_str)
-            .filter(|k| !SECTIONS.contains(k) && !(sam && *k == "Globals"))
+            .filter(|k| !SECTIONS.contains(k) && (!sam || *k != "Globals"))
             .collect();
         if !unknown.is_empty() {
             return Err(format_error(format!(
