@@ -28,6 +28,8 @@ pub const SUPPORTED_TYPES: &[&str] = &[
     "AWS::IAM::Role",
     "AWS::S3::Bucket",
     "AWS::S3::BucketPolicy",
+    "AWS::CodeDeploy::Application",
+    "AWS::CodeDeploy::DeploymentGroup",
 ];
 
 /// How long a function may stay `Pending` (or its update `InProgress`) before the resource fails.
@@ -42,6 +44,9 @@ pub struct Providers {
     pub objects: Arc<dyn ObjectCatalog>,
     /// The account id of ARNs.
     pub account: String,
+    /// Runs the traffic shifts of aliases updated under `CodeDeployLambdaAliasUpdate`; without
+    /// it such an alias moves at once.
+    pub shifts: Option<Arc<dyn crate::shift::AliasShifts>>,
 }
 
 /// Who a resource belongs to, for the names CloudFormation generates.
@@ -204,6 +209,22 @@ impl Providers {
                 physical_id: text(props, "Bucket").unwrap_or_default(),
                 attributes: BTreeMap::new(),
             }),
+            // Recorded: archfn's traffic shifts are CodeDeploy's part (see `crate::shift`).
+            "AWS::CodeDeploy::Application" => Ok(Made {
+                physical_id: text(props, "ApplicationName")
+                    .unwrap_or_else(|| generated_name(owner, 100, false)),
+                attributes: BTreeMap::new(),
+            }),
+            "AWS::CodeDeploy::DeploymentGroup" => {
+                if text(props, "ApplicationName").is_none() {
+                    return Err("Property ApplicationName cannot be empty.".into());
+                }
+                Ok(Made {
+                    physical_id: text(props, "DeploymentGroupName")
+                        .unwrap_or_else(|| generated_name(owner, 100, false)),
+                    attributes: BTreeMap::new(),
+                })
+            }
             other => Err(format!("Unrecognized resource type {other}")),
         }
     }
@@ -232,6 +253,14 @@ impl Providers {
                     || text(old, "Qualifier") != text(props, "Qualifier")
             }
             "AWS::S3::Bucket" => text(old, "BucketName") != text(props, "BucketName"),
+            "AWS::CodeDeploy::Application" => {
+                text(old, "ApplicationName") != text(props, "ApplicationName")
+                    || text(old, "ComputePlatform") != text(props, "ComputePlatform")
+            }
+            "AWS::CodeDeploy::DeploymentGroup" => {
+                text(old, "ApplicationName") != text(props, "ApplicationName")
+                    || text(old, "DeploymentGroupName") != text(props, "DeploymentGroupName")
+            }
             _ => true,
         };
         if replace {
@@ -267,6 +296,12 @@ impl Providers {
                 .put_event_invoke(owner, props)
                 .await
                 .map(Updated::InPlace),
+            "AWS::CodeDeploy::Application" | "AWS::CodeDeploy::DeploymentGroup" => {
+                Ok(Updated::InPlace(Made {
+                    physical_id: physical_id.to_owned(),
+                    attributes: BTreeMap::new(),
+                }))
+            }
             _ => Ok(Updated::InPlace(Made {
                 physical_id: physical_id.to_owned(),
                 attributes: bucket_attributes(physical_id, owner.region),

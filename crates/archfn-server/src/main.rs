@@ -15,6 +15,7 @@ use archfn_sandbox::netns::FunctionNetwork;
 use archfn_store::{CachedStore, SqliteStore};
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod cfn_shifts;
 mod compare;
 mod events;
 mod gc;
@@ -174,6 +175,11 @@ enum Command {
         /// the credentials file).
         #[arg(long, env = "ARCHFN_NO_CONSOLE")]
         no_console: bool,
+        /// Every interval of CodeDeploy's predefined deployment configurations times this, in
+        /// traffic shifts (`archfn shift`, and SAM's `DeploymentPreference` through
+        /// CloudFormation): for tests, 0.02 holds Canary10Percent5Minutes's 10% for 6 s.
+        #[arg(long, env = "ARCHFN_DEPLOY_TIME_SCALE", default_value_t = 1.0, value_parser = parse_time_scale)]
+        deploy_time_scale: f64,
     },
     /// Install and list runtimes (root file systems per architecture).
     Runtime {
@@ -415,6 +421,7 @@ fn main() -> anyhow::Result<()> {
                 npm,
                 invocation_metrics,
                 no_console,
+                deploy_time_scale,
             } => {
                 let runtimes_dir = runtimes_dir.unwrap_or_else(|| data_dir.join("runtimes"));
                 serve(ServeArgs {
@@ -453,6 +460,7 @@ fn main() -> anyhow::Result<()> {
                     migrate_tools: archfn_compare_runner::MigrateTools { python, npm },
                     record_metrics: matches!(invocation_metrics, Toggle::On),
                     console: !no_console,
+                    deploy_time_scale,
                 })
                 .await
             }
@@ -657,6 +665,18 @@ struct ServeArgs {
     record_metrics: bool,
     /// Serve the web console.
     console: bool,
+    /// `--deploy-time-scale`.
+    deploy_time_scale: f64,
+}
+
+/// `--deploy-time-scale`: a number above 0 and at most 1000.
+fn parse_time_scale(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= 1000.0 => Ok(v),
+        _ => Err(format!(
+            "{text:?} is not a time scale: a number above 0 and at most 1000, such as 0.02"
+        )),
+    }
 }
 
 /// A feature switched on or off.
@@ -1136,8 +1156,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         control.clone(),
         engine.clone(),
         prices.clone(),
-        archfn_deploy::Cadence::default(),
+        archfn_deploy::Cadence {
+            time_scale: args.deploy_time_scale,
+            ..archfn_deploy::Cadence::default()
+        },
     );
+    if (args.deploy_time_scale - 1.0).abs() > f64::EPSILON {
+        tracing::warn!(
+            scale = args.deploy_time_scale,
+            "traffic shifts' predefined intervals are scaled (--deploy-time-scale): for tests only"
+        );
+    }
     let comparisons = archfn_compare_runner::Comparisons::new(
         control.clone(),
         engine.clone(),
@@ -1155,6 +1184,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 control: control.clone(),
                 objects: stacks_store.clone(),
                 account: args.account_id.clone(),
+                shifts: Some(Arc::new(cfn_shifts::DeployShifts::new(deployments.clone()))),
             },
             stacks_store.clone(),
         )

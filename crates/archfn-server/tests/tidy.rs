@@ -259,6 +259,9 @@ fn dependencies_point_one_way() {
                 "archfn-store",
                 "archfn-blob",
                 "archfn-control",
+                // The SAM transform is pure; traffic shifts come in through `AliasShifts`,
+                // implemented by the binary, so this crate does not depend on archfn-deploy.
+                "archfn-sam",
             ],
         ),
     ];
