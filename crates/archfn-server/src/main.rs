@@ -1185,6 +1185,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 objects: stacks_store.clone(),
                 account: args.account_id.clone(),
                 shifts: Some(Arc::new(cfn_shifts::DeployShifts::new(deployments.clone()))),
+                public_url: public_url.clone(),
             },
             stacks_store.clone(),
         )
