@@ -15,7 +15,7 @@ pub fn function_url(public_url: &str, region: &str, url_id: &str) -> String {
     let authority = rest.split('/').next().unwrap_or("");
     let (host, port) = split_port(authority);
     let local =
-        host == "localhost" || host.starts_with('[') || host.parse::<std::net::IpAddr>().is_ok();
+        host == "localhost" || host.starts_with('[') || host.parse::<core::net::IpAddr>().is_ok();
     let domain = if local { "localhost" } else { host };
     match port {
         Some(p) => format!("{scheme}://{url_id}.lambda-url.{region}.{domain}:{p}/"),
