@@ -10,7 +10,7 @@ use archfn_sandbox::host::{Confined, Host};
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::logs::FunctionLogs;
+use crate::logs::{LogPlace, LogRouter};
 use crate::runtime_api::{
     FunctionInfo, InitError, Invocation, ResponsePart, RuntimeApi, RuntimeReply, StreamEnd,
     StreamPart,
@@ -73,8 +73,9 @@ pub(crate) struct Environment {
     pub init_ms: Option<f64>,
     pub last_used: Instant,
     /// Where output written after the last invocation goes when the environment ends (what
-    /// extensions print on SHUTDOWN): the function's log, as (logs, region, name).
-    pub log_sink: Option<(Arc<FunctionLogs>, String, String)>,
+    /// extensions print on SHUTDOWN), and where every line of the environment goes: its log
+    /// stream.
+    pub log_sink: Option<(Arc<LogRouter>, LogPlace)>,
 }
 
 /// What a plain Invoke buffers of a streamed answer: Lambda's buffered response limit.
@@ -99,10 +100,10 @@ impl Drop for Environment {
             if let Some(k) = kill {
                 let _ = k.send(());
             }
-            if let Some((logs, region, name)) = sink {
+            if let Some((logs, place)) = sink {
                 let (rest, _) = read_from(&log_file, offset);
                 if !rest.is_empty() {
-                    logs.append(&region, &name, &rest);
+                    logs.append_text(&place, &rest);
                 }
             }
             let _ = std::fs::remove_file(&log_path);
