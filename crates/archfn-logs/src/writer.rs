@@ -15,6 +15,9 @@ pub const QUEUE_BATCHES: usize = 8192;
 /// Batches stored in one transaction at most.
 const BATCHES_PER_WRITE: usize = 1024;
 
+/// How long the writer waits for more batches to store with the first one.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(100);
+
 enum Message {
     Batch(LogBatch),
     /// Answered once everything queued before it is stored.
@@ -91,15 +94,26 @@ async fn run(catalog: Arc<dyn LogCatalog>, mut rx: mpsc::Receiver<Message>) {
     let mut batches = Vec::new();
     let mut waiting = Vec::new();
     while let Some(first) = rx.recv().await {
+        // What arrives within LINGER joins the first batch in one transaction (one commit
+        // for many invocations), unless somebody waits for it (a read flushes).
+        let deadline = tokio::time::Instant::now() + LINGER;
         let mut next = Some(first);
         while let Some(m) = next.take() {
             match m {
                 Message::Batch(b) => batches.push(b),
                 Message::Flush(done) => waiting.push(done),
             }
-            if batches.len() < BATCHES_PER_WRITE {
-                next = rx.try_recv().ok();
+            if batches.len() >= BATCHES_PER_WRITE {
+                break;
             }
+            next = match rx.try_recv() {
+                Ok(m) => Some(m),
+                Err(_) if !waiting.is_empty() => None,
+                Err(_) => tokio::time::timeout_at(deadline, rx.recv())
+                    .await
+                    .ok()
+                    .flatten(),
+            };
         }
         if !batches.is_empty() {
             let now = archfn_model::time::now_ms();
@@ -112,5 +126,108 @@ async fn run(catalog: Arc<dyn LogCatalog>, mut rx: mpsc::Receiver<Message>) {
         for done in waiting.drain(..) {
             let _ = done.send(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use archfn_model::log_events::LogEvent;
+    use archfn_store::StoreError;
+    use archfn_store::logs::{EventQuery, LogEventRow, LogGroupRow, LogStreamRow, StreamOrder};
+    use std::sync::Mutex;
+
+    /// Records each transaction's batches (a stand-in for the database, not for archfn's code).
+    #[derive(Debug, Default)]
+    struct Recorder(Mutex<Vec<usize>>);
+
+    #[async_trait::async_trait]
+    impl LogCatalog for Recorder {
+        async fn append_log_batches(&self, b: &[LogBatch], _: i64) -> Result<(), StoreError> {
+            if let Ok(mut w) = self.0.lock() {
+                w.push(b.len());
+            }
+            Ok(())
+        }
+        async fn create_log_group(&self, _: &str, _: &str, _: i64) -> Result<(), StoreError> {
+            Ok(())
+        }
+        async fn delete_log_group(&self, _: &str, _: &str) -> Result<(), StoreError> {
+            Ok(())
+        }
+        async fn log_group(&self, _: &str, _: &str) -> Result<Option<LogGroupRow>, StoreError> {
+            Ok(None)
+        }
+        async fn list_log_groups(
+            &self,
+            _: &str,
+            _: &str,
+            _: Option<&str>,
+            _: usize,
+        ) -> Result<Vec<LogGroupRow>, StoreError> {
+            Ok(Vec::new())
+        }
+        async fn set_log_retention(
+            &self,
+            _: &str,
+            _: &str,
+            _: Option<i32>,
+        ) -> Result<(), StoreError> {
+            Ok(())
+        }
+        async fn list_log_streams(
+            &self,
+            _: &str,
+            _: &str,
+            _: &str,
+            _: StreamOrder,
+            _: bool,
+            _: usize,
+            _: usize,
+        ) -> Result<Vec<LogStreamRow>, StoreError> {
+            Ok(Vec::new())
+        }
+        async fn log_events(&self, _: &EventQuery<'_>) -> Result<Vec<LogEventRow>, StoreError> {
+            Ok(Vec::new())
+        }
+    }
+
+    fn batch() -> LogBatch {
+        LogBatch {
+            region: "us-east-1".into(),
+            group: "g".into(),
+            stream: "s".into(),
+            events: vec![LogEvent {
+                timestamp_ms: 1,
+                message: "x\n".into(),
+            }],
+        }
+    }
+
+    #[tokio::test]
+    async fn batches_gather_into_one_write_and_a_flush_waits_for_them() {
+        let rec = Arc::new(Recorder::default());
+        let writer = LogWriter::start(rec.clone(), 16);
+        for _ in 0..5 {
+            writer.submit(batch());
+        }
+        writer.flush().await;
+        let writes = rec.0.lock().map(|w| w.clone()).unwrap_or_default();
+        assert_eq!(writes.iter().sum::<usize>(), 5, "{writes:?}");
+        assert_eq!(writes.len(), 1, "one transaction: {writes:?}");
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_drops_and_counts() {
+        let rec = Arc::new(Recorder::default());
+        // Not yielding to the writer's task: the queue of 2 fills.
+        let writer = LogWriter::start(rec.clone(), 2);
+        for _ in 0..5 {
+            writer.submit(batch());
+        }
+        assert_eq!(writer.dropped_events(), 3);
+        writer.flush().await;
+        let stored: usize = rec.0.lock().map(|w| w.iter().sum()).unwrap_or(0);
+        assert_eq!(stored, 2);
     }
 }

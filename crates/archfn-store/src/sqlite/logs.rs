@@ -50,40 +50,39 @@ impl SqliteStore {
                 .iter()
                 .map(|e| i64::try_from(e.message.len()).unwrap_or(0))
                 .sum();
-            sqlx::query(
+            let group_id: i64 = sqlx::query_scalar(
                 "INSERT INTO log_groups (region, name, created_ms, stored_bytes) VALUES (?, ?, ?, ?) \
-                 ON CONFLICT (region, name) DO UPDATE SET stored_bytes = stored_bytes + excluded.stored_bytes",
+                 ON CONFLICT (region, name) DO UPDATE SET stored_bytes = stored_bytes + excluded.stored_bytes \
+                 RETURNING id",
             )
             .bind(&b.region)
             .bind(&b.group)
             .bind(ingestion_ms)
             .bind(bytes)
-            .execute(&mut *tx)
+            .fetch_one(&mut *tx)
             .await?;
-            sqlx::query(
-                "INSERT INTO log_streams (region, grp, name, created_ms, first_event_ms, last_event_ms, last_ingestion_ms) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (region, grp, name) DO UPDATE SET \
+            let stream_id: i64 = sqlx::query_scalar(
+                "INSERT INTO log_streams (group_id, name, created_ms, first_event_ms, last_event_ms, last_ingestion_ms) \
+                 VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (group_id, name) DO UPDATE SET \
                  first_event_ms = min(coalesce(first_event_ms, excluded.first_event_ms), excluded.first_event_ms), \
                  last_event_ms = max(coalesce(last_event_ms, excluded.last_event_ms), excluded.last_event_ms), \
-                 last_ingestion_ms = excluded.last_ingestion_ms",
+                 last_ingestion_ms = excluded.last_ingestion_ms RETURNING id",
             )
-            .bind(&b.region)
-            .bind(&b.group)
+            .bind(group_id)
             .bind(&b.stream)
             .bind(first.min(ingestion_ms))
             .bind(first)
             .bind(last)
             .bind(ingestion_ms)
-            .execute(&mut *tx)
+            .fetch_one(&mut *tx)
             .await?;
             for chunk in b.events.chunks(EVENTS_PER_INSERT) {
                 let mut q = QueryBuilder::<Sqlite>::new(
-                    "INSERT INTO log_events (region, grp, stream, ts_ms, ingestion_ms, message) ",
+                    "INSERT INTO log_events (group_id, stream_id, ts_ms, ingestion_ms, message) ",
                 );
                 q.push_values(chunk, |mut row, e| {
-                    row.push_bind(b.region.clone())
-                        .push_bind(b.group.clone())
-                        .push_bind(b.stream.clone())
+                    row.push_bind(group_id)
+                        .push_bind(stream_id)
                         .push_bind(e.timestamp_ms)
                         .push_bind(ingestion_ms)
                         .push_bind(e.message.clone());
@@ -129,23 +128,20 @@ impl LogCatalog for SqliteStore {
 
     async fn delete_log_group(&self, region: &str, name: &str) -> Result<(), StoreError> {
         let mut tx = self.write.begin().await?;
-        let gone = sqlx::query("DELETE FROM log_groups WHERE region = ? AND name = ?")
-            .bind(region)
-            .bind(name)
-            .execute(&mut *tx)
-            .await?;
-        if gone.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        for sql in [
-            "DELETE FROM log_streams WHERE region = ? AND grp = ?",
-            "DELETE FROM log_events WHERE region = ? AND grp = ?",
-        ] {
-            sqlx::query(sql)
+        let id: Option<i64> =
+            sqlx::query_scalar("DELETE FROM log_groups WHERE region = ? AND name = ? RETURNING id")
                 .bind(region)
                 .bind(name)
-                .execute(&mut *tx)
+                .fetch_optional(&mut *tx)
                 .await?;
+        let Some(id) = id else {
+            return Err(StoreError::NotFound);
+        };
+        for sql in [
+            "DELETE FROM log_streams WHERE group_id = ?",
+            "DELETE FROM log_events WHERE group_id = ?",
+        ] {
+            sqlx::query(sql).bind(id).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -208,10 +204,13 @@ impl LogCatalog for SqliteStore {
         skip: usize,
         limit: usize,
     ) -> Result<Vec<LogStreamRow>, StoreError> {
-        let mut q = QueryBuilder::<Sqlite>::new("SELECT * FROM log_streams WHERE region = ");
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT * FROM log_streams WHERE group_id = (SELECT id FROM log_groups WHERE region = ",
+        );
         q.push_bind(region.to_string())
-            .push(" AND grp = ")
-            .push_bind(group.to_string());
+            .push(" AND name = ")
+            .push_bind(group.to_string())
+            .push(")");
         push_prefix(&mut q, "name", prefix);
         let dir = if descending { "DESC" } else { "ASC" };
         match order {
@@ -240,15 +239,18 @@ impl LogCatalog for SqliteStore {
 
     async fn log_events(&self, e: &EventQuery<'_>) -> Result<Vec<LogEventRow>, StoreError> {
         let mut q = QueryBuilder::<Sqlite>::new(
-            "SELECT id, stream, ts_ms, ingestion_ms, message FROM log_events WHERE region = ",
+            "SELECT e.id, s.name AS stream, e.ts_ms, e.ingestion_ms, e.message \
+             FROM log_events e JOIN log_streams s ON s.id = e.stream_id \
+             WHERE e.group_id = (SELECT id FROM log_groups WHERE region = ",
         );
         q.push_bind(e.region.to_string())
-            .push(" AND grp = ")
-            .push_bind(e.group.to_string());
+            .push(" AND name = ")
+            .push_bind(e.group.to_string())
+            .push(")");
         match e.streams {
             StreamSelection::All => {}
             StreamSelection::Named(names) => {
-                q.push(" AND stream IN (");
+                q.push(" AND s.name IN (");
                 let mut list = q.separated(", ");
                 for n in names {
                     list.push_bind(n.clone());
@@ -258,30 +260,30 @@ impl LogCatalog for SqliteStore {
                 }
                 q.push(")");
             }
-            StreamSelection::Prefix(p) => push_prefix(&mut q, "stream", p),
+            StreamSelection::Prefix(p) => push_prefix(&mut q, "s.name", p),
         }
         if let Some(start) = e.start_ms {
-            q.push(" AND ts_ms >= ").push_bind(start);
+            q.push(" AND e.ts_ms >= ").push_bind(start);
         }
         if let Some(end) = e.end_ms {
-            q.push(" AND ts_ms <= ").push_bind(end);
+            q.push(" AND e.ts_ms <= ").push_bind(end);
         }
         if let Some(c) = e.after {
-            q.push(" AND (ts_ms, id) > (")
+            q.push(" AND (e.ts_ms, e.id) > (")
                 .push_bind(c.timestamp_ms)
                 .push(", ")
                 .push_bind(c.id)
                 .push(")");
         }
         if let Some(c) = e.before {
-            q.push(" AND (ts_ms, id) < (")
+            q.push(" AND (e.ts_ms, e.id) < (")
                 .push_bind(c.timestamp_ms)
                 .push(", ")
                 .push_bind(c.id)
                 .push(")");
         }
         let dir = if e.descending { "DESC" } else { "ASC" };
-        q.push(format!(" ORDER BY ts_ms {dir}, id {dir} LIMIT "))
+        q.push(format!(" ORDER BY e.ts_ms {dir}, e.id {dir} LIMIT "))
             .push_bind(i64::try_from(e.limit).unwrap_or(i64::MAX));
         let rows = q.build().fetch_all(&self.pool).await?;
         rows.iter()
