@@ -528,13 +528,13 @@ impl CloudWatchLogs {
         };
         self.writer.flush().await;
         self.existing_group(region, &group).await?;
-        let exists = !self
+        let exists = self
             .catalog
             .list_log_streams(region, &group, &stream, StreamOrder::Name, false, 0, 1)
             .await
             .map_err(LogsError::store)?
             .first()
-            .is_none_or(|s| s.name != stream);
+            .is_some_and(|s| s.name == stream);
         if !exists {
             return Err(LogsError::new(
                 "ResourceNotFoundException",
