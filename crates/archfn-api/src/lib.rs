@@ -135,11 +135,11 @@ async fn other_services(
         Ok(resp) => return resp,
         Err(req) => req,
     };
-    let req = match sts_front::route(&state, req).await {
+    let req = match cfn_front::route(&state, req).await {
         Ok(resp) => return resp,
         Err(req) => req,
     };
-    let req = match cfn_front::route(&state, req).await {
+    let req = match sts_front::route(&state, req).await {
         Ok(resp) => return resp,
         Err(req) => req,
     };

@@ -61,11 +61,17 @@ pub(crate) async fn route(state: &AppState, req: Request) -> Result<Response, Re
         return Err(req);
     }
     let (parts, body) = req.into_parts();
-    let (bytes, _budget) =
-        match read_service_body(body, &state.body_budget, MAX_REQUEST_BYTES).await {
-            Ok(read) => read,
-            Err(e) => return Ok(xml_error(e.parts().0, e.parts().1, e.parts().2)),
-        };
+    // An unsigned form post may be another service's: read it under the largest limit of the
+    // services that take them (CloudFormation's), so that none is refused here.
+    let max = if signed_for_sts {
+        MAX_REQUEST_BYTES
+    } else {
+        MAX_REQUEST_BYTES.max(archfn_cloudformation::wire::MAX_REQUEST_BYTES)
+    };
+    let (bytes, _budget) = match read_service_body(body, &state.body_budget, max).await {
+        Ok(read) => read,
+        Err(e) => return Ok(xml_error(e.parts().0, e.parts().1, e.parts().2)),
+    };
     let query = parts.uri.query().unwrap_or("").as_bytes();
     let action = form_value(&bytes, "Action").or_else(|| form_value(query, "Action"));
     if !signed_for_sts && action.as_deref() != Some("GetCallerIdentity") {
