@@ -97,6 +97,20 @@ def test_lines_land_in_the_functions_group_and_a_lambda_named_stream(logs, fn):
     assert s["arn"] == f"arn:aws:logs:us-east-1:000000000000:log-group:{group}:log-stream:{s['logStreamName']}"
     assert s["firstEventTimestamp"] <= s["lastEventTimestamp"] <= s["lastIngestionTime"]
     assert s["logStreamName"].startswith(time.strftime("%Y/%m/%d", time.gmtime(s["creationTime"] / 1000)))
+    # The group by ARN (with or without `:*`) is the same group.
+    for identifier in (g["logGroupArn"], g["arn"]):
+        by_arn = logs.describe_log_streams(logGroupIdentifier=identifier)["logStreams"]
+        assert [x["logStreamName"] for x in by_arn] == [s["logStreamName"]]
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        logs.describe_log_streams(logGroupName=group, logGroupIdentifier=g["logGroupArn"])
+    assert error_of(e)[0] == "InvalidParameterException"
+
+
+def test_dropped_events_are_counted_in_metrics(server, fn):
+    import urllib.request
+    with urllib.request.urlopen(server.url + "/metrics") as r:
+        text = r.read().decode()
+    assert "\narchfn_log_events_dropped_total 0\n" in text
 
 
 def test_get_log_events_in_order_with_their_own_timestamps_and_tokens(logs, fn):

@@ -247,6 +247,11 @@ impl CloudWatchLogs {
         }
     }
 
+    /// Log events dropped so far because the writer's queue was full.
+    pub fn dropped_events(&self) -> u64 {
+        self.writer.dropped_events()
+    }
+
     /// Answers operation `operation` (the part of `X-Amz-Target` after
     /// [`TARGET_PREFIX`]) of `region` with a JSON body: (status, body).
     pub async fn handle(&self, region: &str, operation: &str, body: &[u8]) -> (u16, String) {
