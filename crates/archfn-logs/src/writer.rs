@@ -15,6 +15,9 @@ pub const QUEUE_BATCHES: usize = 8192;
 /// Batches stored in one transaction at most.
 const BATCHES_PER_WRITE: usize = 1024;
 
+/// How often events past their group's retention are deleted (and once at start).
+const EXPIRE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// How long the writer waits for more batches to store with the first one.
 const LINGER: std::time::Duration = std::time::Duration::from_millis(100);
 
@@ -93,7 +96,23 @@ impl LogSink for LogWriter {
 async fn run(catalog: Arc<dyn LogCatalog>, mut rx: mpsc::Receiver<Message>) {
     let mut batches = Vec::new();
     let mut waiting = Vec::new();
-    while let Some(first) = rx.recv().await {
+    let mut expiry = tokio::time::interval(EXPIRE_EVERY);
+    expiry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let first = tokio::select! {
+            m = rx.recv() => match m {
+                Some(m) => m,
+                None => break,
+            },
+            _ = expiry.tick() => {
+                match catalog.expire_log_events(archfn_model::time::now_ms()).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(events = n, "expired log events past their group's retention"),
+                    Err(e) => tracing::warn!(error = %e, "expiring log events"),
+                }
+                continue;
+            }
+        };
         // What arrives within LINGER joins the first batch in one transaction (one commit
         // for many invocations), unless somebody waits for it (a read flushes).
         let deadline = tokio::time::Instant::now() + LINGER;
@@ -189,6 +208,9 @@ mod tests {
         }
         async fn log_events(&self, _: &EventQuery<'_>) -> Result<Vec<LogEventRow>, StoreError> {
             Ok(Vec::new())
+        }
+        async fn expire_log_events(&self, _: i64) -> Result<u64, StoreError> {
+            Ok(0)
         }
     }
 

@@ -155,4 +155,6 @@ pub trait LogCatalog: Send + Sync + std::fmt::Debug {
     ) -> Result<Vec<LogStreamRow>, StoreError>;
     /// Events of a group.
     async fn log_events(&self, q: &EventQuery<'_>) -> Result<Vec<LogEventRow>, StoreError>;
+    /// Deletes the events older than their group's retention at `now_ms`; answers how many.
+    async fn expire_log_events(&self, now_ms: i64) -> Result<u64, StoreError>;
 }
