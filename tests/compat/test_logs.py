@@ -235,6 +235,12 @@ def test_groups_retention_and_paging(logs):
     assert got == names
     paginated = [g["logGroupName"] for p in logs.get_paginator("describe_log_groups").paginate(logGroupNamePrefix=base, PaginationConfig={"PageSize": 3}) for g in p["logGroups"]]
     assert paginated == names
+    # A pattern is a case-sensitive substring; its answers hold only the name, time and ARN.
+    tail = base.rsplit("/", 1)[1]
+    by_pattern = logs.describe_log_groups(logGroupNamePattern=tail)["logGroups"]
+    assert [g["logGroupName"] for g in by_pattern] == names
+    assert set(by_pattern[0]) == {"logGroupName", "creationTime", "arn"}
+    assert logs.describe_log_groups(logGroupNamePattern=tail.upper())["logGroups"] == []
     logs.put_retention_policy(logGroupName=names[1], retentionInDays=14)
     g = logs.describe_log_groups(logGroupNamePrefix=names[1])["logGroups"][0]
     assert g["retentionInDays"] == 14 and g["storedBytes"] == 0

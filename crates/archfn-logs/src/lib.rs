@@ -350,7 +350,7 @@ impl CloudWatchLogs {
                 &format!("Member must satisfy enum value set: [{}]", set.join(", ")),
             ));
         }
-        let days = i32::try_from(days).map_err(|_| bad_token())?;
+        let days = i32::try_from(days).unwrap_or(i32::MAX);
         self.set_retention(region, name, Some(days)).await
     }
 
@@ -391,7 +391,7 @@ impl CloudWatchLogs {
         let mut groups = Vec::new();
         let mut cursor = after;
         let mut more = false;
-        // A pattern (a substring, case-insensitive) is applied over pages of names.
+        // A pattern (a substring, case-sensitive) is applied over pages of names.
         'pages: loop {
             let page = self
                 .catalog
@@ -401,11 +401,7 @@ impl CloudWatchLogs {
             let exhausted = page.len() <= limit;
             for g in page {
                 cursor = Some(g.name.clone());
-                let wanted = pattern.is_none_or(|p| {
-                    g.name
-                        .to_ascii_lowercase()
-                        .contains(&p.to_ascii_lowercase())
-                });
+                let wanted = pattern.is_none_or(|p| g.name.contains(p));
                 if !wanted {
                     continue;
                 }
@@ -419,7 +415,21 @@ impl CloudWatchLogs {
                 break;
             }
         }
-        let shapes: Vec<Value> = groups.iter().map(|g| self.group_shape(region, g)).collect();
+        let shapes: Vec<Value> = groups
+            .iter()
+            .map(|g| {
+                let shape = self.group_shape(region, g);
+                match pattern {
+                    // With a pattern, CloudWatch Logs answers only these three.
+                    Some(_) => json!({
+                        "logGroupName": shape["logGroupName"],
+                        "creationTime": shape["creationTime"],
+                        "arn": shape["arn"],
+                    }),
+                    None => shape,
+                }
+            })
+            .collect();
         let mut out = json!({ "logGroups": shapes });
         if more && let Some(last) = groups.last() {
             out["nextToken"] = json!(encode_token(&format!("g/{}", last.name)));
