@@ -190,6 +190,17 @@ def test_filter_patterns(logs, fn):
     assert logs.filter_log_events(logGroupName=group, endTime=e["timestamp"] - 1)["events"] == []
 
 
+def test_each_line_keeps_the_time_it_was_written(lam, logs):
+    source = "import time\ndef handler(event, context):\n    print('early')\n    time.sleep(1.0)\n    print('late')\n    return 1\n"
+    name, _ = create(lam, runtime="python3.11", arch="x86_64", zip_bytes=make_zip({"app.py": source}), Handler="app.handler")
+    assert "FunctionError" not in lam.invoke(FunctionName=name)
+    events = logs.filter_log_events(logGroupName=f"/aws/lambda/{name}")["events"]
+    at = {e["message"].split()[0]: e["timestamp"] for e in events}
+    assert at["START"] <= at["early"] <= at["late"] <= at["REPORT"], at
+    assert at["late"] - at["early"] >= 800, at
+    assert at["early"] - at["START"] < 800, at
+
+
 def test_versions_get_their_own_streams(lam, logs):
     name, _ = create(lam, runtime="python3.11", arch="arm64", zip_bytes=make_zip({"app.py": APP}), Handler="app.handler")
     version = lam.publish_version(FunctionName=name)["Version"]

@@ -391,6 +391,9 @@ struct Inner {
     budget: crate::budget::MemoryBudget,
 }
 
+/// How often a running invocation's output is read, so that its lines keep their time.
+const OUTPUT_POLL: Duration = Duration::from_millis(20);
+
 /// How long an environment stays idle before it is frozen (Lambda freezes it at once; a short
 /// wait spares invocations that arrive back to back a freeze and a thaw each).
 const FREEZE_AFTER: Duration = Duration::from_millis(50);
@@ -1326,14 +1329,45 @@ impl Engine {
             req.client_context.clone(),
         );
         let to_sink = sink.is_some();
-        let outcome = taken.env.invoke(inv, timeout, sink).await;
+        // While the function runs, its whole lines are read every OUTPUT_POLL, so each keeps
+        // the time it was written (to that precision); what is left is read at the end.
+        let mut tap = taken.env.output_tap();
+        let mut pieces: Vec<(i64, String)> = Vec::new();
+        let outcome = {
+            let invoking = taken.env.invoke(inv, timeout, sink);
+            tokio::pin!(invoking);
+            let mut poll =
+                tokio::time::interval_at(tokio::time::Instant::now() + OUTPUT_POLL, OUTPUT_POLL);
+            loop {
+                tokio::select! {
+                    outcome = &mut invoking => break outcome,
+                    _ = poll.tick(), if tap.is_some() => {
+                        if let Some(t) = tap.as_mut() {
+                            let lines = t.read_lines();
+                            if !lines.is_empty() {
+                                pieces.push((archfn_model::time::now_ms(), lines));
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        if let Some(t) = &tap {
+            taken.env.consume_tap(t);
+        }
         let streamed = match &outcome {
             Outcome::Streamed { bytes, .. } if to_sink => Some(*bytes),
             _ => None,
         };
         let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
-        let output = taken.env.read_new_log();
-        log.push_str(&plog.application(&output));
+        let rest = taken.env.read_new_log();
+        let mut output = String::new();
+        for (at, piece) in &pieces {
+            log.push_str_at(*at, &plog.application(piece));
+            output.push_str(piece);
+        }
+        log.push_str(&plog.application(&rest));
+        output.push_str(&rest);
         log.push_str(&plog.end(request_id));
         let report = Report {
             duration_ms,

@@ -497,6 +497,22 @@ impl Environment {
         self.exited.borrow().is_none()
     }
 
+    /// A second handle on the output file, reading from where the environment's reading stands,
+    /// so that output can be read (and stamped) while an invocation runs.
+    pub(crate) fn output_tap(&self) -> Option<OutputTap> {
+        let file = self.log_file.as_ref()?.try_clone().ok()?;
+        Some(OutputTap {
+            file: Some(file),
+            start: self.log_offset,
+            offset: self.log_offset,
+        })
+    }
+
+    /// Takes what a tap read as read.
+    pub(crate) fn consume_tap(&mut self, tap: &OutputTap) {
+        self.log_offset += tap.offset - tap.start;
+    }
+
     /// Output the runtime wrote since the last call. stdout and stderr go to a file, so what a
     /// handler printed before answering is all there when the answer arrives.
     pub(crate) fn read_new_log(&mut self) -> String {
@@ -519,13 +535,31 @@ impl Environment {
     }
 }
 
-/// Up to 1 MB of a log file from `offset` (the cap bounds what one invocation puts in memory;
-/// the rest stays in the file), and how many bytes that was. Positional reads: the kept handle
-/// has no cursor to move, and an invocation without output costs one `pread`.
-fn read_from(file: &Option<std::fs::File>, offset: u64) -> (String, u64) {
+/// Reads an environment's output as it is written: whole lines only.
+#[derive(Debug)]
+pub(crate) struct OutputTap {
+    file: Option<std::fs::File>,
+    start: u64,
+    offset: u64,
+}
+
+impl OutputTap {
+    /// The whole lines written since the last read (up to 1 MB).
+    pub(crate) fn read_lines(&mut self) -> String {
+        let buf = read_bytes_from(&self.file, self.offset);
+        let Some(end) = buf.iter().rposition(|b| *b == b'\n') else {
+            return String::new();
+        };
+        let lines = &buf[..=end];
+        self.offset += lines.len() as u64;
+        String::from_utf8_lossy(lines).into_owned()
+    }
+}
+
+fn read_bytes_from(file: &Option<std::fs::File>, offset: u64) -> Vec<u8> {
     use std::os::unix::fs::FileExt;
     let Some(f) = file else {
-        return (String::new(), 0);
+        return Vec::new();
     };
     let mut buf = Vec::new();
     let mut chunk = [0u8; 8192];
@@ -536,6 +570,14 @@ fn read_from(file: &Option<std::fs::File>, offset: u64) -> (String, u64) {
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
     }
+    buf
+}
+
+/// Up to 1 MB of a log file from `offset` (the cap bounds what one invocation puts in memory;
+/// the rest stays in the file), and how many bytes that was. Positional reads: the kept handle
+/// has no cursor to move, and an invocation without output costs one `pread`.
+fn read_from(file: &Option<std::fs::File>, offset: u64) -> (String, u64) {
+    let buf = read_bytes_from(file, offset);
     let n = buf.len() as u64;
     (String::from_utf8_lossy(&buf).into_owned(), n)
 }

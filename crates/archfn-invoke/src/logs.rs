@@ -310,11 +310,15 @@ pub(crate) struct LogText {
 impl LogText {
     /// Appends `s`, stamped now.
     pub(crate) fn push_str(&mut self, s: &str) {
+        self.push_str_at(archfn_model::time::now_ms(), s);
+    }
+
+    /// Appends `s`, written at `ms` (Unix milliseconds).
+    pub(crate) fn push_str_at(&mut self, ms: i64, s: &str) {
         if s.is_empty() {
             return;
         }
-        self.marks
-            .push((self.text.len(), archfn_model::time::now_ms()));
+        self.marks.push((self.text.len(), ms));
         self.text.push_str(s);
     }
 
