@@ -276,9 +276,16 @@ def test_unsupported_actions_and_missing_stacks(server):
     summary = cfn.get_template_summary(TemplateBody=YAML_TEMPLATE)
     assert {p["ParameterKey"] for p in summary["Parameters"]} == {"Stage", "Memory"}
     assert summary["Capabilities"] == ["CAPABILITY_IAM"]
-    code, text = error_of(lambda: cfn.create_stack(StackName=unique("sam"), TemplateBody=json.dumps(
-        {"Transform": "AWS::Serverless-2016-10-31", "Resources": {"F": {"Type": "AWS::Serverless::Function"}}})))
-    assert text == "Transform AWS::Serverless-2016-10-31 is not supported yet"
+    # A SAM template: CreateStack needs CAPABILITY_AUTO_EXPAND, then the transform's own error
+    # (test_cloudformation_sam.py has the rest).
+    sam = json.dumps({"Transform": "AWS::Serverless-2016-10-31", "Resources": {"F": {"Type": "AWS::Serverless::Function"}}})
+    assert error_of(lambda: cfn.create_stack(StackName=unique("sam"), TemplateBody=sam)) == (
+        "InsufficientCapabilitiesException", "Requires capabilities : [CAPABILITY_AUTO_EXPAND]")
+    assert error_of(lambda: cfn.create_stack(StackName=unique("sam"), TemplateBody=sam,
+                                             Capabilities=["CAPABILITY_AUTO_EXPAND"])) == (
+        "ValidationError", "Transform AWS::Serverless-2016-10-31 failed with: Invalid Serverless Application "
+        "Specification document. Number of errors found: 1. Resource with id [F] is invalid. Only one of "
+        "'InlineCode' or 'CodeUri' can be set.")
 
 
 def aws(server, *args, check=True):

@@ -13,6 +13,7 @@ use crate::error::CfnError;
 use crate::graph;
 use crate::intrinsic::{Scope, as_text};
 use crate::resources::{Made, Owner, Providers, SUPPORTED_TYPES, Updated};
+use crate::shift::{AliasShift, AliasShifts};
 use crate::template::{self, GivenParameter, Template};
 
 /// A resource of a stack.
@@ -88,6 +89,9 @@ pub struct ChangeSet {
     pub created_ms: i64,
     /// The template it would apply.
     pub template_body: String,
+    /// That template after its transforms (JSON), when it names one.
+    #[serde(default)]
+    pub processed_body: Option<String>,
     /// The parameter values it would apply.
     pub parameters: BTreeMap<String, String>,
     /// The capabilities given.
@@ -119,6 +123,9 @@ pub struct Stack {
     pub description: Option<String>,
     /// The template in effect.
     pub template_body: String,
+    /// That template after its transforms (JSON), when it names one.
+    #[serde(default)]
+    pub processed_body: Option<String>,
     /// Parameter values in effect.
     pub parameters: BTreeMap<String, String>,
     /// Parameters whose values are masked.
@@ -186,22 +193,44 @@ pub struct StackInput {
 struct Prepared {
     template: Template,
     body: String,
+    /// The template after the SAM transform, when it names it.
+    processed: Option<String>,
     parameters: BTreeMap<String, String>,
     order: Vec<String>,
 }
 
-/// Reads and checks a template: syntax, the SAM seam, resource types, references, cycles.
+/// Reads and checks a template: syntax, resource types, references, cycles. A template naming
+/// the SAM transform is checked as written (its `AWS::Serverless::*` types are the transform's).
 pub fn check_template(body: &str) -> Result<Template, CfnError> {
     let raw = template::parse_text(body)?;
     let t = Template::from_value(raw)?;
     if t.needs_sam_transform() {
-        // The seam for archfn-sam's `transform`: a SAM template is expanded here, before
-        // anything else reads it.
-        return Err(CfnError::Validation(format!(
-            "Transform {} is not supported yet",
-            template::SAM_TRANSFORM
-        )));
+        return Ok(t);
     }
+    check_plain(&t)?;
+    Ok(t)
+}
+
+/// The capability a template with a transform needs for CreateStack and UpdateStack (a change
+/// set needs none: its changes are reviewed before they are made).
+pub const AUTO_EXPAND: &str = "CAPABILITY_AUTO_EXPAND";
+
+/// Expands a template through the SAM transform (`raw` is the template's tree, `parameters` the
+/// values of its parameters): the plain template and its JSON text, or the transform's error.
+pub fn expand_sam(
+    raw: Value,
+    context: &archfn_sam::TransformContext,
+) -> Result<(Template, String), CfnError> {
+    let out =
+        archfn_sam::transform(raw, context).map_err(|e| CfnError::Validation(e.to_string()))?;
+    let text = serde_json::to_string(&out).map_err(|e| CfnError::Internal(e.to_string()))?;
+    let t = Template::from_value(out)?;
+    check_plain(&t)?;
+    Ok((t, text))
+}
+
+/// Checks a template without transforms: resource types, references, cycles.
+fn check_plain(t: &Template) -> Result<(), CfnError> {
     let unknown: BTreeSet<&str> = t
         .resources
         .iter()
@@ -214,8 +243,8 @@ pub fn check_template(body: &str) -> Result<Template, CfnError> {
             unknown.into_iter().collect::<Vec<_>>().join(", ")
         )));
     }
-    graph::creation_order(&t)?;
-    Ok(t)
+    graph::creation_order(t)?;
+    Ok(())
 }
 
 /// Most live stacks a region holds (CloudFormation's quota).
@@ -424,23 +453,70 @@ impl Engine {
         .await;
     }
 
-    fn prepare(&self, input: &StackInput, previous: Option<&Stack>) -> Result<Prepared, CfnError> {
-        let body = match (&input.template_body, previous) {
-            (Some(b), _) => b.clone(),
-            (None, Some(p)) if input.use_previous_template => p.template_body.clone(),
-            _ => {
-                return Err(CfnError::Validation(
-                    "Either Template URL or Template Body must be specified.".into(),
-                ));
-            }
-        };
-        let t = check_template(&body)?;
+    /// The template's text of `input` (or the previous one's).
+    fn body_of(input: &StackInput, previous: Option<&Stack>) -> Result<String, CfnError> {
+        match (&input.template_body, previous) {
+            (Some(b), _) => Ok(b.clone()),
+            (None, Some(p)) if input.use_previous_template => Ok(p.template_body.clone()),
+            _ => Err(CfnError::Validation(
+                "Either Template URL or Template Body must be specified.".into(),
+            )),
+        }
+    }
+
+    /// Whether `input`'s template names the SAM transform (false when it cannot be read).
+    fn names_sam(input: &StackInput, previous: Option<&Stack>) -> bool {
+        Self::body_of(input, previous)
+            .ok()
+            .and_then(|b| template::parse_text(&b).ok())
+            .and_then(|raw| Template::from_value(raw).ok())
+            .is_some_and(|t| t.needs_sam_transform())
+    }
+
+    /// Reads, expands (the SAM transform) and checks `input`'s template against its parameters
+    /// and capabilities. `via_change_set`: a change set needs no `CAPABILITY_AUTO_EXPAND`.
+    fn prepare(
+        &self,
+        region: &str,
+        input: &StackInput,
+        previous: Option<&Stack>,
+        via_change_set: bool,
+    ) -> Result<Prepared, CfnError> {
+        let body = Self::body_of(input, previous)?;
+        let raw = template::parse_text(&body)?;
+        let original = Template::from_value(raw.clone())?;
         let empty = BTreeMap::new();
-        let parameters = template::resolve_parameters(
-            &t.parameters,
-            &input.parameters,
-            previous.map(|p| &p.parameters).unwrap_or(&empty),
-        )?;
+        let previous_values = previous.map(|p| &p.parameters).unwrap_or(&empty);
+        let (t, processed) = if original.needs_sam_transform() {
+            if !via_change_set && !input.capabilities.iter().any(|c| c == AUTO_EXPAND) {
+                return Err(CfnError::InsufficientCapabilities(format!(
+                    "Requires capabilities : [{AUTO_EXPAND}]"
+                )));
+            }
+            let values = template::resolve_parameters(
+                &original.parameters,
+                &input.parameters,
+                previous_values,
+            )?;
+            let context = archfn_sam::TransformContext {
+                region: region.to_owned(),
+                account_id: self.inner.providers.account.clone(),
+                stack_name: previous
+                    .map(|p| p.name.clone())
+                    .unwrap_or_else(|| input.stack_name.clone()),
+                parameters: values
+                    .into_iter()
+                    .map(|(k, v)| (k, Value::String(v)))
+                    .collect(),
+            };
+            let (t, text) = expand_sam(raw, &context)?;
+            (t, Some(text))
+        } else {
+            check_plain(&original)?;
+            (original, None)
+        };
+        let parameters =
+            template::resolve_parameters(&t.parameters, &input.parameters, previous_values)?;
         let order = graph::creation_order(&t)?;
         let needs_iam = t.resources.iter().any(|r| r.kind == "AWS::IAM::Role");
         if needs_iam
@@ -456,12 +532,19 @@ impl Engine {
         Ok(Prepared {
             template: t,
             body,
+            processed,
             parameters,
             order,
         })
     }
 
-    fn new_stack(&self, region: &str, input: &StackInput, p: &Prepared, status: &str) -> Stack {
+    fn new_stack(
+        &self,
+        region: &str,
+        input: &StackInput,
+        p: Option<&Prepared>,
+        status: &str,
+    ) -> Stack {
         Stack {
             stack_id: format!(
                 "arn:aws:cloudformation:{region}:{}:stack/{}/{}",
@@ -476,10 +559,11 @@ impl Engine {
             created_ms: now_ms(),
             updated_ms: None,
             deleted_ms: None,
-            description: p.template.description.clone(),
-            template_body: p.body.clone(),
-            parameters: p.parameters.clone(),
-            no_echo: no_echo(&p.template),
+            description: p.and_then(|p| p.template.description.clone()),
+            template_body: p.map(|p| p.body.clone()).unwrap_or_default(),
+            processed_body: p.and_then(|p| p.processed.clone()),
+            parameters: p.map(|p| p.parameters.clone()).unwrap_or_default(),
+            no_echo: p.map(|p| no_echo(&p.template)).unwrap_or_default(),
             resources: Vec::new(),
             outputs: Vec::new(),
             capabilities: input.capabilities.clone(),
@@ -529,8 +613,8 @@ impl Engine {
                 input.stack_name
             )));
         }
-        let p = self.prepare(&input, None)?;
-        let mut stack = self.new_stack(region, &input, &p, "CREATE_IN_PROGRESS");
+        let p = self.prepare(region, &input, None, false)?;
+        let mut stack = self.new_stack(region, &input, Some(&p), "CREATE_IN_PROGRESS");
         let id = stack.stack_id.clone();
         self.stack_event(
             &mut stack,
@@ -552,7 +636,7 @@ impl Engine {
                 stack.stack_id, stack.status
             )));
         }
-        let p = self.prepare(&input, Some(&stack))?;
+        let p = self.prepare(region, &input, Some(&stack), false)?;
         if self.changes(&stack, &p).is_empty()
             && p.body == stack.template_body
             && p.parameters == stack.parameters
@@ -729,6 +813,7 @@ impl Engine {
         match result {
             Ok(replaced) => {
                 stack.template_body = p.body.clone();
+                stack.processed_body = p.processed.clone();
                 stack.parameters = p.parameters.clone();
                 stack.no_echo = no_echo(&p.template);
                 stack.description = p.template.description.clone();
@@ -881,6 +966,25 @@ impl Engine {
                         None,
                     )
                     .await;
+                    // An alias under `CodeDeployLambdaAliasUpdate` moves to its new version by
+                    // a traffic shift, and the resource waits for its end.
+                    let shifted = match self.alias_shift(stack, decl, &scope, &old, &props) {
+                        Ok(Some((shifts, shift))) => shifts.shift(shift).await.map(Some),
+                        Ok(None) => Ok(None),
+                        Err(e) => Err(e),
+                    };
+                    if let Err(e) = shifted {
+                        self.event(
+                            stack,
+                            &id,
+                            Some(&physical),
+                            &decl.kind,
+                            "UPDATE_FAILED",
+                            Some(e),
+                        )
+                        .await;
+                        return Err(id);
+                    }
                     match self
                         .inner
                         .providers
@@ -978,11 +1082,108 @@ impl Engine {
         Ok(cleanup)
     }
 
+    /// The traffic shift an alias update makes under its `UpdatePolicy`'s
+    /// `CodeDeployLambdaAliasUpdate`: when the alias keeps its function and name and its
+    /// `FunctionVersion` changes from a published version, with the configuration of the
+    /// deployment group the policy names (a resource of this stack).
+    #[allow(clippy::type_complexity)]
+    fn alias_shift(
+        &self,
+        stack: &Stack,
+        decl: &template::ResourceDecl,
+        scope: &Scope,
+        old: &ResourceState,
+        props: &Value,
+    ) -> Result<Option<(Arc<dyn AliasShifts>, AliasShift)>, String> {
+        let Some(shifts) = self.inner.providers.shifts.clone() else {
+            return Ok(None);
+        };
+        let Some(policy) = decl
+            .update_policy
+            .as_ref()
+            .and_then(|p| p.get("CodeDeployLambdaAliasUpdate"))
+        else {
+            return Ok(None);
+        };
+        if decl.kind != "AWS::Lambda::Alias" {
+            return Ok(None);
+        }
+        let text = |v: &Value, k: &str| v.get(k).and_then(as_text);
+        let before = &old.properties;
+        if text(before, "FunctionName") != text(props, "FunctionName")
+            || text(before, "Name") != text(props, "Name")
+        {
+            return Ok(None);
+        }
+        let (Some(from), Some(to)) = (
+            text(before, "FunctionVersion"),
+            text(props, "FunctionVersion"),
+        ) else {
+            return Ok(None);
+        };
+        if from == to || from == "$LATEST" {
+            return Ok(None);
+        }
+        let policy = scope
+            .evaluate(policy)
+            .map_err(|e| e.to_string())?
+            .unwrap_or(Value::Null);
+        let Some(group_name) = text(&policy, "DeploymentGroupName") else {
+            return Err(
+                "UpdatePolicy CodeDeployLambdaAliasUpdate must name a DeploymentGroupName".into(),
+            );
+        };
+        let Some(group) = stack.resources.iter().find(|r| {
+            r.kind == "AWS::CodeDeploy::DeploymentGroup"
+                && r.physical_id.as_deref() == Some(group_name.as_str())
+        }) else {
+            return Err(format!(
+                "No deployment group named {group_name} in this stack: archfn shifts an alias's traffic only for a deployment group of its own stack"
+            ));
+        };
+        let alarms = group
+            .properties
+            .get("AlarmConfiguration")
+            .filter(|a| a.get("Enabled").and_then(as_text).as_deref() != Some("false"))
+            .and_then(|a| a.get("Alarms"))
+            .and_then(Value::as_array)
+            .map(|list| list.iter().filter_map(|a| text(a, "Name")).collect())
+            .unwrap_or_default();
+        Ok(Some((
+            shifts,
+            AliasShift {
+                region: stack.region.clone(),
+                function: text(props, "FunctionName").unwrap_or_default(),
+                alias: text(props, "Name").unwrap_or_default(),
+                to_version: to,
+                config: text(&group.properties, "DeploymentConfigName")
+                    .unwrap_or_else(|| "CodeDeployDefault.LambdaAllAtOnce".into()),
+                before_hook: text(&policy, "BeforeAllowTrafficHook"),
+                after_hook: text(&policy, "AfterAllowTrafficHook"),
+                alarms,
+            },
+        )))
+    }
+
     /// Deletes one resource (unless its policy retains it), with its events.
-    async fn remove(&self, stack: &mut Stack, r: &ResourceState, _rollback: bool) -> bool {
+    async fn remove(&self, stack: &mut Stack, r: &ResourceState, rollback: bool) -> bool {
         let Some(physical) = r.physical_id.clone() else {
             return true;
         };
+        if r.retain && !rollback {
+            // `DeletionPolicy: Retain` (SAM's published versions): kept when the template no
+            // longer has it or a replacement takes its place.
+            self.event(
+                stack,
+                &r.logical_id,
+                Some(&physical),
+                &r.kind,
+                "DELETE_SKIPPED",
+                None,
+            )
+            .await;
+            return true;
+        }
         self.event(
             stack,
             &r.logical_id,
@@ -1183,9 +1384,15 @@ impl Engine {
             ("CREATE", Some(s)) => s,
             ("CREATE", None) => {
                 self.check_quota(region)?;
-                let p = self.prepare(&input, None)?;
-                let mut s = self.new_stack(region, &input, &p, "REVIEW_IN_PROGRESS");
+                // A template with a transform is expanded by the change set itself, whose
+                // failure is its status; any other template is checked now.
+                let p = match Self::names_sam(&input, None) {
+                    true => None,
+                    false => Some(self.prepare(region, &input, None, true)?),
+                };
+                let mut s = self.new_stack(region, &input, p.as_ref(), "REVIEW_IN_PROGRESS");
                 s.template_body = String::new();
+                s.processed_body = None;
                 s.parameters.clear();
                 self.stack_event(&mut s, "REVIEW_IN_PROGRESS", Some("User Initiated".into()))
                     .await;
@@ -1217,31 +1424,55 @@ impl Engine {
             )));
         }
         let previous = (kind != "CREATE").then(|| stack.clone());
-        let p = self.prepare(&input, previous.as_ref())?;
-        let changes = self.changes(&stack, &p);
         let id = format!(
             "arn:aws:cloudformation:{region}:{}:changeSet/{name}/{}",
             self.inner.providers.account,
             uuid::Uuid::new_v4()
         );
-        let empty = changes.is_empty()
-            && kind != "CREATE"
-            && p.body == stack.template_body
-            && p.parameters == stack.parameters;
-        stack.change_sets.push(ChangeSet {
-            id: id.clone(),
-            name: name.to_owned(),
-            kind: kind.to_owned(),
-            status: if empty { "FAILED" } else { "CREATE_COMPLETE" }.into(),
-            execution_status: if empty { "UNAVAILABLE" } else { "AVAILABLE" }.into(),
-            status_reason: empty.then(|| "The submitted information didn't contain changes. Submit different information to create a change set.".to_owned()),
-            description,
-            created_ms: now_ms(),
-            template_body: p.body.clone(),
-            parameters: p.parameters.clone(),
-            capabilities: input.capabilities.clone(),
-            changes,
-        });
+        let sam = Self::names_sam(&input, previous.as_ref());
+        let change_set = match self.prepare(region, &input, previous.as_ref(), true) {
+            Ok(p) => {
+                let changes = self.changes(&stack, &p);
+                let empty = changes.is_empty()
+                    && kind != "CREATE"
+                    && p.body == stack.template_body
+                    && p.parameters == stack.parameters;
+                ChangeSet {
+                    id: id.clone(),
+                    name: name.to_owned(),
+                    kind: kind.to_owned(),
+                    status: if empty { "FAILED" } else { "CREATE_COMPLETE" }.into(),
+                    execution_status: if empty { "UNAVAILABLE" } else { "AVAILABLE" }.into(),
+                    status_reason: empty.then(|| "The submitted information didn't contain changes. Submit different information to create a change set.".to_owned()),
+                    description,
+                    created_ms: now_ms(),
+                    template_body: p.body.clone(),
+                    processed_body: p.processed.clone(),
+                    parameters: p.parameters.clone(),
+                    capabilities: input.capabilities.clone(),
+                    changes,
+                }
+            }
+            // The transform runs as the change set is made: its failure (or that of what it
+            // expanded to) is the change set's status, as in CloudFormation.
+            Err(e) if sam => ChangeSet {
+                id: id.clone(),
+                name: name.to_owned(),
+                kind: kind.to_owned(),
+                status: "FAILED".into(),
+                execution_status: "UNAVAILABLE".into(),
+                status_reason: Some(e.to_string()),
+                description,
+                created_ms: now_ms(),
+                template_body: Self::body_of(&input, previous.as_ref()).unwrap_or_default(),
+                processed_body: None,
+                parameters: BTreeMap::new(),
+                capabilities: input.capabilities.clone(),
+                changes: Vec::new(),
+            },
+            Err(e) => return Err(e),
+        };
+        stack.change_sets.push(change_set);
         self.save(&stack).await?;
         Ok((id, stack.stack_id))
     }
@@ -1306,7 +1537,7 @@ impl Engine {
             capabilities: cs.capabilities.clone(),
             ..StackInput::default()
         };
-        let p = self.prepare(&input, None)?;
+        let p = self.prepare(region, &input, None, true)?;
         for c in stack.change_sets.iter_mut() {
             c.execution_status = if c.id == cs.id {
                 "EXECUTE_COMPLETE"
@@ -1373,13 +1604,15 @@ mod tests {
     #[test]
     fn checks_templates_as_cloudformation_does() {
         assert_eq!(check_template(YAML).map(|_| ()), Ok(()));
-        assert_eq!(
-            check_template("{\"Transform\": \"AWS::Serverless-2016-10-31\", \"Resources\": {\"F\": {\"Type\": \"AWS::Serverless::Function\"}}}")
-                .map(|_| ()),
-            Err(CfnError::Validation(
-                "Transform AWS::Serverless-2016-10-31 is not supported yet".into()
-            ))
+        // A SAM template is checked as written; its types are the transform's to expand.
+        let sam = check_template(
+            "{\"Transform\": \"AWS::Serverless-2016-10-31\", \"Globals\": {}, \"Resources\": {\"F\": {\"Type\": \"AWS::Serverless::Function\"}}}",
         );
+        assert!(
+            sam.as_ref().is_ok_and(|t| t.needs_sam_transform()),
+            "{sam:?}"
+        );
+        assert!(check_template("{\"Globals\": {}, \"Resources\": {}}").is_err());
         assert_eq!(
             check_template("{\"Resources\": {\"F\": {\"Type\": \"AWS::EC2::Instance\"}, \"G\": {\"Type\": \"AWS::Nope::X\"}}}")
                 .map(|_| ()),

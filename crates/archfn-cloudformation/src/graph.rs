@@ -101,6 +101,9 @@ pub fn creation_order(t: &Template) -> Result<Vec<String>, CfnError> {
     for r in &t.resources {
         let mut refs = BTreeSet::new();
         references(&r.properties, &mut refs);
+        if let Some(policy) = &r.update_policy {
+            references(policy, &mut refs);
+        }
         for name in &refs {
             if !known(name) {
                 unresolved.insert(name.clone());
@@ -181,6 +184,9 @@ pub fn dependencies(t: &Template) -> BTreeMap<String, BTreeSet<String>> {
         .map(|r| {
             let mut refs = BTreeSet::new();
             references(&r.properties, &mut refs);
+            if let Some(policy) = &r.update_policy {
+                references(policy, &mut refs);
+            }
             let mut on: BTreeSet<String> = refs
                 .into_iter()
                 .filter(|n| resources.contains(n.as_str()))
@@ -216,6 +222,27 @@ mod tests {
                 "Ver".into(),
                 "Alias".into()
             ])
+        );
+    }
+
+    #[test]
+    fn an_update_policy_orders_the_deployment_group_first() {
+        // SAM's alias names its deployment group only in its UpdatePolicy.
+        assert_eq!(
+            order(json!({"Resources": {
+                "Alias": {"Type": "AWS::Lambda::Alias", "Properties": {}, "UpdatePolicy": {"CodeDeployLambdaAliasUpdate": {
+                    "ApplicationName": {"Ref": "App"}, "DeploymentGroupName": {"Ref": "Group"}}}},
+                "Group": {"Type": "AWS::CodeDeploy::DeploymentGroup", "Properties": {"ApplicationName": {"Ref": "App"}}},
+                "App": {"Type": "AWS::CodeDeploy::Application"}
+            }})),
+            Ok(vec!["App".into(), "Group".into(), "Alias".into()])
+        );
+        assert!(
+            order(
+                json!({"Resources": {"Alias": {"Type": "AWS::Lambda::Alias", "UpdatePolicy": {
+                "CodeDeployLambdaAliasUpdate": {"DeploymentGroupName": {"Ref": "Nowhere"}}}}}})
+            )
+            .is_err()
         );
     }
 

@@ -12,9 +12,11 @@ pub mod error;
 pub mod graph;
 pub mod intrinsic;
 pub mod resources;
+pub mod shift;
 pub mod template;
 pub mod wire;
 pub mod yaml;
 
 pub use error::CfnError;
+pub use shift::{AliasShift, AliasShifts};
 pub use wire::{CloudFormation, is_cloudformation_form};

@@ -25,9 +25,12 @@ pub const SUPPORTED_TYPES: &[&str] = &[
     "AWS::Lambda::LayerVersion",
     "AWS::Lambda::Permission",
     "AWS::Lambda::EventInvokeConfig",
+    "AWS::Lambda::Url",
     "AWS::IAM::Role",
     "AWS::S3::Bucket",
     "AWS::S3::BucketPolicy",
+    "AWS::CodeDeploy::Application",
+    "AWS::CodeDeploy::DeploymentGroup",
 ];
 
 /// How long a function may stay `Pending` (or its update `InProgress`) before the resource fails.
@@ -42,6 +45,11 @@ pub struct Providers {
     pub objects: Arc<dyn ObjectCatalog>,
     /// The account id of ARNs.
     pub account: String,
+    /// Runs the traffic shifts of aliases updated under `CodeDeployLambdaAliasUpdate`; without
+    /// it such an alias moves at once.
+    pub shifts: Option<Arc<dyn crate::shift::AliasShifts>>,
+    /// Where clients reach the server: a function URL's `FunctionUrl` is built on it.
+    pub public_url: String,
 }
 
 /// Who a resource belongs to, for the names CloudFormation generates.
@@ -198,12 +206,29 @@ impl Providers {
             "AWS::Lambda::LayerVersion" => self.publish_layer(owner, props).await,
             "AWS::Lambda::Permission" => self.add_permission(owner, props).await,
             "AWS::Lambda::EventInvokeConfig" => self.put_event_invoke(owner, props).await,
+            "AWS::Lambda::Url" => self.function_url(owner, props, false).await,
             "AWS::IAM::Role" => Ok(self.role(owner, props)),
             "AWS::S3::Bucket" => self.create_bucket(owner, props).await,
             "AWS::S3::BucketPolicy" => Ok(Made {
                 physical_id: text(props, "Bucket").unwrap_or_default(),
                 attributes: BTreeMap::new(),
             }),
+            // Recorded: archfn's traffic shifts are CodeDeploy's part (see `crate::shift`).
+            "AWS::CodeDeploy::Application" => Ok(Made {
+                physical_id: text(props, "ApplicationName")
+                    .unwrap_or_else(|| generated_name(owner, 100, false)),
+                attributes: BTreeMap::new(),
+            }),
+            "AWS::CodeDeploy::DeploymentGroup" => {
+                if text(props, "ApplicationName").is_none() {
+                    return Err("Property ApplicationName cannot be empty.".into());
+                }
+                Ok(Made {
+                    physical_id: text(props, "DeploymentGroupName")
+                        .unwrap_or_else(|| generated_name(owner, 100, false)),
+                    attributes: BTreeMap::new(),
+                })
+            }
             other => Err(format!("Unrecognized resource type {other}")),
         }
     }
@@ -232,6 +257,18 @@ impl Providers {
                     || text(old, "Qualifier") != text(props, "Qualifier")
             }
             "AWS::S3::Bucket" => text(old, "BucketName") != text(props, "BucketName"),
+            "AWS::Lambda::Url" => {
+                text(old, "TargetFunctionArn") != text(props, "TargetFunctionArn")
+                    || text(old, "Qualifier") != text(props, "Qualifier")
+            }
+            "AWS::CodeDeploy::Application" => {
+                text(old, "ApplicationName") != text(props, "ApplicationName")
+                    || text(old, "ComputePlatform") != text(props, "ComputePlatform")
+            }
+            "AWS::CodeDeploy::DeploymentGroup" => {
+                text(old, "ApplicationName") != text(props, "ApplicationName")
+                    || text(old, "DeploymentGroupName") != text(props, "DeploymentGroupName")
+            }
             _ => true,
         };
         if replace {
@@ -267,6 +304,16 @@ impl Providers {
                 .put_event_invoke(owner, props)
                 .await
                 .map(Updated::InPlace),
+            "AWS::Lambda::Url" => self
+                .function_url(owner, props, true)
+                .await
+                .map(Updated::InPlace),
+            "AWS::CodeDeploy::Application" | "AWS::CodeDeploy::DeploymentGroup" => {
+                Ok(Updated::InPlace(Made {
+                    physical_id: physical_id.to_owned(),
+                    attributes: BTreeMap::new(),
+                }))
+            }
             _ => Ok(Updated::InPlace(Made {
                 physical_id: physical_id.to_owned(),
                 attributes: bucket_attributes(physical_id, owner.region),
@@ -336,6 +383,15 @@ impl Providers {
                 gone(
                     self.control
                         .delete_event_invoke_config(region, &function, qualifier.as_deref())
+                        .await,
+                )
+            }
+            "AWS::Lambda::Url" => {
+                let function = text(props, "TargetFunctionArn").unwrap_or_default();
+                let qualifier = text(props, "Qualifier");
+                gone(
+                    self.control
+                        .delete_function_url(region, &function, qualifier.as_deref())
                         .await,
                 )
             }
@@ -608,6 +664,67 @@ impl Providers {
         Ok(Made {
             physical_id: format!("{function}:{qualifier}"),
             attributes: BTreeMap::new(),
+        })
+    }
+
+    /// CreateFunctionUrlConfig (or UpdateFunctionUrlConfig): the physical id and `Ref` are the
+    /// function's ARN (qualified for an alias); `FunctionUrl` and `FunctionArn` attributes.
+    async fn function_url(
+        &self,
+        owner: &Owner<'_>,
+        props: &Value,
+        update: bool,
+    ) -> Result<Made, String> {
+        let (Some(function), Some(auth_type)) =
+            (text(props, "TargetFunctionArn"), text(props, "AuthType"))
+        else {
+            return Err("Properties TargetFunctionArn and AuthType cannot be empty.".into());
+        };
+        let qualifier = text(props, "Qualifier");
+        let list = |c: &Value, key: &str| {
+            c.get(key).and_then(Value::as_array).map(|items| {
+                items
+                    .iter()
+                    .filter_map(crate::intrinsic::as_text)
+                    .collect::<Vec<_>>()
+            })
+        };
+        let cors = props.get("Cors").map(|c| archfn_control::Cors {
+            allow_credentials: c.get("AllowCredentials").and_then(|v| match v {
+                Value::Bool(b) => Some(*b),
+                other => crate::intrinsic::as_text(other).map(|t| t == "true"),
+            }),
+            allow_headers: list(c, "AllowHeaders"),
+            allow_methods: list(c, "AllowMethods"),
+            allow_origins: list(c, "AllowOrigins"),
+            expose_headers: list(c, "ExposeHeaders"),
+            max_age: text(c, "MaxAge").and_then(|m| m.parse().ok()),
+        });
+        let input = archfn_control::FunctionUrlInput {
+            auth_type: Some(auth_type),
+            cors,
+            invoke_mode: text(props, "InvokeMode"),
+        };
+        let view = if update {
+            self.control
+                .update_function_url(owner.region, &function, qualifier.as_deref(), input)
+                .await
+        } else {
+            self.control
+                .create_function_url(owner.region, &function, qualifier.as_deref(), input)
+                .await
+        }
+        .map_err(control_error)?;
+        let url =
+            archfn_model::url_host::function_url(&self.public_url, &view.region, &view.url_id);
+        Ok(Made {
+            physical_id: view.function_arn.clone(),
+            attributes: [
+                ("FunctionArn".to_owned(), json!(view.function_arn)),
+                ("FunctionUrl".to_owned(), json!(url)),
+            ]
+            .into_iter()
+            .collect(),
         })
     }
 

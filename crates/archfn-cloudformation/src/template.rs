@@ -106,6 +106,8 @@ pub struct ResourceDecl {
     pub depends_on: Vec<String>,
     /// `Retain` keeps it at deletion.
     pub deletion_policy: Option<String>,
+    /// Its `UpdatePolicy` (intrinsics unresolved), e.g. an alias's `CodeDeployLambdaAliasUpdate`.
+    pub update_policy: Option<Value>,
 }
 
 /// An output's declaration.
@@ -177,10 +179,16 @@ impl Template {
         let Value::Object(top) = &raw else {
             return Err(format_error("template must be an object"));
         };
+        // `Globals` is SAM's section: a template naming the transform may have it.
+        let sam = match top.get("Transform") {
+            Some(Value::String(s)) => s == SAM_TRANSFORM,
+            Some(Value::Array(a)) => a.iter().any(|t| t.as_str() == Some(SAM_TRANSFORM)),
+            _ => false,
+        };
         let unknown: Vec<&str> = top
             .keys()
             .map(String::as_str)
-            .filter(|k| !SECTIONS.contains(k))
+            .filter(|k| !SECTIONS.contains(k) && (!sam || *k != "Globals"))
             .collect();
         if !unknown.is_empty() {
             return Err(format_error(format!(
@@ -309,6 +317,7 @@ impl Template {
                 condition: d.get("Condition").and_then(string_of),
                 depends_on,
                 deletion_policy: d.get("DeletionPolicy").and_then(string_of),
+                update_policy: d.get("UpdatePolicy").filter(|v| v.is_object()).cloned(),
             });
         }
         let mut outputs = Vec::new();

@@ -380,16 +380,52 @@ impl CloudFormation {
                 }
             }
             "GetTemplate" => {
-                let body = match (form.get("ChangeSetName"), form.get("StackName")) {
-                    (Some(cs), stack) => {
-                        e.change_set(region, cs, stack.map(String::as_str))?
-                            .1
-                            .template_body
-                    }
-                    (None, _) => e.describe(region, name(form, "StackName")?)?.template_body,
+                let stage = form.get("TemplateStage").map(String::as_str);
+                if let Some(s) = stage
+                    && s != "Original"
+                    && s != "Processed"
+                {
+                    return Err(CfnError::Validation(format!(
+                        "1 validation error detected: Value '{s}' at 'templateStage' failed to satisfy constraint: Member must satisfy enum value set: [Original, Processed]"
+                    )));
+                }
+                // A stack has both stages (the same text without a transform); a change set
+                // has its processed template once it is made, which a failed one never was.
+                let (original, processed, stages): (String, Option<String>, &[&str]) =
+                    match (form.get("ChangeSetName"), form.get("StackName")) {
+                        (Some(cs), stack) => {
+                            let cs = e.change_set(region, cs, stack.map(String::as_str))?.1;
+                            let made = cs.status != "FAILED" || cs.processed_body.is_some();
+                            let processed = cs
+                                .processed_body
+                                .clone()
+                                .or_else(|| made.then(|| cs.template_body.clone()));
+                            let stages: &[&str] = if processed.is_some() {
+                                &["Original", "Processed"]
+                            } else {
+                                &["Original"]
+                            };
+                            (cs.template_body, processed, stages)
+                        }
+                        (None, _) => {
+                            let s = e.describe(region, name(form, "StackName")?)?;
+                            let processed =
+                                s.processed_body.unwrap_or_else(|| s.template_body.clone());
+                            (s.template_body, Some(processed), &["Original", "Processed"])
+                        }
+                    };
+                let body = match stage {
+                    Some("Processed") => processed.ok_or_else(|| {
+                        CfnError::Validation("Template in Processed stage is not available".into())
+                    })?,
+                    _ => original,
                 };
                 tag(&mut out, "TemplateBody", &body);
-                out.push_str("<StagesAvailable><member>Original</member><member>Processed</member></StagesAvailable>");
+                out.push_str("<StagesAvailable>");
+                for s in stages {
+                    tag(&mut out, "member", s);
+                }
+                out.push_str("</StagesAvailable>");
             }
             "ValidateTemplate" | "GetTemplateSummary" => {
                 let body = match self.template_body(form).await? {
@@ -425,6 +461,13 @@ impl CloudFormation {
                         "CapabilitiesReason",
                         "The following resource(s) require capabilities: [AWS::IAM::Role]",
                     );
+                }
+                if !t.transforms.is_empty() {
+                    out.push_str("<DeclaredTransforms>");
+                    for x in &t.transforms {
+                        tag(&mut out, "member", x);
+                    }
+                    out.push_str("</DeclaredTransforms>");
                 }
                 if action == "GetTemplateSummary" {
                     let mut kinds: Vec<&str> =

@@ -160,6 +160,7 @@ pub(crate) async fn start(
         }),
         guardrails,
         hooks: Default::default(),
+        time_scale: None,
     };
     match state.app.deployments.start(&region, input).await {
         Ok(d) => (

@@ -296,12 +296,7 @@ impl Control {
                 "Please provide a source for function code.".into(),
             ));
         };
-        if zip.len() as u64 > limits::ZIPPED_MAX_BYTES {
-            return Err(ControlError::TooLarge(format!(
-                "Zipped size must be smaller than {} bytes",
-                limits::ZIPPED_MAX_BYTES
-            )));
-        }
+        check_zipped_size(zip)?;
         let bytes = zip.clone();
         let summary = tokio::task::spawn_blocking(move || archive::inspect(&bytes))
             .await
@@ -687,6 +682,10 @@ impl Control {
             None => current.architecture,
         };
         errs.into_result()?;
+        // A zip over the limit is refused as the request arrives, before its revision is compared.
+        if let Some(zip) = &input.code.zip {
+            check_zipped_size(zip)?;
+        }
         self.ensure_updatable(&r)?;
         Self::check_revision(&r, input.revision_id.as_deref())?;
         match current.package_type {
@@ -1047,6 +1046,17 @@ pub(crate) fn decode_marker(marker: Option<&str>) -> Result<(Option<String>, usi
     let (i, name) = text.split_once(':').ok_or_else(invalid)?;
     let i: usize = i.parse().map_err(|_| invalid())?;
     Ok((Some(name.to_string()), i))
+}
+
+/// Lambda's limit on a zip uploaded directly.
+fn check_zipped_size(zip: &[u8]) -> Result<(), ControlError> {
+    if zip.len() as u64 > limits::ZIPPED_MAX_BYTES {
+        return Err(ControlError::TooLarge(format!(
+            "Zipped size must be smaller than {} bytes",
+            limits::ZIPPED_MAX_BYTES
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

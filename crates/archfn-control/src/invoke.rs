@@ -204,7 +204,14 @@ impl Control {
                 .layers
                 .iter()
                 .map(|l| self.code_dir(&l.digest))
-                .collect();
+                .collect::<Vec<_>>();
+            // Prepared on another node, or this node's cache emptied: unpacked here first, from
+            // the blob store.
+            if !task_dir.is_dir() || layer_dirs.iter().any(|d| !d.is_dir()) {
+                self.materialize(&config).await.map_err(|e| {
+                    ControlError::Internal(format!("unpacking the function's code: {e}"))
+                })?;
+            }
             let image = match config.package_type {
                 PackageType::Image => Some(self.image_launch(&config).await?),
                 PackageType::Zip => None,

@@ -101,7 +101,9 @@ impl Control {
         .map_err(|e| e.to_string())?
     }
 
-    async fn materialize(&self, config: &FunctionConfig) -> Result<(), String> {
+    /// Unpacks the code and layers of `config` into this node's local cache (what is there
+    /// already is kept).
+    pub(crate) async fn materialize(&self, config: &FunctionConfig) -> Result<(), String> {
         match &config.code.source {
             Code::Image { id } => return self.unpack_image(id).await,
             Code::Zip { digest } => self.unpack(digest).await?,

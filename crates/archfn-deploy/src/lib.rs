@@ -42,6 +42,9 @@ pub struct Cadence {
     pub tick: Duration,
     /// Between checkpoints of a step's figures in the store.
     pub checkpoint: Duration,
+    /// Every interval of a predefined configuration times this, for shifts started without a
+    /// scale of their own (`--deploy-time-scale`; 1 in production).
+    pub time_scale: f64,
 }
 
 impl Default for Cadence {
@@ -49,6 +52,7 @@ impl Default for Cadence {
         Cadence {
             tick: Duration::from_millis(500),
             checkpoint: Duration::from_secs(2),
+            time_scale: 1.0,
         }
     }
 }
@@ -87,8 +91,9 @@ impl Deployments {
     pub async fn start(
         &self,
         region: &str,
-        input: ShiftInput,
+        mut input: ShiftInput,
     ) -> Result<DeploymentRecord, ControlError> {
+        input.time_scale = input.time_scale.or(Some(self.inner.cadence.time_scale));
         let d = self.inner.control.create_deployment(region, input).await?;
         let stored = self.inner.control.get_deployment(&d.id).await?;
         self.spawn(stored.value.clone(), stored.etag, false);

@@ -20,6 +20,7 @@ pub mod logging;
 pub mod metrics;
 pub mod runtime;
 pub mod time;
+pub mod url_host;
 pub mod validation;
 
 pub use architecture::Architecture;

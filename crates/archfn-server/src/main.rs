@@ -15,6 +15,7 @@ use archfn_sandbox::netns::FunctionNetwork;
 use archfn_store::{CachedStore, SqliteStore};
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod cfn_shifts;
 mod compare;
 mod events;
 mod gc;
@@ -74,6 +75,12 @@ enum Command {
         /// Directory for all state (SQLite database, blobs, prepared code).
         #[arg(long, env = "ARCHFN_DATA_DIR", default_value = "./.archfn")]
         data_dir: PathBuf,
+        /// Where code zips, layers and image blobs are kept: `file` (under the data directory)
+        /// or `s3://BUCKET[/PREFIX][?endpoint=URL&region=REGION]`, a bucket of an
+        /// S3-compatible object store that several nodes share, signed with
+        /// AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (/ AWS_SESSION_TOKEN).
+        #[arg(long, env = "ARCHFN_BLOBS", default_value = "file")]
+        blobs: String,
         /// Authentication of API requests.
         #[arg(long, env = "ARCHFN_AUTH", value_enum, default_value = "none")]
         auth: AuthArg,
@@ -169,6 +176,11 @@ enum Command {
         /// the credentials file).
         #[arg(long, env = "ARCHFN_NO_CONSOLE")]
         no_console: bool,
+        /// Every interval of CodeDeploy's predefined deployment configurations times this, in
+        /// traffic shifts (`archfn shift`, and SAM's `DeploymentPreference` through
+        /// CloudFormation): for tests, 0.02 holds Canary10Percent5Minutes's 10% for 6 s.
+        #[arg(long, env = "ARCHFN_DEPLOY_TIME_SCALE", default_value_t = 1.0, value_parser = parse_time_scale)]
+        deploy_time_scale: f64,
     },
     /// Install and list runtimes (root file systems per architecture).
     Runtime {
@@ -390,6 +402,7 @@ fn main() -> anyhow::Result<()> {
                 header_timeout,
                 max_body_memory,
                 data_dir,
+                blobs,
                 auth,
                 credentials_file,
                 account_id,
@@ -414,6 +427,7 @@ fn main() -> anyhow::Result<()> {
                 npm,
                 invocation_metrics,
                 no_console,
+                deploy_time_scale,
             } => {
                 let runtimes_dir = runtimes_dir.unwrap_or_else(|| data_dir.join("runtimes"));
                 serve(ServeArgs {
@@ -423,6 +437,7 @@ fn main() -> anyhow::Result<()> {
                     header_timeout: std::time::Duration::from_secs(header_timeout),
                     max_body_memory_bytes: max_body_memory.saturating_mul(1 << 20),
                     data_dir,
+                    blobs,
                     auth,
                     credentials_file,
                     account_id,
@@ -451,6 +466,7 @@ fn main() -> anyhow::Result<()> {
                     migrate_tools: archfn_compare_runner::MigrateTools { python, npm },
                     record_metrics: matches!(invocation_metrics, Toggle::On),
                     console: !no_console,
+                    deploy_time_scale,
                 })
                 .await
             }
@@ -524,6 +540,41 @@ fn main() -> anyhow::Result<()> {
             }
         }
     })
+}
+
+/// The blob store `--blobs` names: files under the data directory, or a bucket.
+fn open_blob_store(
+    location: &str,
+    data_dir: &Path,
+) -> anyhow::Result<Arc<dyn archfn_blob::BlobStore>> {
+    if location == "file" {
+        let blobs = FsBlobStore::open(data_dir.join("blobs")).context("opening the blob store")?;
+        // What a process killed mid-`put` left (an hour old: `archfn image import` may be writing).
+        blobs
+            .sweep_temporaries(std::time::Duration::from_secs(3600))
+            .context("cleaning the blob store")?;
+        return Ok(Arc::new(blobs));
+    }
+    let parsed = archfn_blob_s3::S3Location::parse(location)?;
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let (Some(access_key_id), Some(secret_access_key)) =
+        (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY"))
+    else {
+        anyhow::bail!("--blobs {location}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY");
+    };
+    let credentials = archfn_blob_s3::S3Credentials {
+        access_key_id,
+        secret_access_key,
+        session_token: var("AWS_SESSION_TOKEN"),
+    };
+    // Pieces of a blob being written wait here, hashed, until they are uploaded whole.
+    let spool = data_dir.join("blob-spool");
+    if spool.is_dir() {
+        std::fs::remove_dir_all(&spool).context("emptying the blob spool")?;
+    }
+    let store = archfn_blob_s3::S3BlobStore::new(&parsed, &credentials, spool)?;
+    tracing::info!(bucket = %parsed.bucket, endpoint = ?parsed.endpoint, "blobs in an S3 bucket");
+    Ok(Arc::new(store))
 }
 
 /// The image store of a data directory (`<data-dir>/blobs`, `<data-dir>/images`), with an older
@@ -617,6 +668,7 @@ struct ServeArgs {
     header_timeout: std::time::Duration,
     max_body_memory_bytes: usize,
     data_dir: PathBuf,
+    blobs: String,
     auth: AuthArg,
     credentials_file: Option<PathBuf>,
     account_id: String,
@@ -639,6 +691,18 @@ struct ServeArgs {
     record_metrics: bool,
     /// Serve the web console.
     console: bool,
+    /// `--deploy-time-scale`.
+    deploy_time_scale: f64,
+}
+
+/// `--deploy-time-scale`: a number above 0 and at most 1000.
+fn parse_time_scale(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= 1000.0 => Ok(v),
+        _ => Err(format!(
+            "{text:?} is not a time scale: a number above 0 and at most 1000, such as 0.02"
+        )),
+    }
 }
 
 /// A feature switched on or off.
@@ -1008,12 +1072,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let store = SqliteStore::open(&args.data_dir.join("archfn.db"))
         .await
         .context("opening the metadata store")?;
-    let blobs = FsBlobStore::open(args.data_dir.join("blobs")).context("opening the blob store")?;
-    // What a process killed mid-`put` left (an hour old: `archfn image import` may be writing).
-    blobs
-        .sweep_temporaries(std::time::Duration::from_secs(3600))
-        .context("cleaning the blob store")?;
-    let blobs: Arc<dyn archfn_blob::BlobStore> = Arc::new(blobs);
+    let blobs = open_blob_store(&args.blobs, &args.data_dir)?;
     // Images' blobs are in the blob store; an older data directory's are moved there first.
     let (_, images) = open_image_store(&args.data_dir, blobs.clone()).await?;
     let s3 = archfn_s3::service(
@@ -1084,8 +1143,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         control.clone(),
         engine.clone(),
         prices.clone(),
-        archfn_deploy::Cadence::default(),
+        archfn_deploy::Cadence {
+            time_scale: args.deploy_time_scale,
+            ..archfn_deploy::Cadence::default()
+        },
     );
+    if (args.deploy_time_scale - 1.0).abs() > f64::EPSILON {
+        tracing::warn!(
+            scale = args.deploy_time_scale,
+            "traffic shifts' predefined intervals are scaled (--deploy-time-scale): for tests only"
+        );
+    }
     let comparisons = archfn_compare_runner::Comparisons::new(
         control.clone(),
         engine.clone(),
@@ -1103,6 +1171,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 control: control.clone(),
                 objects: stacks_store.clone(),
                 account: args.account_id.clone(),
+                shifts: Some(Arc::new(cfn_shifts::DeployShifts::new(deployments.clone()))),
+                public_url: public_url.clone(),
             },
             stacks_store.clone(),
         )

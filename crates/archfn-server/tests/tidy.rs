@@ -219,6 +219,7 @@ fn dependencies_point_one_way() {
         // CloudWatch Logs: its operations over the store's log catalogue.
         ("archfn-logs", &["archfn-model", "archfn-store"]),
         ("archfn-blob", &["archfn-model"]),
+        ("archfn-blob-s3", &["archfn-blob"]),
         ("archfn-scan", &["archfn-model"]),
         // The sandbox unpacks runtime downloads (Node.js) with the extraction crate's rules.
         ("archfn-sandbox", &["archfn-model", "archfn-extract"]),
@@ -246,6 +247,8 @@ fn dependencies_point_one_way() {
             "archfn-console",
             &[
                 "archfn-api",
+                "archfn-compare",
+                "archfn-compare-runner",
                 "archfn-control",
                 "archfn-model",
                 "archfn-scan",
@@ -258,6 +261,9 @@ fn dependencies_point_one_way() {
                 "archfn-store",
                 "archfn-blob",
                 "archfn-control",
+                // The SAM transform is pure; traffic shifts come in through `AliasShifts`,
+                // implemented by the binary, so this crate does not depend on archfn-deploy.
+                "archfn-sam",
             ],
         ),
     ];

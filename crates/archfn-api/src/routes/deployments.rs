@@ -76,6 +76,7 @@ pub(crate) async fn start(
         strategy: req.strategy,
         guardrails: g,
         hooks: req.hooks.unwrap_or_default(),
+        time_scale: None,
     };
     let d = state.deployments.start(&ctx.region, input).await?;
     Ok((StatusCode::CREATED, Json(view(&d))).into_response())

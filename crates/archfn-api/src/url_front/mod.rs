@@ -21,7 +21,7 @@ mod event;
 mod host;
 mod response;
 
-pub(crate) use host::function_url;
+pub(crate) use archfn_model::url_host::function_url;
 
 use std::net::SocketAddr;
 
