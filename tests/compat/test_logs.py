@@ -7,6 +7,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -16,7 +17,7 @@ import botocore.exceptions
 import pytest
 from botocore.config import Config
 
-from conftest import REPO, Server, archfn_bin, create, make_zip, unique
+from conftest import Server, archfn_bin, create, make_zip, unique
 
 APP = """
 import time
@@ -28,9 +29,7 @@ def handler(event, context):
 """
 
 STREAM = re.compile(r"^\d{4}/\d{2}/\d{2}/\[(\$LATEST|\d+)\][0-9a-f]{32}$")
-AWS = str(Path(os.environ.get("ARCHFN_VENV", str(REPO / ".venv"))) / "bin" / "aws")
-if not Path(AWS).exists():
-    AWS = "/work/main/.venv/bin/aws" if Path("/work/main/.venv/bin/aws").exists() else "aws"
+AWS = str(Path(sys.executable).parent / "aws")
 
 
 def client(server, service, key="AKIDARCHFN", secret="archfn-secret", region="us-east-1"):
