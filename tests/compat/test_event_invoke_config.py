@@ -47,7 +47,7 @@ def function(lam, source):
 
 
 def log(server, name):
-    out = subprocess.run([archfn_bin(), "logs", name, "--data-dir", str(server.data_dir)], capture_output=True, text=True)
+    out = subprocess.run([archfn_bin(), "logs", name, "--endpoint", server.url], capture_output=True, text=True)
     return out.stdout.splitlines()
 
 

@@ -114,7 +114,7 @@ def test_extensions_hear_shutdown_and_what_they_print_is_kept(runtimes):
             # what it prints then lands in the function's log.
             deadline = time.time() + 15
             while time.time() < deadline:
-                out = subprocess.run([archfn_bin(), "logs", name, "--data-dir", str(server.data_dir)],
+                out = subprocess.run([archfn_bin(), "logs", name, "--endpoint", server.url],
                                      capture_output=True, text=True).stdout
                 if "recorder got SHUTDOWN spindown" in out:
                     break

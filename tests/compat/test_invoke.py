@@ -171,7 +171,7 @@ def test_dry_run_event_logs_and_not_found(lam, fns, server):
     log = ""
     while time.time() < deadline and marker not in log:
         time.sleep(0.1)
-        out = subprocess.run([archfn_bin(), "logs", fns["x86_64"], "--data-dir", str(server.data_dir)], capture_output=True, text=True)
+        out = subprocess.run([archfn_bin(), "logs", fns["x86_64"], "--endpoint", server.url], capture_output=True, text=True)
         log = out.stdout
     assert marker in log, "the Event invocation ran and its output reached `archfn logs`"
     with pytest.raises(botocore.exceptions.ClientError) as e:

@@ -24,7 +24,7 @@ def handler(event, context):
 
 
 def log_lines(server, function, marker):
-    out = subprocess.run([archfn_bin(), "logs", function, "--data-dir", str(server.data_dir)], capture_output=True, text=True)
+    out = subprocess.run([archfn_bin(), "logs", function, "--endpoint", server.url], capture_output=True, text=True)
     return [l for l in out.stdout.splitlines() if l.startswith("attempt ") and l.endswith(marker)]
 
 

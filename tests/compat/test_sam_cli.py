@@ -222,7 +222,6 @@ def test_deployment_preference_shifts_traffic_then_rolls_back_a_failing_version(
     assert any("deployment" in r.lower() for r in reasons), reasons
 
 
-@pytest.mark.skip(reason="CloudWatch Logs: branch logs2")
 def test_sam_logs_shows_the_functions_lines(server, app):
     fn, _ = alias_of(server, "sam-hello")
     invoke_live(server, fn)

@@ -382,6 +382,22 @@ pub(crate) async fn read_cloudformation_body(
     Ok((read.bytes, read._budget))
 }
 
+/// The body of a request to another service on the endpoint (CloudWatch Logs, STS), read as
+/// the API's bodies are, under `max` bytes.
+pub(crate) async fn read_service_body(
+    body: Body,
+    budget: &BodyBudget,
+    max: usize,
+) -> Result<(Bytes, Vec<OwnedSemaphorePermit>), ApiError> {
+    let limit = BodyLimit {
+        max,
+        operation: None,
+        event: false,
+    };
+    let read = read_body(body, limit, budget).await?;
+    Ok((read.bytes, read._budget))
+}
+
 fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
     headers
         .iter()

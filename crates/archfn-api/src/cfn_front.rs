@@ -15,7 +15,7 @@ use crate::error::ApiError;
 const SERVICE: &str = "cloudformation";
 
 /// The service and region of a request's SigV4 credential scope, if it has one.
-fn scope(req: &Request) -> Option<(String, String)> {
+pub(crate) fn scope(req: &Request) -> Option<(String, String)> {
     let auth = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let rest = auth.split("Credential=").nth(1)?;
     let credential = rest.split([',', ' ']).next()?;

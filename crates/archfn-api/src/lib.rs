@@ -10,7 +10,9 @@ mod code_url;
 mod error;
 pub mod eventstream;
 pub mod http_prelude;
+mod logs_front;
 mod routes;
+mod sts_front;
 mod url_front;
 mod validation;
 mod wire;
@@ -63,6 +65,9 @@ pub struct AppState {
     /// archfn's CloudFormation, for requests signed for `cloudformation` (or, in open mode,
     /// unsigned form posts of its actions).
     pub cloudformation: Option<archfn_cloudformation::CloudFormation>,
+    /// archfn's CloudWatch Logs, for JSON 1.1 requests whose `X-Amz-Target` is
+    /// `Logs_20140328.<Operation>`.
+    pub logs: Option<archfn_logs::CloudWatchLogs>,
 }
 
 /// The region (and caller) a request was made in, from its SigV4 credential scope.
@@ -115,8 +120,7 @@ pub fn router_with_console(state: AppState, console: Option<Router>) -> Router {
 }
 
 /// Sends a request signed for another service that archfn serves on the same endpoint (S3,
-/// CloudFormation) to
-/// it, before Lambda's routes, limits and authentication see it.
+/// CloudWatch Logs, STS, CloudFormation) to it, before Lambda's routes, limits and authentication see it.
 async fn other_services(
     axum::extract::State(state): axum::extract::State<AppState>,
     req: axum::extract::Request,
@@ -127,7 +131,15 @@ async fn other_services(
     {
         return s3.handle(req).await.map(axum::body::Body::new);
     }
+    let req = match logs_front::route(&state, req).await {
+        Ok(resp) => return resp,
+        Err(req) => req,
+    };
     let req = match cfn_front::route(&state, req).await {
+        Ok(resp) => return resp,
+        Err(req) => req,
+    };
+    let req = match sts_front::route(&state, req).await {
         Ok(resp) => return resp,
         Err(req) => req,
     };

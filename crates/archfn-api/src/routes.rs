@@ -312,11 +312,16 @@ fn s3_error(status: StatusCode, code: &str, message: &str) -> Response {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
-    (
-        [(CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.engine.metrics_text(),
-    )
-        .into_response()
+    let mut text = state.engine.metrics_text();
+    if let Some(logs) = &state.logs {
+        text.push_str(&format!(
+            "# HELP archfn_log_events_dropped_total Function log events dropped because the CloudWatch Logs writer's queue was full.\n\
+             # TYPE archfn_log_events_dropped_total counter\n\
+             archfn_log_events_dropped_total {}\n",
+            logs.dropped_events()
+        ));
+    }
+    ([(CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 async fn download_code(

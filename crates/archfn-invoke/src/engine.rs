@@ -2,7 +2,7 @@
 //! failure handling as Lambda handles it, logs.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,7 +20,7 @@ use archfn_model::metrics::{MinuteBucket, minute_of};
 use crate::aggregate::{Observation, Series};
 use crate::ending::{Ending, error_doc};
 use crate::environment::{Environment, InitFailure, Outcome, StartParams, invocation};
-use crate::logs::{self, FunctionLogs, PlatformLog, Report};
+use crate::logs::{self, LogPlace, LogRouter, LogText, PlatformLog, Report};
 use crate::runtime_api::{ResponsePart, RuntimeReply, StreamEnd};
 use crate::telemetry::Category;
 
@@ -61,6 +61,9 @@ pub struct EngineConfig {
     pub isa_enforced: bool,
     /// Remount the cgroup hierarchy with `favordynmods` at start (see `RealHost::start`).
     pub favor_cgroup_moves: bool,
+    /// Where log lines go, a log stream per execution environment (CloudWatch Logs' batching
+    /// writer); `None` drops them (`LogType: Tail` still has them).
+    pub log_sink: Option<Arc<dyn archfn_model::log_events::LogSink>>,
 }
 
 /// MemorySize that Lambda gives one full vCPU.
@@ -378,8 +381,8 @@ struct Inner {
     metrics: crate::metrics::Metrics,
     /// Per-minute metrics per series, until the server stores them.
     aggregate: crate::aggregate::Aggregate,
-    /// Per-function log files under `<work>/logs`.
-    logs: Arc<FunctionLogs>,
+    /// Where log lines go (the server's CloudWatch Logs writer).
+    logs: Arc<LogRouter>,
     /// Environments refuse executables of the other ISA.
     isa_enforced: bool,
     /// Where environments are confined: everything privileged goes through it.
@@ -387,6 +390,9 @@ struct Inner {
     /// The host-wide memory budget of environments.
     budget: crate::budget::MemoryBudget,
 }
+
+/// How often a running invocation's output is read, so that its lines keep their time.
+const OUTPUT_POLL: Duration = Duration::from_millis(20);
 
 /// How long an environment stays idle before it is frozen (Lambda freezes it at once; a short
 /// wait spares invocations that arrive back to back a freeze and a thaw each).
@@ -432,7 +438,7 @@ impl Engine {
     pub fn with_host(config: EngineConfig, host: Arc<dyn Host>) -> Result<Engine, InvokeError> {
         let record_metrics = config.record_metrics;
         let io = |e: std::io::Error| InvokeError::Internal(format!("work directory: {e}"));
-        for d in ["runtime", "opt", "env-logs", "logs"] {
+        for d in ["runtime", "opt", "env-logs"] {
             std::fs::create_dir_all(config.work_dir.join(d)).map_err(io)?;
         }
         for (file, text) in [
@@ -458,7 +464,7 @@ impl Engine {
                 budget,
                 host,
                 runtimes: RuntimeStore::new(&config.runtimes_dir),
-                logs: Arc::new(FunctionLogs::new(config.work_dir.join("logs"))),
+                logs: Arc::new(LogRouter::new(config.log_sink.clone())),
                 config,
                 idle: Mutex::new(HashMap::new()),
                 provisioned: Mutex::new(HashMap::new()),
@@ -659,7 +665,7 @@ impl Engine {
                 alias: None,
             };
             let request_id = uuid::Uuid::new_v4().to_string();
-            let mut log = String::new();
+            let mut log = LogText::default();
             let started = self
                 .start_new(
                     &req,
@@ -674,9 +680,9 @@ impl Engine {
                     let mut env = taken.env;
                     // Its init is over before any invocation: no Init Duration in a REPORT.
                     env.init_ms = None;
-                    self.inner
-                        .logs
-                        .append(&target.region, &target.config.name, &log);
+                    if let Some((_, place)) = &env.log_sink {
+                        self.inner.logs.append(place, &log);
+                    }
                     if let Some(unwanted) = self.add_provisioned(&pkey, env) {
                         drop(unwanted);
                         return ProvisionStatus {
@@ -1015,7 +1021,7 @@ impl Engine {
         request_id: String,
         sink: Option<tokio::sync::mpsc::Sender<ResponsePart>>,
     ) -> Result<InvokeOutcome, InvokeError> {
-        let mut log = String::new();
+        let mut log = LogText::default();
         let taken = match self.take_or_start(&req, &request_id, &mut log).await? {
             Started::Ready(taken) => *taken,
             Started::Failed(outcome) => return Ok(*outcome),
@@ -1030,7 +1036,7 @@ impl Engine {
         &self,
         req: &InvokeRequest,
         request_id: &str,
-        log: &mut String,
+        log: &mut LogText,
     ) -> Result<Started, InvokeError> {
         let key = PoolKey::of(&req.target);
         // Provisioned environments first, then warm on-demand ones, then a cold start.
@@ -1061,7 +1067,7 @@ impl Engine {
         &self,
         req: &InvokeRequest,
         request_id: &str,
-        log: &mut String,
+        log: &mut LogText,
         key: PoolKey,
         init: Initialization,
     ) -> Result<Started, InvokeError> {
@@ -1127,6 +1133,7 @@ impl Engine {
             .map(|v| plog.init_start(v, mode, &c.name, &c.version))
             .unwrap_or_default();
         log.push_str(&init_start);
+        let place = LogPlace::new_environment(&target.region, c);
         let params = StartParams {
             host: self.inner.host.clone(),
             log_dir: self.inner.config.work_dir.join("env-logs"),
@@ -1182,11 +1189,7 @@ impl Engine {
                 init_telemetry(&env, &output, phase, started.elapsed(), init);
                 log.push_str(&plog.application(&output));
                 log.push_str(&env.extension_lines(&plog));
-                env.log_sink = Some((
-                    self.inner.logs.clone(),
-                    target.region.clone(),
-                    c.name.clone(),
-                ));
+                env.log_sink = Some((self.inner.logs.clone(), place));
                 if suppressed_init.is_some() {
                     env.init_ms = None;
                 }
@@ -1234,7 +1237,7 @@ impl Engine {
                     request_id.to_string(),
                     body,
                     std::mem::take(log),
-                    mode,
+                    (mode, &place),
                     &error_type,
                 ))))
             }
@@ -1247,7 +1250,7 @@ impl Engine {
         req: &InvokeRequest,
         request_id: &str,
         refusal: Refusal,
-        log: &mut String,
+        log: &mut LogText,
         init: Initialization,
     ) -> InvokeOutcome {
         let mode = ExecutionMode::for_arch(req.target.config.architecture);
@@ -1282,12 +1285,13 @@ impl Engine {
         if init == Initialization::OnDemand {
             self.record_init_failure(req, mode, error_type);
         }
+        let place = LogPlace::new_environment(&req.target.region, &req.target.config);
         self.failed(
             req,
             request_id.to_string(),
             error_doc(error_type, message),
             std::mem::take(log),
-            mode,
+            (mode, &place),
             error_type,
         )
     }
@@ -1299,7 +1303,7 @@ impl Engine {
         req: &InvokeRequest,
         request_id: &str,
         mut taken: Taken,
-        log: &mut String,
+        log: &mut LogText,
         sink: Option<tokio::sync::mpsc::Sender<ResponsePart>>,
     ) -> Ran {
         let c = &req.target.config;
@@ -1325,14 +1329,45 @@ impl Engine {
             req.client_context.clone(),
         );
         let to_sink = sink.is_some();
-        let outcome = taken.env.invoke(inv, timeout, sink).await;
+        // While the function runs, its whole lines are read every OUTPUT_POLL, so each keeps
+        // the time it was written (to that precision); what is left is read at the end.
+        let mut tap = taken.env.output_tap();
+        let mut pieces: Vec<(i64, String)> = Vec::new();
+        let outcome = {
+            let invoking = taken.env.invoke(inv, timeout, sink);
+            tokio::pin!(invoking);
+            let mut poll =
+                tokio::time::interval_at(tokio::time::Instant::now() + OUTPUT_POLL, OUTPUT_POLL);
+            loop {
+                tokio::select! {
+                    outcome = &mut invoking => break outcome,
+                    _ = poll.tick(), if tap.is_some() => {
+                        if let Some(t) = tap.as_mut() {
+                            let lines = t.read_lines();
+                            if !lines.is_empty() {
+                                pieces.push((archfn_model::time::now_ms(), lines));
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        if let Some(t) = &tap {
+            taken.env.consume_tap(t);
+        }
         let streamed = match &outcome {
             Outcome::Streamed { bytes, .. } if to_sink => Some(*bytes),
             _ => None,
         };
         let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
-        let output = taken.env.read_new_log();
-        log.push_str(&plog.application(&output));
+        let rest = taken.env.read_new_log();
+        let mut output = String::new();
+        for (at, piece) in &pieces {
+            log.push_str_at(*at, &plog.application(piece));
+            output.push_str(piece);
+        }
+        log.push_str(&plog.application(&rest));
+        output.push_str(&rest);
         log.push_str(&plog.end(request_id));
         let report = Report {
             duration_ms,
@@ -1360,7 +1395,7 @@ impl Engine {
         req: &InvokeRequest,
         request_id: String,
         ran: Ran,
-        mut log: String,
+        mut log: LogText,
     ) -> InvokeOutcome {
         let target = &req.target;
         let c = &target.config;
@@ -1394,7 +1429,9 @@ impl Engine {
             ending.telemetry(),
             payload.len(),
         ));
-        self.inner.logs.append(&target.region, &c.name, &log);
+        if let Some((_, place)) = &taken.env.log_sink {
+            self.inner.logs.append(place, &log);
+        }
         if telemetry {
             let produced = streamed.unwrap_or(payload.len() as u64);
             invoke_telemetry(&taken.env, &request_id, &output, &report, produced, &ending);
@@ -1437,7 +1474,7 @@ impl Engine {
             request_id,
             payload,
             function_error: ending.error_type().map(|_| "Unhandled".to_string()),
-            log,
+            log: log.into_string(),
             mode: report.mode,
             figures: InvocationFigures {
                 duration_ms: report.duration_ms,
@@ -1456,17 +1493,17 @@ impl Engine {
         req: &InvokeRequest,
         request_id: String,
         payload: Bytes,
-        log: String,
-        mode: ExecutionMode,
+        log: LogText,
+        (mode, place): (ExecutionMode, &LogPlace),
         error_type: &str,
     ) -> InvokeOutcome {
-        let c = &req.target.config;
-        self.inner.logs.append(&req.target.region, &c.name, &log);
+        let _ = req;
+        self.inner.logs.append(place, &log);
         InvokeOutcome {
             request_id,
             payload,
             function_error: Some("Unhandled".into()),
-            log,
+            log: log.into_string(),
             mode,
             figures: InvocationFigures {
                 cold: true,
@@ -1561,13 +1598,6 @@ fn invoke_telemetry(
         "platform.report",
         serde_json::json!({ "requestId": request_id, "status": status, "metrics": metrics }),
     );
-}
-
-/// Where function `name`'s log is, for an engine whose work directory is `work_dir`
-/// (what `archfn logs` reads, with or without a running server); `None` when the region or the
-/// name is not a plain one.
-pub fn function_log_path(work_dir: &Path, region: &str, name: &str) -> Option<PathBuf> {
-    logs::function_log_path(&work_dir.join("logs"), region, name)
 }
 
 #[cfg(test)]

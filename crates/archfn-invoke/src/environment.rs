@@ -10,7 +10,7 @@ use archfn_sandbox::host::{Confined, Host};
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::logs::FunctionLogs;
+use crate::logs::{LogPlace, LogRouter};
 use crate::runtime_api::{
     FunctionInfo, InitError, Invocation, ResponsePart, RuntimeApi, RuntimeReply, StreamEnd,
     StreamPart,
@@ -73,8 +73,9 @@ pub(crate) struct Environment {
     pub init_ms: Option<f64>,
     pub last_used: Instant,
     /// Where output written after the last invocation goes when the environment ends (what
-    /// extensions print on SHUTDOWN): the function's log, as (logs, region, name).
-    pub log_sink: Option<(Arc<FunctionLogs>, String, String)>,
+    /// extensions print on SHUTDOWN), and where every line of the environment goes: its log
+    /// stream.
+    pub log_sink: Option<(Arc<LogRouter>, LogPlace)>,
 }
 
 /// What a plain Invoke buffers of a streamed answer: Lambda's buffered response limit.
@@ -99,10 +100,10 @@ impl Drop for Environment {
             if let Some(k) = kill {
                 let _ = k.send(());
             }
-            if let Some((logs, region, name)) = sink {
+            if let Some((logs, place)) = sink {
                 let (rest, _) = read_from(&log_file, offset);
                 if !rest.is_empty() {
-                    logs.append(&region, &name, &rest);
+                    logs.append_text(&place, &rest);
                 }
             }
             let _ = std::fs::remove_file(&log_path);
@@ -496,6 +497,22 @@ impl Environment {
         self.exited.borrow().is_none()
     }
 
+    /// A second handle on the output file, reading from where the environment's reading stands,
+    /// so that output can be read (and stamped) while an invocation runs.
+    pub(crate) fn output_tap(&self) -> Option<OutputTap> {
+        let file = self.log_file.as_ref()?.try_clone().ok()?;
+        Some(OutputTap {
+            file: Some(file),
+            start: self.log_offset,
+            offset: self.log_offset,
+        })
+    }
+
+    /// Takes what a tap read as read.
+    pub(crate) fn consume_tap(&mut self, tap: &OutputTap) {
+        self.log_offset += tap.offset - tap.start;
+    }
+
     /// Output the runtime wrote since the last call. stdout and stderr go to a file, so what a
     /// handler printed before answering is all there when the answer arrives.
     pub(crate) fn read_new_log(&mut self) -> String {
@@ -518,13 +535,31 @@ impl Environment {
     }
 }
 
-/// Up to 1 MB of a log file from `offset` (the cap bounds what one invocation puts in memory;
-/// the rest stays in the file), and how many bytes that was. Positional reads: the kept handle
-/// has no cursor to move, and an invocation without output costs one `pread`.
-fn read_from(file: &Option<std::fs::File>, offset: u64) -> (String, u64) {
+/// Reads an environment's output as it is written: whole lines only.
+#[derive(Debug)]
+pub(crate) struct OutputTap {
+    file: Option<std::fs::File>,
+    start: u64,
+    offset: u64,
+}
+
+impl OutputTap {
+    /// The whole lines written since the last read (up to 1 MB).
+    pub(crate) fn read_lines(&mut self) -> String {
+        let buf = read_bytes_from(&self.file, self.offset);
+        let Some(end) = buf.iter().rposition(|b| *b == b'\n') else {
+            return String::new();
+        };
+        let lines = &buf[..=end];
+        self.offset += lines.len() as u64;
+        String::from_utf8_lossy(lines).into_owned()
+    }
+}
+
+fn read_bytes_from(file: &Option<std::fs::File>, offset: u64) -> Vec<u8> {
     use std::os::unix::fs::FileExt;
     let Some(f) = file else {
-        return (String::new(), 0);
+        return Vec::new();
     };
     let mut buf = Vec::new();
     let mut chunk = [0u8; 8192];
@@ -535,6 +570,14 @@ fn read_from(file: &Option<std::fs::File>, offset: u64) -> (String, u64) {
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
     }
+    buf
+}
+
+/// Up to 1 MB of a log file from `offset` (the cap bounds what one invocation puts in memory;
+/// the rest stays in the file), and how many bytes that was. Positional reads: the kept handle
+/// has no cursor to move, and an invocation without output costs one `pread`.
+fn read_from(file: &Option<std::fs::File>, offset: u64) -> (String, u64) {
+    let buf = read_bytes_from(file, offset);
     let n = buf.len() as u64;
     (String::from_utf8_lossy(&buf).into_owned(), n)
 }

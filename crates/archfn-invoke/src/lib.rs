@@ -21,6 +21,6 @@ pub use aggregate::WatchedVersion;
 pub use archfn_sandbox::ExecutionMode;
 pub use engine::{
     AliasWatch, Engine, EngineConfig, Initialization, InvokeError, InvokeOutcome, InvokeRequest,
-    ProvisionStatus, Target, function_log_path,
+    ProvisionStatus, Target,
 };
 pub use runtime_api::ResponsePart;

@@ -1,9 +1,9 @@
-//! Platform log lines in Lambda's format, and per-function log files.
+//! Platform log lines in Lambda's format, and where an invocation's lines go (a log stream per
+//! execution environment, through the server's log sink).
 
-use std::collections::HashMap;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::Arc;
+
+use archfn_model::log_events::{LogBatch, LogEvent, LogSink, lambda_stream_name, split_lines};
 
 use archfn_model::logging::{EffectiveLogging, LogFormat, LogLevel};
 use archfn_sandbox::ExecutionMode;
@@ -298,82 +298,115 @@ pub(crate) fn tail_4k(log: &str) -> &str {
     &log[start..]
 }
 
-/// Where function `name`'s log of `region` is kept.
-pub(crate) fn function_log_path(root: &Path, region: &str, name: &str) -> Option<PathBuf> {
-    // Defence in depth: the control plane validated both, but only plain names become paths.
-    if !archfn_model::arn::valid_region(region)
-        || !archfn_model::validation::is_plain_name(name, 64)
-    {
-        return None;
-    }
-    Some(root.join(region).join(format!("{name}.log")))
+/// An invocation's log as it is written: its text (what `LogType: Tail` shows) and, for each
+/// piece pushed, when it was pushed, so that every line keeps its own timestamp.
+#[derive(Debug, Default)]
+pub(crate) struct LogText {
+    text: String,
+    /// (byte offset, Unix milliseconds) of each piece.
+    marks: Vec<(usize, i64)>,
 }
 
-/// Per-function log files, kept open for appending: an invocation's lines cost one `write`.
-/// Nothing deletes these files while the server runs, so a kept handle stays valid.
-#[derive(Debug)]
-pub(crate) struct FunctionLogs {
-    root: PathBuf,
-    open: Mutex<HashMap<(String, String), std::fs::File>>,
-}
-
-/// How many log files stay open at once; past this the handles are closed and reopened on use.
-const MAX_OPEN_LOGS: usize = 256;
-
-impl FunctionLogs {
-    /// Logs kept under `root/<region>/<name>.log`.
-    pub(crate) fn new(root: PathBuf) -> FunctionLogs {
-        FunctionLogs {
-            root,
-            open: Mutex::new(HashMap::new()),
-        }
+impl LogText {
+    /// Appends `s`, stamped now.
+    pub(crate) fn push_str(&mut self, s: &str) {
+        self.push_str_at(archfn_model::time::now_ms(), s);
     }
 
-    /// Appends an invocation's lines to function `name`'s log. A failure is logged, not returned:
-    /// the invocation's answer does not depend on it.
-    pub(crate) fn append(&self, region: &str, name: &str, text: &str) {
-        let mut open = self
-            .open
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let key = (region.to_string(), name.to_string());
-        if !open.contains_key(&key) {
-            if open.len() >= MAX_OPEN_LOGS {
-                open.clear();
-            }
-            let Some(path) = function_log_path(&self.root, region, name) else {
-                tracing::warn!(
-                    region,
-                    function = name,
-                    "refusing a log path for a name that is not plain"
-                );
-                return;
-            };
-            let file = path
-                .parent()
-                .map(std::fs::create_dir_all)
-                .unwrap_or(Ok(()))
-                .and_then(|()| {
-                    std::fs::OpenOptions::new()
-                        .create(true)
-                        .append(true)
-                        .open(&path)
-                });
-            match file {
-                Ok(f) => {
-                    open.insert(key.clone(), f);
-                }
-                Err(e) => {
-                    tracing::warn!(path = %path.display(), error = %e, "could not open function log");
-                    return;
-                }
-            }
+    /// Appends `s`, written at `ms` (Unix milliseconds).
+    pub(crate) fn push_str_at(&mut self, ms: i64, s: &str) {
+        if s.is_empty() {
+            return;
         }
-        if let Some(f) = open.get_mut(&key)
-            && let Err(e) = f.write_all(text.as_bytes())
+        self.marks.push((self.text.len(), ms));
+        self.text.push_str(s);
+    }
+
+    /// The text, kept.
+    pub(crate) fn into_string(self) -> String {
+        self.text
+    }
+
+    /// The lines as events, each stamped with the time its piece was pushed.
+    pub(crate) fn events(&self) -> Vec<LogEvent> {
+        let mut marks = self.marks.iter().peekable();
+        let mut stamp = archfn_model::time::now_ms();
+        split_lines(&self.text, |offset| {
+            while let Some(&&(at, ms)) = marks.peek() {
+                if at > offset {
+                    break;
+                }
+                stamp = ms;
+                marks.next();
+            }
+            stamp
+        })
+    }
+}
+
+/// Where an environment's lines go: its region, log group and log stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LogPlace {
+    pub region: String,
+    pub group: String,
+    pub stream: String,
+}
+
+impl LogPlace {
+    /// The place of a new execution environment of `c` in `region`: the function's log group
+    /// (`LoggingConfig.LogGroup`, or `/aws/lambda/NAME`) and a stream named as Lambda names it.
+    pub(crate) fn new_environment(region: &str, c: &archfn_model::FunctionConfig) -> LogPlace {
+        Self::new_stream(region, c.effective_logging().log_group, &c.version)
+    }
+
+    /// A new stream of `version` in `group`.
+    fn new_stream(region: &str, group: String, version: &str) -> LogPlace {
+        LogPlace {
+            region: region.to_string(),
+            group,
+            stream: lambda_stream_name(
+                archfn_model::time::now_ms(),
+                version,
+                &uuid::Uuid::new_v4().simple().to_string(),
+            ),
+        }
+    }
+}
+
+/// Hands the engine's log lines to the sink the server chose (CloudWatch Logs' writer), or
+/// drops them when there is none.
+#[derive(Debug, Default)]
+pub(crate) struct LogRouter {
+    sink: Option<Arc<dyn LogSink>>,
+}
+
+impl LogRouter {
+    /// Lines go to `sink`.
+    pub(crate) fn new(sink: Option<Arc<dyn LogSink>>) -> LogRouter {
+        LogRouter { sink }
+    }
+
+    /// Submits an invocation's lines: no IO here, the sink queues them.
+    pub(crate) fn append(&self, place: &LogPlace, log: &LogText) {
+        self.submit(place, log.events());
+    }
+
+    /// Submits text stamped now (what an environment prints as it ends).
+    pub(crate) fn append_text(&self, place: &LogPlace, text: &str) {
+        let now = archfn_model::time::now_ms();
+        self.submit(place, split_lines(text, |_| now));
+    }
+
+    fn submit(&self, place: &LogPlace, events: Vec<LogEvent>) {
+        if let Some(sink) = &self.sink
+            && !events.is_empty()
         {
-            tracing::warn!(function = name, error = %e, "could not write function log");
-            open.remove(&key);
+            sink.submit(LogBatch {
+                region: place.region.clone(),
+                group: place.group.clone(),
+                stream: place.stream.clone(),
+                events,
+            });
         }
     }
 }
@@ -381,25 +414,6 @@ impl FunctionLogs {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn log_path_refuses_names_that_are_not_plain() {
-        let root = Path::new("logs");
-        for (region, name) in [
-            ("us-east-1", ".."),
-            ("us-east-1", "."),
-            ("us-east-1", "a/b"),
-            ("us-east-1", ""),
-            ("..", "f"),
-            ("us-east-1/..", "f"),
-        ] {
-            assert!(
-                function_log_path(root, region, name).is_none(),
-                "{region} {name}"
-            );
-        }
-        assert!(function_log_path(root, "us-east-1", "f").is_some());
-    }
 
     #[test]
     fn report_rounds_billed_duration_up_and_names_the_mode() {
@@ -473,16 +487,49 @@ mod tests {
         assert!(t.len() <= 4096 && s.ends_with(t));
     }
 
+    #[derive(Debug, Default)]
+    struct Collect(std::sync::Mutex<Vec<LogBatch>>);
+
+    impl LogSink for Collect {
+        fn submit(&self, batch: LogBatch) {
+            if let Ok(mut b) = self.0.lock() {
+                b.push(batch);
+            }
+        }
+    }
+
     #[test]
-    fn appends_keep_order_through_the_kept_handle() -> std::io::Result<()> {
-        let dir = tempfile::tempdir()?;
-        let logs = FunctionLogs::new(dir.path().join("logs"));
-        logs.append("us-east-1", "f", "START a\n");
-        logs.append("us-east-1", "g", "START b\n");
-        logs.append("us-east-1", "f", "END a\n");
-        let path = function_log_path(&dir.path().join("logs"), "us-east-1", "f")
-            .ok_or_else(|| std::io::Error::other("refused a plain name"))?;
-        assert_eq!(std::fs::read_to_string(path)?, "START a\nEND a\n");
-        Ok(())
+    fn lines_keep_the_time_their_piece_was_written() {
+        let mut log = LogText::default();
+        log.push_str("START a\n");
+        log.marks[0].1 = 100;
+        log.push_str("out 1\nout 2\n");
+        log.marks[1].1 = 200;
+        log.push_str("");
+        log.push_str("END a\n");
+        log.marks[2].1 = 300;
+        let events = log.events();
+        let got: Vec<(i64, &str)> = events
+            .iter()
+            .map(|e| (e.timestamp_ms, e.message.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (100, "START a\n"),
+                (200, "out 1\n"),
+                (200, "out 2\n"),
+                (300, "END a\n")
+            ]
+        );
+        let sink = Arc::new(Collect::default());
+        let router = LogRouter::new(Some(sink.clone()));
+        let place = LogPlace::new_stream("us-east-1", "/aws/lambda/f".into(), "$LATEST");
+        assert!(place.stream.contains("/[$LATEST]"), "{}", place.stream);
+        router.append(&place, &log);
+        router.append(&place, &LogText::default());
+        let batches = sink.0.lock().map(|b| b.clone()).unwrap_or_default();
+        assert_eq!(batches.len(), 1);
+        assert_eq!(batches[0].events.len(), 4);
     }
 }

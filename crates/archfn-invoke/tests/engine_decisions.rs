@@ -58,6 +58,7 @@ fn setup(
             record_metrics: true,
             isa_enforced: true,
             favor_cgroup_moves: false,
+            log_sink: None,
         },
         host.clone(),
     )?;

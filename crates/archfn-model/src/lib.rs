@@ -15,6 +15,7 @@ pub mod function;
 pub mod invocation;
 pub mod layer;
 pub mod limits;
+pub mod log_events;
 pub mod logging;
 pub mod metrics;
 pub mod runtime;

@@ -20,6 +20,7 @@ mod compare;
 mod events;
 mod gc;
 mod listen;
+mod logs_cli;
 mod metrics;
 mod provisioned;
 mod sam_transform;
@@ -254,19 +255,24 @@ enum Command {
     /// printing the CloudFormation template, or the transform's error (exit status 1).
     #[command(hide = true)]
     SamTransform(sam_transform::SamTransformArgs),
-    /// Print a function's log (START/END/REPORT lines and its output).
+    /// Print a function's log (START/END/REPORT lines and its output), read from the server's
+    /// CloudWatch Logs (FilterLogEvents, signed with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY
+    /// when they are set).
     Logs {
         /// Function name.
         function: String,
         /// Keep printing as new lines arrive.
         #[arg(long, short)]
         follow: bool,
+        /// The server's URL.
+        #[arg(long, env = "ARCHFN_ENDPOINT", default_value = "http://127.0.0.1:9001")]
+        endpoint: String,
         /// Region of the function.
         #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
         region: String,
-        /// The server's data directory.
-        #[arg(long, env = "ARCHFN_DATA_DIR", default_value = "./.archfn")]
-        data_dir: PathBuf,
+        /// Only lines from this long ago (30s, 10m, 2h, 1d, 1w) or since this RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
     },
 }
 
@@ -509,9 +515,29 @@ fn main() -> anyhow::Result<()> {
             Command::Logs {
                 function,
                 follow,
+                endpoint,
                 region,
-                data_dir,
-            } => logs(&data_dir, &region, &function, follow).await,
+                since,
+            } => {
+                let credentials = match (
+                    std::env::var("AWS_ACCESS_KEY_ID"),
+                    std::env::var("AWS_SECRET_ACCESS_KEY"),
+                ) {
+                    (Ok(key), Ok(secret)) if !key.is_empty() && !secret.is_empty() => {
+                        Some((key, secret, std::env::var("AWS_SESSION_TOKEN").ok()))
+                    }
+                    _ => None,
+                };
+                logs_cli::run(logs_cli::LogsArgs {
+                    function,
+                    follow,
+                    endpoint,
+                    region,
+                    since,
+                    credentials,
+                })
+                .await
+            }
         }
     })
 }
@@ -952,49 +978,6 @@ async fn scan_function(endpoint: &str, function: &str, target: &str, format: Sca
     }
 }
 
-async fn logs(data_dir: &Path, region: &str, function: &str, follow: bool) -> anyhow::Result<()> {
-    use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
-    // Both become part of the log file's path.
-    if !archfn_model::arn::valid_region(region) {
-        anyhow::bail!("--region must be an AWS region such as us-east-1, got {region:?}");
-    }
-    if function.is_empty()
-        || function.len() > 64
-        || !function
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
-        anyhow::bail!("{function:?} is not a function name");
-    }
-    let Some(path) = archfn_invoke::function_log_path(&engine_dir(data_dir), region, function)
-    else {
-        anyhow::bail!("{function:?} in {region:?} is not a function name and region");
-    };
-    let mut offset = 0u64;
-    let mut out = tokio::io::stdout();
-    loop {
-        match tokio::fs::File::open(&path).await {
-            Ok(mut f) => {
-                f.seek(std::io::SeekFrom::Start(offset)).await?;
-                let mut buf = Vec::new();
-                f.read_to_end(&mut buf).await?;
-                offset += buf.len() as u64;
-                out.write_all(&buf).await?;
-                out.flush().await?;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && follow => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                anyhow::bail!("no log for {function} in {region} yet ({})", path.display())
-            }
-            Err(e) => return Err(e.into()),
-        }
-        if !follow {
-            return Ok(());
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
-}
-
 /// The invocation engine's scratch directory under a data directory.
 fn engine_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("engine")
@@ -1097,6 +1080,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         s3_credentials,
     );
     let stacks_store = Arc::new(store.clone());
+    let log_catalog: Arc<dyn archfn_store::logs::LogCatalog> = Arc::new(store.clone());
+    let log_writer =
+        archfn_logs::LogWriter::start(log_catalog.clone(), archfn_logs::writer::QUEUE_BATCHES);
     let stacks_blobs = blobs.clone();
     let control = Control::start(ControlConfig {
         objects: Arc::new(store.clone()),
@@ -1125,6 +1111,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         // Diagnosis switches, documented in README.md.
         isa_enforced: std::env::var("ARCHFN_ISA_ENFORCEMENT").as_deref() != Ok("off"),
         favor_cgroup_moves: std::env::var("ARCHFN_CGROUP_FAVORDYNMODS").as_deref() != Ok("off"),
+        log_sink: Some(Arc::new(log_writer.clone())),
     })
     .context("starting the invocation engine")?;
     for arch in archfn_model::Architecture::ALL {
@@ -1207,6 +1194,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         body_budget: archfn_api::BodyBudget::new(args.max_body_memory_bytes),
         s3: Some(s3),
         cloudformation: Some(cloudformation),
+        logs: Some(archfn_logs::CloudWatchLogs::new(
+            log_catalog,
+            log_writer.clone(),
+            args.account_id.clone(),
+        )),
     };
     // Under `--auth sigv4` the console asks for a key of the credentials file and keeps a session.
     let console = args
@@ -1228,6 +1220,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     .await;
     // What was recorded since the last flush, the current minute included, survives.
     metrics::flush(&metrics_control, &stopping_engine, true).await;
+    // And so do the log lines queued.
+    log_writer.flush().await;
     tracing::info!("stopping: ending execution environments");
     stopping_engine.shutdown();
     Ok(())

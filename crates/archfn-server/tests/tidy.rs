@@ -216,6 +216,8 @@ fn dependencies_point_one_way() {
         ("archfn-pricing", &["archfn-model"]),
         ("archfn-compare", &["archfn-model", "archfn-pricing"]),
         ("archfn-store", &["archfn-model"]),
+        // CloudWatch Logs: its operations over the store's log catalogue.
+        ("archfn-logs", &["archfn-model", "archfn-store"]),
         ("archfn-blob", &["archfn-model"]),
         ("archfn-blob-s3", &["archfn-blob"]),
         ("archfn-scan", &["archfn-model"]),

@@ -6,6 +6,7 @@
 //! Must not: validate requests or know the Lambda wire format.
 
 mod cache;
+pub mod logs;
 pub mod objects;
 mod settings;
 mod sqlite;

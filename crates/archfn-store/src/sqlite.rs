@@ -22,6 +22,7 @@ use crate::{
 };
 
 mod deployments;
+mod logs;
 mod metrics;
 mod objects;
 mod settings;
