@@ -37,17 +37,8 @@ pub(crate) async fn set_weight(
             _ => {}
         }
     }
-    if !crate::csrf::allowed(
-        &state.app.url_secret,
-        archfn_model::time::now_ms(),
-        &csrf,
-        &headers,
-    ) {
-        return error_page(
-            open,
-            StatusCode::FORBIDDEN,
-            "This form is stale or was not sent from the console: load the page again.",
-        );
+    if let Some(refused) = crate::csrf::refused(&state, &csrf, &headers) {
+        return refused;
     }
     let Ok(percent) = weight.trim().parse::<f64>() else {
         return error_page(

@@ -124,17 +124,8 @@ pub(crate) async fn switch(
             _ => {}
         }
     }
-    if !crate::csrf::allowed(
-        &state.app.url_secret,
-        archfn_model::time::now_ms(),
-        &csrf,
-        &headers,
-    ) {
-        return error_page(
-            open,
-            StatusCode::FORBIDDEN,
-            "This form is stale or was not sent from the console: load the page again.",
-        );
+    if let Some(refused) = crate::csrf::refused(&state, &csrf, &headers) {
+        return refused;
     }
     let Some(to) = to.as_deref().and_then(Architecture::parse) else {
         return no_target(open);

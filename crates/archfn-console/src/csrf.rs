@@ -53,6 +53,27 @@ pub(crate) fn allowed(secret: &[u8], now_ms: i64, token: &str, headers: &HeaderM
     }
 }
 
+/// The page a form gets when `allowed` says no; `None` when it may go on.
+pub(crate) fn refused(
+    state: &crate::ConsoleState,
+    token: &str,
+    headers: &HeaderMap,
+) -> Option<axum::response::Response> {
+    if allowed(
+        &state.app.url_secret,
+        archfn_model::time::now_ms(),
+        token,
+        headers,
+    ) {
+        return None;
+    }
+    Some(crate::layout::error_page(
+        state.is_open(),
+        axum::http::StatusCode::FORBIDDEN,
+        "This form is stale or was not sent from the console: load the page again.",
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -320,17 +320,8 @@ pub(crate) async fn end(
         .find(|(k, _)| k == "csrf")
         .map(|(_, v)| v.into_owned())
         .unwrap_or_default();
-    if !crate::csrf::allowed(
-        &state.app.url_secret,
-        archfn_model::time::now_ms(),
-        &csrf,
-        &headers,
-    ) {
-        return error_page(
-            open,
-            StatusCode::FORBIDDEN,
-            "This form is stale or was not sent from the console: load the page again.",
-        );
+    if let Some(refused) = crate::csrf::refused(&state, &csrf, &headers) {
+        return refused;
     }
     let done = match how.as_str() {
         "stop" => state.app.deployments.stop(&id).await,
