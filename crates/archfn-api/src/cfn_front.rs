@@ -25,7 +25,8 @@ pub(crate) fn scope(req: &Request) -> Option<(String, String)> {
     Some((service, region))
 }
 
-fn is_form_post(req: &Request) -> bool {
+/// A form POST to `/`, as the query protocols (CloudFormation, STS) send when unsigned.
+pub(crate) fn is_form_post(req: &Request) -> bool {
     req.method() == Method::POST
         && req.uri().path() == "/"
         && req

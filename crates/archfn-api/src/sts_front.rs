@@ -5,12 +5,12 @@
 
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::AppState;
 use crate::auth::{AuthMode, read_service_body, verify_request_for};
-use crate::cfn_front::scope;
+use crate::cfn_front::{is_form_post, scope};
 
 /// The service name of STS's SigV4 scope.
 const SERVICE: &str = "sts";
@@ -20,16 +20,6 @@ const VERSION: &str = "2011-06-15";
 
 /// The largest STS request body read.
 const MAX_REQUEST_BYTES: usize = 64 << 10;
-
-fn is_form_post(req: &Request) -> bool {
-    req.method() == Method::POST
-        && req.uri().path() == "/"
-        && req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"))
-}
 
 /// The value of `key` in a form body (or query string).
 fn form_value(form: &[u8], key: &str) -> Option<String> {

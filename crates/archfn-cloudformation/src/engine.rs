@@ -969,28 +969,20 @@ impl Engine {
                     // An alias under `CodeDeployLambdaAliasUpdate` moves to its new version by
                     // a traffic shift, and the resource waits for its end.
                     let shifted = match self.alias_shift(stack, decl, &scope, &old, &props) {
-                        Ok(Some((shifts, shift))) => shifts.shift(shift).await.map(Some),
-                        Ok(None) => Ok(None),
+                        Ok(Some((shifts, shift))) => shifts.shift(shift).await.map(|_| ()),
+                        Ok(None) => Ok(()),
                         Err(e) => Err(e),
                     };
-                    if let Err(e) = shifted {
-                        self.event(
-                            stack,
-                            &id,
-                            Some(&physical),
-                            &decl.kind,
-                            "UPDATE_FAILED",
-                            Some(e),
-                        )
-                        .await;
-                        return Err(id);
-                    }
-                    match self
-                        .inner
-                        .providers
-                        .update(&decl.kind, &owner, &physical, &old.properties, &props)
-                        .await
-                    {
+                    let updated = match shifted {
+                        Ok(()) => {
+                            self.inner
+                                .providers
+                                .update(&decl.kind, &owner, &physical, &old.properties, &props)
+                                .await
+                        }
+                        Err(e) => Err(e),
+                    };
+                    match updated {
                         Ok(u) => {
                             let (m, replaced) = match u {
                                 Updated::InPlace(m) => (m, false),

@@ -706,23 +706,25 @@ impl CloudWatchLogs {
             (None, Some(p)) => StreamSelection::Prefix(p),
             (None, None) => StreamSelection::All,
         };
+        // Events of the selection in time order, from past `after`, at most `limit`.
+        let query = |after, limit| EventQuery {
+            region,
+            group: &group,
+            streams: selection,
+            start_ms: start,
+            end_ms: end,
+            after,
+            before: None,
+            descending: false,
+            limit,
+        };
         let mut found: Vec<LogEventRow> = Vec::new();
         let (mut scanned, mut bytes) = (0usize, 0usize);
         let mut more = false;
         loop {
             let page = self
                 .catalog
-                .log_events(&EventQuery {
-                    region,
-                    group: &group,
-                    streams: selection,
-                    start_ms: start,
-                    end_ms: end,
-                    after,
-                    before: None,
-                    descending: false,
-                    limit: 1000,
-                })
+                .log_events(&query(after, 1000))
                 .await
                 .map_err(LogsError::store)?;
             let exhausted = page.len() < 1000;
@@ -749,17 +751,7 @@ impl CloudWatchLogs {
         if more && let Some(c) = after {
             more = !self
                 .catalog
-                .log_events(&EventQuery {
-                    region,
-                    group: &group,
-                    streams: selection,
-                    start_ms: start,
-                    end_ms: end,
-                    after: Some(c),
-                    before: None,
-                    descending: false,
-                    limit: 1,
-                })
+                .log_events(&query(Some(c), 1))
                 .await
                 .map_err(LogsError::store)?
                 .is_empty();

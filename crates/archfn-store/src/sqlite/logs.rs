@@ -23,9 +23,10 @@ fn group_of(r: &sqlx::sqlite::SqliteRow) -> Result<LogGroupRow, StoreError> {
 }
 
 /// `substr(column, 1, length(prefix)) = prefix`: a prefix match without LIKE's wildcards.
+/// (SQLite counts a text's characters, not its bytes.)
 fn push_prefix(q: &mut QueryBuilder<Sqlite>, column: &str, prefix: &str) {
     q.push(format!(" AND substr({column}, 1, "))
-        .push_bind(i64::try_from(prefix.len()).unwrap_or(i64::MAX))
+        .push_bind(i64::try_from(prefix.chars().count()).unwrap_or(i64::MAX))
         .push(") = ")
         .push_bind(prefix.to_string());
 }
