@@ -1,7 +1,8 @@
 """CloudWatch Logs on archfn's endpoint: functions' lines in `/aws/lambda/NAME` (or their
 `LoggingConfig.LogGroup`), a stream per execution environment named as Lambda names it, read
 with boto3's `logs` client, the AWS CLI (v1 here: `filter-log-events`, `get-log-events`; `aws
-logs tail` is CLI v2 only) and `archfn logs`; STS GetCallerIdentity; AWS's errors."""
+logs tail` is CLI v2 only, not on PyPI, so its calls are replayed) and `archfn logs`; STS
+GetCallerIdentity; AWS's errors."""
 
 import json
 import os
@@ -187,6 +188,70 @@ def test_filter_patterns(logs, fn):
     later = logs.filter_log_events(logGroupName=group, startTime=last)["events"]
     assert later and all(x["timestamp"] >= last for x in later)
     assert logs.filter_log_events(logGroupName=group, endTime=e["timestamp"] - 1)["events"] == []
+
+
+class TailReplay:
+    """`aws logs tail GROUP [--follow]` (AWS CLI v2, which is not on PyPI) replayed call for call:
+    FilterLogEvents with `interleaved` and a `startTime`, pages followed by `nextToken`; with
+    --follow, once a page has no `nextToken`, the next poll starts at the newest timestamp seen and
+    skips the events of that timestamp it has already printed, by `eventId`."""
+
+    def __init__(self, logs, group, since_ms, **kw):
+        self.logs = logs
+        self.kwargs = {"logGroupName": group, "interleaved": True, "startTime": since_ms, **kw}
+        self.seen = {}
+
+    def poll(self):
+        """One poll (and the pages it leads to): the events `tail` would print."""
+        printed = []
+        while True:
+            r = self.logs.filter_log_events(**self.kwargs)
+            for e in r["events"]:
+                ids = self.seen.setdefault(e["timestamp"], set())
+                if e["eventId"] not in ids:
+                    ids.add(e["eventId"])
+                    printed.append(e)
+            if self.seen:
+                newest = max(self.seen)
+                self.seen = {newest: self.seen[newest]}
+            if "nextToken" in r:
+                self.kwargs["nextToken"] = r["nextToken"]
+                continue
+            if self.seen:
+                self.kwargs["startTime"] = max(self.seen)
+            self.kwargs.pop("nextToken", None)
+            return printed
+
+
+def test_aws_logs_tail_follow_replayed(lam, logs):
+    name, _ = create(lam, runtime="python3.11", arch="x86_64", zip_bytes=make_zip({"app.py": APP}), Handler="app.handler")
+    group = f"/aws/lambda/{name}"
+    invoke(lam, name, [f"first {i}" for i in range(30)])
+    since = int(time.time() * 1000) - 600_000  # tail's default --since 10m
+    tail = TailReplay(logs, group, since, limit=7)  # small pages, so nextToken is followed
+    deadline = time.time() + 10
+    printed = []
+    while time.time() < deadline and not any(m.startswith("REPORT") for m in messages(printed)):
+        printed += tail.poll()
+        time.sleep(0.2)
+    lines = messages(printed)
+    assert [m for m in lines if m.startswith("first")] == [f"first {i}\n" for i in range(30)]
+    assert sum(m.startswith("REPORT") for m in lines) == 1
+    assert all(set(e) >= {"eventId", "timestamp", "ingestionTime", "logStreamName", "message"} for e in printed)
+    # Nothing new: a poll prints nothing, although it starts at the last event's timestamp.
+    assert tail.poll() == []
+    invoke(lam, name, ["second a", "second b"])
+    deadline, more = time.time() + 10, []
+    while time.time() < deadline and not any(m.startswith("REPORT") for m in messages(more)):
+        more += tail.poll()
+        time.sleep(0.2)
+    later = messages(more)
+    assert [m for m in later if not m.startswith(("START", "END", "REPORT"))] == ["second a\n", "second b\n"]
+    assert not any(m.startswith("first") for m in later), "an event printed twice"
+    # --log-stream-name-prefix and --filter-pattern pass through.
+    stream = printed[0]["logStreamName"]
+    only = TailReplay(logs, group, since, logStreamNamePrefix=stream[:11], filterPattern="second").poll()
+    assert messages(only) == ["second a\n", "second b\n"]
 
 
 def test_each_line_keeps_the_time_it_was_written(lam, logs):
