@@ -49,7 +49,9 @@ public class Floor {
 }
 JAVA
 javac --release 17 -d "$work/classes" $(find crates/archfn-sandbox/src/java/com -name '*.java') "$work/src/example/Echo.java"
-javac --release 17 -d "$work/floor" -cp /usr/share/java/jackson-databind.jar:/usr/share/java/jackson-core.jar "$work/floor/Floor.java"
+# Compiled against the runtime's own Jackson (Debian's, in its root file system), not the host's.
+jars="$rt/java17/x86_64/rootfs/usr/share/java"
+javac --release 17 -d "$work/floor" -cp "$jars/jackson-databind.jar:$jars/jackson-core.jar" "$work/floor/Floor.java"
 .venv/bin/python - "$ep" "$work" <<'PY'
 import io, os, sys, zipfile, boto3
 ep, work = sys.argv[1], sys.argv[2]
