@@ -135,9 +135,10 @@ struct ColdArgs {
 
 #[derive(Debug, clap::Args)]
 struct Args {
-    /// The Lambda endpoint, e.g. http://127.0.0.1:9001.
-    #[arg(long)]
-    endpoint: String,
+    /// The Lambda endpoint, e.g. http://127.0.0.1:9001; several, comma-separated, for nodes
+    /// sharing one database: operation `i` goes to endpoint `i` modulo their number.
+    #[arg(long, value_delimiter = ',', required = true)]
+    endpoint: Vec<String>,
     /// Name of the target in the output.
     #[arg(long)]
     label: String,
@@ -475,16 +476,21 @@ async fn main() -> anyhow::Result<()> {
         Bench::Measure(a) => return scan::measure(a),
         Bench::S3(a) => return s3::s3(a).await,
     };
-    let client = sdk_client(&args.endpoint).await;
+    let mut clients = Vec::new();
+    for endpoint in &args.endpoint {
+        clients.push(sdk_client(endpoint).await);
+    }
+    let clients = Arc::new(clients);
+    let client = clients[0].clone();
     let zip = Arc::new(small_zip()?);
     let role = Arc::new(args.role.clone());
     let mut results = Vec::new();
     let mut created = 0usize;
 
     for &c in &[1usize, 8] {
-        let (cl, z, r) = (client.clone(), zip.clone(), role.clone());
+        let (cls, z, r) = (clients.clone(), zip.clone(), role.clone());
         let m = measure("CreateFunction", c, args.ops, move |i| {
-            let (cl, z, r) = (cl.clone(), z.clone(), r.clone());
+            let (cl, z, r) = (cls[i % cls.len()].clone(), z.clone(), r.clone());
             async move { create(&cl, &r, &format!("bench-c{c}-{i:05}"), &z).await }
         })
         .await?;
@@ -497,9 +503,10 @@ async fn main() -> anyhow::Result<()> {
         results.push(m);
     }
     for &c in &[1usize, 8] {
-        let (cl, ops) = (client.clone(), args.ops);
+        let (cls, ops) = (clients.clone(), args.ops);
         let m = measure("GetFunction", c, args.ops, move |i| {
-            let cl = cl.clone();
+            // Another node than the one that created it, when there are several.
+            let cl = cls[(i + 1) % cls.len()].clone();
             async move {
                 cl.get_function()
                     .function_name(format!("bench-c1-{:05}", i % ops))
@@ -564,14 +571,16 @@ async fn main() -> anyhow::Result<()> {
         ),
     ] {
         for &c in &[1usize, 8] {
-            let (http, url) = (http.clone(), format!("{}{path}", args.endpoint));
+            let urls: Arc<Vec<String>> =
+                Arc::new(args.endpoint.iter().map(|e| format!("{e}{path}")).collect());
+            let http = http.clone();
             let n = if op.starts_with("Get") {
                 args.ops
             } else {
                 args.listings * 5
             };
-            let m = measure(op, c, n, move |_| {
-                let (http, url) = (http.clone(), url.clone());
+            let m = measure(op, c, n, move |i| {
+                let (http, url) = (http.clone(), urls[i % urls.len()].clone());
                 async move {
                     // Unsigned, but with a credential scope, so both servers pick the same region.
                     let resp = http
