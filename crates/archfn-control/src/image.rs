@@ -28,7 +28,7 @@ use archfn_model::{Architecture, FunctionConfig, ImageLaunch};
 use serde::{Deserialize, Serialize};
 
 pub use archfn_extract::layer::{LayerError, apply_layer};
-pub use catalog::{FsImageCatalog, ImageCatalog};
+pub use catalog::{FsImageCatalog, ImageCatalog, StoreImageCatalog};
 pub use legacy::LegacyReport;
 
 use crate::gc::Pins;

@@ -27,11 +27,17 @@ pub enum SettingKind {
     CodeSigningConfig,
     /// A layer version's policy (owner: the layer, qualifier: the version).
     LayerVersionPolicy,
+    /// A container image's record (region '', owner: its id), account-wide like a registry.
+    Image,
+    /// An image's name (region '', owner: the repository, qualifier: the tag).
+    ImageTag,
+    /// A blob the image store keeps (region '', owner: the blob's key; an empty document).
+    ImageHeld,
 }
 
 impl SettingKind {
     /// Every kind.
-    pub const ALL: [SettingKind; 10] = [
+    pub const ALL: [SettingKind; 13] = [
         SettingKind::FunctionUrl,
         SettingKind::Policy,
         SettingKind::EventInvokeConfig,
@@ -42,6 +48,9 @@ impl SettingKind {
         SettingKind::Scaling,
         SettingKind::CodeSigningConfig,
         SettingKind::LayerVersionPolicy,
+        SettingKind::Image,
+        SettingKind::ImageTag,
+        SettingKind::ImageHeld,
     ];
 
     /// The name stored in the `kind` column (never changed once written).
@@ -57,6 +66,9 @@ impl SettingKind {
             SettingKind::Scaling => "scaling",
             SettingKind::CodeSigningConfig => "code-signing-config",
             SettingKind::LayerVersionPolicy => "layer-version-policy",
+            SettingKind::Image => "image",
+            SettingKind::ImageTag => "image-tag",
+            SettingKind::ImageHeld => "image-held",
         }
     }
 
@@ -69,7 +81,11 @@ impl SettingKind {
     pub fn is_function_scoped(self) -> bool {
         !matches!(
             self,
-            SettingKind::CodeSigningConfig | SettingKind::LayerVersionPolicy
+            SettingKind::CodeSigningConfig
+                | SettingKind::LayerVersionPolicy
+                | SettingKind::Image
+                | SettingKind::ImageTag
+                | SettingKind::ImageHeld
         )
     }
 }

@@ -268,6 +268,144 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ImageError> {
     written.map_err(io)
 }
 
+/// Images as documents of the metadata store (settings of kinds `Image`, `ImageTag` and
+/// `ImageHeld`, outside every region), for nodes that share one database: an image pushed to one
+/// node is found by every other. Its blobs are in the (shared) blob store.
+#[derive(Debug, Clone)]
+pub struct StoreImageCatalog {
+    store: std::sync::Arc<dyn archfn_store::MetadataStore>,
+}
+
+/// The region images are kept under: none (they are the account's, as one ECR registry's).
+const IMAGE_REGION: &str = "";
+
+impl StoreImageCatalog {
+    /// The catalog in `store`.
+    pub fn new(store: std::sync::Arc<dyn archfn_store::MetadataStore>) -> StoreImageCatalog {
+        StoreImageCatalog { store }
+    }
+
+    async fn read(
+        &self,
+        kind: archfn_store::SettingKind,
+        owner: &str,
+        qualifier: &str,
+    ) -> Result<Option<StoredImage>, ImageError> {
+        let key = archfn_store::SettingKey::new(IMAGE_REGION, kind, owner, qualifier);
+        match self.store.get_setting(&key).await.map_err(io)? {
+            Some(row) => Ok(Some(row.decode().map_err(io)?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn write(
+        &self,
+        kind: archfn_store::SettingKind,
+        owner: &str,
+        qualifier: &str,
+        document: &str,
+    ) -> Result<(), ImageError> {
+        let key = archfn_store::SettingKey::new(IMAGE_REGION, kind, owner, qualifier);
+        self.store
+            .put_setting(&key, document, None, archfn_store::SettingWrite::Upsert)
+            .await
+            .map_err(io)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ImageCatalog for StoreImageCatalog {
+    async fn image(&self, id: &str) -> Result<Option<StoredImage>, ImageError> {
+        if !valid_id(id) {
+            return Ok(None);
+        }
+        self.read(archfn_store::SettingKind::Image, id, "").await
+    }
+
+    async fn tagged(&self, repository: &str, tag: &str) -> Result<Option<StoredImage>, ImageError> {
+        if !valid_repository(repository) || !valid_tag(tag) {
+            return Ok(None);
+        }
+        self.read(archfn_store::SettingKind::ImageTag, repository, tag)
+            .await
+    }
+
+    async fn record(
+        &self,
+        repository: &str,
+        tag: Option<&str>,
+        image: &StoredImage,
+    ) -> Result<(), ImageError> {
+        if !valid_id(&image.id) || !valid_repository(repository) {
+            return Err(ImageError::BadReference(repository.to_string()));
+        }
+        let document = serde_json::to_string(image).map_err(io)?;
+        self.write(archfn_store::SettingKind::Image, &image.id, "", &document)
+            .await?;
+        if let Some(tag) = tag {
+            if !valid_tag(tag) {
+                return Err(ImageError::BadReference(format!("{repository}:{tag}")));
+            }
+            self.write(archfn_store::SettingKind::ImageTag, repository, tag, &document)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn tags(&self) -> Result<Vec<(String, String, StoredImage)>, ImageError> {
+        let rows = self
+            .store
+            .list_settings_everywhere(archfn_store::SettingKind::ImageTag)
+            .await
+            .map_err(io)?;
+        let mut found = Vec::with_capacity(rows.len());
+        for row in rows {
+            found.push((row.key.owner.clone(), row.key.qualifier.clone(), row.decode().map_err(io)?));
+        }
+        found.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        Ok(found)
+    }
+
+    async fn images(&self) -> Result<Vec<StoredImage>, ImageError> {
+        let rows = self
+            .store
+            .list_settings_everywhere(archfn_store::SettingKind::Image)
+            .await
+            .map_err(io)?;
+        rows.iter()
+            .map(|row| row.decode().map_err(io))
+            .collect()
+    }
+
+    async fn hold(&self, key: &str) -> Result<(), ImageError> {
+        if archfn_blob::BlobDigest::from_hex(key).is_none() {
+            return Err(ImageError::Io(format!("not a blob key: {key:?}")));
+        }
+        self.write(archfn_store::SettingKind::ImageHeld, key, "", "{}")
+            .await
+    }
+
+    async fn holds(&self, key: &str) -> Result<bool, ImageError> {
+        let key = archfn_store::SettingKey::new(
+            IMAGE_REGION,
+            archfn_store::SettingKind::ImageHeld,
+            key,
+            "",
+        );
+        Ok(self.store.get_setting(&key).await.map_err(io)?.is_some())
+    }
+
+    async fn held(&self) -> Result<HashSet<String>, ImageError> {
+        let rows = self
+            .store
+            .list_settings_everywhere(archfn_store::SettingKind::ImageHeld)
+            .await
+            .map_err(io)?;
+        Ok(rows.into_iter().map(|row| row.key.owner).collect())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -286,10 +424,27 @@ mod tests {
         }
     }
 
+    /// Both catalogs: files under a directory, and documents of a (SQLite) metadata store.
+    async fn catalogs(dir: &tempfile::TempDir) -> Result<Vec<Box<dyn ImageCatalog>>, ImageError> {
+        let store = archfn_store::SqliteStore::open(&dir.path().join("archfn.db"))
+            .await
+            .map_err(io)?;
+        Ok(vec![
+            Box::new(FsImageCatalog::open(dir.path().join("files"))?),
+            Box::new(StoreImageCatalog::new(std::sync::Arc::new(store))),
+        ])
+    }
+
     #[tokio::test]
     async fn records_images_by_id_and_by_tag_and_a_tag_moves() -> Result<(), ImageError> {
         let dir = tempfile::tempdir().map_err(io)?;
-        let catalog = FsImageCatalog::open(dir.path())?;
+        for catalog in catalogs(&dir).await? {
+            records_and_moves_tags(catalog.as_ref()).await?;
+        }
+        Ok(())
+    }
+
+    async fn records_and_moves_tags(catalog: &dyn ImageCatalog) -> Result<(), ImageError> {
         let (a, b) = ("a".repeat(64), "b".repeat(64));
         catalog.record("team/app", Some("v1"), &image(&a)).await?;
         catalog.record("team/app", None, &image(&b)).await?;
@@ -338,7 +493,13 @@ mod tests {
     #[tokio::test]
     async fn holds_blobs() -> Result<(), ImageError> {
         let dir = tempfile::tempdir().map_err(io)?;
-        let catalog = FsImageCatalog::open(dir.path())?;
+        for catalog in catalogs(&dir).await? {
+            holds_blobs_in(catalog.as_ref()).await?;
+        }
+        Ok(())
+    }
+
+    async fn holds_blobs_in(catalog: &dyn ImageCatalog) -> Result<(), ImageError> {
         let key = "ab".repeat(32);
         assert!(!catalog.holds(&key).await?);
         catalog.hold(&key).await?;
@@ -350,3 +511,4 @@ mod tests {
         Ok(())
     }
 }
+
