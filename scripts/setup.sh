@@ -63,7 +63,7 @@ if [ "$want_test" = 1 ]; then
     echo "==> npm ci (tests/console: playwright-core)"
     (cd tests/console && npm ci --no-audit --no-fund --loglevel=error)
   fi
-  if ! .venv/bin/python -c 'import boto3, awscli, pytest' 2>/dev/null; then
+  if ! .venv/bin/python -c 'import boto3, awscli, pytest, kubernetes_validate' 2>/dev/null; then
     echo "==> pip install boto3 awscli pytest"
     .venv/bin/python -m pip install -q --disable-pip-version-check -r tests/compat/requirements.txt
   fi
@@ -72,5 +72,11 @@ if [ "$want_test" = 1 ]; then
     echo "==> pip install aws-sam-cli (in .venv-sam)"
     python3 -m venv .venv-sam
     .venv-sam/bin/python -m pip install -q --disable-pip-version-check -r tests/compat/requirements-sam.txt
+  fi
+  # An S3-compatible server (moto's) for the pass that keeps blobs in a bucket (--blobs s3://).
+  if [ ! -x .venv-s3/bin/moto_server ]; then
+    echo "==> pip install moto[server] (in .venv-s3)"
+    python3 -m venv .venv-s3
+    .venv-s3/bin/python -m pip install -q --disable-pip-version-check -r tests/compat/requirements-s3.txt
   fi
 fi

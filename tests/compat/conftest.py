@@ -25,6 +25,23 @@ def archfn_bin() -> str:
 RUNTIMES_DIR = Path(os.environ.get("ARCHFN_TEST_RUNTIMES", str(REPO / "target" / "test-runtimes")))
 
 
+# An S3-compatible server (moto's, started by scripts/test.sh) to keep every server's blobs in,
+# instead of files under its data directory: `ARCHFN_TEST_S3_ENDPOINT=http://127.0.0.1:PORT`.
+S3_ENDPOINT = os.environ.get("ARCHFN_TEST_S3_ENDPOINT")
+_TEST_BUCKET = "archfn-test-blobs"
+
+
+def shared_test_bucket() -> str:
+    """The bucket of ARCHFN_TEST_S3_ENDPOINT every server's blobs go in (created once)."""
+    s3 = boto3.client("s3", endpoint_url=S3_ENDPOINT, region_name="us-east-1", aws_access_key_id="AKIDTEST",
+                      aws_secret_access_key="test")
+    try:
+        s3.head_bucket(Bucket=_TEST_BUCKET)
+    except Exception:
+        s3.create_bucket(Bucket=_TEST_BUCKET)
+    return _TEST_BUCKET
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -46,12 +63,20 @@ class Server:
     def start(self):
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
+        args, env = list(self.extra_args), None
+        if S3_ENDPOINT and "--blobs" not in args:
+            # Blobs in a bucket of the S3-compatible server the test script started, a prefix
+            # per server (kept across restarts of the same data directory).
+            args += ["--blobs", f"s3://{shared_test_bucket()}/{self.data_dir.parent.name}-{self.data_dir.name}"
+                                f"?endpoint={S3_ENDPOINT}&region=us-east-1"]
+            env = {**os.environ, "AWS_ACCESS_KEY_ID": "AKIDTEST", "AWS_SECRET_ACCESS_KEY": "test"}
         self.proc = subprocess.Popen(
             [archfn_bin(), "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir", str(self.data_dir),
-             "--runtimes-dir", str(RUNTIMES_DIR), "--async-retry-delay", "1", *self.extra_args],
+             "--runtimes-dir", str(RUNTIMES_DIR), "--async-retry-delay", "1", *args],
             stdout=log,
             stderr=log,
             pass_fds=self.pass_fds,
+            env=env,
         )
         deadline = time.time() + 30
         while time.time() < deadline:
