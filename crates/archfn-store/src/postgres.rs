@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{Postgres, Transaction};
+use sqlx::{ConnectOptions, Postgres, Transaction};
 
 use crate::cache::CacheInvalidator;
 use crate::{
@@ -144,6 +144,13 @@ impl PgStore {
         let opts: PgConnectOptions = url.parse().map_err(|e: sqlx::Error| {
             StoreError::Database(format!("database URL {}: {e}", redacted(url)))
         })?;
+        // One connection first: an unreachable server or a refused login is said as such,
+        // not as a pool that timed out.
+        let probe = opts
+            .connect()
+            .await
+            .map_err(|e| StoreError::Database(format!("connecting to {}: {e}", redacted(url))))?;
+        drop(probe);
         let pool = PgPoolOptions::new()
             .max_connections(pool_size.max(1))
             .acquire_timeout(Duration::from_secs(10))
@@ -203,11 +210,9 @@ impl PgStore {
                 if logged_down {
                     tracing::info!("listening for other nodes' writes again: metadata cache on");
                 }
-                loop {
-                    match listener.try_recv().await {
-                        Ok(Some(_)) => cache.invalidate(),
-                        Ok(None) | Err(_) => break,
-                    }
+                // `None` or an error: the connection is lost.
+                while let Ok(Some(_)) = listener.try_recv().await {
+                    cache.invalidate();
                 }
                 cache.set_bypass(true);
                 tracing::warn!(
