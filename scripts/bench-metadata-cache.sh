@@ -16,7 +16,7 @@ run() {  # label, store, cache on|off
   p=$(port)
   if [ "$store" = postgres ]; then
     db="bench_cache_$$_$3"
-    psql -qX "$pg/postgres" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null
+    psql -qX "$pg/postgres" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null 2>&1
     store="$pg/$db"
   fi
   ARCHFN_METADATA_CACHE="$3" "$bin" serve --listen "127.0.0.1:$p" --data-dir "$work/$1" --store "$store" \

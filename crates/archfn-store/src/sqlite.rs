@@ -134,6 +134,11 @@ impl SqliteStore {
             .run(&write)
             .await
             .map_err(|e| StoreError::Database(e.to_string()))?;
+        // One process uses a SQLite database: claims on events are an earlier run's, whose
+        // attempts ended with it.
+        sqlx::query("UPDATE async_events SET claimed_by = NULL, claim_until_ms = NULL WHERE claimed_by IS NOT NULL")
+            .execute(&write)
+            .await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(opts)

@@ -899,3 +899,21 @@ async fn postgres_unreachable_is_an_error() {
         other => panic!("{other:?}"),
     }
 }
+
+/// SQLite only: one process uses the database, so a restart frees the claims of the run before.
+#[tokio::test]
+async fn sqlite_restart_frees_earlier_claims() -> R {
+    let dir = std::env::temp_dir().join(format!("archfn-backends-{}-restart", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(fail)?;
+    let path = dir.join("meta.db");
+    {
+        let s = SqliteStore::open(&path).await?;
+        s.enqueue_event(&event("e", 1)).await?;
+        assert_eq!(ids(&s.claim_due_events("old", 10, 60_000, 5).await?), ["e"]);
+        assert!(s.claim_due_events("new", 20, 60_000, 5).await?.is_empty());
+    }
+    let s = SqliteStore::open(&path).await?;
+    assert_eq!(ids(&s.claim_due_events("new", 20, 60_000, 5).await?), ["e"]);
+    Ok(())
+}
