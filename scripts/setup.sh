@@ -24,6 +24,8 @@ command -v mkfs.ext4 >/dev/null || need_apt+=(e2fsprogs)
 if [ "$want_test" = 1 ]; then
   # Test functions: C custom runtimes cross-compiled for arm64.
   command -v aarch64-linux-gnu-gcc >/dev/null || need_apt+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
+  # The PostgreSQL metadata backend's tests run against a cluster of their own (scripts/postgres.sh).
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
   # Sandbox tests build a test host in a network namespace of their own.
   command -v ip >/dev/null || need_apt+=(iproute2)
   # Image tests push images through archfn's registry API as `docker push` would.

@@ -48,6 +48,28 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# `ARCHFN_TEST_STORE=postgres://USER@HOST:PORT` (scripts/postgres.sh url): every server keeps its
+# metadata in a PostgreSQL database of its own on that server, one per data directory (a
+# server restarted on the same data directory finds its database again).
+TEST_STORE = os.environ.get("ARCHFN_TEST_STORE", "")
+
+
+def postgres_database(data_dir: Path) -> str:
+    """The URL of the database of `data_dir` on the ARCHFN_TEST_STORE server, created if new."""
+    import hashlib
+
+    base = TEST_STORE.rstrip("/")
+    name = "archfn_" + hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:20]
+    exists = subprocess.run(
+        ["psql", "-qtAX", f"{base}/postgres", "-c", f"SELECT 1 FROM pg_database WHERE datname = '{name}'"],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()
+    if exists != "1":
+        subprocess.run(["psql", "-qX", f"{base}/postgres", "-c", f"CREATE DATABASE {name}"],
+                       check=True, capture_output=True)
+    return f"{base}/{name}"
+
+
 class Server:
     """A running archfn server with its own data directory."""
 
@@ -64,6 +86,8 @@ class Server:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
         args, env = list(self.extra_args), None
+        if TEST_STORE.startswith("postgres") and "--store" not in args:
+            args = ["--store", postgres_database(self.data_dir), *args]
         if S3_ENDPOINT and "--blobs" not in args:
             # Blobs in a bucket of the S3-compatible server the test script started, a prefix
             # per server (kept across restarts of the same data directory).

@@ -281,7 +281,34 @@ impl Control {
             .await?)
     }
 
-    /// Records a failed attempt; the next is due after `delay`.
+    /// Takes asynchronous invocations due now that no node holds, for `node`, until `lease`
+    /// from now (see [`archfn_store::MetadataStore::claim_due_events`]).
+    pub async fn claim_events(
+        &self,
+        node: &str,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<archfn_store::AsyncEvent>, ControlError> {
+        let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
+        Ok(self
+            .store()
+            .claim_due_events(node, archfn_model::time::now_ms(), lease_ms, limit)
+            .await?)
+    }
+
+    /// Extends `node`'s claims on events it is still running, to `lease` from now.
+    pub async fn renew_event_claims(
+        &self,
+        node: &str,
+        ids: &[String],
+        lease: Duration,
+    ) -> Result<(), ControlError> {
+        let until =
+            archfn_model::time::now_ms() + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
+        Ok(self.store().renew_event_claims(node, ids, until).await?)
+    }
+
+    /// Records a failed attempt; the next is due after `delay` (and the event's claim ends).
     pub async fn retry_event(
         &self,
         id: &str,

@@ -7,8 +7,12 @@
 //! exhausted or the event aged out. A Lambda function destination gets the record as an
 //! asynchronous invocation, queued durably before the event leaves the queue; the other
 //! services' destinations are not delivered (archfn has none of them), and a line says so.
+//!
+//! Several nodes may share the queue (on PostgreSQL): each takes the events it runs with a
+//! claim that lasts [`LEASE`], renewed every [`RENEW_EVERY`] while they run; an event whose
+//! node died is taken by another once the claim has expired.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,49 +20,38 @@ use archfn_control::event_invoke::{AttemptResponse, Condition, Delivery, EventPo
 use archfn_control::{Control, Invocable};
 use archfn_invoke::Engine;
 
-/// Which events the worker has claimed. The loop reads the queue once a round; an attempt
-/// that ends updates the queue first, then [`Claims::end`]s. Its claim is kept until the next
-/// round, because this round's read may predate the update and would run the event again.
-#[derive(Debug, Default)]
-struct Claims {
-    /// Claimed events: `None` while running, else the round in which the attempt ended.
-    events: HashMap<String, Option<u64>>,
-    round: u64,
-}
+/// How long a claim on an event lasts without renewal.
+pub const LEASE: Duration = Duration::from_secs(30);
 
-impl Claims {
-    /// Starts a round (before the queue is read): forgets attempts that ended in earlier ones.
-    fn next_round(&mut self) {
-        self.round += 1;
-        let round = self.round;
-        self.events
-            .retain(|_, ended| ended.is_none_or(|e| e >= round));
-    }
+/// How often a node renews the claims of the events it is running.
+const RENEW_EVERY: Duration = Duration::from_secs(5);
 
-    /// Claims an event read in this round; false when it is running or just ended.
-    fn claim(&mut self, id: &str) -> bool {
-        if self.events.contains_key(id) {
-            return false;
-        }
-        self.events.insert(id.to_string(), None);
-        true
-    }
-
-    /// An attempt ended (after the queue was updated).
-    fn end(&mut self, id: &str) {
-        self.events.insert(id.to_string(), Some(self.round));
-    }
-}
-
-/// Starts the worker. `retry_delay` is the wait before the first retry (doubled for the second).
-pub fn spawn(control: Control, engine: Engine, retry_delay: Duration) {
-    let claims: Arc<Mutex<Claims>> = Arc::default();
+/// Starts the worker as node `node`. `retry_delay` is the wait before the first retry (doubled
+/// for the second).
+pub fn spawn(control: Control, engine: Engine, retry_delay: Duration, node: String) {
+    tracing::info!(node = %node, "event queue worker");
+    // The events this node is running (claimed in the store), whose claims it renews.
+    let running: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let (renew_control, renew_node, renew_running) =
+        (control.clone(), node.clone(), running.clone());
     tokio::spawn(async move {
         loop {
-            if let Ok(mut c) = claims.lock() {
-                c.next_round();
+            tokio::time::sleep(RENEW_EVERY).await;
+            let ids: Vec<String> = renew_running
+                .lock()
+                .map(|r| r.iter().cloned().collect())
+                .unwrap_or_default();
+            if let Err(e) = renew_control
+                .renew_event_claims(&renew_node, &ids, LEASE)
+                .await
+            {
+                tracing::warn!(error = %e, "renewing claims on running events");
             }
-            let due = match control.due_events(64).await {
+        }
+    });
+    tokio::spawn(async move {
+        loop {
+            let due = match control.claim_events(&node, LEASE, 64).await {
                 Ok(d) => d,
                 Err(e) => {
                     tracing::warn!(error = %e, "reading the event queue");
@@ -66,20 +59,21 @@ pub fn spawn(control: Control, engine: Engine, retry_delay: Duration) {
                 }
             };
             for event in due {
-                let claimed = claims
+                // A claim of ours that lapsed while the attempt still runs is not run twice.
+                let fresh = running
                     .lock()
-                    .map(|mut c| c.claim(&event.id))
+                    .map(|mut r| r.insert(event.id.clone()))
                     .unwrap_or(false);
-                if !claimed {
+                if !fresh {
                     continue;
                 }
-                let (control, engine, claims) = (control.clone(), engine.clone(), claims.clone());
+                let (control, engine, running) = (control.clone(), engine.clone(), running.clone());
                 tokio::spawn(async move {
                     if let Err(e) = attempt(&control, &engine, &event, retry_delay).await {
                         tracing::warn!(request_id = %event.id, error = %e, "updating the event queue");
                     }
-                    if let Ok(mut c) = claims.lock() {
-                        c.end(&event.id);
+                    if let Ok(mut r) = running.lock() {
+                        r.remove(&event.id);
                     }
                 });
             }
@@ -243,26 +237,5 @@ async fn run_once(
             tracing::warn!(request_id = %event.id, error = %e, "asynchronous invocation could not run");
             None
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Claims;
-
-    #[test]
-    fn an_attempt_that_ends_mid_round_is_not_claimed_again_from_that_rounds_read() {
-        let mut c = Claims::default();
-        c.next_round();
-        assert!(c.claim("e"));
-        assert!(!c.claim("e"), "running");
-        c.next_round();
-        // Read before the attempt updated the queue, then the attempt ends: the stale read
-        // must not run it again in this round.
-        c.end("e");
-        assert!(!c.claim("e"));
-        // The next round reads the queue after the update: the event is free again.
-        c.next_round();
-        assert!(c.claim("e"));
     }
 }

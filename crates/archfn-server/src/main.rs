@@ -75,6 +75,14 @@ enum Command {
         /// Directory for all state (SQLite database, blobs, prepared code).
         #[arg(long, env = "ARCHFN_DATA_DIR", default_value = "./.archfn")]
         data_dir: PathBuf,
+        /// Where metadata is kept: `sqlite` (`<data-dir>/archfn.db`, one process) or
+        /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`, a PostgreSQL database that several
+        /// nodes share (its tables are created or migrated at start).
+        #[arg(long, env = "ARCHFN_STORE", default_value = "sqlite")]
+        store: String,
+        /// Connections to PostgreSQL this node keeps at most (`--store postgres://…`).
+        #[arg(long, env = "ARCHFN_STORE_POOL_SIZE", default_value_t = archfn_store::PG_DEFAULT_POOL_SIZE)]
+        store_pool_size: u32,
         /// Where code zips, layers and image blobs are kept: `file` (under the data directory)
         /// or `s3://BUCKET[/PREFIX][?endpoint=URL&region=REGION]`, a bucket of an
         /// S3-compatible object store that several nodes share, signed with
@@ -402,6 +410,8 @@ fn main() -> anyhow::Result<()> {
                 header_timeout,
                 max_body_memory,
                 data_dir,
+                store,
+                store_pool_size,
                 blobs,
                 auth,
                 credentials_file,
@@ -437,6 +447,8 @@ fn main() -> anyhow::Result<()> {
                     header_timeout: std::time::Duration::from_secs(header_timeout),
                     max_body_memory_bytes: max_body_memory.saturating_mul(1 << 20),
                     data_dir,
+                    store,
+                    store_pool_size,
                     blobs,
                     auth,
                     credentials_file,
@@ -668,6 +680,8 @@ struct ServeArgs {
     header_timeout: std::time::Duration,
     max_body_memory_bytes: usize,
     data_dir: PathBuf,
+    store: String,
+    store_pool_size: u32,
     blobs: String,
     auth: AuthArg,
     credentials_file: Option<PathBuf>,
@@ -1069,24 +1083,24 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         AuthMode::SigV4(creds) => Some(creds.pairs()),
         AuthMode::Open => None,
     };
-    let store = SqliteStore::open(&args.data_dir.join("archfn.db"))
-        .await
-        .context("opening the metadata store")?;
+    let metadata = open_metadata(&args.store, args.store_pool_size, &args.data_dir).await?;
+    let store = metadata.stores;
     let blobs = open_blob_store(&args.blobs, &args.data_dir)?;
     // Images' blobs are in the blob store; an older data directory's are moved there first.
     let (_, images) = open_image_store(&args.data_dir, blobs.clone()).await?;
     let s3 = archfn_s3::service(
-        archfn_s3::S3Backend::new(Arc::new(store.clone()), blobs.clone(), &args.account_id),
+        archfn_s3::S3Backend::new(store.objects.clone(), blobs.clone(), &args.account_id),
         s3_credentials,
     );
-    let stacks_store = Arc::new(store.clone());
-    let log_catalog: Arc<dyn archfn_store::logs::LogCatalog> = Arc::new(store.clone());
+    let stacks_store = store.stacks.clone();
+    let stacks_objects = store.objects.clone();
+    let log_catalog = store.logs.clone();
     let log_writer =
         archfn_logs::LogWriter::start(log_catalog.clone(), archfn_logs::writer::QUEUE_BATCHES);
     let stacks_blobs = blobs.clone();
     let control = Control::start(ControlConfig {
-        objects: Arc::new(store.clone()),
-        store: Arc::new(CachedStore::new(store)),
+        objects: store.objects.clone(),
+        store: store.metadata.clone(),
         blobs,
         code_root: args.data_dir.join("code"),
         images,
@@ -1128,7 +1142,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if installed.is_empty() {
         tracing::warn!(runtimes_dir = %args.runtimes_dir.display(), "no runtime installed: `archfn runtime install python3.11 --arch arm64` installs one");
     }
-    events::spawn(control.clone(), engine.clone(), args.async_retry_delay);
+    events::spawn(
+        control.clone(),
+        engine.clone(),
+        args.async_retry_delay,
+        metadata.node.clone(),
+    );
     provisioned::spawn(control.clone(), engine.clone());
     gc::spawn(control.clone(), engine.clone(), args.gc);
     metrics::spawn(control.clone(), engine.clone(), args.metrics_retention_days);
@@ -1169,16 +1188,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         archfn_cloudformation::engine::Engine::start(
             archfn_cloudformation::resources::Providers {
                 control: control.clone(),
-                objects: stacks_store.clone(),
+                objects: stacks_objects.clone(),
                 account: args.account_id.clone(),
                 shifts: Some(Arc::new(cfn_shifts::DeployShifts::new(deployments.clone()))),
                 public_url: public_url.clone(),
             },
-            stacks_store.clone(),
+            stacks_store,
         )
         .await
         .context("loading CloudFormation stacks")?,
-        stacks_store,
+        stacks_objects,
         stacks_blobs,
     );
     let state = AppState {
@@ -1225,6 +1244,88 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!("stopping: ending execution environments");
     stopping_engine.shutdown();
     Ok(())
+}
+
+/// The stores of one metadata backend, each as the trait its users take.
+struct Stores {
+    metadata: Arc<dyn archfn_store::MetadataStore>,
+    objects: Arc<dyn archfn_store::objects::ObjectCatalog>,
+    logs: Arc<dyn archfn_store::logs::LogCatalog>,
+    stacks: Arc<dyn archfn_store::stacks::StackCatalog>,
+}
+
+impl Stores {
+    /// One backend behind all four traits; its metadata reads through a cache unless
+    /// `ARCHFN_METADATA_CACHE=off` (a diagnosis switch, README.md). The cache's invalidator
+    /// goes with it.
+    fn of<S>(store: S) -> (Stores, Option<archfn_store::CacheInvalidator>)
+    where
+        S: archfn_store::MetadataStore
+            + archfn_store::objects::ObjectCatalog
+            + archfn_store::logs::LogCatalog
+            + archfn_store::stacks::StackCatalog
+            + Clone
+            + 'static,
+    {
+        let cached = std::env::var("ARCHFN_METADATA_CACHE").as_deref() != Ok("off");
+        let (metadata, invalidator): (Arc<dyn archfn_store::MetadataStore>, _) = if cached {
+            let c = CachedStore::new(store.clone());
+            let inv = c.invalidator();
+            (Arc::new(c), Some(inv))
+        } else {
+            tracing::warn!("metadata cache off (ARCHFN_METADATA_CACHE=off)");
+            (Arc::new(store.clone()), None)
+        };
+        let stores = Stores {
+            metadata,
+            objects: Arc::new(store.clone()),
+            logs: Arc::new(store.clone()),
+            stacks: Arc::new(store),
+        };
+        (stores, invalidator)
+    }
+}
+
+/// The metadata backend `--store` names, and this node's identity in it.
+struct Metadata {
+    stores: Stores,
+    /// This node's id in the shared event queue: made at start.
+    node: String,
+    /// Keeps listening for other nodes' writes (PostgreSQL) while the server runs.
+    _watch: Option<archfn_store::PgWatch>,
+}
+
+/// Opens `--store`: SQLite under the data directory, or a PostgreSQL database.
+async fn open_metadata(spec: &str, pool_size: u32, data_dir: &Path) -> anyhow::Result<Metadata> {
+    let node = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+    if spec == "sqlite" {
+        let store = SqliteStore::open(&data_dir.join("archfn.db"))
+            .await
+            .context("opening the metadata store")?;
+        let (stores, _) = Stores::of(store);
+        return Ok(Metadata {
+            stores,
+            node,
+            _watch: None,
+        });
+    }
+    if !(spec.starts_with("postgres://") || spec.starts_with("postgresql://")) {
+        anyhow::bail!(
+            "--store must be `sqlite` or a postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE URL"
+        );
+    }
+    let store = archfn_store::PgStore::connect(spec, pool_size)
+        .await
+        .context("opening the PostgreSQL metadata store (--store)")?;
+    let (stores, invalidator) = Stores::of(store.clone());
+    // Other nodes write too: their commits empty this node's cache.
+    let watch = invalidator.map(|inv| store.watch(inv));
+    tracing::info!(node = %node, pool_size, "metadata in PostgreSQL");
+    Ok(Metadata {
+        stores,
+        node,
+        _watch: watch,
+    })
 }
 
 /// Completes on Ctrl-C (SIGINT) or SIGTERM.

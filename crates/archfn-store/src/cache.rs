@@ -1,11 +1,14 @@
 //! A read-through cache in front of any `MetadataStore`, for the hot reads of an invoke
 //! (function, version, alias) and of a function URL request (its configuration, the policy). Every write through it empties the cache; a read that raced a
 //! write does not fill it (a generation counter tells), so it never serves a stale row.
-//! Only valid while this process is the database's only writer.
+//! Only valid while this process is the database's only writer, or while something else
+//! empties it on every other writer's commit: on PostgreSQL the server's listener does, through
+//! a [`CacheInvalidator`], and turns the cache off ([`CacheInvalidator::set_bypass`]) while it
+//! cannot hear the other nodes.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use archfn_model::{AliasRecord, FunctionConfig, FunctionRecord, LayerVersionRecord};
 use async_trait::async_trait;
@@ -35,8 +38,46 @@ enum Value {
 #[derive(Debug)]
 pub struct CachedStore<S> {
     inner: S,
+    shared: Arc<Shared>,
+}
+
+/// The cache's state, shared with its [`CacheInvalidator`]s.
+#[derive(Debug, Default)]
+struct Shared {
     generation: AtomicU64,
     entries: Mutex<HashMap<Key, Value>>,
+    /// Reads go to the inner store and nothing is cached.
+    bypass: AtomicBool,
+}
+
+impl Shared {
+    fn invalidate(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        if let Ok(mut m) = self.entries.lock() {
+            m.clear();
+        }
+    }
+}
+
+/// Empties a [`CachedStore`] from outside it (another node committed a write), or turns it off
+/// and on again.
+#[derive(Debug, Clone)]
+pub struct CacheInvalidator {
+    shared: Arc<Shared>,
+}
+
+impl CacheInvalidator {
+    /// Empties the cache; a read in flight does not fill it afterwards.
+    pub fn invalidate(&self) {
+        self.shared.invalidate();
+    }
+
+    /// While `on`, every read goes to the store and nothing is kept (the cache is emptied
+    /// when this is turned either way).
+    pub fn set_bypass(&self, on: bool) {
+        self.shared.bypass.store(on, Ordering::SeqCst);
+        self.shared.invalidate();
+    }
 }
 
 const MAX_ENTRIES: usize = 100_000;
@@ -46,18 +87,28 @@ impl<S: MetadataStore> CachedStore<S> {
     pub fn new(inner: S) -> CachedStore<S> {
         CachedStore {
             inner,
-            generation: AtomicU64::new(0),
-            entries: Mutex::new(HashMap::new()),
+            shared: Arc::default(),
+        }
+    }
+
+    /// A handle that empties (or turns off) this cache from another task.
+    pub fn invalidator(&self) -> CacheInvalidator {
+        CacheInvalidator {
+            shared: self.shared.clone(),
         }
     }
 
     fn get(&self, key: &Key) -> Option<Value> {
-        self.entries.lock().ok()?.get(key).cloned()
+        if self.shared.bypass.load(Ordering::SeqCst) {
+            return None;
+        }
+        self.shared.entries.lock().ok()?.get(key).cloned()
     }
 
     fn fill(&self, key: Key, value: Value, generation: u64) {
-        if let Ok(mut m) = self.entries.lock()
-            && self.generation.load(Ordering::SeqCst) == generation
+        if let Ok(mut m) = self.shared.entries.lock()
+            && self.shared.generation.load(Ordering::SeqCst) == generation
+            && !self.shared.bypass.load(Ordering::SeqCst)
         {
             if m.len() >= MAX_ENTRIES {
                 m.clear();
@@ -67,10 +118,7 @@ impl<S: MetadataStore> CachedStore<S> {
     }
 
     fn invalidate(&self) {
-        self.generation.fetch_add(1, Ordering::SeqCst);
-        if let Ok(mut m) = self.entries.lock() {
-            m.clear();
-        }
+        self.shared.invalidate();
     }
 
     /// Runs a write, then empties the cache (also when the write failed: it may have happened).
@@ -100,7 +148,7 @@ impl<S: MetadataStore> MetadataStore for CachedStore<S> {
         if let Some(Value::Function(v)) = self.get(&key) {
             return Ok(v);
         }
-        let generation = self.generation.load(Ordering::SeqCst);
+        let generation = self.shared.generation.load(Ordering::SeqCst);
         let v = self.inner.get_function(region, name).await?;
         self.fill(key, Value::Function(v.clone()), generation);
         Ok(v)
@@ -165,7 +213,7 @@ impl<S: MetadataStore> MetadataStore for CachedStore<S> {
         if let Some(Value::Version(v)) = self.get(&key) {
             return Ok(v);
         }
-        let generation = self.generation.load(Ordering::SeqCst);
+        let generation = self.shared.generation.load(Ordering::SeqCst);
         let v = self.inner.get_version(region, function, n).await?;
         self.fill(key, Value::Version(v.clone()), generation);
         Ok(v)
@@ -207,7 +255,7 @@ impl<S: MetadataStore> MetadataStore for CachedStore<S> {
         if let Some(Value::Alias(v)) = self.get(&key) {
             return Ok(v);
         }
-        let generation = self.generation.load(Ordering::SeqCst);
+        let generation = self.shared.generation.load(Ordering::SeqCst);
         let v = self.inner.get_alias(region, function, name).await?;
         self.fill(key, Value::Alias(v.clone()), generation);
         Ok(v)
@@ -291,6 +339,27 @@ impl<S: MetadataStore> MetadataStore for CachedStore<S> {
 
     async fn due_events(&self, now_ms: i64, limit: usize) -> Result<Vec<AsyncEvent>, StoreError> {
         self.inner.due_events(now_ms, limit).await
+    }
+
+    async fn claim_due_events(
+        &self,
+        node: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<AsyncEvent>, StoreError> {
+        self.inner
+            .claim_due_events(node, now_ms, lease_ms, limit)
+            .await
+    }
+
+    async fn renew_event_claims(
+        &self,
+        node: &str,
+        ids: &[String],
+        until_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.inner.renew_event_claims(node, ids, until_ms).await
     }
 
     async fn reschedule_event(
@@ -382,7 +451,7 @@ impl<S: MetadataStore> MetadataStore for CachedStore<S> {
         if let Some(Value::Setting(v)) = self.get(&cache_key) {
             return Ok(v);
         }
-        let generation = self.generation.load(Ordering::SeqCst);
+        let generation = self.shared.generation.load(Ordering::SeqCst);
         let v = self.inner.get_setting(key).await?;
         self.fill(cache_key, Value::Setting(v.clone()), generation);
         Ok(v)
@@ -425,7 +494,7 @@ impl<S: MetadataStore> MetadataStore for CachedStore<S> {
         if let Some(Value::Setting(v)) = self.get(&cache_key) {
             return Ok(v);
         }
-        let generation = self.generation.load(Ordering::SeqCst);
+        let generation = self.shared.generation.load(Ordering::SeqCst);
         let v = self.inner.find_setting(kind, lookup).await?;
         self.fill(cache_key, Value::Setting(v.clone()), generation);
         Ok(v)

@@ -2,12 +2,14 @@
 //! invocations, traffic shifts and invocation metrics.
 //!
 //! Owns: the `MetadataStore` trait (optimistic concurrency through etags, atomic publish) and
-//! its SQLite backend. Only this crate speaks SQL.
+//! its SQLite (embedded, one process) and PostgreSQL (several nodes) backends. Only this crate
+//! speaks SQL.
 //! Must not: validate requests or know the Lambda wire format.
 
 mod cache;
 pub mod logs;
 pub mod objects;
+mod postgres;
 mod settings;
 mod sqlite;
 pub mod stacks;
@@ -17,7 +19,8 @@ use archfn_model::metrics::MinuteBucket;
 use archfn_model::{AliasRecord, FunctionConfig, FunctionRecord, LayerVersionRecord};
 use async_trait::async_trait;
 
-pub use cache::CachedStore;
+pub use cache::{CacheInvalidator, CachedStore};
+pub use postgres::{DEFAULT_POOL_SIZE as PG_DEFAULT_POOL_SIZE, PgStore, PgWatch};
 pub use settings::{SettingKey, SettingKind, SettingRow, SettingWrite};
 pub use sqlite::SqliteStore;
 
@@ -252,9 +255,27 @@ pub trait MetadataStore: Send + Sync + std::fmt::Debug {
 
     /// Stores an asynchronous invocation durably.
     async fn enqueue_event(&self, event: &AsyncEvent) -> Result<(), StoreError>;
-    /// Events due at `now_ms`, oldest first, at most `limit`.
+    /// Events due at `now_ms`, oldest first, at most `limit`, claimed or not (for inspection:
+    /// a worker takes events with [`MetadataStore::claim_due_events`]).
     async fn due_events(&self, now_ms: i64, limit: usize) -> Result<Vec<AsyncEvent>, StoreError>;
-    /// Records another attempt and when the next is due.
+    /// Takes events due at `now_ms` that no node has claimed (or whose claim expired), oldest
+    /// first, at most `limit`, and marks them claimed by `node` until `now_ms + lease_ms`, in
+    /// one transaction: two nodes never take the same event while its claim lasts.
+    async fn claim_due_events(
+        &self,
+        node: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<AsyncEvent>, StoreError>;
+    /// Extends `node`'s claims on the events `ids` (those it still holds) to `until_ms`.
+    async fn renew_event_claims(
+        &self,
+        node: &str,
+        ids: &[String],
+        until_ms: i64,
+    ) -> Result<(), StoreError>;
+    /// Records another attempt and when the next is due, and releases the event's claim.
     async fn reschedule_event(
         &self,
         id: &str,

@@ -73,6 +73,19 @@ fn decode_array<T: DeserializeOwned>(row: &sqlx::sqlite::SqliteRow) -> Result<Ve
     }
 }
 
+/// An `async_events` row.
+fn event_of(r: &sqlx::sqlite::SqliteRow) -> Result<AsyncEvent, StoreError> {
+    Ok(AsyncEvent {
+        id: r.try_get("id")?,
+        region: r.try_get("region")?,
+        function: r.try_get("function")?,
+        qualifier: r.try_get("qualifier")?,
+        payload: r.try_get("payload")?,
+        attempts: u32::try_from(r.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX),
+        next_attempt_ms: r.try_get("next_attempt_ms")?,
+    })
+}
+
 fn as_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
@@ -121,6 +134,11 @@ impl SqliteStore {
             .run(&write)
             .await
             .map_err(|e| StoreError::Database(e.to_string()))?;
+        // One process uses a SQLite database: claims on events are an earlier run's, whose
+        // attempts ended with it.
+        sqlx::query("UPDATE async_events SET claimed_by = NULL, claim_until_ms = NULL WHERE claimed_by IS NOT NULL")
+            .execute(&write)
+            .await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(opts)
@@ -573,19 +591,55 @@ impl MetadataStore for SqliteStore {
         .bind(as_i64(limit as u64))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(AsyncEvent {
-                    id: r.try_get("id")?,
-                    region: r.try_get("region")?,
-                    function: r.try_get("function")?,
-                    qualifier: r.try_get("qualifier")?,
-                    payload: r.try_get("payload")?,
-                    attempts: u32::try_from(r.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX),
-                    next_attempt_ms: r.try_get("next_attempt_ms")?,
-                })
-            })
-            .collect()
+        rows.iter().map(event_of).collect()
+    }
+
+    async fn claim_due_events(
+        &self,
+        node: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<AsyncEvent>, StoreError> {
+        // One statement through the one writer: the choice and the claim are atomic.
+        let rows = sqlx::query(
+            "UPDATE async_events SET claimed_by = ?1, claim_until_ms = ?2 + ?3 WHERE id IN \
+             (SELECT id FROM async_events WHERE next_attempt_ms <= ?2 \
+              AND (claimed_by IS NULL OR claim_until_ms <= ?2) ORDER BY next_attempt_ms LIMIT ?4) \
+             RETURNING id, region, function, qualifier, payload, attempts, next_attempt_ms",
+        )
+        .bind(node)
+        .bind(now_ms)
+        .bind(lease_ms)
+        .bind(as_i64(limit as u64))
+        .fetch_all(&self.write)
+        .await?;
+        let mut events = rows.iter().map(event_of).collect::<Result<Vec<_>, _>>()?;
+        events.sort_by(|a, b| (a.next_attempt_ms, &a.id).cmp(&(b.next_attempt_ms, &b.id)));
+        Ok(events)
+    }
+
+    async fn renew_event_claims(
+        &self,
+        node: &str,
+        ids: &[String],
+        until_ms: i64,
+    ) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut q = sqlx::QueryBuilder::<Sqlite>::new("UPDATE async_events SET claim_until_ms = ");
+        q.push_bind(until_ms)
+            .push(" WHERE claimed_by = ")
+            .push_bind(node.to_string())
+            .push(" AND id IN (");
+        let mut list = q.separated(", ");
+        for id in ids {
+            list.push_bind(id.clone());
+        }
+        q.push(")");
+        q.build().execute(&self.write).await?;
+        Ok(())
     }
 
     async fn reschedule_event(
@@ -594,12 +648,15 @@ impl MetadataStore for SqliteStore {
         attempts: u32,
         next_attempt_ms: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE async_events SET attempts = ?, next_attempt_ms = ? WHERE id = ?")
-            .bind(i64::from(attempts))
-            .bind(next_attempt_ms)
-            .bind(id)
-            .execute(&self.write)
-            .await?;
+        sqlx::query(
+            "UPDATE async_events SET attempts = ?, next_attempt_ms = ?, claimed_by = NULL, \
+             claim_until_ms = NULL WHERE id = ?",
+        )
+        .bind(i64::from(attempts))
+        .bind(next_attempt_ms)
+        .bind(id)
+        .execute(&self.write)
+        .await?;
         Ok(())
     }
 
