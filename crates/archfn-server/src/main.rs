@@ -1087,7 +1087,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let store = metadata.stores;
     let blobs = open_blob_store(&args.blobs, &args.data_dir)?;
     // Images' blobs are in the blob store; an older data directory's are moved there first.
-    let (_, images) = open_image_store(&args.data_dir, blobs.clone()).await?;
+    // Their records are in the data directory with SQLite, and in the database every node
+    // shares with PostgreSQL (an image pushed to one node is found by all).
+    let images: Arc<dyn ImageCatalog> = if args.store == "sqlite" {
+        open_image_store(&args.data_dir, blobs.clone()).await?.1
+    } else {
+        Arc::new(archfn_control::image::StoreImageCatalog::new(
+            store.metadata.clone(),
+        ))
+    };
     let s3 = archfn_s3::service(
         archfn_s3::S3Backend::new(store.objects.clone(), blobs.clone(), &args.account_id),
         s3_credentials,
