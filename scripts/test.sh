@@ -21,7 +21,8 @@ ARCHFN_BIN="$PWD/target/debug/archfn" .venv/bin/python -m pytest -q tests/compat
 # The API again with metadata in PostgreSQL (each server gets a database of its own).
 echo "==> pytest tests/compat against PostgreSQL"
 pg_files=(test_functions.py test_versions_aliases.py test_layers.py test_settings.py
-  test_invoke_events.py test_s3.py test_cloudformation.py test_logs.py test_shift.py)
+  test_invoke_events.py test_s3.py test_cloudformation.py test_logs.py test_shift.py
+  test_postgres_nodes.py)
 ARCHFN_TEST_STORE="$ARCHFN_TEST_POSTGRES" ARCHFN_BIN="$PWD/target/debug/archfn" \
   .venv/bin/python -m pytest -q "${pg_files[@]/#/tests/compat/}"
 fuzz_seconds="${ARCHFN_FUZZ_SECONDS:-60}"
