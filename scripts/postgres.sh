@@ -15,6 +15,13 @@ if [ -z "$bin" ]; then
   echo "postgres.sh: no PostgreSQL server (apt-get install postgresql)" >&2
   exit 1
 fi
+# The server runs as `postgres` when we are root: a checkout it cannot reach (under a home of
+# mode 0700, say) gets its cluster under /tmp instead, named after the checkout.
+if [ "$(id -u)" = 0 ] && ! runuser -u postgres -- test -x "$PWD/target" 2>/dev/null \
+  && ! runuser -u postgres -- test -x "$PWD" 2>/dev/null; then
+  dir="/tmp/archfn-postgres-$(printf %s "$PWD" | cksum | cut -d' ' -f1)"
+  data="$dir/data"
+fi
 as_pg() {
   if [ "$(id -u)" = 0 ]; then
     runuser -u postgres -- "$@"
