@@ -347,8 +347,13 @@ impl ImageCatalog for StoreImageCatalog {
             if !valid_tag(tag) {
                 return Err(ImageError::BadReference(format!("{repository}:{tag}")));
             }
-            self.write(archfn_store::SettingKind::ImageTag, repository, tag, &document)
-                .await?;
+            self.write(
+                archfn_store::SettingKind::ImageTag,
+                repository,
+                tag,
+                &document,
+            )
+            .await?;
         }
         Ok(())
     }
@@ -361,7 +366,11 @@ impl ImageCatalog for StoreImageCatalog {
             .map_err(io)?;
         let mut found = Vec::with_capacity(rows.len());
         for row in rows {
-            found.push((row.key.owner.clone(), row.key.qualifier.clone(), row.decode().map_err(io)?));
+            found.push((
+                row.key.owner.clone(),
+                row.key.qualifier.clone(),
+                row.decode().map_err(io)?,
+            ));
         }
         found.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
         Ok(found)
@@ -373,9 +382,7 @@ impl ImageCatalog for StoreImageCatalog {
             .list_settings_everywhere(archfn_store::SettingKind::Image)
             .await
             .map_err(io)?;
-        rows.iter()
-            .map(|row| row.decode().map_err(io))
-            .collect()
+        rows.iter().map(|row| row.decode().map_err(io)).collect()
     }
 
     async fn hold(&self, key: &str) -> Result<(), ImageError> {
@@ -511,4 +518,3 @@ mod tests {
         Ok(())
     }
 }
-
