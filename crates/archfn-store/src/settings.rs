@@ -27,11 +27,17 @@ pub enum SettingKind {
     CodeSigningConfig,
     /// A layer version's policy (owner: the layer, qualifier: the version).
     LayerVersionPolicy,
+    /// A capacity provider (owner '', qualifier: its name), account-scoped.
+    CapacityProvider,
+    /// A node's heartbeat (region '', owner '', qualifier: the node id).
+    Node,
+    /// A lease on work one node at a time drives (region '', owner '', qualifier: its name).
+    Lease,
 }
 
 impl SettingKind {
     /// Every kind.
-    pub const ALL: [SettingKind; 10] = [
+    pub const ALL: [SettingKind; 13] = [
         SettingKind::FunctionUrl,
         SettingKind::Policy,
         SettingKind::EventInvokeConfig,
@@ -42,6 +48,9 @@ impl SettingKind {
         SettingKind::Scaling,
         SettingKind::CodeSigningConfig,
         SettingKind::LayerVersionPolicy,
+        SettingKind::CapacityProvider,
+        SettingKind::Node,
+        SettingKind::Lease,
     ];
 
     /// The name stored in the `kind` column (never changed once written).
@@ -57,6 +66,9 @@ impl SettingKind {
             SettingKind::Scaling => "scaling",
             SettingKind::CodeSigningConfig => "code-signing-config",
             SettingKind::LayerVersionPolicy => "layer-version-policy",
+            SettingKind::CapacityProvider => "capacity-provider",
+            SettingKind::Node => "node",
+            SettingKind::Lease => "lease",
         }
     }
 
@@ -69,7 +81,11 @@ impl SettingKind {
     pub fn is_function_scoped(self) -> bool {
         !matches!(
             self,
-            SettingKind::CodeSigningConfig | SettingKind::LayerVersionPolicy
+            SettingKind::CodeSigningConfig
+                | SettingKind::LayerVersionPolicy
+                | SettingKind::CapacityProvider
+                | SettingKind::Node
+                | SettingKind::Lease
         )
     }
 }
