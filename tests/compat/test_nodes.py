@@ -41,7 +41,8 @@ def node_id(server: Server) -> str:
     """The node id a server logged when it joined."""
     deadline = time.time() + 10
     while time.time() < deadline:
-        m = re.search(r"joining the cluster node=(\w+)", server.log_path.read_text())
+        text = re.sub(r"\x1b\[[0-9;]*m", "", server.log_path.read_text())
+        m = re.search(r"joining the cluster as node (\w+)", text)
         if m:
             return m.group(1)
         time.sleep(0.05)
@@ -300,7 +301,7 @@ def test_a_shift_continues_on_another_node_when_its_node_is_killed(cluster):
     # Continued, not restarted: one 50% step and then 100%, the first one started before the kill.
     assert [s["percent"] for s in d["steps"]][:2] == [50, 100], d["steps"]
     assert d["steps"][0]["startedMs"] / 1000 < killed_at
-    assert "taking over a traffic shift" in other.log_path.read_text()
+    assert "taking over a traffic shift" in re.sub(r"\x1b\[[0-9;]*m", "", other.log_path.read_text())
     alias = other.client().get_alias(FunctionName=name, Name="live")
     assert alias["FunctionVersion"] == "2" and not alias.get("RoutingConfig", {}).get("AdditionalVersionWeights")
     assert a_id != b_id

@@ -1376,7 +1376,7 @@ async fn join_cluster(
     let id = Cluster::new_node_id();
     let cluster = Cluster::new(store, id.clone());
     let advertise = args.advertise.unwrap_or(public_url).to_string();
-    tracing::info!(node = %id, role = ?args.role, %advertise, provider = ?provider, "joining the cluster");
+    tracing::info!(role = ?args.role, %advertise, provider = ?provider, "joining the cluster as node {id}");
     cluster::start(
         cluster.clone(),
         engine,
