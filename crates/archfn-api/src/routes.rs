@@ -1,12 +1,12 @@
 //! Route table: one module per AWS resource group, handlers named after the operations.
 
 mod aliases;
+mod capacity_providers;
 mod comparisons;
 mod configs;
 mod deployments;
 mod event_invoke;
 mod function_urls;
-mod capacity_providers;
 mod functions;
 mod internal;
 mod invoke;

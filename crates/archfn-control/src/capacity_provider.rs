@@ -202,7 +202,8 @@ impl Control {
             tags: input.tags,
             last_modified_ms: archfn_model::time::now_ms(),
         };
-        let doc = serde_json::to_string(&view).map_err(|e| ControlError::Internal(e.to_string()))?;
+        let doc =
+            serde_json::to_string(&view).map_err(|e| ControlError::Internal(e.to_string()))?;
         match self
             .store()
             .put_setting(
@@ -252,7 +253,8 @@ impl Control {
             view.telemetry_config = Some(t);
         }
         view.last_modified_ms = archfn_model::time::now_ms();
-        let doc = serde_json::to_string(&view).map_err(|e| ControlError::Internal(e.to_string()))?;
+        let doc =
+            serde_json::to_string(&view).map_err(|e| ControlError::Internal(e.to_string()))?;
         match self
             .store()
             .put_setting(
@@ -382,7 +384,10 @@ impl Control {
         let max = usize::try_from(max_items.unwrap_or(50).clamp(1, 50)).unwrap_or(50);
         let start = match marker {
             None => 0,
-            Some(m) => all.iter().position(|(arn, _)| arn == m).map_or(all.len(), |i| i + 1),
+            Some(m) => all
+                .iter()
+                .position(|(arn, _)| arn == m)
+                .map_or(all.len(), |i| i + 1),
         };
         let page: Vec<(String, String)> = all.iter().skip(start).take(max).cloned().collect();
         let next = (start + page.len() < all.len())

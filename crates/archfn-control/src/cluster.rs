@@ -175,7 +175,11 @@ impl Cluster {
     pub async fn live_nodes(&self) -> Result<Vec<NodeRecord>, StoreError> {
         let now = archfn_model::time::now_ms();
         let mut live = Vec::new();
-        for row in self.store.list_settings_everywhere(SettingKind::Node).await? {
+        for row in self
+            .store
+            .list_settings_everywhere(SettingKind::Node)
+            .await?
+        {
             let Ok(node) = row.decode::<NodeRecord>() else {
                 continue;
             };
@@ -219,12 +223,10 @@ impl Cluster {
                 expires_ms: record.expires_ms,
             }),
             // Another node wrote it between the read and the write: theirs.
-            Err(StoreError::AlreadyExists | StoreError::Conflict) => {
-                Err(LeaseError::Held {
-                    name: name.to_string(),
-                    holder: "another node".to_string(),
-                })
-            }
+            Err(StoreError::AlreadyExists | StoreError::Conflict) => Err(LeaseError::Held {
+                name: name.to_string(),
+                holder: "another node".to_string(),
+            }),
             Err(e) => Err(e.into()),
         }
     }
@@ -278,5 +280,81 @@ impl Cluster {
             Some(row) => Ok(Some(row.decode()?)),
             None => Ok(None),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn store(dir: &tempfile::TempDir) -> Arc<dyn MetadataStore> {
+        match archfn_store::SqliteStore::open(&dir.path().join("archfn.db")).await {
+            Ok(s) => Arc::new(s),
+            Err(e) => panic!("opening the store: {e}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_lease_has_one_holder_until_it_expires_or_is_released() -> Result<(), LeaseError> {
+        let dir = tempfile::tempdir().map_err(|e| StoreError::Database(e.to_string()))?;
+        let store = store(&dir).await;
+        let (a, b) = (Cluster::new(store.clone(), "a"), Cluster::new(store, "b"));
+        let mut held = a.acquire("shift-1", Duration::from_secs(60)).await?;
+        assert!(matches!(
+            b.acquire("shift-1", Duration::from_secs(60)).await,
+            Err(LeaseError::Held { holder, .. }) if holder == "a"
+        ));
+        // The holder renews it, and taking it again is a renewal.
+        a.renew(&mut held, Duration::from_secs(60)).await?;
+        let again = a.acquire("shift-1", Duration::from_secs(60)).await?;
+        // A renewal at the old etag fails: the lease was written since.
+        assert!(a.renew(&mut held, Duration::from_secs(60)).await.is_err());
+        a.release(&again).await?;
+        let mut by_b = b.acquire("shift-1", Duration::from_millis(1)).await?;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        // Expired: taken over, and the old holder's renewal is refused.
+        let taken = a.acquire("shift-1", Duration::from_secs(60)).await?;
+        assert!(matches!(
+            b.renew(&mut by_b, Duration::from_secs(60)).await,
+            Err(LeaseError::Held { .. })
+        ));
+        assert_eq!(
+            a.lease("shift-1").await?.map(|l| l.holder),
+            Some("a".to_string())
+        );
+        // Releasing at a stale etag leaves the new holder's lease alone.
+        b.release(&by_b).await?;
+        assert!(a.lease("shift-1").await?.is_some());
+        a.release(&taken).await?;
+        assert!(a.lease("shift-1").await?.is_none());
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_node_is_live_while_its_heartbeat_is_recent() -> Result<(), StoreError> {
+        let dir = tempfile::tempdir().map_err(|e| StoreError::Database(e.to_string()))?;
+        let c = Cluster::new(store(&dir).await, "n1");
+        let record = NodeRecord {
+            id: "n1".into(),
+            role: Role::Worker,
+            advertise: "http://127.0.0.1:1".into(),
+            architecture: Architecture::Arm64,
+            capacity_provider: Some(ProviderRef {
+                region: "us-east-1".into(),
+                name: "pool".into(),
+            }),
+            free_memory_mb: 512,
+            heartbeat_ms: 0,
+        };
+        c.heartbeat(&record).await?;
+        let live = c.live_nodes().await?;
+        assert_eq!(live.len(), 1);
+        assert_eq!(live[0].capacity_provider, record.capacity_provider);
+        let now = archfn_model::time::now_ms();
+        assert!(live[0].is_live(now));
+        assert!(!live[0].is_live(now + DEAD_AFTER.as_millis() as i64 + 1));
+        c.leave().await?;
+        assert!(c.live_nodes().await?.is_empty());
+        Ok(())
     }
 }

@@ -1552,16 +1552,16 @@ impl Engine {
         let error_type = ending.error_type().map(str::to_string);
         if !forwarded_here() {
             self.inner.aggregate.record(
-            series(&target.region, c, req.alias.as_deref()),
-            minute_of(archfn_model::time::now_ms()),
-            Observation {
-                duration_us: Some(micros(report.duration_ms)),
-                init_duration_us: report.init_ms.map(micros),
-                cold: taken.cold,
-                billed_ms: report.billed_ms(),
-                max_memory_mb: report.max_memory_used_mb,
-                error: error_type.as_deref(),
-            },
+                series(&target.region, c, req.alias.as_deref()),
+                minute_of(archfn_model::time::now_ms()),
+                Observation {
+                    duration_us: Some(micros(report.duration_ms)),
+                    init_duration_us: report.init_ms.map(micros),
+                    cold: taken.cold,
+                    billed_ms: report.billed_ms(),
+                    max_memory_mb: report.max_memory_used_mb,
+                    error: error_type.as_deref(),
+                },
             );
         }
         let cold = taken.cold;
@@ -1628,13 +1628,13 @@ impl Engine {
         // An init that failed: a cold start that never ran the handler (no duration).
         if !forwarded_here() {
             self.inner.aggregate.record(
-            series(&req.target.region, c, req.alias.as_deref()),
-            minute_of(archfn_model::time::now_ms()),
-            Observation {
-                cold: true,
-                error: Some(error_type),
-                ..Observation::default()
-            },
+                series(&req.target.region, c, req.alias.as_deref()),
+                minute_of(archfn_model::time::now_ms()),
+                Observation {
+                    cold: true,
+                    error: Some(error_type),
+                    ..Observation::default()
+                },
             );
         }
         self.inner.metrics.record(

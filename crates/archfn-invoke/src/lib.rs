@@ -21,8 +21,8 @@ mod telemetry;
 pub use aggregate::WatchedVersion;
 pub use archfn_sandbox::ExecutionMode;
 pub use engine::{
-    AliasWatch, Engine, EngineConfig, Initialization, InvocationFigures, InvokeError, InvokeOutcome, InvokeRequest,
-    ProvisionStatus, Target,
+    AliasWatch, Engine, EngineConfig, Initialization, InvocationFigures, InvokeError,
+    InvokeOutcome, InvokeRequest, ProvisionStatus, Target,
 };
 pub use placement::{Forwarded, Forwarder, Placement};
 pub use runtime_api::ResponsePart;

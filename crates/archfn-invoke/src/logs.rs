@@ -444,6 +444,9 @@ mod tests {
         let line = report_line("id", &r, None, None);
         assert!(line.starts_with("REPORT RequestId: id\tDuration: 12.01 ms\tBilled Duration: 113 ms\tMemory Size: 128 MB\tMax Memory Used: 40 MB\tInit Duration: 100.50 ms\t"));
         assert!(line.ends_with("Execution: emulated\t\n"));
+        // With several nodes, the node that ran it comes before the mode.
+        let on_node = report_line("id", &r, None, Some("a1b2c3"));
+        assert!(on_node.ends_with("Max Memory Used: 40 MB\tInit Duration: 100.50 ms\tNode: a1b2c3\tExecution: emulated\t\n"));
     }
 
     fn json_config(system: Option<LogLevel>, app: Option<LogLevel>) -> PlatformLog {
@@ -455,6 +458,7 @@ mod tests {
                 log_group: None,
             }
             .effective("f"),
+            node: None,
         }
     }
 

@@ -200,7 +200,9 @@ impl NodeForwarder {
                 .unwrap_or(0)
                 .min(body.len());
             let log = String::from_utf8_lossy(&body[..log_len]).into_owned();
-            let figures = get(h::FIGURES).and_then(h::Figures::decode).unwrap_or_default();
+            let figures = get(h::FIGURES)
+                .and_then(h::Figures::decode)
+                .unwrap_or_default();
             let outcome = InvokeOutcome {
                 request_id: request_id.to_string(),
                 payload: body.slice(log_len..),

@@ -1357,7 +1357,9 @@ async fn join_cluster(
                 .get_capacity_provider(region, name)
                 .await
                 .with_context(|| {
-                    format!("capacity provider {given} (create it with CreateCapacityProvider first)")
+                    format!(
+                        "capacity provider {given} (create it with CreateCapacityProvider first)"
+                    )
                 })?;
             if view.architecture != host {
                 anyhow::bail!(

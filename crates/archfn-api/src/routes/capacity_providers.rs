@@ -71,7 +71,11 @@ fn provider_json(v: &CapacityProviderView) -> Value {
 }
 
 fn answer(status: StatusCode, v: &CapacityProviderView) -> Response {
-    (status, Json(json!({ "CapacityProvider": provider_json(v) }))).into_response()
+    (
+        status,
+        Json(json!({ "CapacityProvider": provider_json(v) })),
+    )
+        .into_response()
 }
 
 pub(crate) async fn create_capacity_provider(
