@@ -234,6 +234,26 @@ def test_invocations_go_to_the_worker_and_fall_back_when_it_dies(cluster):
     assert body["errorType"] == "ValueError"
     assert headers["x-archfn-node"] == worker_id and headers["x-archfn-placement"] == "forwarded"
 
+    # An Event invocation is run by the front node's event worker, on the worker node too.
+    import boto3
+    logs = boto3.client("logs", endpoint_url=front.url, region_name="us-east-1",
+                        aws_access_key_id="AKIDARCHFN", aws_secret_access_key="archfn-secret")
+
+    def reports_on_worker():
+        events = logs.filter_log_events(logGroupName=f"/aws/lambda/{fn}", filterPattern=f'"Node: {worker_id}"')
+        return sum(1 for e in events["events"] if e["message"].startswith("REPORT"))
+
+    deadline = time.time() + 10
+    while reports_on_worker() < 1 and time.time() < deadline:
+        time.sleep(0.2)
+    before = reports_on_worker()
+    assert before >= 1
+    assert lam.invoke(FunctionName=fn, InvocationType="Event", Payload=b'{"n": "event"}')["StatusCode"] == 202
+    deadline = time.time() + 20
+    while reports_on_worker() <= before and time.time() < deadline:
+        time.sleep(0.2)
+    assert reports_on_worker() == before + 1
+
     # The worker dies: the next invocation runs on the front node, said as a fallback.
     worker.kill()
     resp, body, headers, log = invoke(lam, fn, {"n": 2})
