@@ -222,6 +222,11 @@ def test_invocations_go_to_the_worker_and_fall_back_when_it_dies(cluster):
     assert headers["x-amz-executed-version"] == "$LATEST"
     assert resp["ResponseMetadata"]["RequestId"] in log
 
+    # The worker runs its provider's functions itself when asked directly.
+    resp, body, headers, log = invoke(worker.client(), fn, {"n": "here"})
+    assert body["event"] == {"n": "here"}
+    assert headers["x-archfn-placement"] == "local" and headers["x-archfn-node"] == worker_id
+
     # A function error comes back as Lambda sets it.
     failing = unique()
     lam.create_function(FunctionName=failing, Runtime="python3.11", Role=ROLE, Handler="lambda_function.handler",

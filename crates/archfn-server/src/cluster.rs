@@ -44,6 +44,8 @@ pub struct Me {
 pub struct NodeForwarder {
     me: String,
     host: Architecture,
+    /// The provider this node is a worker of: its functions run here.
+    provider: Option<ProviderRef>,
     secret: Arc<str>,
     client: reqwest::Client,
     /// Live workers other than this node, as last read.
@@ -67,6 +69,7 @@ pub fn start(
     let forwarder = Arc::new(NodeForwarder {
         me: me.id.clone(),
         host: me.architecture,
+        provider: me.provider.clone(),
         secret,
         client,
         workers: RwLock::new(Arc::new(Vec::new())),
@@ -126,6 +129,15 @@ impl NodeForwarder {
             .map(|w| Arc::clone(&w))
             .unwrap_or_default();
         match function_provider(config) {
+            // A worker of the function's provider runs it itself.
+            Some((region, name))
+                if self
+                    .provider
+                    .as_ref()
+                    .is_some_and(|p| p.region == region && p.name == name) =>
+            {
+                (Vec::new(), false)
+            }
             Some((region, name)) => (
                 workers
                     .iter()
