@@ -309,6 +309,10 @@ def test_a_shift_continues_on_another_node_when_its_node_is_killed(cluster):
             break
         time.sleep(0.1)
     assert weights.get("AdditionalVersionWeights") == {"2": 0.5}, weights
+    # One node at a time reconciles provisioned concurrency: the first one up.
+    clean = lambda s: re.sub(r"\x1b\[[0-9;]*m", "", s.log_path.read_text())
+    reconciles = "this node reconciles provisioned concurrency"
+    assert reconciles in clean(front) and reconciles not in clean(other)
     killed_at = time.time()
     front.kill()
 
@@ -330,3 +334,5 @@ def test_a_shift_continues_on_another_node_when_its_node_is_killed(cluster):
     alias = other.client().get_alias(FunctionName=name, Name="live")
     assert alias["FunctionVersion"] == "2" and not alias.get("RoutingConfig", {}).get("AdditionalVersionWeights")
     assert a_id != b_id
+    # The reconciler's lease went to the surviving node too.
+    assert reconciles in clean(other)

@@ -1208,7 +1208,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     )
     .await?;
     events::spawn(control.clone(), engine.clone(), args.async_retry_delay);
-    provisioned::spawn(control.clone(), engine.clone());
+    provisioned::spawn(control.clone(), engine.clone(), cluster.clone());
     gc::spawn(control.clone(), engine.clone(), args.gc);
     metrics::spawn(control.clone(), engine.clone(), args.metrics_retention_days);
     let (metrics_control, stopping_engine) = (control.clone(), engine.clone());
