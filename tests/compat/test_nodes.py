@@ -62,6 +62,17 @@ def cluster(runtimes):
         finally:
             for s in started:
                 s.kill()
+            # A node killed with SIGKILL leaves its environments' `pasta` processes behind.
+            for pid in os.listdir("/proc"):
+                try:
+                    cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+                except OSError:
+                    continue
+                if cmd.startswith(b"/usr/bin/pasta") and str(data).encode() in cmd:
+                    try:
+                        os.kill(int(pid), 15)
+                    except OSError:
+                        pass
             if old is None:
                 os.environ.pop("ARCHFN_STORE_CACHE", None)
             else:
