@@ -26,7 +26,6 @@ PLACEHOLDERS = {
 # Why an operation is not served, by the first word group of its name or its whole name.
 NOT_SERVED = [
     (re.compile(r"EventSourceMapping"), "event source mappings need queues and streams archfn does not have"),
-    (re.compile(r"CapacityProvider"), "capacity providers: a new Lambda feature, out of scope"),
     # Min/MaxExecutionEnvironments of a `$LATEST.PUBLISHED` or numbered version: Lambda Managed
     # Instances, which run on capacity providers.
     (re.compile(r"FunctionScalingConfig"), "capacity providers (Lambda Managed Instances): a new Lambda feature, out of scope"),

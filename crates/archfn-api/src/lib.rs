@@ -10,6 +10,7 @@ mod code_url;
 mod error;
 pub mod eventstream;
 pub mod http_prelude;
+pub mod internal;
 mod logs_front;
 mod routes;
 mod sts_front;
@@ -68,6 +69,9 @@ pub struct AppState {
     /// archfn's CloudWatch Logs, for JSON 1.1 requests whose `X-Amz-Target` is
     /// `Logs_20140328.<Operation>`.
     pub logs: Option<archfn_logs::CloudWatchLogs>,
+    /// The secret other nodes present on the node-to-node route (`--cluster-secret`); without
+    /// one, the route refuses every request.
+    pub cluster_secret: Option<Arc<str>>,
 }
 
 /// The region (and caller) a request was made in, from its SigV4 credential scope.

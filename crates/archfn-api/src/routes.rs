@@ -1,12 +1,14 @@
 //! Route table: one module per AWS resource group, handlers named after the operations.
 
 mod aliases;
+mod capacity_providers;
 mod comparisons;
 mod configs;
 mod deployments;
 mod event_invoke;
 mod function_urls;
 mod functions;
+mod internal;
 mod invoke;
 mod layers;
 mod metrics;
@@ -177,6 +179,21 @@ pub(crate) fn lambda_routes() -> Router<AppState> {
             axum::routing::post(deployments::rollback),
         )
         .route("/metrics", get(metrics))
+        .route(
+            "/2025-11-30/capacity-providers",
+            get(capacity_providers::list_capacity_providers)
+                .post(capacity_providers::create_capacity_provider),
+        )
+        .route(
+            "/2025-11-30/capacity-providers/{name}",
+            get(capacity_providers::get_capacity_provider)
+                .put(capacity_providers::update_capacity_provider)
+                .delete(capacity_providers::delete_capacity_provider),
+        )
+        .route(
+            "/2025-11-30/capacity-providers/{name}/function-versions",
+            get(capacity_providers::list_function_versions_by_capacity_provider),
+        )
         .merge(config_routes())
 }
 
@@ -238,6 +255,12 @@ pub(crate) fn local_routes() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/archfn/v1/code/{digest}", get(download_code))
+        .route(
+            crate::internal::PATH,
+            axum::routing::post(internal::invoke).layer(axum::extract::DefaultBodyLimit::max(
+                crate::SYNC_INVOKE_MAX_BYTES + 1,
+            )),
+        )
 }
 
 pub(crate) async fn unknown_operation(uri: Uri) -> ApiError {

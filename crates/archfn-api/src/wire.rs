@@ -100,6 +100,8 @@ pub(crate) const OPAQUE_FIELDS: &[&str] = &[
     "FileSystemConfigs",
     "ImageConfig",
     "SnapStart",
+    // Acted on: invocations go to the workers of the provider it names (archfn-server's forwarding).
+    "CapacityProviderConfig",
 ];
 
 /// Picks the opaque fields out of a raw request object.

@@ -74,6 +74,8 @@ pub enum NotFoundKind {
     /// The code signing configuration a function is to use
     /// (`CodeSigningConfigNotFoundException`).
     FunctionCodeSigningConfig,
+    /// A capacity provider (`ResourceNotFoundException`).
+    CapacityProvider,
 }
 
 impl ControlError {

@@ -8,6 +8,8 @@
 mod account;
 mod alias;
 pub mod archive;
+pub mod capacity_provider;
+pub mod cluster;
 mod code_signing;
 mod concurrency;
 mod deployment;

@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use archfn_control::cluster::Cluster;
 use archfn_control::{Control, ControlError, ShiftInput};
 use archfn_invoke::Engine;
 use archfn_model::deployment::{DeploymentRecord, DeploymentStatus, Phase};
@@ -71,6 +72,18 @@ struct Inner {
     cadence: Cadence,
     /// Running shifts by id: a channel to each runner.
     running: Mutex<HashMap<String, watch::Sender<Command>>>,
+    /// With several nodes: each shift is driven under a lease (`shift-<id>`), by one node at a
+    /// time, and taken over when its driver stops renewing it.
+    cluster: std::sync::OnceLock<Cluster>,
+}
+
+/// How long a shift's lease lasts unless renewed.
+const LEASE_TTL: Duration = Duration::from_secs(6);
+/// How often the driver renews it, and how often other nodes look for shifts nobody drives.
+const LEASE_RENEW: Duration = Duration::from_secs(2);
+
+fn lease_name(id: &str) -> String {
+    format!("shift-{id}")
 }
 
 impl Deployments {
@@ -83,6 +96,7 @@ impl Deployments {
                 prices,
                 cadence,
                 running: Mutex::default(),
+                cluster: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -111,6 +125,54 @@ impl Deployments {
         Ok(n)
     }
 
+    /// Drives shifts under leases from now on, one node at a time among the nodes of
+    /// `cluster`, and takes over (every 2 s) the shifts in progress whose driver stopped
+    /// renewing its lease, from the step it had recorded.
+    pub fn drive_with(&self, cluster: Cluster) {
+        if self.inner.cluster.set(cluster).is_err() {
+            return;
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(LEASE_RENEW);
+            loop {
+                tick.tick().await;
+                if let Err(e) = this.take_over().await {
+                    tracing::warn!(error = %e, "looking for traffic shifts nobody drives");
+                }
+            }
+        });
+    }
+
+    /// Starts driving the shifts in progress that no node holds the lease of.
+    async fn take_over(&self) -> Result<(), ControlError> {
+        let Some(cluster) = self.inner.cluster.get() else {
+            return Ok(());
+        };
+        let now = archfn_model::time::now_ms();
+        for d in self.inner.control.active_deployments().await? {
+            let here = self
+                .inner
+                .running
+                .lock()
+                .map(|r| r.contains_key(&d.value.id))
+                .unwrap_or(true);
+            if here {
+                continue;
+            }
+            let free = match cluster.lease(&lease_name(&d.value.id)).await {
+                Ok(None) => true,
+                Ok(Some(l)) => l.expires_ms <= now,
+                Err(_) => false,
+            };
+            if free {
+                tracing::info!(deployment = %d.value.id, function = %d.value.function, alias = %d.value.alias, "taking over a traffic shift whose node stopped driving it");
+                self.spawn(d.value, d.etag, true);
+            }
+        }
+        Ok(())
+    }
+
     fn spawn(&self, d: DeploymentRecord, etag: i64, resumed: bool) {
         let (tx, rx) = watch::channel(Command::Run);
         if let Ok(mut running) = self.inner.running.lock() {
@@ -119,15 +181,39 @@ impl Deployments {
         let this = self.clone();
         tokio::spawn(async move {
             let id = d.id.clone();
-            runner::Runner {
+            let runner = runner::Runner {
                 control: this.inner.control.clone(),
                 engine: this.inner.engine.clone(),
                 prices: this.inner.prices.clone(),
                 cadence: this.inner.cadence,
                 commands: rx,
+            };
+            match this.inner.cluster.get() {
+                None => runner.run(d, etag, resumed).await,
+                Some(cluster) => match cluster.acquire(&lease_name(&id), LEASE_TTL).await {
+                    Ok(mut lease) => {
+                        // The store's etags fence a driver that lost its lease: its next write
+                        // of the record fails, and it stops.
+                        let renew = async {
+                            loop {
+                                tokio::time::sleep(LEASE_RENEW).await;
+                                if let Err(e) = cluster.renew(&mut lease, LEASE_TTL).await {
+                                    tracing::warn!(deployment = %id, error = %e, "lost a traffic shift's lease: another node drives it");
+                                    return;
+                                }
+                            }
+                        };
+                        tokio::select! {
+                            () = runner.run(d, etag, resumed) => {}
+                            () = renew => {}
+                        }
+                        let _ = cluster.release(&lease).await;
+                    }
+                    Err(e) => {
+                        tracing::debug!(deployment = %id, error = %e, "another node drives this traffic shift");
+                    }
+                },
             }
-            .run(d, etag, resumed)
-            .await;
             if let Ok(mut running) = this.inner.running.lock() {
                 running.remove(&id);
             }

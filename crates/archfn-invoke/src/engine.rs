@@ -129,6 +129,10 @@ pub struct InvokeOutcome {
     /// ([`Engine::invoke_streaming`]), and `payload` is only an error document, if any. When
     /// false, `payload` is the whole answer.
     pub streamed: bool,
+    /// The node that ran it (`None` when the engine was given no node id: one node alone).
+    pub node: Option<Arc<str>>,
+    /// How that node came to run it.
+    pub placement: crate::Placement,
 }
 
 /// An invocation's measured figures, as its REPORT line gives them.
@@ -389,6 +393,21 @@ struct Inner {
     host: Arc<dyn Host>,
     /// The host-wide memory budget of environments.
     budget: crate::budget::MemoryBudget,
+    /// This node's id, said in REPORT lines and outcomes (set once, when there are nodes).
+    node: std::sync::OnceLock<Arc<str>>,
+    /// Sends invocations to other nodes (set once, when there are nodes).
+    forwarder: std::sync::OnceLock<crate::placement::SharedForwarder>,
+}
+
+tokio::task_local! {
+    /// Set while running an invocation another node forwarded here: that node records it in
+    /// its per-minute metrics (and its shifts' watches), so this one does not.
+    static FORWARDED_HERE: bool;
+}
+
+/// Whether the invocation being run was forwarded here by another node.
+fn forwarded_here() -> bool {
+    FORWARDED_HERE.try_with(|f| *f).unwrap_or(false)
 }
 
 /// How often a running invocation's output is read, so that its lines keep their time.
@@ -471,6 +490,8 @@ impl Engine {
                 metrics: crate::metrics::Metrics::default(),
                 aggregate: crate::aggregate::Aggregate::new(record_metrics),
                 isa_enforced,
+                node: std::sync::OnceLock::new(),
+                forwarder: std::sync::OnceLock::new(),
             }),
         };
         // The freezer: an environment idle for FREEZE_AFTER is frozen until it is taken again.
@@ -1021,13 +1042,94 @@ impl Engine {
         request_id: String,
         sink: Option<tokio::sync::mpsc::Sender<ResponsePart>>,
     ) -> Result<InvokeOutcome, InvokeError> {
+        // Streams stay on this node; the rest may be another node's to run.
+        let mut placement = crate::Placement::Local;
+        if sink.is_none()
+            && !forwarded_here()
+            && let Some(forwarder) = self.inner.forwarder.get()
+        {
+            match forwarder.forward(&req, &request_id).await {
+                crate::Forwarded::Ran(result) => {
+                    if let Ok(outcome) = &result {
+                        self.record_forwarded(&req, outcome);
+                    }
+                    return result;
+                }
+                crate::Forwarded::Here(p) => placement = p,
+            }
+        }
         let mut log = LogText::default();
         let taken = match self.take_or_start(&req, &request_id, &mut log).await? {
             Started::Ready(taken) => *taken,
-            Started::Failed(outcome) => return Ok(*outcome),
+            Started::Failed(mut outcome) => {
+                outcome.placement = placement;
+                return Ok(*outcome);
+            }
         };
         let ran = self.run(&req, &request_id, taken, &mut log, sink).await;
-        Ok(self.finish(&req, request_id, ran, log))
+        let mut outcome = self.finish(&req, request_id, ran, log);
+        outcome.placement = placement;
+        Ok(outcome)
+    }
+
+    /// Runs an invocation another node forwarded here, under its request id: never forwarded
+    /// again, and left out of this node's per-minute metrics (the forwarding node records it).
+    pub async fn invoke_forwarded(
+        &self,
+        req: InvokeRequest,
+        request_id: String,
+    ) -> Result<InvokeOutcome, InvokeError> {
+        FORWARDED_HERE
+            .scope(true, self.invoke_to(req, request_id, None))
+            .await
+    }
+
+    /// Names this node in REPORT lines and outcomes (once; later calls are ignored).
+    pub fn set_node(&self, node: &str) {
+        let _ = self.inner.node.set(Arc::from(node));
+    }
+
+    /// Sends invocations to other nodes from now on (once; later calls are ignored).
+    pub fn set_forwarder(&self, forwarder: crate::placement::SharedForwarder) {
+        let _ = self.inner.forwarder.set(forwarder);
+    }
+
+    /// This node's id, if it was given one.
+    pub fn node(&self) -> Option<Arc<str>> {
+        self.inner.node.get().cloned()
+    }
+
+    /// Memory (MB) environments may still take on this host.
+    pub fn free_memory_mb(&self) -> u64 {
+        self.inner
+            .config
+            .max_environment_memory_mb
+            .saturating_sub(self.inner.budget.held_mb())
+    }
+
+    /// Records an invocation another node ran for this one, as if it had run here, in the
+    /// mode it ran in there.
+    fn record_forwarded(&self, req: &InvokeRequest, outcome: &InvokeOutcome) {
+        let c = &req.target.config;
+        let f = &outcome.figures;
+        let mut s = series(&req.target.region, c, req.alias.as_deref());
+        s.execution = match outcome.mode {
+            ExecutionMode::Native => archfn_model::metrics::Execution::Native,
+            ExecutionMode::Emulated => archfn_model::metrics::Execution::Emulated,
+        };
+        let ran = f.duration_ms > 0.0 || f.error_type.is_none();
+        self.inner.aggregate.record(
+            s,
+            minute_of(archfn_model::time::now_ms()),
+            Observation {
+                duration_us: ran.then(|| micros(f.duration_ms)),
+                init_duration_us: f.init_ms.map(micros),
+                cold: f.cold,
+                billed_ms: f.billed_ms,
+                max_memory_mb: f.max_memory_used_mb,
+                error: f.error_type.as_deref(),
+            },
+        );
     }
 
     /// A warm environment of the invoked version, or a new one (a cold start); or the outcome
@@ -1073,7 +1175,7 @@ impl Engine {
     ) -> Result<Started, InvokeError> {
         let target = &req.target;
         let c = &target.config;
-        let plog = PlatformLog::of(c);
+        let plog = PlatformLog::of(c).on_node(self.node());
         let mode = ExecutionMode::for_arch(c.architecture);
         self.inner.host.ensure_architecture(c.architecture)?;
         let lease = match self.lease_memory(c.memory_mb) {
@@ -1254,7 +1356,7 @@ impl Engine {
         init: Initialization,
     ) -> InvokeOutcome {
         let mode = ExecutionMode::for_arch(req.target.config.architecture);
-        let plog = PlatformLog::of(&req.target.config);
+        let plog = PlatformLog::of(&req.target.config).on_node(self.node());
         let error_type = refusal.error_type();
         match &refusal {
             Refusal::InvalidEntrypoint { image_line, .. } => {
@@ -1307,7 +1409,7 @@ impl Engine {
         sink: Option<tokio::sync::mpsc::Sender<ResponsePart>>,
     ) -> Ran {
         let c = &req.target.config;
-        let plog = PlatformLog::of(c);
+        let plog = PlatformLog::of(c).on_node(self.node());
         log.push_str(&plog.start(request_id, &c.version));
         let started = taken.suppressed_init.unwrap_or_else(Instant::now);
         let timeout = Duration::from_secs(c.timeout_s.into()).saturating_sub(started.elapsed());
@@ -1418,7 +1520,7 @@ impl Engine {
                     String::new(),
                 )
             });
-        let plog = PlatformLog::of(c);
+        let plog = PlatformLog::of(c).on_node(self.node());
         if ending == Ending::Timeout {
             log.push_str(&plog.timed_out(&request_id, c.timeout_s));
         }
@@ -1448,18 +1550,20 @@ impl Engine {
             report.init_ms.is_some(),
         );
         let error_type = ending.error_type().map(str::to_string);
-        self.inner.aggregate.record(
-            series(&target.region, c, req.alias.as_deref()),
-            minute_of(archfn_model::time::now_ms()),
-            Observation {
-                duration_us: Some(micros(report.duration_ms)),
-                init_duration_us: report.init_ms.map(micros),
-                cold: taken.cold,
-                billed_ms: report.billed_ms(),
-                max_memory_mb: report.max_memory_used_mb,
-                error: error_type.as_deref(),
-            },
-        );
+        if !forwarded_here() {
+            self.inner.aggregate.record(
+                series(&target.region, c, req.alias.as_deref()),
+                minute_of(archfn_model::time::now_ms()),
+                Observation {
+                    duration_us: Some(micros(report.duration_ms)),
+                    init_duration_us: report.init_ms.map(micros),
+                    cold: taken.cold,
+                    billed_ms: report.billed_ms(),
+                    max_memory_mb: report.max_memory_used_mb,
+                    error: error_type.as_deref(),
+                },
+            );
+        }
         let cold = taken.cold;
         let keep = ending.keeps_environment() && taken.env.alive();
         if taken.key.provisioned {
@@ -1485,6 +1589,8 @@ impl Engine {
                 error_type,
             },
             streamed: streamed.is_some(),
+            node: self.node(),
+            placement: crate::Placement::Local,
         }
     }
 
@@ -1511,6 +1617,8 @@ impl Engine {
                 ..InvocationFigures::default()
             },
             streamed: false,
+            node: self.node(),
+            placement: crate::Placement::Local,
         }
     }
 
@@ -1518,15 +1626,17 @@ impl Engine {
     fn record_init_failure(&self, req: &InvokeRequest, mode: ExecutionMode, error_type: &str) {
         let c = &req.target.config;
         // An init that failed: a cold start that never ran the handler (no duration).
-        self.inner.aggregate.record(
-            series(&req.target.region, c, req.alias.as_deref()),
-            minute_of(archfn_model::time::now_ms()),
-            Observation {
-                cold: true,
-                error: Some(error_type),
-                ..Observation::default()
-            },
-        );
+        if !forwarded_here() {
+            self.inner.aggregate.record(
+                series(&req.target.region, c, req.alias.as_deref()),
+                minute_of(archfn_model::time::now_ms()),
+                Observation {
+                    cold: true,
+                    error: Some(error_type),
+                    ..Observation::default()
+                },
+            );
+        }
         self.inner.metrics.record(
             crate::metrics::Labels {
                 function: c.name.clone(),

@@ -14,13 +14,15 @@ mod engine;
 mod environment;
 mod logs;
 mod metrics;
+pub mod placement;
 pub mod runtime_api;
 mod telemetry;
 
 pub use aggregate::WatchedVersion;
 pub use archfn_sandbox::ExecutionMode;
 pub use engine::{
-    AliasWatch, Engine, EngineConfig, Initialization, InvokeError, InvokeOutcome, InvokeRequest,
-    ProvisionStatus, Target,
+    AliasWatch, Engine, EngineConfig, Initialization, InvocationFigures, InvokeError,
+    InvokeOutcome, InvokeRequest, ProvisionStatus, Target,
 };
+pub use placement::{Forwarded, Forwarder, Placement};
 pub use runtime_api::ResponsePart;

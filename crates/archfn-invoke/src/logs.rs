@@ -64,7 +64,12 @@ impl Report {
 
 /// `REPORT …` with archfn's extra field `Execution: native|emulated`, and Lambda's optional
 /// `Status`/`Error Type` tail.
-pub(crate) fn report_line(request_id: &str, r: &Report, status: Option<(&str, &str)>) -> String {
+pub(crate) fn report_line(
+    request_id: &str,
+    r: &Report,
+    status: Option<(&str, &str)>,
+    node: Option<&str>,
+) -> String {
     let billed = r.billed_ms();
     let mut line = format!(
         "REPORT RequestId: {request_id}\tDuration: {:.2} ms\tBilled Duration: {billed} ms\tMemory Size: {} MB\tMax Memory Used: {} MB\t",
@@ -75,6 +80,9 @@ pub(crate) fn report_line(request_id: &str, r: &Report, status: Option<(&str, &s
     }
     if let Some((status, error_type)) = status {
         line.push_str(&format!("Status: {status}\tError Type: {error_type}\t"));
+    }
+    if let Some(node) = node {
+        line.push_str(&format!("Node: {node}\t"));
     }
     line.push_str(&format!("Execution: {}\t\n", r.mode.as_str()));
     line
@@ -87,6 +95,8 @@ pub(crate) fn report_line(request_id: &str, r: &Report, status: Option<(&str, &s
 #[derive(Debug, Clone)]
 pub(crate) struct PlatformLog {
     logging: EffectiveLogging,
+    /// The node that runs the invocation, named in the REPORT line when there are nodes.
+    node: Option<std::sync::Arc<str>>,
 }
 
 impl PlatformLog {
@@ -94,7 +104,14 @@ impl PlatformLog {
     pub(crate) fn of(c: &archfn_model::FunctionConfig) -> PlatformLog {
         PlatformLog {
             logging: c.effective_logging(),
+            node: None,
         }
+    }
+
+    /// The same lines, with the REPORT line naming `node`.
+    pub(crate) fn on_node(mut self, node: Option<std::sync::Arc<str>>) -> PlatformLog {
+        self.node = node;
+        self
     }
 
     /// Whether the lines are JSON records.
@@ -221,7 +238,7 @@ impl PlatformLog {
         produced_bytes: usize,
     ) -> String {
         if !self.is_json() {
-            return report_line(request_id, r, status);
+            return report_line(request_id, r, status, self.node.as_deref());
         }
         let error_type = status.map(|(_, e)| e);
         let mut done = json!({
@@ -424,9 +441,12 @@ mod tests {
             init_ms: Some(100.5),
             mode: ExecutionMode::Emulated,
         };
-        let line = report_line("id", &r, None);
+        let line = report_line("id", &r, None, None);
         assert!(line.starts_with("REPORT RequestId: id\tDuration: 12.01 ms\tBilled Duration: 113 ms\tMemory Size: 128 MB\tMax Memory Used: 40 MB\tInit Duration: 100.50 ms\t"));
         assert!(line.ends_with("Execution: emulated\t\n"));
+        // With several nodes, the node that ran it comes before the mode.
+        let on_node = report_line("id", &r, None, Some("a1b2c3"));
+        assert!(on_node.ends_with("Max Memory Used: 40 MB\tInit Duration: 100.50 ms\tNode: a1b2c3\tExecution: emulated\t\n"));
     }
 
     fn json_config(system: Option<LogLevel>, app: Option<LogLevel>) -> PlatformLog {
@@ -438,6 +458,7 @@ mod tests {
                 log_group: None,
             }
             .effective("f"),
+            node: None,
         }
     }
 

@@ -16,6 +16,7 @@ use archfn_store::{CachedStore, SqliteStore};
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod cfn_shifts;
+mod cluster;
 mod compare;
 mod events;
 mod gc;
@@ -39,6 +40,15 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+}
+
+/// What `archfn serve` does among several nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum RoleArg {
+    /// Serves the API and runs invocations (one node alone, or a front node).
+    All,
+    /// Also joins a capacity provider: other nodes forward its functions' invocations here.
+    Worker,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -189,6 +199,20 @@ enum Command {
         /// CloudFormation): for tests, 0.02 holds Canary10Percent5Minutes's 10% for 6 s.
         #[arg(long, env = "ARCHFN_DEPLOY_TIME_SCALE", default_value_t = 1.0, value_parser = parse_time_scale)]
         deploy_time_scale: f64,
+        /// `worker` joins the capacity provider `--capacity-provider` (its architecture must be
+        /// the host's), and other nodes forward its functions' invocations here.
+        #[arg(long, env = "ARCHFN_ROLE", value_enum, default_value = "all")]
+        role: RoleArg,
+        /// The capacity provider (name or ARN) a worker joins.
+        #[arg(long, env = "ARCHFN_CAPACITY_PROVIDER")]
+        capacity_provider: Option<String>,
+        /// The URL other nodes reach this one at (default: the public URL).
+        #[arg(long, env = "ARCHFN_ADVERTISE")]
+        advertise: Option<String>,
+        /// The secret nodes share: with it this node heartbeats, forwards invocations to
+        /// workers, and serves the node-to-node route to nodes that present it.
+        #[arg(long, env = "ARCHFN_CLUSTER_SECRET", hide_env_values = true)]
+        cluster_secret: Option<String>,
     },
     /// Install and list runtimes (root file systems per architecture).
     Runtime {
@@ -438,6 +462,10 @@ fn main() -> anyhow::Result<()> {
                 invocation_metrics,
                 no_console,
                 deploy_time_scale,
+                role,
+                capacity_provider,
+                advertise,
+                cluster_secret,
             } => {
                 let runtimes_dir = runtimes_dir.unwrap_or_else(|| data_dir.join("runtimes"));
                 serve(ServeArgs {
@@ -479,6 +507,10 @@ fn main() -> anyhow::Result<()> {
                     record_metrics: matches!(invocation_metrics, Toggle::On),
                     console: !no_console,
                     deploy_time_scale,
+                    role,
+                    capacity_provider,
+                    advertise,
+                    cluster_secret,
                 })
                 .await
             }
@@ -707,6 +739,14 @@ struct ServeArgs {
     console: bool,
     /// `--deploy-time-scale`.
     deploy_time_scale: f64,
+    /// `--role`.
+    role: RoleArg,
+    /// `--capacity-provider`.
+    capacity_provider: Option<String>,
+    /// `--advertise`.
+    advertise: Option<String>,
+    /// `--cluster-secret`.
+    cluster_secret: Option<String>,
 }
 
 /// `--deploy-time-scale`: a number above 0 and at most 1000.
@@ -1106,6 +1146,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let log_writer =
         archfn_logs::LogWriter::start(log_catalog.clone(), archfn_logs::writer::QUEUE_BATCHES);
     let stacks_blobs = blobs.clone();
+    // The registry and leases read the store itself, never this node's cache.
+    let cluster_store = store.direct.clone();
     let control = Control::start(ControlConfig {
         objects: store.objects.clone(),
         store: store.metadata.clone(),
@@ -1118,12 +1160,26 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     })
     .await
     .context("starting the control plane")?;
+    // Nodes may share a data directory (and its SQLite file) on one host: each one's engine
+    // (scratch space, merged layers, cgroups) is then its own, named after the address it
+    // advertises, which stays the same across restarts.
+    let node_tag = args.cluster_secret.as_ref().map(|_| {
+        use sha2::Digest;
+        let advertise = args.advertise.as_deref().unwrap_or(&public_url);
+        hex::encode(&sha2::Sha256::digest(advertise.as_bytes())[..4])
+    });
     let engine = archfn_invoke::Engine::start(archfn_invoke::EngineConfig {
         runtimes_dir: args.runtimes_dir.clone(),
-        work_dir: engine_dir(&args.data_dir),
+        work_dir: match &node_tag {
+            None => engine_dir(&args.data_dir),
+            Some(tag) => engine_dir(&args.data_dir).join("nodes").join(tag),
+        },
         idle_timeout: args.idle_timeout,
         init_timeout: std::time::Duration::from_secs(10),
-        instance: instance_name(&args.data_dir),
+        instance: match &node_tag {
+            None => instance_name(&args.data_dir),
+            Some(tag) => format!("{}-{tag}", instance_name(&args.data_dir)),
+        },
         network: args.function_network,
         sandbox_uid_base: args.sandbox_uid_base,
         max_environment_memory_mb: args.max_environment_memory_mb,
@@ -1150,13 +1206,28 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if installed.is_empty() {
         tracing::warn!(runtimes_dir = %args.runtimes_dir.display(), "no runtime installed: `archfn runtime install python3.11 --arch arm64` installs one");
     }
+    let cluster = join_cluster(
+        &Joining {
+            role: args.role,
+            capacity_provider: args.capacity_provider.as_deref(),
+            advertise: args.advertise.as_deref(),
+            cluster_secret: args.cluster_secret.as_deref(),
+            default_region: &args.default_region,
+            node: &metadata.node,
+        },
+        &control,
+        &engine,
+        cluster_store,
+        &public_url,
+    )
+    .await?;
     events::spawn(
         control.clone(),
         engine.clone(),
         args.async_retry_delay,
         metadata.node.clone(),
     );
-    provisioned::spawn(control.clone(), engine.clone());
+    provisioned::spawn(control.clone(), engine.clone(), cluster.clone());
     gc::spawn(control.clone(), engine.clone(), args.gc);
     metrics::spawn(control.clone(), engine.clone(), args.metrics_retention_days);
     let (metrics_control, stopping_engine) = (control.clone(), engine.clone());
@@ -1187,6 +1258,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         prices,
         args.migrate_tools.clone(),
     );
+    if let Some(cluster) = &cluster {
+        deployments.drive_with(cluster.clone());
+    }
     match deployments.resume_all().await {
         Ok(0) => {}
         Ok(n) => tracing::info!(shifts = n, "resumed traffic shifts in progress"),
@@ -1226,6 +1300,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             log_writer.clone(),
             args.account_id.clone(),
         )),
+        cluster_secret: args.cluster_secret.as_deref().map(Arc::from),
     };
     // Under `--auth sigv4` the console asks for a key of the credentials file and keeps a session.
     let console = args
@@ -1249,6 +1324,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     metrics::flush(&metrics_control, &stopping_engine, true).await;
     // And so do the log lines queued.
     log_writer.flush().await;
+    if let Some(cluster) = &cluster
+        && let Err(e) = cluster.leave().await
+    {
+        tracing::warn!(error = %e, "removing this node's heartbeat");
+    }
     tracing::info!("stopping: ending execution environments");
     stopping_engine.shutdown();
     Ok(())
@@ -1257,6 +1337,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 /// The stores of one metadata backend, each as the trait its users take.
 struct Stores {
     metadata: Arc<dyn archfn_store::MetadataStore>,
+    /// The same store without the cache: for what must see other nodes' writes at once
+    /// (the node registry and leases).
+    direct: Arc<dyn archfn_store::MetadataStore>,
     objects: Arc<dyn archfn_store::objects::ObjectCatalog>,
     logs: Arc<dyn archfn_store::logs::LogCatalog>,
     stacks: Arc<dyn archfn_store::stacks::StackCatalog>,
@@ -1286,6 +1369,7 @@ impl Stores {
         };
         let stores = Stores {
             metadata,
+            direct: Arc::new(store.clone()),
             objects: Arc::new(store.clone()),
             logs: Arc::new(store.clone()),
             stacks: Arc::new(store),
@@ -1305,7 +1389,7 @@ struct Metadata {
 
 /// Opens `--store`: SQLite under the data directory, or a PostgreSQL database.
 async fn open_metadata(spec: &str, pool_size: u32, data_dir: &Path) -> anyhow::Result<Metadata> {
-    let node = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+    let node = archfn_control::cluster::Cluster::new_node_id();
     if spec == "sqlite" {
         let store = SqliteStore::open(&data_dir.join("archfn.db"))
             .await
@@ -1334,6 +1418,90 @@ async fn open_metadata(spec: &str, pool_size: u32, data_dir: &Path) -> anyhow::R
         node,
         _watch: watch,
     })
+}
+
+/// The flags of `archfn serve` that say how a node joins the others.
+struct Joining<'a> {
+    /// This node's id (the one it claims Event invocations under).
+    node: &'a str,
+    role: RoleArg,
+    capacity_provider: Option<&'a str>,
+    advertise: Option<&'a str>,
+    cluster_secret: Option<&'a str>,
+    default_region: &'a str,
+}
+
+/// With `--cluster-secret` (or `--role worker`): this node's id, heartbeat and forwarding.
+/// A worker's capacity provider must exist and run the host's architecture.
+async fn join_cluster(
+    args: &Joining<'_>,
+    control: &Control,
+    engine: &archfn_invoke::Engine,
+    store: Arc<dyn archfn_store::MetadataStore>,
+    public_url: &str,
+) -> anyhow::Result<Option<archfn_control::cluster::Cluster>> {
+    use archfn_control::cluster::{Cluster, ProviderRef, Role};
+    let Some(secret) = args.cluster_secret else {
+        if args.role == RoleArg::Worker {
+            anyhow::bail!("--role worker needs --cluster-secret (ARCHFN_CLUSTER_SECRET)");
+        }
+        return Ok(None);
+    };
+    if secret.len() < 16 {
+        anyhow::bail!("--cluster-secret must be at least 16 characters");
+    }
+    let host = archfn_model::Architecture::host()
+        .context("this host's architecture is neither x86_64 nor arm64")?;
+    let provider = match args.role {
+        RoleArg::All => None,
+        RoleArg::Worker => {
+            let given = args
+                .capacity_provider
+                .context("--role worker needs --capacity-provider NAME")?;
+            let (region, name) = archfn_control::capacity_provider::provider_name(given);
+            let region = region.unwrap_or(args.default_region);
+            let view = control
+                .get_capacity_provider(region, name)
+                .await
+                .with_context(|| {
+                    format!(
+                        "capacity provider {given} (create it with CreateCapacityProvider first)"
+                    )
+                })?;
+            if view.architecture != host {
+                anyhow::bail!(
+                    "capacity provider {} runs {} (InstanceRequirements.Architectures) but this host is {host}: start this worker on a {} host, or join a provider of {host}",
+                    view.arn,
+                    view.architecture,
+                    view.architecture
+                );
+            }
+            Some(ProviderRef {
+                region: region.to_string(),
+                name: view.name,
+            })
+        }
+    };
+    let id = args.node.to_string();
+    let cluster = Cluster::new(store, id.clone());
+    let advertise = args.advertise.unwrap_or(public_url).to_string();
+    tracing::info!(role = ?args.role, %advertise, provider = ?provider, "joining the cluster as node {id}");
+    cluster::start(
+        cluster.clone(),
+        engine,
+        cluster::Me {
+            id,
+            role: match args.role {
+                RoleArg::All => Role::All,
+                RoleArg::Worker => Role::Worker,
+            },
+            advertise,
+            architecture: host,
+            provider,
+        },
+        Arc::from(secret),
+    )?;
+    Ok(Some(cluster))
 }
 
 /// Completes on Ctrl-C (SIGINT) or SIGTERM.

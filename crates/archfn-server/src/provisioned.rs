@@ -10,22 +10,72 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use archfn_control::Control;
+use archfn_control::cluster::{Cluster, Lease};
 use archfn_control::provisioned::ProvisionedWork;
 use archfn_invoke::{Engine, Target};
 
 /// How often configurations are brought to their target.
 const ROUND: Duration = Duration::from_millis(500);
 
-/// Starts the reconciler.
-pub fn spawn(control: Control, engine: Engine) {
+/// The lease of the node that reconciles provisioned concurrency, with several nodes.
+const LEASE: &str = "provisioned-concurrency";
+/// How long it lasts unless renewed, and how often it is renewed.
+const LEASE_TTL: Duration = Duration::from_secs(6);
+const LEASE_RENEW: Duration = Duration::from_secs(2);
+
+/// Starts the reconciler. With several nodes (`cluster`), one node at a time holds the
+/// reconciler's lease: its engine keeps the provisioned environments and it records the
+/// statuses; the others end any provisioned environments they have, and take the lease over
+/// when its holder stops renewing it.
+pub fn spawn(control: Control, engine: Engine, cluster: Option<Cluster>) {
     tokio::spawn(async move {
+        let mut lease: Option<(Lease, tokio::time::Instant)> = None;
         loop {
-            if let Err(e) = round(&control, &engine).await {
-                tracing::warn!(error = %e, "provisioned concurrency");
+            let mine = match &cluster {
+                None => true,
+                Some(c) => hold(c, &mut lease).await,
+            };
+            if mine {
+                if let Err(e) = round(&control, &engine).await {
+                    tracing::warn!(error = %e, "provisioned concurrency");
+                }
+            } else {
+                for (region, function, version) in engine.provisioned_versions() {
+                    let ended = engine.release_provisioned(&region, &function, &version);
+                    tracing::info!(%function, %version, ended, "provisioned environments released: another node reconciles provisioned concurrency");
+                }
             }
             tokio::time::sleep(ROUND).await;
         }
     });
+}
+
+/// Whether this node holds the reconciler's lease (taken when free, renewed every 2 s).
+async fn hold(cluster: &Cluster, lease: &mut Option<(Lease, tokio::time::Instant)>) -> bool {
+    match lease {
+        Some((held, renewed)) if renewed.elapsed() < LEASE_RENEW => {
+            held.expires_ms > archfn_model::time::now_ms()
+        }
+        Some((held, renewed)) => match cluster.renew(held, LEASE_TTL).await {
+            Ok(()) => {
+                *renewed = tokio::time::Instant::now();
+                true
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "lost the provisioned concurrency reconciler's lease");
+                *lease = None;
+                false
+            }
+        },
+        None => match cluster.acquire(LEASE, LEASE_TTL).await {
+            Ok(held) => {
+                tracing::info!("this node reconciles provisioned concurrency");
+                *lease = Some((held, tokio::time::Instant::now()));
+                true
+            }
+            Err(_) => false,
+        },
+    }
 }
 
 /// The key of a version's provisioned environments in a round.

@@ -33,11 +33,17 @@ pub enum SettingKind {
     ImageTag,
     /// A blob the image store keeps (region '', owner: the blob's key; an empty document).
     ImageHeld,
+    /// A capacity provider (owner '', qualifier: its name), account-scoped.
+    CapacityProvider,
+    /// A node's heartbeat (region '', owner '', qualifier: the node id).
+    Node,
+    /// A lease on work one node at a time drives (region '', owner '', qualifier: its name).
+    Lease,
 }
 
 impl SettingKind {
     /// Every kind.
-    pub const ALL: [SettingKind; 13] = [
+    pub const ALL: [SettingKind; 16] = [
         SettingKind::FunctionUrl,
         SettingKind::Policy,
         SettingKind::EventInvokeConfig,
@@ -51,6 +57,9 @@ impl SettingKind {
         SettingKind::Image,
         SettingKind::ImageTag,
         SettingKind::ImageHeld,
+        SettingKind::CapacityProvider,
+        SettingKind::Node,
+        SettingKind::Lease,
     ];
 
     /// The name stored in the `kind` column (never changed once written).
@@ -69,6 +78,9 @@ impl SettingKind {
             SettingKind::Image => "image",
             SettingKind::ImageTag => "image-tag",
             SettingKind::ImageHeld => "image-held",
+            SettingKind::CapacityProvider => "capacity-provider",
+            SettingKind::Node => "node",
+            SettingKind::Lease => "lease",
         }
     }
 
@@ -86,6 +98,9 @@ impl SettingKind {
                 | SettingKind::Image
                 | SettingKind::ImageTag
                 | SettingKind::ImageHeld
+                | SettingKind::CapacityProvider
+                | SettingKind::Node
+                | SettingKind::Lease
         )
     }
 }

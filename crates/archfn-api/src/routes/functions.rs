@@ -75,6 +75,18 @@ pub(crate) async fn create_function(
         logging: req.logging_config.map(LoggingIn::into_input),
         opaque: wire::opaque_of(&raw),
     };
+    if let Some(cp) = raw.get("CapacityProviderConfig").filter(|v| !v.is_null()) {
+        let arch = input
+            .architectures
+            .as_ref()
+            .and_then(|a| a.first())
+            .and_then(|a| archfn_model::Architecture::parse(a))
+            .unwrap_or(archfn_model::Architecture::X86_64);
+        state
+            .control
+            .check_function_provider(&ctx.region, cp, arch)
+            .await?;
+    }
     let csc = raw
         .get("CodeSigningConfigArn")
         .and_then(Value::as_str)
@@ -268,6 +280,16 @@ pub(crate) async fn update_function_configuration(
         logging: req.logging_config.map(LoggingIn::into_input),
         opaque: wire::opaque_of(&raw),
     };
+    if let Some(cp) = raw.get("CapacityProviderConfig").filter(|v| !v.is_null()) {
+        let current = state
+            .control
+            .get_function_configuration(&ctx.region, &name, None)
+            .await?;
+        state
+            .control
+            .check_function_provider(&ctx.region, cp, current.config.architecture)
+            .await?;
+    }
     let view = state
         .control
         .update_function_configuration(&ctx.region, &name, input)

@@ -161,6 +161,16 @@ pub(crate) async fn invoke(
     if let Ok(v) = HeaderValue::from_str(outcome.mode.as_str()) {
         h.insert("x-archfn-execution", v);
     }
+    // With several nodes: which one ran it, and how it came to.
+    if let Some(node) = &outcome.node
+        && let Ok(v) = HeaderValue::from_str(node)
+    {
+        h.insert("x-archfn-node", v);
+        h.insert(
+            "x-archfn-placement",
+            HeaderValue::from_static(outcome.placement.as_str()),
+        );
+    }
     // As on Lambda, the response's request id is the invocation's (START RequestId, context).
     if let Ok(v) = HeaderValue::from_str(&outcome.request_id) {
         h.insert("x-amzn-RequestId", v);
