@@ -3,7 +3,7 @@
 # PostgreSQL that scripts/postgres.sh starts), the compatibility suite (pytest: boto3,
 # awscli, auth, limits, crash, execution, scanner, migration) against a real `archfn serve`,
 # a representative part of it again with metadata in PostgreSQL,
-# then the fuzz targets (the scanner's for ARCHFN_FUZZ_SECONDS each, the extractions' for at most 30 s each; 0 skips).
+# then the fuzz targets (each for ARCHFN_FUZZ_SECONDS, 30 by default, the extractions' for at most 30 s; 0 skips).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --test
@@ -33,7 +33,7 @@ pg_files=(test_functions.py test_versions_aliases.py test_layers.py test_setting
   test_postgres_nodes.py)
 ARCHFN_TEST_STORE="$ARCHFN_TEST_POSTGRES" ARCHFN_TEST_S3_ENDPOINT="http://127.0.0.1:$s3_port" \
   ARCHFN_BIN="$PWD/target/debug/archfn" .venv/bin/python -m pytest -q "${pg_files[@]/#/tests/compat/}"
-fuzz_seconds="${ARCHFN_FUZZ_SECONDS:-60}"
+fuzz_seconds="${ARCHFN_FUZZ_SECONDS:-30}"
 if [ "$fuzz_seconds" -gt 0 ]; then
   scripts/fuzz.sh "$fuzz_seconds"
 fi

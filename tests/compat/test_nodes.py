@@ -175,6 +175,7 @@ def test_a_worker_refuses_a_provider_of_another_architecture(cluster):
         w.start()
     started.append(w)
     assert "runs arm64" in str(e.value) and "this host is x86_64" in str(e.value)
+    assert "--emulated-pool" in str(e.value)
     # Without a provider, or without the secret, a worker does not start either.
     w2 = Server(data, ["--role", "worker", "--capacity-provider", name])
     with pytest.raises(RuntimeError) as e:
@@ -279,6 +280,51 @@ def test_invocations_go_to_the_worker_and_fall_back_when_it_dies(cluster):
     assert headers["x-archfn-node"] == front_id
     assert headers["x-archfn-execution"] == "native"
     assert f"Node: {front_id}\tExecution: native" in log
+
+
+def test_an_arm64_invoke_runs_on_an_arm64_worker_and_falls_back_to_local_emulation(cluster):
+    # This host is x86_64: an arm64 pool's worker can only be one that runs it emulated
+    # (--emulated-pool), and says so. What is tested is where the invocation goes.
+    data, front, started = cluster
+    lam = front.client()
+    pool = unique("arm-pool")
+    provider(lam, pool, arch="arm64")
+    worker = node(data, "--role", "worker", "--capacity-provider", pool, "--emulated-pool").start()
+    started.append(worker)
+    front_id, worker_id = node_id(front), node_id(worker)
+    # An arm64 function without a capacity provider goes to a live worker of its architecture.
+    fn = unique()
+    lam.create_function(FunctionName=fn, Runtime="python3.11", Role=ROLE, Handler="lambda_function.handler",
+                        Architectures=["arm64"], Code={"ZipFile": make_zip({"lambda_function.py": CODE})})
+    lam.get_waiter("function_active_v2").wait(FunctionName=fn, WaiterConfig={"Delay": 0.1, "MaxAttempts": 200})
+    deadline = time.time() + 10
+    while True:
+        resp, body, headers, log = invoke(lam, fn, {"n": 1})
+        if headers.get("x-archfn-placement") == "forwarded" or time.time() > deadline:
+            break
+        time.sleep(0.2)
+    assert headers.get("x-archfn-placement") == "forwarded", headers
+    assert headers["x-archfn-node"] == worker_id
+    assert headers["x-archfn-execution"] == "emulated"
+    assert body["machine"] == "aarch64"
+    assert f"Node: {worker_id}\tExecution: emulated" in log
+    # An x86_64 function is not sent to the arm64 worker.
+    x86 = unique()
+    lam.create_function(FunctionName=x86, Runtime="python3.11", Role=ROLE, Handler="lambda_function.handler",
+                        Code={"ZipFile": make_zip({"lambda_function.py": CODE})})
+    lam.get_waiter("function_active_v2").wait(FunctionName=x86, WaiterConfig={"Delay": 0.1, "MaxAttempts": 200})
+    _, body, headers, _ = invoke(lam, x86)
+    # (`local`, or `fallback` while an x86_64 worker an earlier test killed still looks alive.)
+    assert headers["x-archfn-node"] == front_id and headers["x-archfn-placement"] in ("local", "fallback")
+    assert body["machine"] == "x86_64"
+    # The worker stops: the front node runs the arm64 function itself, emulated, said as a fallback.
+    worker.kill()
+    resp, body, headers, log = invoke(lam, fn, {"n": 2})
+    assert resp["StatusCode"] == 200 and body["machine"] == "aarch64"
+    assert headers["x-archfn-placement"] == "fallback"
+    assert headers["x-archfn-node"] == front_id
+    assert headers["x-archfn-execution"] == "emulated"
+    assert f"Node: {front_id}\tExecution: emulated" in log
 
 
 def api(server, method, path, body=None):

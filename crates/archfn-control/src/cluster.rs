@@ -47,7 +47,8 @@ pub struct NodeRecord {
     pub role: Role,
     /// The base URL other nodes reach it at (`http://host:port`).
     pub advertise: String,
-    /// The host's instruction set.
+    /// The instruction set it runs functions of: its host's, or its capacity provider's for a
+    /// worker of an emulated pool (`archfn serve --emulated-pool`).
     pub architecture: Architecture,
     /// The capacity provider it is a worker of: its region and name.
     pub capacity_provider: Option<ProviderRef>,

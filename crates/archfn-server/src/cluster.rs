@@ -33,7 +33,8 @@ pub struct Me {
     pub role: Role,
     /// Where other nodes reach it.
     pub advertise: String,
-    /// The host's architecture.
+    /// The architecture it runs functions of: the host's, or its provider's for a worker of an
+    /// emulated pool (`--emulated-pool`).
     pub architecture: Architecture,
     /// The provider it is a worker of.
     pub provider: Option<ProviderRef>,
@@ -68,7 +69,7 @@ pub fn start(
         .build()?;
     let forwarder = Arc::new(NodeForwarder {
         me: me.id.clone(),
-        host: me.architecture,
+        host: Architecture::host().unwrap_or(me.architecture),
         provider: me.provider.clone(),
         secret,
         client,

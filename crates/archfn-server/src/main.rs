@@ -213,6 +213,11 @@ enum Command {
         /// workers, and serves the node-to-node route to nodes that present it.
         #[arg(long, env = "ARCHFN_CLUSTER_SECRET", hide_env_values = true)]
         cluster_secret: Option<String>,
+        /// Lets a worker join a capacity provider of the other architecture: its functions then
+        /// run here under QEMU emulation, and every invocation says `emulated` (a pool kept
+        /// apart on hosts of the other ISA; tests on a host of one ISA).
+        #[arg(long, env = "ARCHFN_EMULATED_POOL")]
+        emulated_pool: bool,
     },
     /// Install and list runtimes (root file systems per architecture).
     Runtime {
@@ -466,6 +471,7 @@ fn main() -> anyhow::Result<()> {
                 capacity_provider,
                 advertise,
                 cluster_secret,
+                emulated_pool,
             } => {
                 let runtimes_dir = runtimes_dir.unwrap_or_else(|| data_dir.join("runtimes"));
                 serve(ServeArgs {
@@ -511,6 +517,7 @@ fn main() -> anyhow::Result<()> {
                     capacity_provider,
                     advertise,
                     cluster_secret,
+                    emulated_pool,
                 })
                 .await
             }
@@ -747,6 +754,8 @@ struct ServeArgs {
     advertise: Option<String>,
     /// `--cluster-secret`.
     cluster_secret: Option<String>,
+    /// `--emulated-pool`.
+    emulated_pool: bool,
 }
 
 /// `--deploy-time-scale`: a number above 0 and at most 1000.
@@ -1212,6 +1221,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             capacity_provider: args.capacity_provider.as_deref(),
             advertise: args.advertise.as_deref(),
             cluster_secret: args.cluster_secret.as_deref(),
+            emulated_pool: args.emulated_pool,
             default_region: &args.default_region,
             node: &metadata.node,
         },
@@ -1422,6 +1432,8 @@ async fn open_metadata(spec: &str, pool_size: u32, data_dir: &Path) -> anyhow::R
 
 /// The flags of `archfn serve` that say how a node joins the others.
 struct Joining<'a> {
+    /// `--emulated-pool`: a worker may join a provider of the other architecture.
+    emulated_pool: bool,
     /// This node's id (the one it claims Event invocations under).
     node: &'a str,
     role: RoleArg,
@@ -1469,19 +1481,33 @@ async fn join_cluster(
                     )
                 })?;
             if view.architecture != host {
-                anyhow::bail!(
-                    "capacity provider {} runs {} (InstanceRequirements.Architectures) but this host is {host}: start this worker on a {} host, or join a provider of {host}",
-                    view.arn,
+                if !args.emulated_pool {
+                    anyhow::bail!(
+                        "capacity provider {} runs {} (InstanceRequirements.Architectures) but this host is {host}: start this worker on a {} host, join a provider of {host}, or run its functions emulated with --emulated-pool",
+                        view.arn,
+                        view.architecture,
+                        view.architecture
+                    );
+                }
+                tracing::warn!(
+                    provider = %view.arn,
+                    "a worker of a {} pool on a {host} host (--emulated-pool): its functions run under QEMU emulation, not at {} speed",
                     view.architecture,
                     view.architecture
                 );
             }
-            Some(ProviderRef {
-                region: region.to_string(),
-                name: view.name,
-            })
+            Some((
+                ProviderRef {
+                    region: region.to_string(),
+                    name: view.name,
+                },
+                view.architecture,
+            ))
         }
     };
+    // A worker serves its provider's architecture (the host's, unless --emulated-pool).
+    let serves = provider.as_ref().map_or(host, |(_, arch)| *arch);
+    let provider = provider.map(|(p, _)| p);
     let id = args.node.to_string();
     let cluster = Cluster::new(store, id.clone());
     let advertise = args.advertise.unwrap_or(public_url).to_string();
@@ -1496,7 +1522,7 @@ async fn join_cluster(
                 RoleArg::Worker => Role::Worker,
             },
             advertise,
-            architecture: host,
+            architecture: serves,
             provider,
         },
         Arc::from(secret),
