@@ -97,6 +97,18 @@ def cluster(runtimes):
         moto.stop()
 
 
+def converges(read, ok, within=2.0):
+    """Whether `ok(read())` holds within `within` seconds (a write another node made reaches this
+    node's cache by a notification, in milliseconds)."""
+    deadline = time.time() + within
+    while True:
+        if ok(read()):
+            return True
+        if time.time() > deadline:
+            return False
+        time.sleep(0.02)
+
+
 def wait_active(lam, name):
     lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 300})
 
@@ -111,12 +123,15 @@ def test_create_on_a_update_on_b_invoke_on_c(cluster):
     assert r["colour"] == "red"
     before = lb.get_function_configuration(FunctionName=name)["RevisionId"]
     lb.update_function_configuration(FunctionName=name, Environment={"Variables": {"COLOUR": "blue"}})
-    wait_active(lb, name)
+    # Until LastUpdateStatus is Successful the update is still being applied (a new RevisionId
+    # comes with Successful).
+    lb.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 300})
     revision = lb.get_function_configuration(FunctionName=name)["RevisionId"]
-    # Every node sees B's write at once: the same RevisionId, and C runs the new configuration.
+    # Every node sees B's write as soon as its notification arrives (a node's cache is emptied
+    # by PostgreSQL's NOTIFY, sent at commit): the same RevisionId, and C runs the new configuration.
     for lam in (lc, la):
-        got = lam.get_function_configuration(FunctionName=name)
-        assert (got["Environment"]["Variables"]["COLOUR"], got["RevisionId"]) == ("blue", revision)
+        assert converges(lambda: lam.get_function_configuration(FunctionName=name),
+                         lambda got: (got["Environment"]["Variables"]["COLOUR"], got["RevisionId"]) == ("blue", revision))
     assert json.loads(lc.invoke(FunctionName=name, Payload=b"{}")["Payload"].read())["colour"] == "blue"
     # A write conditional on the RevisionId from before B's update is refused on A.
     with pytest.raises(la.exceptions.PreconditionFailedException):

@@ -414,18 +414,20 @@ def test_archfn_logs_reads_through_the_server(server, lam, fn):
     assert bad.returncode != 0 and "--since" in bad.stderr
     # --follow prints what arrives later.
     marker = unique("follow")
+    # Bytes, read without blocking (a text-mode pipe's decoder fails on a read that finds nothing).
     proc = subprocess.Popen([archfn_bin(), "logs", fn, "--endpoint", server.url, "--follow", "--since", "1m"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         time.sleep(1.5)
         invoke(lam, fn, [marker])
         deadline = time.time() + 20
-        seen = []
+        seen, printed = [], b""
         os.set_blocking(proc.stdout.fileno(), False)
         while time.time() < deadline and not any(marker in l for l in seen):
             chunk = proc.stdout.read()
             if chunk:
-                seen += chunk.splitlines()
+                printed += chunk
+                seen = printed.decode(errors="replace").splitlines()
             time.sleep(0.2)
         assert [l for l in seen if marker in l] == [marker], seen[-20:]
     finally:
