@@ -601,6 +601,18 @@ impl MetadataStore for SqliteStore {
         lease_ms: i64,
         limit: usize,
     ) -> Result<Vec<AsyncEvent>, StoreError> {
+        // Every node polls often: a read (beside the writer) says first whether anything is
+        // claimable, so an empty queue never takes the one writer from the writes waiting for it.
+        let claimable = sqlx::query(
+            "SELECT 1 FROM async_events WHERE next_attempt_ms <= ?1 \
+             AND (claimed_by IS NULL OR claim_until_ms <= ?1) LIMIT 1",
+        )
+        .bind(now_ms)
+        .fetch_optional(&self.pool)
+        .await?;
+        if claimable.is_none() {
+            return Ok(Vec::new());
+        }
         // One statement through the one writer: the choice and the claim are atomic.
         let rows = sqlx::query(
             "UPDATE async_events SET claimed_by = ?1, claim_until_ms = ?2 + ?3 WHERE id IN \
